@@ -1,0 +1,30 @@
+# The two commands a new machine needs: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install test demo bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+test: install
+	$(BIN)/python -m pytest -q
+
+DEMO_HOME := .campaigns-demo
+demo: install
+	rm -rf $(DEMO_HOME)
+	$(BIN)/campaigns import data/sample_contacts.csv data/sample_contacts.xlsx \
+		--campaign demo --home $(DEMO_HOME) --dry-run --out $(DEMO_HOME)/out
+
+bench: install
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .campaigns-demo .pytest_cache

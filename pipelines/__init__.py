@@ -1,0 +1,1 @@
+"""campaign-importer: read → normalise → dedupe → chunk → submit → sync → publish."""

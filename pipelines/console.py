@@ -1,0 +1,35 @@
+"""Human-readable output for the terminal (tables on a TTY, plain text otherwise)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from schemas.contacts import ImportSummary
+
+
+def import_summary(console: Console, summary: ImportSummary, *, out: Path | None = None) -> None:
+    """Print the row accounting, reject reasons and batches of one import."""
+    mode = "dry run, nothing submitted" if summary.dry_run else "submitted"
+    console.print(f"Campaign [bold]{summary.campaign}[/bold] ({mode})", highlight=False)
+    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+    for column in ("file", "rows read", "accepted", "duplicates", "rejected"):
+        table.add_column(column, justify="left" if column == "file" else "right")
+    for f in summary.files:
+        table.add_row(f.source_file, *(str(v) for v in (f.rows_read, f.accepted, f.duplicates, f.rejected)))
+    if len(summary.files) > 1:
+        table.add_row(
+            "total", *(str(v) for v in (summary.rows_read, summary.accepted, summary.duplicates, summary.rejected))
+        )
+    console.print(table)
+    if summary.reject_reasons:
+        reasons = ", ".join(f"{reason} {count}" for reason, count in summary.reject_reasons.items())
+        console.print(f"Rejected by reason: {reasons}", highlight=False)
+    if summary.already_submitted:
+        console.print(f"Already submitted to this campaign, skipped: {summary.already_submitted}", highlight=False)
+    sizes = ", ".join(str(b.size) for b in summary.batches) or "none"
+    console.print(f"Batches: {len(summary.batches)} (sizes {sizes})", highlight=False)
+    if out is not None:
+        console.print(f"Wrote accepted.csv, rejected.csv and duplicates.csv to {out}", highlight=False)

@@ -1,0 +1,345 @@
+"""Read stage: a spreadsheet file → a table of text cells with spreadsheet row numbers.
+
+No reader is allowed to interpret a cell: `0044…` stays `0044…`, `4155551234` never
+becomes `4.155551234e9`. Numeric cells from typed formats (XLSX, Parquet, JSON) are
+turned back into the digits a person typed when their value is integral.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import json
+import math
+import string
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipelines.errors import InputError
+
+CSV_SUFFIXES = {".csv", ".txt"}
+TSV_SUFFIXES = {".tsv", ".tab"}
+EXCEL_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".xlsb", ".ods"}
+PARQUET_SUFFIXES = {".parquet", ".pq"}
+JSONL_SUFFIXES = {".jsonl", ".ndjson"}
+SUPPORTED = sorted(CSV_SUFFIXES | TSV_SUFFIXES | EXCEL_SUFFIXES | PARQUET_SUFFIXES | JSONL_SUFFIXES)
+
+SNIFF_BYTES = 64 * 1024
+DELIMITERS = [",", ";", "\t", "|"]
+
+
+@dataclass(frozen=True)
+class RawSheet:
+    """One sheet of text cells. `rows[i]` is the row number a person sees for `cells.iloc[i]`."""
+
+    source_file: str
+    sheet: str | None
+    headers: list[str]
+    cells: pd.DataFrame  # columns 0..n-1 in header order, every value a str ("" when blank)
+    rows: np.ndarray
+    encoding: str | None = None
+    delimiter: str | None = None
+
+
+def read_sheet(path: str | Path, *, sheet: str | None = None) -> RawSheet:
+    """Read one file of any supported format into text cells; raise InputError on bad input."""
+    path = Path(path)
+    label = str(path)
+    if not path.exists():
+        raise InputError("file not found", path=label)
+    if path.is_dir():
+        raise InputError("is a folder, not a spreadsheet", path=label)
+    if path.stat().st_size == 0:
+        raise InputError("file is empty", path=label)
+    suffix = path.suffix.lower()
+    if sheet is not None and suffix not in EXCEL_SUFFIXES:
+        raise InputError("--sheet only applies to Excel workbooks", path=label)
+    try:
+        if suffix in EXCEL_SUFFIXES:
+            return _read_excel(path, label, sheet)
+        if suffix in PARQUET_SUFFIXES:
+            return _read_parquet(path, label)
+        if suffix in JSONL_SUFFIXES:
+            return _read_jsonl(path, label)
+        if suffix in TSV_SUFFIXES:
+            return _read_delimited(path, label, delimiter="\t")
+        if suffix in CSV_SUFFIXES or suffix == "":
+            return _read_delimited(path, label, delimiter=None)
+    except InputError:
+        raise
+    except (OSError, ValueError, UnicodeError, csv.Error) as exc:
+        raise InputError(f"cannot read file ({_first_line(exc)})", path=label) from exc
+    raise InputError(f"unsupported file type {suffix!r}; supported: {', '.join(SUPPORTED)}", path=label)
+
+
+# ---------------------------------------------------------------- delimited text
+
+
+def detect_encoding(sample: bytes) -> str:
+    """Name the encoding of a text sample: BOMs first, then UTF-16 by its NULs, UTF-8, cp1252."""
+    if sample.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    if b"\x00" in sample:
+        even, odd = sample[0::2], sample[1::2]
+        if odd.count(0) > len(odd) * 0.3 and even.count(0) < len(even) * 0.05:
+            return "utf-16-le"
+        if even.count(0) > len(even) * 0.3 and odd.count(0) < len(odd) * 0.05:
+            return "utf-16-be"
+        raise ValueError("binary content, not a text spreadsheet")
+    try:
+        sample.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError as exc:
+        if exc.start >= len(sample) - 3:  # a multi-byte character cut by the sample's end
+            return "utf-8"
+    try:
+        sample.decode("cp1252")
+        return "cp1252"
+    except UnicodeDecodeError:
+        return "latin-1"  # cp1252 leaves five bytes undefined; latin-1 maps every byte
+
+
+def sniff_delimiter(text: str) -> str:
+    """Pick the delimiter that splits the first lines into the most, most consistent columns."""
+    lines = [line for line in text.splitlines()[:50] if line.strip()]
+    if not lines:
+        return ","
+    best, best_score = ",", (0, 0)
+    for delimiter in DELIMITERS:
+        widths = [len(row) for row in csv.reader(lines, delimiter=delimiter)]
+        header_width = widths[0]
+        if header_width < 2:
+            continue
+        consistent = sum(1 for width in widths if width == header_width)
+        score = (consistent, header_width)
+        if score > best_score:
+            best, best_score = delimiter, score
+    return best
+
+
+def _looks_binary(text: str) -> bool:
+    controls = sum(1 for ch in text if ch not in string.printable and ord(ch) < 32)
+    return controls > max(8, len(text) // 10)
+
+
+def _read_delimited(path: Path, label: str, delimiter: str | None) -> RawSheet:
+    with path.open("rb") as handle:
+        sample = handle.read(SNIFF_BYTES)
+    encoding = detect_encoding(sample)
+    text_sample = sample.decode(encoding, errors="ignore")
+    if _looks_binary(text_sample):
+        raise InputError("binary content, not a text spreadsheet", path=label)
+    if delimiter is None:
+        cut = text_sample.rfind("\n")
+        delimiter = sniff_delimiter(text_sample[:cut] if cut > 0 else text_sample)
+    try:
+        table = _parse_delimited(path, encoding, delimiter)
+    except UnicodeDecodeError:
+        if encoding != "utf-8":
+            raise
+        encoding = "cp1252"  # valid UTF-8 at the start, Windows-1252 further down
+        try:
+            table = _parse_delimited(path, encoding, delimiter)
+        except UnicodeDecodeError:
+            encoding = "latin-1"
+            table = _parse_delimited(path, encoding, delimiter)
+    except pd.errors.ParserError as exc:
+        raise InputError(f"malformed {_delimiter_name(delimiter)}-separated text ({_first_line(exc)})", path=label) from exc
+    except pd.errors.EmptyDataError as exc:
+        raise InputError("file has no rows", path=label) from exc
+    return _from_grid(table, label, None, first_row_number=1, encoding=encoding, delimiter=delimiter)
+
+
+def _parse_delimited(path: Path, encoding: str, delimiter: str) -> pd.DataFrame:
+    return pd.read_csv(
+        path,
+        sep=delimiter,
+        header=None,
+        dtype=str,
+        encoding=encoding,
+        keep_default_na=False,
+        na_filter=False,
+        skip_blank_lines=False,  # keep row numbers as the spreadsheet shows them
+        engine="c",
+    )
+
+
+def _delimiter_name(delimiter: str) -> str:
+    return {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}.get(delimiter, repr(delimiter))
+
+
+# ---------------------------------------------------------------- typed formats
+
+
+def _read_excel(path: Path, label: str, sheet: str | None) -> RawSheet:
+    from python_calamine import CalamineError, CalamineWorkbook
+
+    try:
+        workbook = CalamineWorkbook.from_path(str(path))
+    except (CalamineError, OSError, ValueError) as exc:
+        raise InputError(f"not a readable Excel workbook ({_first_line(exc)})", path=label) from exc
+    names = list(workbook.sheet_names)
+    if not names:
+        raise InputError("workbook has no sheets", path=label)
+    if sheet is None:
+        sheet = names[0]
+    elif sheet not in names:
+        raise InputError(f"no sheet named {sheet!r}; sheets: {', '.join(names)}", path=label)
+    grid = workbook.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
+    frame = pd.DataFrame(grid, dtype=object) if grid else pd.DataFrame()
+    frame = frame.apply(lambda column: column.map(cell_text)) if not frame.empty else frame
+    return _from_grid(frame, label, sheet, first_row_number=1)
+
+
+def _read_parquet(path: Path, label: str) -> RawSheet:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise InputError(f"not a readable Parquet file ({_first_line(exc)})", path=label) from exc
+    columns = {}
+    for index, name in enumerate(table.column_names):
+        column = table.column(index)
+        if pa.types.is_floating(column.type):
+            columns[index] = pd.Series(column.to_numpy(zero_copy_only=False)).map(cell_text)
+        elif pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            columns[index] = pd.Series(column.fill_null("").to_pylist(), dtype=object)
+        else:
+            try:
+                as_text = pc.cast(column, pa.string())
+                columns[index] = pd.Series(as_text.fill_null("").to_pylist(), dtype=object)
+            except pa.ArrowException:
+                columns[index] = pd.Series(column.to_pylist(), dtype=object).map(cell_text)
+    cells = pd.DataFrame(columns)
+    cells = cells.fillna("") if not cells.empty else cells
+    headers = [str(name) for name in table.column_names]
+    # Parquet has no header row: row N is the Nth record.
+    return _finish(label, None, headers, cells, np.arange(1, len(cells) + 1))
+
+
+def _read_jsonl(path: Path, label: str) -> RawSheet:
+    records: list[dict] = []
+    line_numbers: list[int] = []
+    with path.open("rb") as handle:
+        sample = handle.read(SNIFF_BYTES)
+    encoding = detect_encoding(sample)
+    with path.open("r", encoding=encoding) as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                # Numbers stay exactly as written: parse_int/parse_float keep the text.
+                record = json.loads(line, parse_int=str, parse_float=str)
+            except json.JSONDecodeError as exc:
+                raise InputError(f"not valid JSON ({exc.msg})", path=label, row=number) from exc
+            if not isinstance(record, dict):
+                raise InputError("each line must be a JSON object", path=label, row=number)
+            records.append(record)
+            line_numbers.append(number)
+    headers: list[str] = []
+    for record in records:
+        headers.extend(key for key in record if key not in headers)
+    cells = pd.DataFrame(
+        {index: [cell_text(record.get(key)) for record in records] for index, key in enumerate(headers)}
+    )
+    # JSON Lines has no header row: the row number is the line number.
+    return _finish(label, None, headers, cells, np.asarray(line_numbers, dtype=np.int64))
+
+
+def cell_text(value: object) -> str:
+    """The text a person typed for one typed cell; integral numbers become their digits."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        if math.isnan(value) or math.isinf(value):
+            return ""
+        if float(value).is_integer():
+            return str(int(value))
+        return repr(float(value))
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ") if (value.hour, value.minute, value.second) != (0, 0, 0) else value.date().isoformat()
+    if isinstance(value, (date, time)):
+        return value.isoformat()
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+# ---------------------------------------------------------------- shared shaping
+
+
+def _from_grid(
+    grid: pd.DataFrame,
+    label: str,
+    sheet: str | None,
+    *,
+    first_row_number: int,
+    encoding: str | None = None,
+    delimiter: str | None = None,
+) -> RawSheet:
+    """Split a grid whose first non-blank row is the header into headers, cells and row numbers."""
+    if grid.empty:
+        raise InputError("file has no rows" if sheet is None else f"sheet {sheet!r} is empty", path=label)
+    grid = grid.fillna("").astype(object)
+    blank = _blank_rows(grid)
+    non_blank = np.flatnonzero(~blank)
+    if len(non_blank) == 0:
+        raise InputError("file has no rows" if sheet is None else f"sheet {sheet!r} is empty", path=label)
+    header_at = int(non_blank[0])
+    last = int(non_blank[-1])  # blank rows after the last data row are not rows
+    headers = [str(value).strip() for value in grid.iloc[header_at]]
+    cells = grid.iloc[header_at + 1 : last + 1].reset_index(drop=True)
+    cells.columns = range(cells.shape[1])
+    rows = np.arange(header_at + 1 + first_row_number, last + 1 + first_row_number, dtype=np.int64)
+    return _finish(label, sheet, headers, cells, rows, encoding=encoding, delimiter=delimiter)
+
+
+def _finish(label, sheet, headers, cells, rows, encoding=None, delimiter=None) -> RawSheet:
+    """Name headerless columns, drop columns that are blank from top to bottom."""
+    keep, names = [], []
+    for index, header in enumerate(headers):
+        column_blank = cells.empty or bool((cells[index].astype(str).str.strip() == "").all())
+        if not header and column_blank:
+            continue
+        keep.append(index)
+        names.append(header or f"column_{excel_column(index)}")
+    cells = cells[keep] if keep else pd.DataFrame(index=cells.index)
+    cells.columns = range(len(keep))
+    return RawSheet(label, sheet, names, cells.astype(object), rows, encoding, delimiter)
+
+
+def _blank_rows(grid: pd.DataFrame) -> np.ndarray:
+    blank = np.ones(len(grid), dtype=bool)
+    for column in grid.columns:
+        blank &= (grid[column].astype(str).str.strip() == "").to_numpy()
+    return blank
+
+
+def excel_column(index: int) -> str:
+    """0 → 'a', 25 → 'z', 26 → 'aa': the letters a spreadsheet shows for a column."""
+    letters = ""
+    index += 1
+    while index:
+        index, remainder = divmod(index - 1, 26)
+        letters = chr(ord("a") + remainder) + letters
+    return letters
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

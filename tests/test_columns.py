@@ -1,0 +1,48 @@
+"""Column detection: phone, name parts, country, and variable keys."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipelines.columns import map_columns, variable_key
+from pipelines.errors import InputError
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["phone", "Phone Number", "phone_number", "MOBILE", "Mobile Number", "cell", "Tel", "telephone", "to_number", "Contact-Number", "number"],
+)
+def test_phone_header_variants(header):
+    assert map_columns(["Name", header, "Notes"], label="f.csv").phone == 1
+
+
+def test_no_phone_column_lists_headers():
+    with pytest.raises(InputError, match=r"no phone column found; headers found: 'Name', 'Email'"):
+        map_columns(["Name", "Email"], label="f.csv")
+
+
+def test_several_phone_columns_asks_for_a_choice():
+    with pytest.raises(InputError, match=r"several phone columns \('Phone', 'Mobile'\)"):
+        map_columns(["Phone", "Mobile"], label="f.csv")
+    assert map_columns(["Phone", "Mobile"], label="f.csv", phone_column="Mobile").phone == 1
+
+
+def test_phone_column_flag_must_exist():
+    with pytest.raises(InputError, match="no column named 'Cell2'"):
+        map_columns(["Phone"], label="f.csv", phone_column="Cell2")
+
+
+def test_roles_and_variables():
+    columns = map_columns(["First Name", "Last Name", "Phone", "Country", "Appointment Time", "accountId"], label="f")
+    assert (columns.first_name, columns.last_name, columns.country) == (0, 1, 3)
+    assert columns.variables == {"first_name": 0, "last_name": 1, "appointment_time": 4, "account_id": 5}
+
+
+def test_colliding_variable_keys_name_both_headers():
+    with pytest.raises(InputError, match="columns 'First Name' and 'first_name' both become the variable 'first_name'"):
+        map_columns(["Phone", "First Name", "first_name"], label="f.csv")
+
+
+@pytest.mark.parametrize("header,key", [("First Name", "first_name"), (" Appt. Time (local) ", "appt_time_local"), ("accountID", "account_id"), ("Zip-Code", "zip_code")])
+def test_variable_keys_are_snake_case(header, key):
+    assert variable_key(header) == key

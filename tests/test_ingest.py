@@ -1,0 +1,106 @@
+"""The ingest as a whole: every row accounted for, chunks rejoin to the input, keys are stable."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pipelines.api import load_contacts
+from pipelines.chunk import batch_limit, chunk
+from pipelines.ingest import IngestOptions, ingest
+from tests.conftest import write_delimited
+
+GOOD = ["(415) 555-0132", "+1 212 555 0199", "415.555.0147", "+44 20 7946 0958", "+49 30 901820", "1-800-FLOWERS"]
+BAD = ["", "n/a", "555-0100", "4.15555E+09", "+999 1", "12", " "]
+phone_cells = st.sampled_from(GOOD + BAD)
+
+
+@st.composite
+def spreadsheets(draw):
+    files = draw(st.lists(st.lists(st.tuples(phone_cells, st.text(st.characters(exclude_categories=("Cs", "Cc")), max_size=8)), max_size=40), min_size=1, max_size=3))
+    encoding = draw(st.sampled_from(["utf-8", "utf-8-sig", "utf-16", "cp1252"]))
+    delimiter = draw(st.sampled_from([",", ";", "\t", "|"]))
+    size = draw(st.integers(1, 7))
+    return files, encoding, delimiter, size
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case=spreadsheets())
+def test_every_row_is_accounted_for(tmp_path_factory, case):
+    files, encoding, delimiter, size = case
+    folder = tmp_path_factory.mktemp("sheets")
+    paths, expected_rows = [], {}
+    for index, rows in enumerate(files):
+        cleaned = [[phone, note.encode(encoding, "ignore").decode(encoding, "ignore").replace("\x00", "")] for phone, note in rows]
+        path = write_delimited(folder / f"f{index}.csv", [["Phone", "Note"], *cleaned], encoding=encoding, delimiter=delimiter)
+        paths.append(path)
+        # trailing rows whose every cell is blank are not rows
+        while cleaned and not any(c.strip() for c in cleaned[-1]):
+            cleaned.pop()
+        expected_rows[str(path)] = len(cleaned)
+    if not any(expected_rows.values()):
+        return
+    paths = [p for p in paths if expected_rows[str(p)]]
+    result = ingest(paths, IngestOptions("prop", batch_size=size))
+    summary = result.summary()
+    assert summary.rows_read == sum(expected_rows.values())
+    assert summary.rows_read == summary.accepted + summary.duplicates + summary.rejected
+    for counts in summary.files:
+        assert counts.rows_read == expected_rows[counts.source_file]
+        assert counts.rows_read == counts.accepted + counts.duplicates + counts.rejected
+    # chunks: none too big, together exactly the accepted contacts in order, keys unique
+    assert all(1 <= b.size <= size for b in summary.batches)
+    assert sum(b.size for b in summary.batches) == summary.accepted
+    assert len({b.key for b in summary.batches}) == len(summary.batches)
+    assert result.accepted["e164"].is_unique
+    # every reject and duplicate points at a real spreadsheet row (header is row 1)
+    for frame in (result.rejected, result.duplicates):
+        assert (frame["source_row"] >= 2).all()
+
+
+def test_chunking_is_deterministic_and_keys_depend_on_campaign():
+    frame = pd.DataFrame({"e164": [f"+1415555{n:04d}" for n in range(25)]})
+    first, plans = chunk(frame, "spring", 10)
+    again, plans_again = chunk(frame, "spring", 10)
+    _, other = chunk(frame, "autumn", 10)
+    assert [p.size for p in plans] == [10, 10, 5]
+    assert plans == plans_again and first["chunk_key"].tolist() == again["chunk_key"].tolist()
+    assert {p.key for p in plans}.isdisjoint({p.key for p in other})
+
+
+def test_provider_limits():
+    assert batch_limit("batchcall") == 1000 and batch_limit("sandbox") == 1000
+    assert batch_limit("magpipe") == 500 and batch_limit("magpipe", 2000) == 500 and batch_limit("batchcall", 50) == 50
+
+
+def test_duplicates_point_to_the_first_occurrence_across_files(tmp_path):
+    a = write_delimited(tmp_path / "a.csv", [["Phone"], ["4155550132"], ["(415) 555-0132"]])
+    b = write_delimited(tmp_path / "b.csv", [["Mobile"], ["+1 415 555 0132"]])
+    result = ingest([a, b], IngestOptions("dup"))
+    assert result.duplicates[["source_file", "source_row", "duplicate_of_file", "duplicate_of_row"]].values.tolist() == [
+        [str(a), 3, str(a), 2],
+        [str(b), 2, str(a), 2],
+    ]
+
+
+def test_country_column_overrides_region_and_variables_skip_empty_cells(tmp_path):
+    path = write_delimited(
+        tmp_path / "c.csv",
+        [["Phone", "Country", "First Name", "Plan"], ["07911 123456", "gb", "Ann", ""], ["07911 123457", "", "Bo", "x"], ["1", "ZZ", "", ""]],
+    )
+    result = load_contacts(path, campaign="c")
+    assert result.accepted["e164"].tolist() == ["+447911123456"]
+    assert result.accepted["dynamic_variables"].tolist() == [{"first_name": "Ann"}]
+    assert result.rejected["reason"].tolist() == ["too_long", "invalid_region"]
+    assert result.counts == {"rows_read": 3, "accepted": 1, "duplicates": 0, "rejected": 2}
+
+
+def test_extension_becomes_a_variable(tmp_path):
+    path = write_delimited(tmp_path / "c.csv", [["Phone", "Name"], ["312.555.0188 ext. 204", "Chloe"]])
+    result = load_contacts(path)
+    row = result.accepted.iloc[0]
+    assert (row["e164"], row["name"], row["dynamic_variables"]) == ("+13125550188", "Chloe", {"phone_extension": "204"})
+    assert json.loads(json.dumps(row["dynamic_variables"])) == {"phone_extension": "204"}

@@ -1,0 +1,93 @@
+"""Phone normalisation rules, each with a named fixture saying why it matters."""
+
+from __future__ import annotations
+
+import phonenumbers
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pipelines.normalise import classify_phone
+from schemas.contacts import RejectReason
+
+US_PARENS = ("(415) 555-0132", "US", "+14155550132")  # the most common CRM spelling
+UK_NUMBER_NO_PLUS = ("07911 123456", "GB", "+447911123456")  # national format, region from the row
+UK_WITH_00 = ("0044 20 7946 0958", "GB", "+442079460958")  # 00 international prefix
+US_WITH_011 = ("011 44 20 7946 0958", "US", "+442079460958")  # 011 international prefix from the US
+TEL_URI = ("tel:+1-646-555-0110", "US", "+16465550110")  # copied from a web page
+VANITY = ("1-800-FLOWERS", "US", "+18003569377")  # letters on the keypad
+FULL_WIDTH = ("４１５５５５０１３２", "US", "+14155550132")  # typed with an IME
+NBSP = ("415\u00a0555\u00a00132", "US", "+14155550132")  # non-breaking spaces from Word
+INTEGRAL_FLOAT_TEXT = ("4155550132.0", "US", "+14155550132")  # pandas/database float export
+EXACT_SCIENTIFIC = ("4.155550132E+09", "US", "+14155550132")  # every digit still present
+
+
+@pytest.mark.parametrize(
+    "raw,region,e164",
+    [US_PARENS, UK_NUMBER_NO_PLUS, UK_WITH_00, US_WITH_011, TEL_URI, VANITY, FULL_WIDTH, NBSP, INTEGRAL_FLOAT_TEXT, EXACT_SCIENTIFIC],
+)
+def test_valid_numbers_become_e164(raw, region, e164):
+    assert classify_phone(raw, region) == (e164, None, None)
+
+
+EXTENSION = ("312.555.0188 ext. 204", "US")  # extensions are kept as a variable
+
+
+def test_extension_is_returned_separately():
+    assert classify_phone(*EXTENSION) == ("+13125550188", None, "204")
+
+
+EXCEL_FLOAT_PHONE = "4.15555E+09"  # Excel wrote a long number into CSV: four digits are gone
+
+
+@pytest.mark.parametrize(
+    "raw,region,reason",
+    [
+        (EXCEL_FLOAT_PHONE, "US", RejectReason.PRECISION_LOST),
+        ("4.15555e9", "US", RejectReason.PRECISION_LOST),
+        ("", "US", RejectReason.EMPTY),
+        ("  \u00a0 ", "US", RejectReason.EMPTY),
+        ("call me maybe", "US", RejectReason.NOT_A_NUMBER),
+        ("+999 555 0100", "US", RejectReason.INVALID_COUNTRY_CODE),
+        ("12", "US", RejectReason.TOO_SHORT),
+        ("+1 415 555 0163 99999", "US", RejectReason.TOO_LONG),
+        ("555-0100", "US", RejectReason.INVALID),
+        ("0044 20 7946 0958", "US", RejectReason.TOO_LONG),  # 00 is not the US exit code: never guessed
+        ("4155550132", "XX", RejectReason.INVALID_REGION),
+    ],
+)
+def test_rejects_carry_a_reason(raw, region, reason):
+    e164, got, extension = classify_phone(raw, region)
+    assert (e164, got, extension) == (None, reason, None)
+
+
+REGIONS = ["US", "GB", "DE", "IN", "AU", "CA", "FR", "BR"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(region=st.sampled_from(REGIONS), data=st.data())
+def test_normalising_an_accepted_number_again_gives_itself(region, data):
+    example = phonenumbers.example_number_for_type(region, data.draw(st.sampled_from([0, 1, 2])))
+    if example is None:
+        return
+    national = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.NATIONAL)
+    e164, reason, _ = classify_phone(national, region)
+    assert reason is None
+    again, reason_again, _ = classify_phone(e164, data.draw(st.sampled_from(REGIONS)))
+    assert (again, reason_again) == (e164, None)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(alphabet="0123456789+-() .extEXT:tel#*abc\u00a0", max_size=30), region=st.sampled_from(REGIONS))
+def test_agrees_with_phonenumbers_on_validity(text, region):
+    """Whatever we accept, phonenumbers formats identically; whatever it validates, we accept."""
+    e164, reason, _ = classify_phone(text, region)
+    try:
+        number = phonenumbers.parse(text, region)
+        valid = phonenumbers.is_valid_number(number)
+    except phonenumbers.NumberParseException:
+        valid = False
+    if valid:
+        assert e164 == phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    elif e164 is not None:  # only our documented rewrites (integral decimals) may accept more
+        assert text.strip().endswith(".0") or "e" in text.lower()
