@@ -76,6 +76,46 @@ def import_command(
         show.import_summary(Console(), summary, out=out)
 
 
+@app.command("sandbox")
+def sandbox_command(
+    host: Annotated[str, typer.Option("--host", help="Address to bind; loopback unless you mean it.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8080,
+    speed: Annotated[float, typer.Option("--speed", help="Simulated time runs this many times faster.")] = 1.0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed for call outcomes and faults.")] = 0,
+    faults: Annotated[str, typer.Option("--faults", help="e.g. 429=0.1,500=0.1,503=0.05,slow=0.05,reset=0.2")] = "",
+    state: Annotated[Path | None, typer.Option("--state", help="SQLite file that keeps batches across restarts.")] = None,
+    caller_id: Annotated[list[str] | None, typer.Option("--caller-id", help="Caller number to accept (repeat).")] = None,
+) -> None:
+    """Run the provider sandbox: both batch-call APIs over HTTP, simulated calls, injected faults."""
+    from pipelines.sandbox.app import SandboxConfig
+    from pipelines.sandbox.faults import FaultPlan
+    from pipelines.sandbox.server import serve
+
+    env = _sandbox_credentials()
+    try:
+        FaultPlan.parse(faults)
+    except ValueError as exc:
+        raise UsageError(f"--faults: {exc}") from None
+    if speed <= 0:
+        raise UsageError("--speed must be positive")
+    config = SandboxConfig(
+        speed=speed, seed=seed, faults=faults, state_path=state, caller_ids=tuple(caller_id or SandboxConfig().caller_ids), **env
+    )
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    show.sandbox_banner(err, config, host, port, key_from_env="api_key" in env, secret_from_env="api_secret" in env)
+    serve(config, host, port)
+
+
+def _sandbox_credentials() -> dict:
+    """The sandbox's own key and secret may be set in the environment (never on the command line)."""
+    values = {}
+    if os.environ.get("CAMPAIGNS_SANDBOX_KEY"):
+        values["api_key"] = os.environ["CAMPAIGNS_SANDBOX_KEY"]
+    if os.environ.get("CAMPAIGNS_SANDBOX_SECRET"):
+        values["api_secret"] = os.environ["CAMPAIGNS_SANDBOX_SECRET"]
+    return values
+
+
 def main() -> None:
     """Entry point: run the app and turn every failure into one line and an exit code."""
     debug = os.environ.get("CAMPAIGNS_DEBUG") == "1"

@@ -33,3 +33,20 @@ def import_summary(console: Console, summary: ImportSummary, *, out: Path | None
     console.print(f"Batches: {len(summary.batches)} (sizes {sizes})", highlight=False)
     if out is not None:
         console.print(f"Wrote accepted.csv, rejected.csv and duplicates.csv to {out}", highlight=False)
+
+
+def sandbox_banner(console: Console, config, host: str, port: int, *, key_from_env: bool, secret_from_env: bool) -> None:
+    """Say what the sandbox accepts, so a user can point a client at it."""
+    url = f"http://{host}:{port}"
+    key = "(from CAMPAIGNS_SANDBOX_KEY)" if key_from_env else config.api_key.get_secret_value()
+    secret = "(from CAMPAIGNS_SANDBOX_SECRET)" if secret_from_env else config.api_secret.get_secret_value()
+    console.print(f"Sandbox provider on {url} — simulated calls only, nobody is called.")
+    console.print(f"  magpipe:   POST {url}/functions/v1/batch-calls   Authorization: Bearer {key}")
+    console.print(f"  batchcall: POST/PUT/GET {url}/batch-call        X-API-KEY: {key}  X-API-SECRET: {secret}")
+    console.print(f"  caller ids: {', '.join(config.caller_ids)}")
+    console.print(f"  speed x{config.speed:g}, seed {config.seed}, faults: {config.faults or 'none'}, "
+                  f"state: {config.state_path or 'in memory'}")
+    console.print(f"  inspect: GET {url}/_sandbox/recipients, GET {url}/_sandbox/stats, POST {url}/_sandbox/faults, "
+                  f"POST {url}/_sandbox/reset")
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        console.print(f"  warning: bound to {host}, reachable from other machines")

@@ -1,0 +1,525 @@
+"""The sandbox's HTTP face: both dialects, fault injection, and /_sandbox/ inspection."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import re
+import socket
+import struct
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import available_timezones
+
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from pipelines.sandbox.faults import FaultInjector, FaultPlan
+from pipelines.sandbox.simulation import BATCHCALL_TASK_STATUS, iso, millis
+from pipelines.sandbox.state import BatchView, SandboxStore
+from schemas import batchcall as bc
+from schemas import magpipe as mp
+
+DEFAULT_CALLER_IDS = ("+16045551234", "+14157774444")
+TIMEZONES = frozenset(available_timezones()) | {"UTC"}
+
+
+class SandboxConfig(BaseModel):
+    """What the sandbox accepts and how it behaves."""
+
+    model_config = ConfigDict(frozen=True)
+
+    api_key: SecretStr = SecretStr("sandbox-key")
+    api_secret: SecretStr = SecretStr("sandbox-secret")
+    caller_ids: tuple[str, ...] = DEFAULT_CALLER_IDS
+    speed: float = 1.0
+    seed: int = 0
+    faults: str = ""
+    state_path: Path | None = None
+
+
+class BadRequest(Exception):
+    """Raised inside a handler: becomes a 400 in the dialect's error shape."""
+
+
+def _validation_message(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "body"
+    return f"{where}: {first['msg']}"
+
+
+class Sandbox:
+    """Owns the store and the fault injector and builds the ASGI app."""
+
+    def __init__(self, config: SandboxConfig):
+        self.config = config
+        self.store = SandboxStore(config.state_path, speed=config.speed, seed=config.seed)
+        self.faults = FaultInjector(FaultPlan.parse(config.faults), config.seed)
+        routes = [
+            Route("/functions/v1/batch-calls", self.magpipe, methods=["POST"]),
+            Route("/batch-call", self.batchcall_create, methods=["POST"]),
+            Route("/batch-call", self.batchcall_list, methods=["GET"]),
+            Route("/batch-call/{batch_id}", self.batchcall_update, methods=["PUT"]),
+            Route("/batch-call/{batch_id}", self.batchcall_get, methods=["GET"]),
+            Route("/_sandbox/recipients", self.inspect_recipients, methods=["GET"]),
+            Route("/_sandbox/stats", self.inspect_stats, methods=["GET"]),
+            Route("/_sandbox/faults", self.set_faults, methods=["GET", "POST"]),
+            Route("/_sandbox/reset", self.reset, methods=["POST"]),
+            Route("/_sandbox/health", lambda request: JSONResponse({"ok": True}), methods=["GET"]),
+        ]
+        self.app = DropConnectionMiddleware(Starlette(routes=routes))
+
+    # ------------------------------------------------------------------ shared
+
+    async def _body(self, request: Request) -> dict:
+        try:
+            body = json.loads(await request.body() or b"null")
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise BadRequest("request body is not valid JSON") from None
+        if not isinstance(body, dict):
+            raise BadRequest("request body must be a JSON object")
+        return body
+
+    async def _mutate(self, request: Request, commit: Callable[[], Response], error: Callable[[int, str], Response]) -> Response:
+        """Apply a change under the fault plan: refuse it, fail after it, answer late, or drop the line."""
+        fault = self.faults.draw()
+        plan = self.faults.plan
+        if fault in ("429", "503"):
+            response = error(int(fault), "Too many requests" if fault == "429" else "Service unavailable")
+            response.headers["Retry-After"] = f"{plan.retry_after:g}"
+            return response
+        if fault == "500":
+            if self.faults.commit_before_500():
+                commit()
+            return error(500, "Internal server error")
+        response = commit()
+        if fault == "slow":
+            await asyncio.sleep(plan.slow_seconds)
+        elif fault == "reset":
+            request.scope["sandbox.drop"]["drop"] = True
+        return response
+
+    # ------------------------------------------------------------------ magpipe
+
+    def _mp_error(self, status: int, message: str) -> JSONResponse:
+        return JSONResponse(mp.ErrorAnswer(error=message).model_dump(), status_code=status)
+
+    async def magpipe(self, request: Request) -> Response:
+        expected = f"Bearer {self.config.api_key.get_secret_value()}"
+        if not hmac.compare_digest(request.headers.get("authorization", ""), expected):
+            return self._mp_error(401, "Unauthorized")
+        try:
+            body = await self._body(request)
+            action = body.get("action")
+            handlers = {
+                "create": self._mp_create,
+                "update": self._mp_update,
+                "start": self._mp_start,
+                "cancel": self._mp_cancel,
+            }
+            if action in handlers:
+                return await self._mutate(request, lambda: self._guard(handlers[action], body, self._mp_error), self._mp_error)
+            if action == "list":
+                return self._mp_list(body)
+            if action == "get":
+                return self._mp_get(body)
+            return self._mp_error(400, f"Unknown action: {action}")
+        except BadRequest as exc:
+            return self._mp_error(400, str(exc))
+        except NotFound as exc:
+            return self._mp_error(404, str(exc))
+
+    @staticmethod
+    def _guard(handler, body, error) -> Response:
+        try:
+            return handler(body)
+        except BadRequest as exc:
+            return error(400, str(exc))
+        except NotFound as exc:
+            return error(404, str(exc))
+
+    def _mp_validate_recipients(self, recipients) -> None:
+        if not isinstance(recipients, list) or not recipients:
+            raise BadRequest("recipients must be a non-empty array")
+        if len(recipients) > mp.MAX_RECIPIENTS:
+            raise BadRequest(f"Maximum {mp.MAX_RECIPIENTS} recipients per batch")
+        for index, recipient in enumerate(recipients):
+            phone = recipient.get("phone_number") if isinstance(recipient, dict) else None
+            if not isinstance(phone, str) or not _is_e164(phone):
+                raise BadRequest(f"recipients[{index}].phone_number must be an E.164 number")
+
+    def _mp_create(self, body: dict) -> Response:
+        if not body.get("name") or not body.get("caller_id"):
+            raise BadRequest("name and caller_id are required")
+        self._mp_validate_recipients(body.get("recipients"))
+        request = _parse(mp.CreateRequest, body)
+        if request.caller_id not in self.config.caller_ids:
+            raise BadRequest(f"caller_id {request.caller_id} is not an active number on this account")
+        _check_window(request)
+        fields = request.model_dump(exclude={"action", "name", "recipients", "status"}, exclude_none=True)
+        recipients = [r.model_dump() for r in request.recipients]
+        batch = self.store.create("magpipe", request.name, request.status or "draft", fields, recipients)
+        self._mp_apply_status(batch.id, request.status, request.send_now, request.scheduled_at)
+        return JSONResponse(mp.BatchAnswer(batch=self._mp_batch(batch.id)).model_dump(exclude_none=True))
+
+    def _mp_apply_status(self, batch_id: str, status: str | None, send_now: bool | None, scheduled_at: str | None) -> None:
+        now = self.store.clock()
+        if status == "running" or (status == "scheduled" and send_now):
+            self.store.start_run(batch_id, at=now)
+        elif status == "scheduled" and scheduled_at:
+            self.store.start_run(batch_id, at=max(now, _parse_iso(scheduled_at)), status="scheduled")
+
+    def _mp_update(self, body: dict) -> Response:
+        request = _parse(mp.UpdateRequest, body)
+        view = self._mp_view(request.batch_id)
+        if view.status not in ("draft", "recurring"):
+            raise BadRequest(f"Only draft batches can be updated (this one is {view.status})")
+        if request.caller_id is not None and request.caller_id not in self.config.caller_ids:
+            raise BadRequest(f"caller_id {request.caller_id} is not an active number on this account")
+        if request.recipients is not None:
+            self._mp_validate_recipients(body.get("recipients"))
+            self.store.replace_recipients(request.batch_id, [r.model_dump() for r in request.recipients])
+        _check_window(request)
+        fields = request.model_dump(exclude={"action", "batch_id", "name", "recipients", "status"}, exclude_none=True)
+        self.store.update(request.batch_id, name=request.name, status=request.status, fields=fields)
+        self._mp_apply_status(request.batch_id, request.status, request.send_now, request.scheduled_at)
+        return JSONResponse(mp.BatchAnswer(batch=self._mp_batch(request.batch_id)).model_dump(exclude_none=True))
+
+    def _mp_start(self, body: dict) -> Response:
+        request = _parse(mp.BatchIdRequest, {**body, "action": "start"})
+        view = self._mp_view(request.batch_id)
+        if view.status == "running":
+            return JSONResponse(mp.ActionAnswer(success=True, message="Batch is already running").model_dump())
+        if view.status == "scheduled":
+            self.store.unplan(request.batch_id, status="scheduled")
+        # Like the real server: on a completed, cancelled or failed batch this resets every
+        # recipient to pending and calls everyone again.
+        self.store.start_run(request.batch_id, at=self.store.clock())
+        return JSONResponse(mp.ActionAnswer(success=True, message="Batch started").model_dump())
+
+    def _mp_cancel(self, body: dict) -> Response:
+        request = _parse(mp.BatchIdRequest, {**body, "action": "cancel"})
+        view = self._mp_view(request.batch_id)
+        if view.status not in ("completed", "cancelled"):
+            self.store.cancel(request.batch_id, at=self.store.clock())
+        return JSONResponse(mp.ActionAnswer(success=True, message="Batch cancelled").model_dump())
+
+    def _mp_list(self, body: dict) -> Response:
+        request = _parse(mp.ListRequest, body)
+        views = [self.store.view(b) for b in self.store.list("magpipe")]
+        if request.status:
+            views = [v for v in views if v.status == request.status]
+        page = views[request.offset : request.offset + request.limit]
+        return JSONResponse(mp.ListAnswer(batches=[self._mp_batch_json(v) for v in page]).model_dump(exclude_none=True))
+
+    def _mp_get(self, body: dict) -> Response:
+        request = _parse(mp.BatchIdRequest, {**body, "action": "get"})
+        view = self._mp_view(request.batch_id)
+        recipients = [
+            mp.RecipientState(
+                id=r.recipient_id,
+                phone_number=r.phone_number,
+                name=r.name,
+                contact_id=r.contact_id,
+                status=r.status,
+                call_record_id=r.call.call_record_id if r.call and r.status != "pending" else None,
+                attempted_at=iso(r.call.dial_at) if r.call and r.status not in ("pending", "skipped") else None,
+                completed_at=iso(r.call.end_at) if r.call and r.status in mp.TERMINAL_RECIPIENT - {"skipped"} else None,
+            )
+            for r in view.recipients
+        ]
+        answer = mp.GetAnswer(batch=self._mp_batch_json(view), recipients=recipients, runs=None)
+        return JSONResponse(answer.model_dump(exclude_none=True) | {"runs": None})
+
+    def _mp_view(self, batch_id: str) -> BatchView:
+        batch = self.store.get(batch_id, "magpipe")
+        if batch is None:
+            raise NotFound("Batch not found")
+        return self.store.view(batch)
+
+    def _mp_batch(self, batch_id: str) -> mp.Batch:
+        return self._mp_batch_json(self._mp_view(batch_id))
+
+    @staticmethod
+    def _mp_batch_json(view: BatchView) -> mp.Batch:
+        b, f = view.batch, view.batch.fields
+        return mp.Batch(
+            id=b.id,
+            user_id="sandbox-user",
+            name=b.name or "",
+            caller_id=f.get("caller_id"),
+            agent_id=f.get("agent_id"),
+            status=view.status,
+            send_now=f.get("send_now"),
+            total_recipients=len(view.recipients),
+            completed_count=view.count("completed"),
+            failed_count=view.count("busy", "no_answer", "failed"),
+            window_start_time=f.get("window_start_time", "00:00"),
+            window_end_time=f.get("window_end_time", "23:59"),
+            window_days=f.get("window_days", [0, 1, 2, 3, 4, 5, 6]),
+            reserved_concurrency=f.get("reserved_concurrency", 5),
+            max_concurrency=SandboxStore.concurrency(b),
+            purpose=f.get("purpose"),
+            goal=f.get("goal"),
+            created_at=iso(b.created_at),
+            scheduled_at=f.get("scheduled_at"),
+            started_at=iso(b.started_at) if view.status not in ("draft", "scheduled") else None,
+            completed_at=iso(view.completed_at),
+        )
+
+    # ------------------------------------------------------------------ batchcall
+
+    def _bc_error(self, status: int, message: str) -> JSONResponse:
+        envelope = bc.Envelope(message=message, status="error", error=message, data=None)
+        return JSONResponse(envelope.model_dump(), status_code=status)
+
+    def _bc_authorised(self, request: Request) -> bool:
+        key = request.headers.get("x-api-key", "")
+        secret = request.headers.get("x-api-secret", "")
+        return hmac.compare_digest(key, self.config.api_key.get_secret_value()) and hmac.compare_digest(
+            secret, self.config.api_secret.get_secret_value()
+        )
+
+    async def _bc_handle(self, request: Request, handler, *, mutating: bool) -> Response:
+        if not self._bc_authorised(request):
+            return self._bc_error(401, "Unauthorized: missing or invalid X-API-KEY / X-API-SECRET")
+        try:
+            if not mutating:
+                return handler(request, None)
+            body = await self._body(request)
+            return await self._mutate(
+                request, lambda: self._guard(lambda b: handler(request, b), body, self._bc_error), self._bc_error
+            )
+        except BadRequest as exc:
+            return self._bc_error(400, str(exc))
+        except NotFound as exc:
+            return self._bc_error(404, str(exc))
+
+    async def batchcall_create(self, request: Request) -> Response:
+        return await self._bc_handle(request, self._bc_create, mutating=True)
+
+    async def batchcall_update(self, request: Request) -> Response:
+        return await self._bc_handle(request, self._bc_update, mutating=True)
+
+    async def batchcall_get(self, request: Request) -> Response:
+        return await self._bc_handle(request, self._bc_get, mutating=False)
+
+    async def batchcall_list(self, request: Request) -> Response:
+        return await self._bc_handle(request, self._bc_list, mutating=False)
+
+    def _bc_check(self, request: bc.CreateRequest | bc.UpdateRequest) -> None:
+        if request.from_number is not None and request.from_number not in self.config.caller_ids:
+            raise BadRequest(f"from_number {request.from_number} is not a number on this account")
+        if request.timezone is not None and request.timezone not in TIMEZONES:
+            raise BadRequest(f"timezone {request.timezone!r} is not a valid IANA timezone")
+        if request.trigger_timestamp is not None and request.trigger_timestamp < 10**11:
+            raise BadRequest("trigger_timestamp must be Unix time in milliseconds (this looks like seconds)")
+
+    def _bc_create(self, request: Request, body: dict) -> Response:
+        create = _parse(bc.CreateRequest, body)
+        self._bc_check(create)
+        fields = create.model_dump(exclude={"tasks", "name", "status"}, exclude_none=True)
+        fields.setdefault("timezone", "UTC")
+        tasks = [{"phone_number": t.to_number, "variables": t.dynamic_variables} for t in create.tasks]
+        batch = self.store.create("batchcall", create.name, "draft", fields, tasks)
+        self._bc_apply_status(batch.id, create.status, create.send_now, create.trigger_timestamp)
+        data = self._bc_data(self.store.view(self.store.get(batch.id)), request)
+        return JSONResponse(bc.Envelope(message="Batch call created successfully", status="success", data=data).model_dump())
+
+    def _bc_apply_status(self, batch_id: str, status: str | None, send_now: bool | None, trigger_ms: int | None) -> None:
+        now = self.store.clock()
+        if status == "sent" or send_now:
+            self.store.start_run(batch_id, at=now)
+        elif status == "scheduled":
+            at = max(now, trigger_ms / 1000) if trigger_ms else now
+            self.store.start_run(batch_id, at=at, status="scheduled")
+        elif status == "draft":
+            self.store.update(batch_id, status="draft")
+
+    def _bc_update(self, request: Request, body: dict) -> Response:
+        batch_id = request.path_params["batch_id"]
+        batch = self.store.get(batch_id, "batchcall")
+        if batch is None:
+            raise NotFound("Batch call not found")
+        update = _parse(bc.UpdateRequest, body)
+        self._bc_check(update)
+        view = self.store.view(batch)
+        if view.status not in ("draft", "scheduled") or (batch.run and not self.store.unplan(batch_id, status="draft")):
+            raise BadRequest(f"batch call is {_bc_status(view.status)}: only draft or scheduled batches can be updated")
+        if update.tasks is not None:
+            tasks = [{"phone_number": t.to_number, "variables": t.dynamic_variables} for t in update.tasks]
+            self.store.replace_recipients(batch_id, tasks)
+        fields = update.model_dump(exclude={"tasks", "name", "status"}, exclude_none=True)
+        self.store.update(batch_id, name=update.name, fields=fields)
+        trigger = update.trigger_timestamp or batch.fields.get("trigger_timestamp")
+        status = update.status or ("scheduled" if view.status == "scheduled" else "draft")
+        self._bc_apply_status(batch_id, status, update.send_now, trigger)
+        data = self._bc_data(self.store.view(self.store.get(batch_id)), request)
+        return JSONResponse(bc.Envelope(message="Batch call updated successfully", status="success", data=data).model_dump())
+
+    def _bc_get(self, request: Request, _body) -> Response:
+        batch = self.store.get(request.path_params["batch_id"], "batchcall")
+        if batch is None:
+            raise NotFound("Batch call not found")
+        view = self.store.view(batch)
+        detail = bc.BatchDetail(
+            **self._bc_data(view, request).model_dump(),
+            tasks=[
+                bc.TaskState(
+                    task_id=r.recipient_id,
+                    to_number=r.phone_number,
+                    dynamic_variables=r.variables,
+                    status=BATCHCALL_TASK_STATUS[r.status],
+                    call_id=r.call.call_record_id if r.call and r.status != "pending" else None,
+                    attempted_timestamp=millis(r.call.dial_at) if r.call and r.status not in ("pending", "skipped") else None,
+                    completed_timestamp=millis(r.call.end_at) if r.call and r.status in mp.TERMINAL_RECIPIENT - {"skipped"} else None,
+                )
+                for r in view.recipients
+            ],
+        )
+        return JSONResponse(bc.Envelope(message="Batch call retrieved", status="success", data=detail).model_dump())
+
+    def _bc_list(self, request: Request, _body) -> Response:
+        params = request.query_params
+        try:
+            limit = int(params.get("limit", 50))
+            offset = int(params.get("offset", 0))
+        except ValueError:
+            raise BadRequest("limit and offset must be integers") from None
+        views = [self.store.view(b) for b in self.store.list("batchcall", name=params.get("name"))]
+        if params.get("status"):
+            views = [v for v in views if _bc_status(v.status) == params["status"]]
+        data = [self._bc_data(v, request) for v in views[offset : offset + limit]]
+        return JSONResponse(bc.Envelope(message="Batch calls listed", status="success", data=data).model_dump())
+
+    @staticmethod
+    def _bc_data(view: BatchView, request: Request) -> bc.BatchData:
+        b, f = view.batch, view.batch.fields
+        dialled = [r for r in view.recipients if r.status not in ("pending", "skipped")]
+        return bc.BatchData(
+            batch_call_id=b.id,
+            name=b.name,
+            from_number=f.get("from_number"),
+            scheduled_timestamp=millis(b.start_at) if b.start_at else f.get("trigger_timestamp"),
+            total_task_count=len(view.recipients),
+            total=len(view.recipients),
+            sent=len(dialled),
+            picked_up=sum(1 for r in dialled if r.status in ("in_progress", "completed")),
+            completed=view.count(*bc.TERMINAL_TASK, "skipped"),
+            agent_id=f.get("agent_id"),
+            organization_id=f.get("organization_id", "sandbox-org"),
+            status=_bc_status(view.status),
+            timezone=f.get("timezone", "UTC"),
+            last_sent_timestamp=millis(max((r.call.dial_at for r in dialled), default=None)),
+            tasks_url=f"{str(request.base_url).rstrip('/')}/batch-call/{b.id}",
+            created_timestamp=millis(b.created_at),
+        )
+
+    # ------------------------------------------------------------------ inspection
+
+    async def inspect_recipients(self, request: Request) -> Response:
+        rows = []
+        for batch in self.store.all_batches():
+            view = self.store.view(batch)
+            native = _bc_status if batch.dialect == "batchcall" else (lambda s: s)
+            for r in view.recipients:
+                rows.append(
+                    {
+                        "dialect": batch.dialect,
+                        "batch_id": batch.id,
+                        "batch_name": batch.name,
+                        "batch_status": native(view.status),
+                        "phone_number": r.phone_number,
+                        "name": r.name,
+                        "status": BATCHCALL_TASK_STATUS[r.status] if batch.dialect == "batchcall" else r.status,
+                        "dials": r.dials,
+                        "runs": batch.run,
+                    }
+                )
+        return JSONResponse(rows)
+
+    async def inspect_stats(self, request: Request) -> Response:
+        return JSONResponse(self.faults.stats())
+
+    async def set_faults(self, request: Request) -> Response:
+        if request.method == "POST":
+            try:
+                body = await self._body(request)
+                self.faults.set_plan(FaultPlan.parse(str(body.get("spec", ""))))
+            except (BadRequest, ValueError) as exc:
+                return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse(self.faults.stats())
+
+    async def reset(self, request: Request) -> Response:
+        self.store.reset()
+        return JSONResponse({"ok": True})
+
+
+class NotFound(Exception):
+    """Raised inside a handler: becomes a 404."""
+
+
+def _bc_status(status: str) -> str:
+    return {"running": "in_progress"}.get(status, status)
+
+
+def _is_e164(value: str) -> bool:
+    return re.fullmatch(bc.E164_PATTERN, value) is not None
+
+
+def _parse(model: type[BaseModel], body: dict):
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        raise BadRequest(_validation_message(exc)) from None
+
+
+def _parse_iso(value: str) -> float:
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        raise BadRequest(f"scheduled_at {value!r} is not an ISO 8601 timestamp") from None
+
+
+def _check_window(request) -> None:
+    if request.window_days is not None and (not request.window_days or any(d not in range(7) for d in request.window_days)):
+        raise BadRequest("window_days must list days 0 (Sunday) to 6 (Saturday)")
+    if request.scheduled_at:
+        _parse_iso(request.scheduled_at)
+
+
+class DropConnectionMiddleware:
+    """Lets a handler ask for the connection to be dropped after its change is committed.
+
+    The response is swallowed and the socket closed with SO_LINGER 0 (a TCP reset), so
+    the client sees a connection error without an answer: the ambiguous outcome.
+    """
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        flag = {"drop": False}
+        scope["sandbox.drop"] = flag
+
+        async def guarded_send(message):
+            if not flag["drop"]:
+                await send(message)
+
+        await self.app(scope, receive, guarded_send)
+        if flag["drop"]:
+            transport = getattr(getattr(send, "__self__", None), "transport", None)
+            if transport is None:
+                raise ConnectionAbortedError("sandbox reset fault")  # the server answers 500 instead
+            sock = transport.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            transport.abort()
+

@@ -1,0 +1,129 @@
+"""Simulated dialling, as pure functions of timestamps.
+
+A run's calls are planned once, when the run starts: each recipient gets a dial time
+(in order, at most `concurrency` calls at once, one dial per `dial_interval`, only
+inside the batch's window), a ring time, an end time and an outcome from a seeded RNG.
+Every status is then derived from those timestamps and the current time, so nothing
+runs between requests and a server restarted on the same state file carries on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+OUTCOMES = ("completed", "no_answer", "busy", "failed")
+OUTCOME_WEIGHTS = (0.6, 0.2, 0.1, 0.1)
+DIAL_INTERVAL = 1.2  # seconds between dials, as the real dialler paces them
+CALLING, INITIATED = 1.0, 1.0  # seconds spent in each status before ringing
+RING = (3.0, 12.0)
+TALK = (15.0, 90.0)
+
+
+@dataclass(frozen=True)
+class Window:
+    """Calling hours on the server's clock (UTC): HH:MM inclusive to the minute, days 0=Sunday."""
+
+    start: str = "00:00"
+    end: str = "23:59"
+    days: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6)
+
+    def next_open(self, at: float) -> float:
+        """The first moment at or after `at` when a dial is allowed."""
+        moment = datetime.fromtimestamp(at, UTC)
+        start_minutes, end_minutes = _minutes(self.start), _minutes(self.end)
+        for day in range(8):
+            current = moment if day == 0 else (moment + timedelta(days=day)).replace(hour=0, minute=0, second=0, microsecond=0)
+            weekday = current.isoweekday() % 7
+            if weekday not in self.days:
+                continue
+            minutes = current.hour * 60 + current.minute
+            if start_minutes <= minutes <= end_minutes:
+                return current.timestamp()
+            if minutes < start_minutes:
+                return current.replace(hour=start_minutes // 60, minute=start_minutes % 60, second=0, microsecond=0).timestamp()
+        return at + 7 * 86400  # no allowed day: never, in practice
+
+
+def _minutes(hhmm: str) -> int:
+    hours, minutes = hhmm.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+@dataclass(frozen=True)
+class PlannedCall:
+    """One dial of one recipient in one run."""
+
+    index: int
+    dial_at: float
+    ring_end: float
+    end_at: float
+    outcome: str
+    call_record_id: str
+
+
+def plan_run(
+    count: int, *, start_at: float, window: Window, concurrency: int, speed: float, seed: str
+) -> list[PlannedCall]:
+    """Plan when each of `count` recipients is dialled and how the call ends."""
+    concurrency = max(1, concurrency)
+    free_at = [start_at] * concurrency
+    last_dial = start_at - DIAL_INTERVAL / speed
+    calls = []
+    for index in range(count):
+        rng = random.Random(f"{seed}:{index}")
+        slot = min(range(concurrency), key=free_at.__getitem__)
+        dial_at = window.next_open(max(free_at[slot], last_dial + DIAL_INTERVAL / speed))
+        outcome = rng.choices(OUTCOMES, OUTCOME_WEIGHTS)[0]
+        ring_end = dial_at + (CALLING + INITIATED + rng.uniform(*RING)) / speed
+        end_at = ring_end + (rng.uniform(*TALK) / speed if outcome == "completed" else 0.0)
+        record = hashlib.sha256(f"{seed}:{index}:call".encode()).hexdigest()
+        call_id = f"{record[:8]}-{record[8:12]}-{record[12:16]}-{record[16:20]}-{record[20:32]}"
+        calls.append(PlannedCall(index, dial_at, ring_end, end_at, outcome, call_id))
+        free_at[slot] = end_at
+        last_dial = dial_at
+    return calls
+
+
+def call_status(call: PlannedCall | None, now: float, speed: float, *, cancelled: bool = False) -> str:
+    """A recipient's magpipe status at `now`: pending → calling → initiated → ringing → … → outcome."""
+    if call is None or now < call.dial_at:
+        return "skipped" if cancelled else "pending"
+    if now < call.dial_at + CALLING / speed:
+        return "calling"
+    if now < call.dial_at + (CALLING + INITIATED) / speed:
+        return "initiated"
+    if now < call.ring_end:
+        return "ringing"
+    if call.outcome == "completed" and now < call.end_at:
+        return "in_progress"
+    return call.outcome
+
+
+TERMINAL = {"completed", "busy", "no_answer", "failed", "skipped"}
+BATCHCALL_TASK_STATUS = {
+    "pending": "pending",
+    "calling": "dialing",
+    "initiated": "dialing",
+    "ringing": "ringing",
+    "in_progress": "in_progress",
+    "completed": "completed",
+    "busy": "busy",
+    "no_answer": "no_answer",
+    "failed": "failed",
+    "skipped": "cancelled",
+}
+
+
+def iso(ts: float | None) -> str | None:
+    """Epoch seconds → '2024-02-15T09:00:00.000Z', as magpipe writes times."""
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(ts * 1000) % 1000:03d}Z"
+
+
+def millis(ts: float | None) -> int | None:
+    """Epoch seconds → Unix milliseconds, as batchcall writes times."""
+    return None if ts is None else int(round(ts * 1000))
