@@ -18,10 +18,12 @@ test: install
 	$(BIN)/python -m pytest -q
 
 DEMO_HOME := .campaigns-demo
+# The main job end to end on the embedded sandbox: import → submit → sync.
 demo: install
 	rm -rf $(DEMO_HOME)
 	$(BIN)/campaigns import data/sample_contacts.csv data/sample_contacts.xlsx \
-		--campaign demo --home $(DEMO_HOME) --dry-run --out $(DEMO_HOME)/out
+		--campaign demo --home $(DEMO_HOME) --out $(DEMO_HOME)/out
+	$(BIN)/campaigns sync --campaign demo --home $(DEMO_HOME) --wait 60
 
 bench: install
 	$(BIN)/python -m bench

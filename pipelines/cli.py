@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -13,10 +15,22 @@ from rich.console import Console
 
 from pipelines import console as show
 from pipelines.chunk import batch_limit
-from pipelines.config import IngestSettings, build
+from pipelines.config import (
+    DEFAULT_HOME,
+    IngestSettings,
+    ProviderSettings,
+    StateSettings,
+    build,
+    environment,
+    load_toml,
+    provider_settings,
+    state_settings,
+)
 from pipelines.errors import CampaignError, ExitCode, UsageError
 from pipelines.ingest import IngestOptions, ingest
+from pipelines.ledger import Ledger
 from pipelines.output import write_outputs
+from pipelines.run import Hooks, import_and_submit, pending_error, sync_ledger
 
 app = typer.Typer(
     help="Turn contact spreadsheets into outbound call campaigns, exactly once.",
@@ -35,6 +49,43 @@ HomeOption = Annotated[
     Path | None,
     typer.Option("--home", envvar="CAMPAIGNS_HOME", help="Where the tool keeps its state [default: ./.campaigns]."),
 ]
+ProviderOption = Annotated[
+    str | None, typer.Option("--provider", help="sandbox, magpipe or batchcall [default: sandbox; env CAMPAIGNS_PROVIDER].")
+]
+CallerOption = Annotated[str | None, typer.Option("--caller-id", help="Caller number, E.164 [env CAMPAIGNS_CALLER_ID].")]
+AgentOption = Annotated[str | None, typer.Option("--agent-id", help="Agent to take the calls [env CAMPAIGNS_AGENT_ID].")]
+StateOption = Annotated[
+    str | None, typer.Option("--state", help="Ledger as an SQLAlchemy URL [env CAMPAIGNS_STATE; default sqlite in home].")
+]
+ConfigOption = Annotated[Path | None, typer.Option("--config", help="campaigns.toml [default: ./campaigns.toml].")]
+
+
+@dataclass(frozen=True)
+class Context:
+    """Settings for one command, built once from flags, environment and campaigns.toml."""
+
+    home: Path
+    toml: dict
+    provider: ProviderSettings
+    state: StateSettings
+
+
+def _context(home: Path | None, config: Path | None, state: str | None, **flags) -> Context:
+    env = environment()
+    toml = load_toml(config, home)
+    home = home or Path(toml.get("home", DEFAULT_HOME))
+    if flags.get("provider") not in (None, "sandbox", "magpipe", "batchcall"):
+        raise UsageError(f"--provider must be sandbox, magpipe or batchcall, not {flags['provider']!r}")
+    return Context(home, toml, provider_settings(flags, env, toml), state_settings(home, state, env, toml))
+
+
+def _first(*values):
+    """The first value that was given at all (0 and "" count as given)."""
+    return next((v for v in values if v is not None), None)
+
+
+def _stderr() -> Console:
+    return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 @app.command("import")
@@ -45,35 +96,92 @@ def import_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
     out: Annotated[Path | None, typer.Option("--out", help="Write accepted/rejected/duplicates CSVs here.")] = None,
     home: HomeOption = None,
-    region: Annotated[str, typer.Option("--region", help="Country for numbers without +code.")] = "US",
+    region: Annotated[str | None, typer.Option("--region", help="Country for numbers without +code [default: US].")] = None,
     phone_column: Annotated[str | None, typer.Option("--phone-column", help="Header of the phone column.")] = None,
     sheet: Annotated[str | None, typer.Option("--sheet", help="Excel sheet to read [default: the first].")] = None,
-    provider: Annotated[str, typer.Option("--provider", help="sandbox, magpipe or batchcall.")] = "sandbox",
+    provider: ProviderOption = None,
     batch_size: Annotated[int | None, typer.Option("--batch-size", help="At most this many per batch.")] = None,
+    caller_id: CallerOption = None,
+    agent_id: AgentOption = None,
+    state: StateOption = None,
+    config: ConfigOption = None,
 ) -> None:
-    """Import spreadsheets into a campaign."""
+    """Import spreadsheets into a campaign and submit them (or --dry-run)."""
     if not campaign.strip():
         raise UsageError("--campaign must not be empty")
-    if provider not in ("sandbox", "magpipe", "batchcall"):
-        raise UsageError(f"--provider must be sandbox, magpipe or batchcall, not {provider!r}")
-    settings = build(IngestSettings, home=home, provider=provider, region=region, batch_size=batch_size)
-    if not dry_run:
-        raise UsageError("submission is not available yet; use --dry-run")
+    ctx = _context(home, config, state, provider=provider, caller_id=caller_id, agent_id=agent_id)
+    settings = build(
+        IngestSettings, home=ctx.home, provider=ctx.provider.provider,
+        region=_first(region, ctx.toml.get("region")), batch_size=_first(batch_size, ctx.toml.get("batch_size")),
+    )  # fmt: skip
     options = IngestOptions(
-        campaign=campaign,
-        region=settings.region,
-        phone_column=phone_column,
-        sheet=sheet,
+        campaign=campaign, region=settings.region, phone_column=phone_column, sheet=sheet,
         batch_size=batch_limit(settings.provider, settings.batch_size),
-    )
-    result = ingest(paths, options)
-    if out is not None:
-        write_outputs(result, out)
-    summary = result.summary(dry_run=True)
+    )  # fmt: skip
+    err = _stderr()
+    if dry_run:
+        result = ingest(paths, options)
+        if out is not None:
+            write_outputs(result, out)
+        _print_summary(result.summary(dry_run=True), as_json, out)
+        return
+
+    ctx.provider.require_credentials()
+    ledger = Ledger(ctx.state.ledger_url)
+    try:
+        if ctx.provider.provider == "sandbox":
+            show.sandbox_notice(err, ctx.home)
+        display = show.SubmitDisplay(err, quiet=as_json)
+        hooks = Hooks(on_chunk=display.chunk_started, on_retry=display.retry, on_plan=display.plan)
+        with display:
+            run = import_and_submit(paths, options, ctx.provider, ledger, ctx.home, hooks)
+        if out is not None:
+            write_outputs(run.result, out)
+        _print_summary(run.summary, as_json, out, pending=run.report.pending)
+        if run.report.pending:
+            raise pending_error(run.report)
+    finally:
+        ledger.close()
+
+
+@app.command("sync")
+def sync_command(
+    campaign: Annotated[str | None, typer.Option("--campaign", help="Only this campaign [default: all].")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
+    wait: Annotated[float, typer.Option("--wait", help="Keep syncing until every batch finished, up to this many seconds.")] = 0,
+    home: HomeOption = None,
+    provider: ProviderOption = None,
+    state: StateOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Read every started, unfinished batch and its recipients from the provider into the ledger."""
+    ctx = _context(home, config, state, provider=provider)
+    ctx.provider.require_credentials()
+    ledger = Ledger(ctx.state.ledger_url)
+    try:
+        report = sync_ledger(ctx.provider, ledger, ctx.home, campaign, wait_seconds=wait)
+    finally:
+        ledger.close()
+    payload = {
+        "batches": [b.model_dump(mode="json") for b in report.batches],
+        "finished": report.finished,
+        "recipients": report.recipients,
+        "skipped_other_provider": report.skipped_other_provider,
+    }
     if as_json:
-        print(summary.model_dump_json())
+        print(json.dumps(payload))
     else:
-        show.import_summary(Console(), summary, out=out)
+        show.sync_summary(Console(highlight=False), report)
+
+
+def _print_summary(summary, as_json: bool, out: Path | None, pending: dict | None = None) -> None:
+    if as_json:
+        payload = summary.model_dump(mode="json")
+        if pending is not None:
+            payload["pending"] = pending
+        print(json.dumps(payload))
+    else:
+        show.import_summary(Console(highlight=False), summary, out=out)
 
 
 @app.command("sandbox")

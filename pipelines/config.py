@@ -1,17 +1,27 @@
-"""Settings: built once at the CLI edge from flags, campaigns.toml and the environment, then passed down."""
+"""Settings: built once at the CLI edge from flags, the environment and campaigns.toml, then passed down.
+
+Precedence: flag > environment variable > campaigns.toml > default. Secrets come from
+the environment only; a campaigns.toml that holds one is refused.
+"""
 
 from __future__ import annotations
 
+import os
+import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
 import phonenumbers
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, field_validator
 
 from pipelines.errors import UsageError
 
 Provider = Literal["sandbox", "magpipe", "batchcall"]
 DEFAULT_HOME = Path(".campaigns")
+MAGPIPE_DEFAULT_URL = "https://api.magpipe.ai/functions/v1"
+SANDBOX_CALLER_ID = "+14157774444"
+SECRET_KEYS = {"magpipe_api_key", "batchcall_api_key", "batchcall_api_secret", "api_key", "api_secret"}
 
 
 class IngestSettings(BaseModel):
@@ -40,12 +50,141 @@ class IngestSettings(BaseModel):
         return value
 
 
+class ProviderSettings(BaseModel):
+    """Where and how to submit. Secrets are SecretStr: they never print."""
+
+    model_config = ConfigDict(frozen=True)
+
+    provider: Provider = "sandbox"
+    magpipe_api_key: SecretStr | None = None
+    magpipe_base_url: str = MAGPIPE_DEFAULT_URL
+    batchcall_api_key: SecretStr | None = None
+    batchcall_api_secret: SecretStr | None = None
+    batchcall_base_url: str | None = None
+    caller_id: str | None = None
+    agent_id: str | None = None
+    timeout_seconds: float = 30.0
+    retry_attempts: int = 6
+    retry_budget_seconds: float = 120.0
+    retry_base_seconds: float = 0.5
+    settle_seconds: float = 1.0  # an ambiguous create that left nothing is looked for twice, this far apart
+    sandbox_speed: float = 60.0
+    failpoint: str | None = None  # test-only: CAMPAIGNS_FAILPOINT=name[:n] kills the process there
+
+    @property
+    def dialect(self) -> str:
+        return "magpipe" if self.provider == "magpipe" else "batchcall"
+
+    def require_credentials(self) -> None:
+        """Refuse early, in one line, when a real provider is chosen without what it needs."""
+        if self.provider == "magpipe" and self.magpipe_api_key is None:
+            raise UsageError("--provider magpipe needs MAGPIPE_API_KEY in the environment")
+        if self.provider == "batchcall":
+            missing = [
+                name
+                for name, value in (
+                    ("BATCHCALL_API_KEY", self.batchcall_api_key),
+                    ("BATCHCALL_API_SECRET", self.batchcall_api_secret),
+                    ("BATCHCALL_BASE_URL", self.batchcall_base_url),
+                )
+                if not value
+            ]
+            if missing:
+                raise UsageError(f"--provider batchcall needs {', '.join(missing)} in the environment")
+        if self.provider != "sandbox" and not self.caller_id:
+            raise UsageError("a caller number is needed: --caller-id or CAMPAIGNS_CALLER_ID")
+
+    def secrets(self) -> list[str]:
+        """Every secret value, for tests and scrubbing."""
+        values = (self.magpipe_api_key, self.batchcall_api_key, self.batchcall_api_secret)
+        return [v.get_secret_value() for v in values if v is not None]
+
+
+class StateSettings(BaseModel):
+    """Where the ledger lives."""
+
+    model_config = ConfigDict(frozen=True)
+
+    home: Path = DEFAULT_HOME
+    state_url: str | None = None  # SQLAlchemy URL; default sqlite in home
+
+    @property
+    def ledger_url(self) -> str:
+        return self.state_url or f"sqlite:///{(self.home / 'ledger.sqlite').resolve()}"
+
+
+def load_toml(path: Path | None, home: Path | None) -> dict:
+    """Read campaigns.toml: the given path, else ./campaigns.toml, else <home>/campaigns.toml."""
+    candidates = [path] if path else [Path("campaigns.toml"), (home or DEFAULT_HOME) / "campaigns.toml"]
+    for candidate in candidates:
+        if candidate and candidate.is_file():
+            try:
+                data = tomllib.loads(candidate.read_text(encoding="utf-8"))
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+                raise UsageError(f"{candidate}: not valid TOML ({exc})") from None
+            leaked = SECRET_KEYS & {k.lower() for k in _flatten(data)}
+            if leaked:
+                raise UsageError(f"{candidate}: secrets belong in the environment, not in campaigns.toml ({', '.join(sorted(leaked))})")
+            return data
+    if path:
+        raise UsageError(f"{path}: config file not found")
+    return {}
+
+
+def _flatten(data: Mapping, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in data.items():
+        if isinstance(value, Mapping):
+            flat.update(_flatten(value, f"{key}."))
+            flat[key] = value
+        else:
+            flat[key] = value
+    return flat
+
+
+ENVIRONMENT = {
+    "provider": "CAMPAIGNS_PROVIDER",
+    "magpipe_api_key": "MAGPIPE_API_KEY",
+    "magpipe_base_url": "MAGPIPE_BASE_URL",
+    "batchcall_api_key": "BATCHCALL_API_KEY",
+    "batchcall_api_secret": "BATCHCALL_API_SECRET",
+    "batchcall_base_url": "BATCHCALL_BASE_URL",
+    "caller_id": "CAMPAIGNS_CALLER_ID",
+    "agent_id": "CAMPAIGNS_AGENT_ID",
+    "sandbox_speed": "CAMPAIGNS_SANDBOX_SPEED",
+    "failpoint": "CAMPAIGNS_FAILPOINT",
+    "timeout_seconds": "CAMPAIGNS_TIMEOUT",
+    "retry_attempts": "CAMPAIGNS_RETRY_ATTEMPTS",
+    "retry_budget_seconds": "CAMPAIGNS_RETRY_BUDGET",
+    "retry_base_seconds": "CAMPAIGNS_RETRY_BASE",
+    "settle_seconds": "CAMPAIGNS_SETTLE_SECONDS",
+    "state_url": "CAMPAIGNS_STATE",
+}
+
+
+def provider_settings(flags: dict, env: Mapping[str, str], toml: dict) -> ProviderSettings:
+    """Merge flags, environment and campaigns.toml into ProviderSettings."""
+    values = {k: v for k, v in toml.items() if k in ProviderSettings.model_fields and k not in SECRET_KEYS}
+    values.update({k: env[name] for k, name in ENVIRONMENT.items() if k in ProviderSettings.model_fields and env.get(name)})
+    values.update({k: v for k, v in flags.items() if v is not None})
+    return build(ProviderSettings, **values)
+
+
+def state_settings(home: Path, state_flag: str | None, env: Mapping[str, str], toml: dict) -> StateSettings:
+    return build(StateSettings, home=home, state_url=state_flag or env.get("CAMPAIGNS_STATE") or toml.get("state"))
+
+
 def build(model: type[BaseModel], **values):
     """Validate settings, turning pydantic's errors into one line for a person."""
-    from pydantic import ValidationError
-
     try:
         return model(**{k: v for k, v in values.items() if v is not None})
     except ValidationError as exc:
         first = exc.errors()[0]
-        raise UsageError(str(first["msg"]).removeprefix("Value error, ")) from None
+        field = ".".join(str(p) for p in first["loc"])
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise UsageError(message if field in ("region", "batch_size") else f"{field}: {message}") from None
+
+
+def environment() -> dict[str, str]:
+    """The process environment, read once at the CLI edge."""
+    return dict(os.environ)

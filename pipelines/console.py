@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from schemas.contacts import ImportSummary
@@ -31,6 +32,9 @@ def import_summary(console: Console, summary: ImportSummary, *, out: Path | None
         console.print(f"Already submitted to this campaign, skipped: {summary.already_submitted}", highlight=False)
     sizes = ", ".join(str(b.size) for b in summary.batches) or "none"
     console.print(f"Batches: {len(summary.batches)} (sizes {sizes})", highlight=False)
+    if not summary.dry_run:
+        for b in summary.batches:
+            console.print(f"  {b.key}  {b.size:>5}  {b.status:<14} {b.provider_batch_id or ''}", highlight=False)
     if out is not None:
         console.print(f"Wrote accepted.csv, rejected.csv and duplicates.csv to {out}", highlight=False)
 
@@ -50,3 +54,61 @@ def sandbox_banner(console: Console, config, host: str, port: int, *, key_from_e
                   f"POST {url}/_sandbox/reset")
     if host not in ("127.0.0.1", "localhost", "::1"):
         console.print(f"  warning: bound to {host}, reachable from other machines")
+
+
+def sandbox_notice(console: Console, home: Path) -> None:
+    """Said loudly: with no provider configured, nothing real happens."""
+    console.print(
+        f"[bold yellow]No provider configured: using the embedded sandbox (state in {home / 'sandbox.sqlite'}). "
+        "No real calls are placed.[/bold yellow] Set --provider with its credentials to call people."
+    )
+
+
+class SubmitDisplay:
+    """A progress bar on a terminal; plain lines otherwise; nothing with --json."""
+
+    def __init__(self, console: Console, *, quiet: bool):
+        self.console = console
+        self.quiet = quiet
+        self.bar = None if quiet or not console.is_terminal else Progress(
+            TextColumn("submitting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console, transient=True
+        )
+        self.task = None
+        self.done = 0
+        self.total = 0
+
+    def __enter__(self):
+        if self.bar:
+            self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        if self.bar:
+            self.bar.__exit__(*exc)
+
+    def plan(self, total: int) -> None:
+        self.total = total
+        if self.bar:
+            self.task = self.bar.add_task("submit", total=total)
+        elif not self.quiet and total:
+            self.console.print(f"submitting {total} batch(es)")
+
+    def chunk_started(self, chunk) -> None:
+        self.done += 1
+        if self.bar:
+            self.bar.advance(self.task)
+        elif not self.quiet:
+            self.console.print(f"started {self.done}/{self.total}: {chunk.key} ({chunk.size} contacts) as {chunk.provider_batch_id}")
+
+    def retry(self, message: str) -> None:
+        if not self.quiet:
+            self.console.print(f"[dim]{message}[/dim]")
+
+
+def sync_summary(console: Console, report) -> None:
+    """One line per batch read, then the totals."""
+    for b in report.batches:
+        console.print(f"{b.id}  {b.status:<10} total {b.total:>5}  completed {b.completed:>5}  failed {b.failed:>5}", highlight=False)
+    console.print(f"Synced {len(report.batches)} batch(es), {report.recipients} recipient(s); {report.finished} finished.", highlight=False)
+    if report.skipped_other_provider:
+        console.print(f"Skipped {report.skipped_other_provider} batch(es) submitted to another provider.", highlight=False)

@@ -57,9 +57,12 @@ class TransientProviderError(ProviderError):
 
     transient = True
 
-    def __init__(self, message: str, *, status_code: int | None = None, retry_after: float | None = None):
+    def __init__(
+        self, message: str, *, status_code: int | None = None, retry_after: float | None = None, unreachable: bool = False
+    ):
         super().__init__(message, status_code=status_code)
         self.retry_after = retry_after
+        self.unreachable = unreachable  # no connection at all, as opposed to a refusal or a slow answer
 
 
 class AmbiguousOutcome(ProviderError):
@@ -78,3 +81,9 @@ class LockHeld(CampaignError):
     """Another run holds this campaign's lock."""
 
     exit_code = ExitCode.LOCKED
+
+
+class ProviderUnreachable(CampaignError):
+    """The provider could not be reached at all; what was planned stays pending for the next run."""
+
+    exit_code = ExitCode.PROVIDER

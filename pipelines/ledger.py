@@ -1,0 +1,252 @@
+"""The ledger: what each campaign accepted and submitted, in SQLite or any SQLAlchemy database.
+
+Every chunk state change is a compare-and-set committed on its own, before the next
+network call: a crash at any point leaves a state that says exactly what may have happened.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy import event, insert, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlmodel import Session, SQLModel, create_engine
+
+from pipelines.errors import CampaignError, LockHeld, UsageError
+from schemas.ledger import (
+    PENDING_STATES,
+    CampaignLock,
+    ChunkRecord,
+    ChunkState,
+    ContactRecord,
+    ImportRecord,
+    ProviderBatchRecord,
+    RecipientRecord,
+)
+from schemas.provider import OutgoingContact, RemoteBatchDetail
+
+STALE_LOCK_SECONDS = 15 * 60  # a lock from another host that has not beaten this long is abandoned
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+class ConcurrentChange(CampaignError):
+    """A chunk was not in the state we expected: someone else moved it."""
+
+
+class Ledger:
+    """Typed access to the ledger tables."""
+
+    def __init__(self, url: str):
+        self.url = url
+        if url.startswith("sqlite:///"):
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.engine: Engine = create_engine(url, connect_args={"timeout": 30} if url.startswith("sqlite") else {})
+            if url.startswith("sqlite"):
+                event.listen(self.engine, "connect", _sqlite_pragmas)
+            SQLModel.metadata.create_all(self.engine)
+        except (OperationalError, ImportError) as exc:
+            raise UsageError(f"cannot open the ledger ({_safe_url(url)}): {str(exc).splitlines()[0]}") from None
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # ------------------------------------------------------------------ locks
+
+    def acquire(self, campaign: str) -> str:
+        """Take the campaign's lock or raise LockHeld; recover a lock whose holder is gone."""
+        token = secrets.token_hex(8)
+        with Session(self.engine) as session:
+            held = session.get(CampaignLock, campaign)
+            if held is not None:
+                if _alive(held):
+                    raise LockHeld(
+                        f"campaign {campaign!r} is busy: another run (pid {held.pid} on {held.host}) has held its lock "
+                        f"since {held.acquired_at:%Y-%m-%d %H:%M:%S} UTC; try again when it ends"
+                    )
+                session.delete(held)
+                session.commit()
+            stamp = now()
+            session.add(CampaignLock(campaign=campaign, owner=token, host=socket.gethostname(), pid=os.getpid(),
+                                     acquired_at=stamp, heartbeat_at=stamp))  # fmt: skip
+            try:
+                session.commit()
+            except IntegrityError:
+                raise LockHeld(f"campaign {campaign!r} is busy: another run took its lock just now") from None
+        return token
+
+    def heartbeat(self, campaign: str, token: str) -> None:
+        with Session(self.engine) as session:
+            session.exec(update(CampaignLock).where(CampaignLock.campaign == campaign, CampaignLock.owner == token).values(heartbeat_at=now()))
+            session.commit()
+
+    def release(self, campaign: str, token: str) -> None:
+        with Session(self.engine) as session:
+            lock = session.get(CampaignLock, campaign)
+            if lock is not None and lock.owner == token:
+                session.delete(lock)
+                session.commit()
+
+    # ------------------------------------------------------------------ planning
+
+    def submitted_numbers(self, campaign: str) -> set[str]:
+        """Every number this campaign has accepted into a chunk, whatever the chunk's state."""
+        with Session(self.engine) as session:
+            return set(session.exec(select(ContactRecord.e164).where(ContactRecord.campaign == campaign)).scalars())
+
+    def record_import(self, record: ImportRecord, contacts: pd.DataFrame, chunks: list[ChunkRecord]) -> ImportRecord:
+        """Store the import, its new contacts and their planned chunks in one transaction."""
+        with Session(self.engine) as session:
+            session.add(record)
+            session.flush()
+            import_id = record.id
+            for chunk in chunks:
+                chunk.import_id = import_id
+                session.add(chunk)
+            if len(contacts):
+                rows = contacts.assign(import_id=import_id).to_dict("records")
+                session.execute(insert(ContactRecord), rows)
+            session.commit()
+            session.refresh(record)
+            return record
+
+    def finish_import(self, import_id: int, outcome: str) -> None:
+        with Session(self.engine) as session:
+            session.exec(update(ImportRecord).where(ImportRecord.id == import_id).values(outcome=outcome, finished_at=now()))
+            session.commit()
+
+    # ------------------------------------------------------------------ chunks
+
+    def chunks(self, campaign: str | None = None, states: Iterable[str] | None = None) -> list[ChunkRecord]:
+        query = select(ChunkRecord)
+        if campaign is not None:
+            query = query.where(ChunkRecord.campaign == campaign)
+        if states is not None:
+            query = query.where(ChunkRecord.state.in_([str(s) for s in states]))
+        with Session(self.engine) as session:
+            return list(session.exec(query.order_by(ChunkRecord.created_at, ChunkRecord.key)).scalars())
+
+    def pending_chunks(self, campaign: str) -> list[ChunkRecord]:
+        """Chunks not yet started, oldest first: a run resumes these before anything new."""
+        return self.chunks(campaign, PENDING_STATES)
+
+    def chunk(self, key: str) -> ChunkRecord:
+        with Session(self.engine) as session:
+            record = session.get(ChunkRecord, key)
+            if record is None:
+                raise ConcurrentChange(f"chunk {key} is not in the ledger")
+            session.expunge(record)
+            return record
+
+    def transition(self, key: str, expected: ChunkState, new: ChunkState, **values) -> ChunkRecord:
+        """Move a chunk from `expected` to `new` (compare-and-set) and commit."""
+        with Session(self.engine) as session:
+            result = session.exec(
+                update(ChunkRecord)
+                .where(ChunkRecord.key == key, ChunkRecord.state == str(expected))
+                .values(state=str(new), updated_at=now(), **values)
+            )
+            session.commit()
+        if result.rowcount != 1:
+            raise ConcurrentChange(f"chunk {key} was expected in state {expected} but another process moved it")
+        return self.chunk(key)
+
+    def note_error(self, key: str, message: str) -> None:
+        with Session(self.engine) as session:
+            session.exec(update(ChunkRecord).where(ChunkRecord.key == key).values(last_error=message[:500], updated_at=now()))
+            session.commit()
+
+    def chunk_contacts(self, key: str) -> list[OutgoingContact]:
+        with Session(self.engine) as session:
+            rows = session.exec(select(ContactRecord).where(ContactRecord.chunk_key == key).order_by(ContactRecord.position)).scalars()
+            return [
+                OutgoingContact(e164=r.e164, name=r.name or None, variables=json.loads(r.variables), contact_id=f"{r.campaign}:{r.e164}")
+                for r in rows
+            ]
+
+    # ------------------------------------------------------------------ sync
+
+    def record_sync(self, chunk: ChunkRecord, detail: RemoteBatchDetail) -> None:
+        """Upsert the batch and its recipients as the provider reported them."""
+        stamp = now()
+        batch = detail.batch
+        with Session(self.engine) as session:
+            session.merge(
+                ProviderBatchRecord(
+                    provider_batch_id=batch.id, chunk_key=chunk.key, campaign=chunk.campaign, provider=chunk.provider,
+                    dialect=chunk.dialect, status=batch.status, total=batch.total, completed=batch.completed,
+                    failed=batch.failed, created_at=_aware(batch.created_at), completed_at=_aware(batch.completed_at), synced_at=stamp,
+                )  # fmt: skip
+            )
+            for r in detail.recipients:
+                session.merge(
+                    RecipientRecord(
+                        provider_batch_id=batch.id, e164=r.e164, campaign=chunk.campaign, status=r.status,
+                        call_record_id=r.call_record_id, attempted_at=_aware(r.attempted_at),
+                        completed_at=_aware(r.completed_at), error=r.error, synced_at=stamp,
+                    )  # fmt: skip
+                )
+            session.commit()
+
+    def recipient_statuses(self, campaign: str | None = None) -> list[RecipientRecord]:
+        query = select(RecipientRecord)
+        if campaign:
+            query = query.where(RecipientRecord.campaign == campaign)
+        with Session(self.engine) as session:
+            return list(session.exec(query).scalars())
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _sqlite_pragmas(connection, _record) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")  # a state change survives a power cut, not only a crash
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _alive(lock: CampaignLock) -> bool:
+    """Is the run that holds this lock still running?"""
+    if lock.host == socket.gethostname():
+        try:
+            os.kill(lock.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return _not_a_zombie(lock.pid)
+    return (now() - _aware(lock.heartbeat_at)).total_seconds() < STALE_LOCK_SECONDS
+
+
+def _not_a_zombie(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+def _safe_url(url: str) -> str:
+    """A database URL without its password, for messages."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - a URL we cannot parse is shown as its scheme only
+        return url.split(":", 1)[0] + ":…"

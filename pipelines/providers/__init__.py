@@ -1,0 +1,1 @@
+"""Provider clients, one per dialect, behind one small interface (see base.py)."""

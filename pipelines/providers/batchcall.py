@@ -1,0 +1,110 @@
+"""The batchcall dialect: POST /batch-call, PUT /batch-call/{id}; reads use the sandbox's GET endpoints."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+from pydantic import ValidationError
+
+from pipelines.errors import ProviderError
+from pipelines.providers.base import HttpEdge, parse_time
+from schemas import batchcall as bc
+from schemas.provider import OutgoingContact, RemoteBatch, RemoteBatchDetail, RemoteRecipient
+
+TASK_STATUS = {"dialing": "calling", "cancelled": "skipped"}  # batchcall → neutral (magpipe) vocabulary
+BATCH_STATUS = {"in_progress": "running", "sent": "running"}
+
+
+class BatchcallClient:
+    """Creates drafts, schedules them for now, and reads them back by name or id."""
+
+    dialect = "batchcall"
+
+    def __init__(self, base_url: str, api_key: str, api_secret: str, *, from_number: str, agent_id: str | None,
+                 timeout: float, label: str = "batchcall", transport=None):  # fmt: skip
+        self.label = label
+        self.from_number = from_number
+        self.agent_id = agent_id
+        headers = {"X-API-KEY": api_key, "X-API-SECRET": api_secret}
+        self._edge = HttpEdge(base_url, headers, timeout=timeout, label=label, transport=transport)
+
+    def close(self) -> None:
+        self._edge.close()
+
+    def _envelope(self, method: str, path: str, *, mutating: bool, body=None, params=None) -> bc.Envelope:
+        response = self._edge.send(method, path, json=body, params=params, mutating=mutating)
+        try:
+            return bc.Envelope.model_validate(response.json())
+        except (ValueError, ValidationError) as exc:
+            raise ProviderError(f"{self.label} {method} {path}: unexpected answer ({str(exc).splitlines()[0]})") from exc
+
+    def create_draft(self, name: str, contacts: list[OutgoingContact]) -> RemoteBatch:
+        request = bc.CreateRequest(
+            from_number=self.from_number,
+            name=name,
+            agent_id=self.agent_id,
+            status="draft",
+            tasks=[bc.Task(to_number=c.e164, dynamic_variables=c.variables or None) for c in contacts],
+        )
+        envelope = self._envelope("POST", "/batch-call", mutating=True, body=request.model_dump(mode="json", exclude_none=True))
+        return _remote(self._data(envelope, bc.BatchData))
+
+    def start(self, batch_id: str) -> None:
+        """Schedule the draft for now: PUT status=scheduled, trigger_timestamp=now (ms)."""
+        request = bc.UpdateRequest(status="scheduled", trigger_timestamp=int(time.time() * 1000))
+        self._envelope("PUT", f"/batch-call/{batch_id}", mutating=True, body=request.model_dump(mode="json", exclude_none=True))
+
+    def discard_draft(self, batch_id: str) -> None:
+        """A batchcall draft never dials; nothing to do (the API documents no delete)."""
+
+    def find_by_name(self, name: str, since: datetime) -> list[RemoteBatch]:
+        envelope = self._envelope("GET", "/batch-call", mutating=False, params={"name": name, "limit": 100})
+        items = envelope.data if isinstance(envelope.data, list) else []
+        try:
+            return [_remote(bc.BatchData.model_validate(item)) for item in items if item.get("name") == name]
+        except ValidationError as exc:
+            raise ProviderError(f"{self.label} list: unexpected answer ({str(exc).splitlines()[0]})") from exc
+
+    def get_detail(self, batch_id: str) -> RemoteBatchDetail:
+        envelope = self._envelope("GET", f"/batch-call/{batch_id}", mutating=False)
+        detail = self._data(envelope, bc.BatchDetail)
+        recipients = [
+            RemoteRecipient(
+                e164=t.to_number,
+                status=TASK_STATUS.get(t.status, t.status),
+                call_record_id=t.call_id,
+                attempted_at=parse_time(t.attempted_timestamp),
+                completed_at=parse_time(t.completed_timestamp),
+            )
+            for t in detail.tasks
+        ]
+        return RemoteBatchDetail(batch=_remote(detail), recipients=recipients)
+
+    def get_batch(self, batch_id: str) -> RemoteBatch:
+        return self.get_detail(batch_id).batch
+
+    def _data(self, envelope: bc.Envelope, model):
+        try:
+            return model.model_validate(envelope.data)
+        except ValidationError as exc:
+            raise ProviderError(f"{self.label}: unexpected answer ({str(exc).splitlines()[0]})") from exc
+
+
+def _remote(data: bc.BatchData) -> RemoteBatch:
+    failed = 0
+    tasks = getattr(data, "tasks", None)
+    if tasks:
+        failed = sum(1 for t in tasks if t.status in ("busy", "no_answer", "failed"))
+        completed = sum(1 for t in tasks if t.status == "completed")
+    else:
+        completed = data.completed
+    return RemoteBatch(
+        id=data.batch_call_id,
+        name=data.name or "",
+        status=BATCH_STATUS.get(data.status, data.status),
+        total=data.total or data.total_task_count,
+        completed=completed,
+        failed=failed,
+        created_at=parse_time(data.created_timestamp),
+    )

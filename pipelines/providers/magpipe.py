@@ -1,0 +1,99 @@
+"""The magpipe dialect: POST /functions/v1/batch-calls with an action."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from pydantic import ValidationError
+
+from pipelines.errors import ProviderError
+from pipelines.providers.base import HttpEdge, parse_time
+from schemas import magpipe as mp
+from schemas.provider import OutgoingContact, RemoteBatch, RemoteBatchDetail, RemoteRecipient
+
+PATH = "/batch-calls"
+LIST_PAGE = 100
+LIST_PAGES_MAX = 50
+
+
+class MagpipeClient:
+    """Creates drafts, starts them, and reads them back by name or id."""
+
+    dialect = "magpipe"
+
+    def __init__(self, base_url: str, api_key: str, *, caller_id: str, agent_id: str | None, timeout: float, transport=None):
+        self.label = "magpipe"
+        self.caller_id = caller_id
+        self.agent_id = agent_id
+        self._edge = HttpEdge(base_url, {"Authorization": f"Bearer {api_key}"}, timeout=timeout, label=self.label, transport=transport)
+
+    def close(self) -> None:
+        self._edge.close()
+
+    def _call(self, request, answer_model, *, mutating: bool):
+        body = request.model_dump(mode="json", exclude_none=True)
+        response = self._edge.send("POST", PATH, json=body, mutating=mutating)
+        try:
+            return answer_model.model_validate(response.json())
+        except (ValueError, ValidationError) as exc:
+            raise ProviderError(f"magpipe {request.action}: unexpected answer ({str(exc).splitlines()[0]})") from exc
+
+    def create_draft(self, name: str, contacts: list[OutgoingContact]) -> RemoteBatch:
+        request = mp.CreateRequest(
+            name=name,
+            caller_id=self.caller_id,
+            agent_id=self.agent_id,
+            status="draft",
+            recipients=[mp.Recipient(phone_number=c.e164, name=c.name or None, contact_id=c.contact_id) for c in contacts],
+        )
+        return _remote(self._call(request, mp.BatchAnswer, mutating=True).batch)
+
+    def start(self, batch_id: str) -> None:
+        answer = self._call(mp.BatchIdRequest(action="start", batch_id=batch_id), mp.ActionAnswer, mutating=True)
+        if not answer.success:
+            raise ProviderError(f"magpipe start {batch_id}: {answer.message or 'refused'}")
+
+    def discard_draft(self, batch_id: str) -> None:
+        """Cancel a draft left over by an ambiguous create, so nobody can start it by mistake."""
+        self._call(mp.BatchIdRequest(action="cancel", batch_id=batch_id), mp.ActionAnswer, mutating=True)
+
+    def find_by_name(self, name: str, since: datetime) -> list[RemoteBatch]:
+        """Page through `list` (newest first) until batches are older than `since`."""
+        found, horizon = [], since - timedelta(minutes=10)  # allow for clock skew
+        for page in range(LIST_PAGES_MAX):
+            answer = self._call(mp.ListRequest(limit=LIST_PAGE, offset=page * LIST_PAGE), mp.ListAnswer, mutating=False)
+            found += [_remote(b) for b in answer.batches if b.name == name]
+            oldest = parse_time(answer.batches[-1].created_at) if answer.batches else None
+            if len(answer.batches) < LIST_PAGE or (oldest is not None and oldest < horizon):
+                break
+        return found
+
+    def get_detail(self, batch_id: str) -> RemoteBatchDetail:
+        answer = self._call(mp.BatchIdRequest(action="get", batch_id=batch_id), mp.GetAnswer, mutating=False)
+        recipients = [
+            RemoteRecipient(
+                e164=r.phone_number,
+                status=r.status,
+                call_record_id=r.call_record_id,
+                attempted_at=parse_time(r.attempted_at),
+                completed_at=parse_time(r.completed_at),
+            )
+            for r in answer.recipients
+        ]
+        return RemoteBatchDetail(batch=_remote(answer.batch), recipients=recipients)
+
+    def get_batch(self, batch_id: str) -> RemoteBatch:
+        return self.get_detail(batch_id).batch
+
+
+def _remote(batch: mp.Batch) -> RemoteBatch:
+    return RemoteBatch(
+        id=batch.id,
+        name=batch.name,
+        status=batch.status,
+        total=batch.total_recipients,
+        completed=batch.completed_count,
+        failed=batch.failed_count,
+        created_at=parse_time(batch.created_at),
+        completed_at=parse_time(batch.completed_at),
+    )

@@ -1,0 +1,203 @@
+"""Campaign runs: wire ingest, the ledger and a provider together for the CLI and notebooks."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from pipelines.config import SANDBOX_CALLER_ID, ProviderSettings
+from pipelines.errors import CampaignError, ProviderUnreachable, SubmissionPending, UsageError
+from pipelines.ingest import IngestOptions, IngestResult, ingest
+from pipelines.ledger import Ledger, now
+from pipelines.normalise import variables_json
+from pipelines.providers.base import ProviderClient
+from pipelines.providers.retry import RetryPolicy
+from pipelines.submit import Failpoints, SubmitReport, Submitter, batch_name
+from pipelines.sync import SyncReport, sync
+from schemas.contacts import CHUNK_KEY, E164, NAME, SOURCE_FILE, SOURCE_ROW, SOURCE_SHEET, BatchPlan, ImportSummary
+from schemas.ledger import ChunkRecord, ChunkState, ImportRecord
+
+
+@contextmanager
+def open_provider(settings: ProviderSettings, home: Path) -> Iterator[ProviderClient]:
+    """A client for the configured provider; the sandbox is started in-process, state in `home`."""
+    from pipelines.providers.batchcall import BatchcallClient
+    from pipelines.providers.magpipe import MagpipeClient
+
+    settings.require_credentials()
+    if settings.provider == "sandbox":
+        from pipelines.sandbox.app import SandboxConfig
+        from pipelines.sandbox.server import running
+
+        home.mkdir(parents=True, exist_ok=True)
+        config = SandboxConfig(state_path=home / "sandbox.sqlite", speed=settings.sandbox_speed)
+        with running(config) as sandbox:
+            client = BatchcallClient(
+                sandbox.url, "sandbox-key", "sandbox-secret", from_number=settings.caller_id or SANDBOX_CALLER_ID,
+                agent_id=settings.agent_id, timeout=settings.timeout_seconds, label="sandbox",
+            )  # fmt: skip
+            try:
+                yield client
+            finally:
+                client.close()
+        return
+    if settings.provider == "magpipe":
+        client = MagpipeClient(
+            settings.magpipe_base_url, settings.magpipe_api_key.get_secret_value(), caller_id=settings.caller_id,
+            agent_id=settings.agent_id, timeout=settings.timeout_seconds,
+        )  # fmt: skip
+    else:
+        client = BatchcallClient(
+            settings.batchcall_base_url, settings.batchcall_api_key.get_secret_value(),
+            settings.batchcall_api_secret.get_secret_value(), from_number=settings.caller_id,
+            agent_id=settings.agent_id, timeout=settings.timeout_seconds,
+        )  # fmt: skip
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def retry_policy(settings: ProviderSettings) -> RetryPolicy:
+    return RetryPolicy(
+        attempts=settings.retry_attempts, base_seconds=settings.retry_base_seconds, budget_seconds=settings.retry_budget_seconds
+    )
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass
+class ImportRun:
+    """Everything one `campaigns import` did."""
+
+    result: IngestResult
+    summary: ImportSummary
+    report: SubmitReport
+    chunks: list[ChunkRecord]
+
+
+@dataclass
+class Hooks:
+    """How a run talks to the person watching (progress bar, plain lines, nothing)."""
+
+    on_chunk: Callable[[ChunkRecord], None] = lambda chunk: None
+    on_retry: Callable[[str], None] = lambda message: None
+    on_plan: Callable[[int], None] = lambda total: None
+
+
+def import_and_submit(
+    paths: Sequence[str | Path], options: IngestOptions, settings: ProviderSettings, ledger: Ledger, home: Path,
+    hooks: Hooks | None = None,
+) -> ImportRun:  # fmt: skip
+    """Plan new contacts into the ledger, then submit every pending chunk of the campaign (oldest first)."""
+    hooks = hooks or Hooks()
+    settings.require_credentials()
+    campaign = options.campaign
+    token = ledger.acquire(campaign)
+    try:
+        result = ingest(paths, options, already_submitted=ledger.submitted_numbers(campaign))
+        record = _plan(ledger, result, paths, settings)
+        pending = ledger.pending_chunks(campaign)
+        foreign = [c for c in pending if c.provider != settings.provider]
+        if foreign:
+            raise UsageError(
+                f"campaign {campaign!r} has {len(foreign)} batch(es) pending on provider {foreign[0].provider!r}; "
+                f"run again with --provider {foreign[0].provider} to finish them"
+            )
+        hooks.on_plan(len(pending))
+        with open_provider(settings, home) as client:
+            submitter = Submitter(
+                ledger, client, provider=settings.provider, policy=retry_policy(settings),
+                failpoints=Failpoints(settings.failpoint), settle_seconds=settings.settle_seconds,
+                on_progress=hooks.on_chunk, on_retry=hooks.on_retry,
+            )  # fmt: skip
+            try:
+                report = submitter.run(pending)
+            finally:
+                ledger.finish_import(record.id, "pending" if submitter.report.pending else "submitted")
+        touched = {c.key for c in pending} | {b.key for b in result.batches}
+        chunks = [c for c in ledger.chunks(campaign) if c.key in touched]
+        summary = result.summary(dry_run=False).model_copy(update={"batches": [_plan_of(c) for c in chunks]})
+        return ImportRun(result, summary, report, chunks)
+    finally:
+        ledger.release(campaign, token)
+
+
+def _plan(ledger: Ledger, result: IngestResult, paths, settings: ProviderSettings) -> ImportRecord:
+    files = [{"path": str(p), "sha256": file_sha256(p)} for p in paths]
+    content = hashlib.sha256("".join(f["sha256"] for f in files).encode()).hexdigest()
+    summary = result.summary(dry_run=False)
+    stamp = now()
+    record = ImportRecord(
+        campaign=result.campaign, provider=settings.provider, content_hash=content, files=json.dumps(files),
+        rows_read=summary.rows_read, accepted=summary.accepted, duplicates=summary.duplicates, rejected=summary.rejected,
+        already_submitted=summary.already_submitted, planned=len(result.accepted), started_at=stamp,
+    )  # fmt: skip
+    accepted = result.accepted
+    contacts = pd.DataFrame(
+        {
+            "campaign": result.campaign,
+            "e164": accepted[E164],
+            "name": accepted[NAME].fillna(""),
+            "variables": variables_json(accepted) if len(accepted) else pd.Series(dtype=object),
+            "source_file": accepted[SOURCE_FILE],
+            "source_sheet": accepted[SOURCE_SHEET],
+            "source_row": accepted[SOURCE_ROW].astype("int64"),
+            "chunk_key": accepted[CHUNK_KEY],
+            "position": accepted.groupby(CHUNK_KEY).cumcount() if len(accepted) else pd.Series(dtype="int64"),
+        }
+    )
+    contacts["source_sheet"] = contacts["source_sheet"].astype(object).where(contacts["source_sheet"].notna(), None)
+    chunks = [
+        ChunkRecord(
+            key=plan.key, campaign=result.campaign, provider=settings.provider, dialect=settings.dialect,
+            batch_name=batch_name(result.campaign, plan.key), size=plan.size, state=ChunkState.PLANNED,
+            import_id=0, created_at=stamp, updated_at=stamp,
+        )  # fmt: skip
+        for plan in result.batches
+    ]
+    return ledger.record_import(record, contacts, chunks)
+
+
+def _plan_of(chunk: ChunkRecord) -> BatchPlan:
+    return BatchPlan(key=chunk.key, size=chunk.size, provider_batch_id=chunk.provider_batch_id, status=chunk.state)
+
+
+def sync_ledger(
+    settings: ProviderSettings, ledger: Ledger, home: Path, campaign: str | None, *, wait_seconds: float = 0
+) -> SyncReport:
+    """Read the provider's view of every started batch into the ledger (again, until finished or `wait_seconds`)."""
+    deadline = time.monotonic() + wait_seconds
+    with open_provider(settings, home) as client:
+        total = SyncReport()
+        while True:
+            report = sync(ledger, client, provider=settings.provider, policy=retry_policy(settings), campaign=campaign)
+            latest = {b.id: b for b in total.batches} | {b.id: b for b in report.batches}
+            total = SyncReport(list(latest.values()), total.finished + report.finished, report.recipients, report.skipped_other_provider)
+            unfinished = [c for c in ledger.chunks(campaign, [ChunkState.STARTED]) if c.provider == settings.provider]
+            if not unfinished or time.monotonic() >= deadline:
+                return total
+            time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+
+
+def pending_error(report: SubmitReport) -> CampaignError:
+    """The error a run ends with when batches are left pending: exit 5 if unreachable, else 4."""
+    lines = "; ".join(f"{key}: {why}" for key, why in list(report.pending.items())[:3])
+    more = f" (+{len(report.pending) - 3} more)" if len(report.pending) > 3 else ""
+    message = f"{len(report.pending)} batch(es) pending, resumed first by the next run: {lines}{more}"
+    return ProviderUnreachable(message) if report.unreachable else SubmissionPending(message)
+
+

@@ -1,0 +1,222 @@
+"""Submit stage: move each chunk through the two-phase state machine, exactly once.
+
+    planned ──create draft──▶ creating ──id recorded──▶ draft_created ──start──▶ starting ──▶ started
+                                 │ outcome unknown                                  │ outcome unknown
+                                 ▼                                                  ▼
+                 list by name: found → draft_created (or started)     read batch: still draft → draft_created
+                               none  → planned                                       otherwise  → started
+
+Each transition is committed before the next request. An ambiguous answer (timeout,
+reset, 5xx) is never answered by sending again: it is resolved by reading the provider.
+`start` is only ever sent for a batch the provider reports as a draft, so a batch that
+may have run is never started again.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from pipelines.errors import AmbiguousOutcome, ProviderError, TransientProviderError
+from pipelines.ledger import Ledger, now
+from pipelines.providers.base import ProviderClient
+from pipelines.providers.retry import RetryPolicy, with_retries
+from schemas.ledger import ChunkRecord, ChunkState
+from schemas.provider import NOT_STARTED, RemoteBatch
+
+MAX_NAME = 255
+SETTLE_SECONDS = 1.0  # before concluding an ambiguous create made nothing, look twice
+
+
+def batch_name(campaign: str, key: str) -> str:
+    """'<campaign> [<chunk key>]': people read the campaign, reconciliation matches the key."""
+    suffix = f" [{key}]"
+    return campaign[: MAX_NAME - len(suffix)] + suffix
+
+
+class Failpoints:
+    """Test-only: CAMPAIGNS_FAILPOINT=name[:n] kills this process (SIGKILL) the nth time it passes `name`."""
+
+    def __init__(self, spec: str | None):
+        self.name, _, count = (spec or "").partition(":")
+        self.remaining = int(count) if count else 1
+
+    def hit(self, name: str) -> None:
+        if name == self.name:
+            self.remaining -= 1
+            if self.remaining <= 0:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+
+@dataclass
+class SubmitReport:
+    """What a submission run achieved: started chunks, and pending ones with the reason."""
+
+    started: list[str] = field(default_factory=list)
+    pending: dict[str, str] = field(default_factory=dict)
+    reconciled: int = 0  # ambiguous outcomes resolved by reading back
+    unreachable: bool = False  # the run ended because the provider could not be reached at all
+
+
+class Submitter:
+    """Drives chunks of one campaign to `started` against one provider."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        client: ProviderClient,
+        *,
+        provider: str,
+        policy: RetryPolicy,
+        failpoints: Failpoints | None = None,
+        settle_seconds: float = SETTLE_SECONDS,
+        sleep: Callable[[float], None] | None = None,
+        on_progress: Callable[[ChunkRecord], None] | None = None,
+        on_retry: Callable[[str], None] | None = None,
+    ):
+        self.ledger = ledger
+        self.client = client
+        self.provider = provider
+        self.policy = policy
+        self.failpoints = failpoints or Failpoints(None)
+        self.sleep = sleep or time.sleep
+        self.settle_seconds = settle_seconds
+        self.on_progress = on_progress or (lambda chunk: None)
+        self.on_retry = on_retry or (lambda message: None)
+        self.report = SubmitReport()
+
+    def run(self, chunks: list[ChunkRecord]) -> SubmitReport:
+        """Advance every chunk; stop at the first provider that is down, leaving the rest pending."""
+        for index, chunk in enumerate(chunks):
+            try:
+                final = self.advance(chunk)
+                self.report.started.append(final.key)
+                self.on_progress(final)
+            except (TransientProviderError, AmbiguousOutcome) as exc:
+                self.report.unreachable = getattr(exc, "unreachable", False)
+                self.ledger.note_error(chunk.key, str(exc))
+                self.report.pending[chunk.key] = str(exc)
+                for rest in chunks[index + 1 :]:
+                    self.report.pending[rest.key] = "not attempted: the provider was unavailable"
+                break
+            except ProviderError as exc:
+                self.ledger.note_error(chunk.key, str(exc))
+                self.report.pending[chunk.key] = str(exc)
+                for rest in chunks[index + 1 :]:
+                    self.report.pending[rest.key] = "not attempted after the provider refused a request"
+                raise
+        return self.report
+
+    def advance(self, chunk: ChunkRecord) -> ChunkRecord:
+        """Take one chunk from whatever state it is in to `started`."""
+        steps = {
+            ChunkState.PLANNED: self._create,
+            ChunkState.CREATING: self._reconcile_create,
+            ChunkState.DRAFT_CREATED: self._start,
+            ChunkState.STARTING: self._reconcile_start,
+        }
+        while chunk.state in steps:
+            chunk = steps[ChunkState(chunk.state)](chunk)
+        return chunk
+
+    # ------------------------------------------------------------------ transitions
+
+    def _retrying(self, operation):
+        return with_retries(
+            operation, self.policy, sleep=self.sleep, on_retry=lambda n, delay, exc: self.on_retry(f"{exc}; retry {n} in {delay:.1f}s")
+        )
+
+    def _create(self, chunk: ChunkRecord) -> ChunkRecord:
+        chunk = self.ledger.transition(chunk.key, ChunkState.PLANNED, ChunkState.CREATING, intent_at=now(), attempts=chunk.attempts + 1)
+        self.failpoints.hit("after_mark_creating")
+        contacts = self.ledger.chunk_contacts(chunk.key)
+        try:
+            remote = self._retrying(lambda: self.client.create_draft(chunk.batch_name, contacts))
+        except AmbiguousOutcome as exc:
+            self.on_retry(f"{exc}; reading back")
+            return self._reconcile_create(chunk)
+        except TransientProviderError:
+            # every attempt was refused before processing (429/503/unreachable): nothing exists
+            self.ledger.transition(chunk.key, ChunkState.CREATING, ChunkState.PLANNED)
+            raise
+        except ProviderError:
+            self.ledger.transition(chunk.key, ChunkState.CREATING, ChunkState.PLANNED)
+            raise
+        self.failpoints.hit("after_create")
+        chunk = self.ledger.transition(chunk.key, ChunkState.CREATING, ChunkState.DRAFT_CREATED, provider_batch_id=remote.id)
+        self.failpoints.hit("after_record_draft")
+        return chunk
+
+    def _reconcile_create(self, chunk: ChunkRecord) -> ChunkRecord:
+        """A create may have happened: find the batch by its name, never create blindly."""
+        self.report.reconciled += 1
+        since = (chunk.intent_at or chunk.created_at) - timedelta(seconds=5)
+        matches = self._find(chunk, since)
+        if not matches:
+            self.sleep(self.settle_seconds)
+            matches = self._find(chunk, since)
+        if not matches:
+            return self.ledger.transition(chunk.key, ChunkState.CREATING, ChunkState.PLANNED)
+        keep = _choose(matches)
+        for extra in matches:
+            if extra.id != keep.id and extra.status in NOT_STARTED:
+                try:
+                    self._retrying(lambda extra=extra: self.client.discard_draft(extra.id))
+                except (ProviderError, TransientProviderError) as exc:  # a stray draft never dials; note and go on
+                    self.on_retry(f"could not discard duplicate draft {extra.id}: {exc}")
+        if keep.status in NOT_STARTED:
+            return self.ledger.transition(chunk.key, ChunkState.CREATING, ChunkState.DRAFT_CREATED, provider_batch_id=keep.id)
+        return self.ledger.transition(chunk.key, ChunkState.CREATING, ChunkState.STARTED, provider_batch_id=keep.id, started_at=now())
+
+    def _find(self, chunk: ChunkRecord, since: datetime) -> list[RemoteBatch]:
+        return self._retrying(lambda: _as_transient(lambda: self.client.find_by_name(chunk.batch_name, since)))
+
+    def _start(self, chunk: ChunkRecord) -> ChunkRecord:
+        chunk = self.ledger.transition(chunk.key, ChunkState.DRAFT_CREATED, ChunkState.STARTING, intent_at=now())
+        self.failpoints.hit("after_mark_starting")
+        try:
+            self._retrying(lambda: self.client.start(chunk.provider_batch_id))
+        except AmbiguousOutcome as exc:
+            self.on_retry(f"{exc}; reading back")
+            return self._reconcile_start(chunk)
+        except TransientProviderError:
+            return self._reconcile_start(chunk, or_raise=True)
+        except ProviderError as exc:
+            if exc.status_code in (401, 403):
+                self.ledger.transition(chunk.key, ChunkState.STARTING, ChunkState.DRAFT_CREATED)
+                raise
+            return self._reconcile_start(chunk)  # refused: read what the batch really is
+        self.failpoints.hit("after_start")
+        chunk = self.ledger.transition(chunk.key, ChunkState.STARTING, ChunkState.STARTED, started_at=now())
+        self.failpoints.hit("after_record_started")
+        return chunk
+
+    def _reconcile_start(self, chunk: ChunkRecord, *, or_raise: bool = False) -> ChunkRecord:
+        """A start may have happened: read the batch. Only a draft may be started (again)."""
+        self.report.reconciled += 1
+        remote = self._retrying(lambda: _as_transient(lambda: self.client.get_batch(chunk.provider_batch_id)))
+        if remote.status in NOT_STARTED:
+            chunk = self.ledger.transition(chunk.key, ChunkState.STARTING, ChunkState.DRAFT_CREATED)
+            if or_raise:
+                raise TransientProviderError(f"{self.client.label} kept refusing to start batch {remote.id}")
+            return chunk
+        return self.ledger.transition(chunk.key, ChunkState.STARTING, ChunkState.STARTED, started_at=now())
+
+
+def _choose(matches: list[RemoteBatch]) -> RemoteBatch:
+    """The batch to adopt: one already started if any (it must never start twice), else the oldest."""
+    started = [m for m in matches if m.status not in NOT_STARTED]
+    pool = started or matches
+    return min(pool, key=lambda m: (m.created_at is None, m.created_at.timestamp() if m.created_at else 0.0))
+
+
+def _as_transient(read):
+    """Reads are idempotent: an ambiguous read is simply retried."""
+    try:
+        return read()
+    except AmbiguousOutcome as exc:
+        raise TransientProviderError(str(exc)) from exc

@@ -1,0 +1,44 @@
+"""Sync stage: read every started batch that is not finished, and its recipients, into the ledger."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pipelines.errors import AmbiguousOutcome, TransientProviderError
+from pipelines.ledger import Ledger
+from pipelines.providers.base import ProviderClient
+from pipelines.providers.retry import RetryPolicy, with_retries
+from schemas.ledger import ChunkState
+from schemas.provider import FINISHED, RemoteBatch
+
+
+@dataclass
+class SyncReport:
+    batches: list[RemoteBatch] = field(default_factory=list)
+    finished: int = 0
+    recipients: int = 0
+    skipped_other_provider: int = 0
+
+
+def sync(ledger: Ledger, client: ProviderClient, *, provider: str, policy: RetryPolicy, campaign: str | None = None) -> SyncReport:
+    """Read started batches from the provider; a finished batch moves its chunk to `finished`."""
+    report = SyncReport()
+    for chunk in ledger.chunks(campaign, [ChunkState.STARTED]):
+        if chunk.provider != provider:
+            report.skipped_other_provider += 1
+            continue
+
+        def read(batch_id=chunk.provider_batch_id):
+            try:
+                return client.get_detail(batch_id)
+            except AmbiguousOutcome as exc:  # reads are idempotent
+                raise TransientProviderError(str(exc)) from exc
+
+        detail = with_retries(read, policy)
+        ledger.record_sync(chunk, detail)
+        report.batches.append(detail.batch)
+        report.recipients += len(detail.recipients)
+        if detail.batch.status in FINISHED:
+            ledger.transition(chunk.key, ChunkState.STARTED, ChunkState.FINISHED)
+            report.finished += 1
+    return report

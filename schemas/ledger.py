@@ -1,0 +1,134 @@
+"""The ledger's tables (SQLModel): the source of truth for what was submitted.
+
+SQLite in the home folder by default; any SQLAlchemy URL (PostgreSQL for several machines).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlmodel import Field, SQLModel
+
+
+class ChunkState(StrEnum):
+    """Where a chunk is in two-phase submission. `creating` and `starting` are intents:
+    found after a crash they mean "outcome unknown", resolved by reading the provider."""
+
+    PLANNED = "planned"  # recorded, nothing sent
+    CREATING = "creating"  # create (as draft) may have been sent
+    DRAFT_CREATED = "draft_created"  # the provider holds a draft; its id is recorded
+    STARTING = "starting"  # start may have been sent
+    STARTED = "started"  # dialling (or scheduled); never started again
+    FINISHED = "finished"  # the provider says the batch is over (sync)
+
+
+PENDING_STATES = (ChunkState.PLANNED, ChunkState.CREATING, ChunkState.DRAFT_CREATED, ChunkState.STARTING)
+
+
+class ImportRecord(SQLModel, table=True):
+    """One run of `campaigns import`: which files (by content hash) and what came of them."""
+
+    __tablename__ = "imports"
+
+    id: int | None = Field(default=None, primary_key=True)
+    campaign: str = Field(index=True)
+    provider: str
+    content_hash: str = Field(index=True)  # sha256 over the files' own hashes, in order
+    files: str  # JSON list of {"path", "sha256", "rows_read"}
+    rows_read: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    already_submitted: int = 0
+    planned: int = 0  # contacts put into new chunks by this import
+    started_at: datetime
+    finished_at: datetime | None = None
+    outcome: str = "planned"  # planned | submitted | pending | dry_run
+
+
+class ContactRecord(SQLModel, table=True):
+    """A contact accepted into a campaign; one per (campaign, e164), ever."""
+
+    __tablename__ = "contacts"
+
+    campaign: str = Field(primary_key=True)
+    e164: str = Field(primary_key=True)
+    name: str | None = None
+    variables: str = "{}"  # JSON object of dynamic variables
+    source_file: str
+    source_sheet: str | None = None
+    source_row: int
+    import_id: int = Field(index=True)
+    chunk_key: str = Field(index=True)
+    position: int  # order inside the chunk
+
+
+class ChunkRecord(SQLModel, table=True):
+    """One batch-to-be, its state in the submission state machine, and its provider id."""
+
+    __tablename__ = "chunks"
+
+    key: str = Field(primary_key=True)
+    campaign: str = Field(index=True)
+    provider: str  # sandbox | magpipe | batchcall
+    dialect: str  # magpipe | batchcall
+    batch_name: str
+    size: int
+    state: str = Field(default=ChunkState.PLANNED, index=True)
+    provider_batch_id: str | None = None
+    import_id: int
+    attempts: int = 0
+    last_error: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    intent_at: datetime | None = None  # when the last create/start was (maybe) sent
+    started_at: datetime | None = None
+
+
+class ProviderBatchRecord(SQLModel, table=True):
+    """A provider batch as last read by sync."""
+
+    __tablename__ = "provider_batches"
+
+    provider_batch_id: str = Field(primary_key=True)
+    chunk_key: str = Field(index=True)
+    campaign: str = Field(index=True)
+    provider: str
+    dialect: str
+    status: str
+    total: int = 0
+    completed: int = 0
+    failed: int = 0
+    created_at: datetime | None = None
+    completed_at: datetime | None = None
+    synced_at: datetime
+
+
+class RecipientRecord(SQLModel, table=True):
+    """One recipient's latest status in one provider batch, as last read by sync."""
+
+    __tablename__ = "recipient_status"
+
+    provider_batch_id: str = Field(primary_key=True)
+    e164: str = Field(primary_key=True)
+    campaign: str = Field(index=True)
+    status: str
+    call_record_id: str | None = None
+    attempted_at: datetime | None = None
+    completed_at: datetime | None = None
+    error: str | None = None
+    synced_at: datetime
+
+
+class CampaignLock(SQLModel, table=True):
+    """One run at a time per campaign: who holds it, and when it last said it was alive."""
+
+    __tablename__ = "locks"
+
+    campaign: str = Field(primary_key=True)
+    owner: str  # random token of the holding run
+    host: str
+    pid: int
+    acquired_at: datetime
+    heartbeat_at: datetime

@@ -1,0 +1,55 @@
+"""Dialect-neutral views of a provider batch, as the submit and sync stages use them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict
+
+# Neutral batch statuses. magpipe's are used as they are; batchcall's in_progress → running.
+FINISHED = {"completed", "cancelled", "failed"}
+NOT_STARTED = {"draft"}
+
+
+class RemoteBatch(BaseModel):
+    """A batch as the provider reports it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    name: str
+    status: str
+    total: int = 0
+    completed: int = 0
+    failed: int = 0
+    created_at: datetime | None = None
+    completed_at: datetime | None = None
+
+
+class RemoteRecipient(BaseModel):
+    """One recipient's call status; statuses in magpipe's vocabulary."""
+
+    model_config = ConfigDict(frozen=True)
+
+    e164: str
+    status: str
+    call_record_id: str | None = None
+    attempted_at: datetime | None = None
+    completed_at: datetime | None = None
+    error: str | None = None
+
+
+class RemoteBatchDetail(BaseModel):
+    batch: RemoteBatch
+    recipients: list[RemoteRecipient]
+
+
+class OutgoingContact(BaseModel):
+    """What a chunk sends per person."""
+
+    model_config = ConfigDict(frozen=True)
+
+    e164: str
+    name: str | None = None
+    variables: dict[str, str] = {}
+    contact_id: str | None = None

@@ -1,0 +1,110 @@
+"""The HTTP edge's classification of failures, and the retry policy (narrow tests, no network)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+import httpx
+import pytest
+
+from pipelines.errors import AmbiguousOutcome, ProviderError, TransientProviderError
+from pipelines.providers.base import HttpEdge, NotFoundError, retry_after_seconds
+from pipelines.providers.retry import RetryPolicy, with_retries
+
+
+def edge(handler) -> HttpEdge:
+    return HttpEdge("http://provider.test", {"X-API-KEY": "k"}, timeout=1, label="p", transport=httpx.MockTransport(handler))
+
+
+def raising(exc_type):
+    def handler(request):
+        raise exc_type("boom", request=request)
+
+    return handler
+
+
+@pytest.mark.parametrize(
+    "handler,mutating,expected",
+    [
+        (raising(httpx.ConnectError), True, TransientProviderError),  # never sent: safe to resend
+        (raising(httpx.ReadTimeout), True, AmbiguousOutcome),  # sent, no answer: read back
+        (raising(httpx.ReadTimeout), False, TransientProviderError),  # a read may simply be retried
+        (raising(httpx.RemoteProtocolError), True, AmbiguousOutcome),  # connection dropped mid-answer
+        (lambda r: httpx.Response(500, json={"error": "x"}), True, AmbiguousOutcome),
+        (lambda r: httpx.Response(502), False, TransientProviderError),
+        (lambda r: httpx.Response(429, headers={"Retry-After": "3"}), True, TransientProviderError),
+        (lambda r: httpx.Response(401, json={"error": "Unauthorized"}), True, ProviderError),
+        (lambda r: httpx.Response(404, json={"error": "Batch not found"}), False, NotFoundError),
+        (lambda r: httpx.Response(400, json={"error": "name and caller_id are required"}), True, ProviderError),
+    ],
+)
+def test_failures_are_classified(handler, mutating, expected):
+    with pytest.raises(expected) as info:
+        edge(handler).send("POST", "/x", mutating=mutating, json={})
+    assert type(info.value) is expected or expected is ProviderError and not isinstance(info.value, TransientProviderError)
+
+
+def test_retry_after_is_read_and_messages_name_the_refusal():
+    with pytest.raises(TransientProviderError) as info:
+        edge(lambda r: httpx.Response(503, headers={"Retry-After": "7"}, json={"error": "busy"})).send("POST", "/x", mutating=True)
+    assert info.value.retry_after == 7 and "503 busy" in str(info.value)
+    with pytest.raises(ProviderError, match="refused the credentials"):
+        edge(lambda r: httpx.Response(401, json={"error": "Unauthorized"})).send("GET", "/x", mutating=False)
+
+
+def test_retry_after_as_http_date():
+    later = datetime.now(UTC) + timedelta(seconds=30)
+    assert 25 < retry_after_seconds(format_datetime(later, usegmt=True)) <= 30
+    assert retry_after_seconds("2") == 2 and retry_after_seconds("soon") is None and retry_after_seconds(None) is None
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 0.0
+        self.sleeps = []
+
+    def sleep(self, seconds):
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def test_full_jitter_backoff_is_bounded():
+    policy = RetryPolicy(base_seconds=0.5, cap_seconds=4)
+    assert [policy.backoff(n, rng=lambda: 1.0) for n in range(1, 7)] == [0.5, 1, 2, 4, 4, 4]
+    assert policy.backoff(3, rng=lambda: 0.0) == 0
+
+
+def test_retries_honour_retry_after_and_stop_at_the_attempt_bound():
+    clock, calls = FakeClock(), []
+
+    def flaky():
+        calls.append(1)
+        raise TransientProviderError("429", retry_after=2.5)
+
+    with pytest.raises(TransientProviderError):
+        with_retries(flaky, RetryPolicy(attempts=4, budget_seconds=100), sleep=clock.sleep, clock=lambda: clock.now)
+    assert len(calls) == 4 and clock.sleeps == [2.5, 2.5, 2.5]
+
+
+def test_retries_stop_at_the_time_budget():
+    clock = FakeClock()
+
+    def always():
+        raise TransientProviderError("503", retry_after=10)
+
+    with pytest.raises(TransientProviderError):
+        with_retries(always, RetryPolicy(attempts=100, budget_seconds=25), sleep=clock.sleep, clock=lambda: clock.now)
+    assert clock.sleeps == [10, 10]
+
+
+def test_ambiguous_outcomes_are_never_retried_blindly():
+    calls = []
+
+    def ambiguous():
+        calls.append(1)
+        raise AmbiguousOutcome("reset")
+
+    with pytest.raises(AmbiguousOutcome):
+        with_retries(ambiguous, RetryPolicy(attempts=5), sleep=lambda s: None)
+    assert len(calls) == 1
