@@ -18,12 +18,13 @@ test: install
 	$(BIN)/python -m pytest -q
 
 DEMO_HOME := .campaigns-demo
-# The main job end to end on the embedded sandbox: import → submit → sync.
+# The main job end to end on the embedded sandbox: import → submit → sync → report.
 demo: install
 	rm -rf $(DEMO_HOME)
 	$(BIN)/campaigns import data/sample_contacts.csv data/sample_contacts.xlsx \
 		--campaign demo --home $(DEMO_HOME) --out $(DEMO_HOME)/out
 	$(BIN)/campaigns sync --campaign demo --home $(DEMO_HOME) --wait 60
+	$(BIN)/campaigns report --campaign demo --home $(DEMO_HOME)
 
 bench: install
 	$(BIN)/python -m bench

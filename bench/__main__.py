@@ -1,3 +1,31 @@
-"""Placeholder until the throughput issue lands: prints what will be measured."""
+"""`python -m bench [duckdb] [--rows N] [--json]`: run the benchmarks and print their figures."""
 
-print("bench: no benchmarks yet (see bench/RESULTS.md)")
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+
+from bench import duckdb_load
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("suite", nargs="?", default="all", choices=["all", "duckdb"])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    args = parser.parse_args()
+    figures = {"machine": f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}"}
+    if args.suite in ("all", "duckdb"):
+        figures["duckdb_load"] = duckdb_load.run(args.rows)
+    figures["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    if args.json:
+        print(json.dumps(figures))
+    else:
+        for name, value in figures.items():
+            print(f"{name}: {value}")
+
+
+if __name__ == "__main__":
+    main()

@@ -54,3 +54,34 @@ def load_contacts(
     accepted = accepted_frame(result)
     accepted[DYNAMIC_VARIABLES] = accepted[DYNAMIC_VARIABLES].map(json.loads)
     return ContactsResult(accepted, result.rejected, result.duplicates, result.summary())
+
+
+def _db(home: str | Path, db: str | Path | None) -> Path:
+    return Path(db) if db is not None else Path(home) / "campaigns.duckdb"
+
+
+def summary(campaign: str | None = None, *, home: str | Path = ".campaigns", db: str | Path | None = None) -> pd.DataFrame:
+    """campaign_summary as a DataFrame: one row per campaign (rows read … completion rate, dial cost)."""
+    from pipelines import report
+
+    return report.summary(_db(home, db), campaign)
+
+
+def outcomes(
+    campaign: str | None = None, *, home: str | Path = ".campaigns", db: str | Path | None = None, expand_variables: bool = True
+) -> pd.DataFrame:
+    """recipient_outcomes as a DataFrame; each spreadsheet column also as a `var_<key>` column to group by."""
+    from pipelines import report
+
+    return report.outcomes(_db(home, db), campaign, expand_variables=expand_variables)
+
+
+def connect(*, home: str | Path = ".campaigns", db: str | Path | None = None):
+    """A read-only DuckDB connection to the newest published file, for your own SQL. Close it when done."""
+    import duckdb
+
+    path = _db(home, db)
+    connection = duckdb.connect()
+    connection.execute(f"ATTACH '{path.as_posix()}' AS warehouse (READ_ONLY)")
+    connection.execute("USE warehouse")
+    return connection

@@ -29,7 +29,9 @@ from pipelines.config import (
 from pipelines.errors import CampaignError, ExitCode, UsageError
 from pipelines.ingest import IngestOptions, ingest
 from pipelines.ledger import Ledger
+from pipelines import report
 from pipelines.output import write_outputs
+from pipelines.publish import publish
 from pipelines.run import Hooks, import_and_submit, pending_error, sync_ledger
 
 app = typer.Typer(
@@ -58,6 +60,9 @@ StateOption = Annotated[
     str | None, typer.Option("--state", help="Ledger as an SQLAlchemy URL [env CAMPAIGNS_STATE; default sqlite in home].")
 ]
 ConfigOption = Annotated[Path | None, typer.Option("--config", help="campaigns.toml [default: ./campaigns.toml].")]
+DbOption = Annotated[
+    Path | None, typer.Option("--db", help="The DuckDB report file [env CAMPAIGNS_DB; default <home>/campaigns.duckdb].")
+]
 
 
 @dataclass(frozen=True)
@@ -70,13 +75,13 @@ class Context:
     state: StateSettings
 
 
-def _context(home: Path | None, config: Path | None, state: str | None, **flags) -> Context:
+def _context(home: Path | None, config: Path | None, state: str | None, db: Path | None = None, **flags) -> Context:
     env = environment()
     toml = load_toml(config, home)
     home = home or Path(toml.get("home", DEFAULT_HOME))
     if flags.get("provider") not in (None, "sandbox", "magpipe", "batchcall"):
         raise UsageError(f"--provider must be sandbox, magpipe or batchcall, not {flags['provider']!r}")
-    return Context(home, toml, provider_settings(flags, env, toml), state_settings(home, state, env, toml))
+    return Context(home, toml, provider_settings(flags, env, toml), state_settings(home, state, env, toml, db))
 
 
 def _first(*values):
@@ -105,11 +110,12 @@ def import_command(
     agent_id: AgentOption = None,
     state: StateOption = None,
     config: ConfigOption = None,
+    db: DbOption = None,
 ) -> None:
     """Import spreadsheets into a campaign and submit them (or --dry-run)."""
     if not campaign.strip():
         raise UsageError("--campaign must not be empty")
-    ctx = _context(home, config, state, provider=provider, caller_id=caller_id, agent_id=agent_id)
+    ctx = _context(home, config, state, db, provider=provider, caller_id=caller_id, agent_id=agent_id)
     settings = build(
         IngestSettings, home=ctx.home, provider=ctx.provider.provider,
         region=_first(region, ctx.toml.get("region")), batch_size=_first(batch_size, ctx.toml.get("batch_size")),
@@ -134,7 +140,7 @@ def import_command(
         display = show.SubmitDisplay(err, quiet=as_json)
         hooks = Hooks(on_chunk=display.chunk_started, on_retry=display.retry, on_plan=display.plan)
         with display:
-            run = import_and_submit(paths, options, ctx.provider, ledger, ctx.home, hooks)
+            run = import_and_submit(paths, options, ctx.provider, ledger, ctx.home, hooks, db=ctx.state.db_path)
         if out is not None:
             write_outputs(run.result, out)
         _print_summary(run.summary, as_json, out, pending=run.report.pending)
@@ -153,13 +159,14 @@ def sync_command(
     provider: ProviderOption = None,
     state: StateOption = None,
     config: ConfigOption = None,
+    db: DbOption = None,
 ) -> None:
-    """Read every started, unfinished batch and its recipients from the provider into the ledger."""
-    ctx = _context(home, config, state, provider=provider)
+    """Read every started, unfinished batch and its recipients from the provider into the ledger and DuckDB."""
+    ctx = _context(home, config, state, db, provider=provider)
     ctx.provider.require_credentials()
     ledger = Ledger(ctx.state.ledger_url)
     try:
-        report = sync_ledger(ctx.provider, ledger, ctx.home, campaign, wait_seconds=wait)
+        report = sync_ledger(ctx.provider, ledger, ctx.home, campaign, wait_seconds=wait, db=ctx.state.db_path)
     finally:
         ledger.close()
     payload = {
@@ -172,6 +179,48 @@ def sync_command(
         print(json.dumps(payload))
     else:
         show.sync_summary(Console(highlight=False), report)
+
+
+@app.command("report")
+def report_command(
+    campaign: Annotated[str | None, typer.Option("--campaign", help="Only this campaign [default: all].")] = None,
+    output: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
+    home: HomeOption = None,
+    db: DbOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Print campaign_summary from the DuckDB file: a table on a terminal, or CSV / JSON."""
+    if output not in ("table", "csv", "json"):
+        raise UsageError(f"--format must be table, csv or json, not {output!r}")
+    ctx = _context(home, config, None, db)
+    frame = report.summary(ctx.state.db_path, campaign)
+    if campaign is not None and frame.empty:
+        raise UsageError(f"no campaign named {campaign!r} in {ctx.state.db_path}")
+    if output == "csv":
+        sys.stdout.write(frame.to_csv(index=False))
+    elif output == "json":
+        print(frame.to_json(orient="records", date_format="iso"))
+    else:
+        out = Console(highlight=False)
+        show.summary_table(out if out.is_terminal else Console(highlight=False, width=240), frame)
+
+
+@app.command("publish")
+def publish_command(
+    campaign: Annotated[str | None, typer.Option("--campaign", help="Only this campaign [default: all].")] = None,
+    home: HomeOption = None,
+    db: DbOption = None,
+    state: StateOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Rewrite the DuckDB file from the ledger (import and sync do this themselves; this repairs)."""
+    ctx = _context(home, config, state, db)
+    ledger = Ledger(ctx.state.ledger_url)
+    try:
+        publish(ledger, ctx.state.db_path, [campaign] if campaign else None)
+    finally:
+        ledger.close()
+    _stderr().print(f"published {ctx.state.db_path}")
 
 
 def _print_summary(summary, as_json: bool, out: Path | None, pending: dict | None = None) -> None:

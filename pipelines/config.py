@@ -107,6 +107,11 @@ class StateSettings(BaseModel):
 
     home: Path = DEFAULT_HOME
     state_url: str | None = None  # SQLAlchemy URL; default sqlite in home
+    db: Path | None = None  # the analysts' DuckDB file; default <home>/campaigns.duckdb
+
+    @property
+    def db_path(self) -> Path:
+        return self.db or self.home / "campaigns.duckdb"
 
     @property
     def ledger_url(self) -> str:
@@ -170,8 +175,13 @@ def provider_settings(flags: dict, env: Mapping[str, str], toml: dict) -> Provid
     return build(ProviderSettings, **values)
 
 
-def state_settings(home: Path, state_flag: str | None, env: Mapping[str, str], toml: dict) -> StateSettings:
-    return build(StateSettings, home=home, state_url=state_flag or env.get("CAMPAIGNS_STATE") or toml.get("state"))
+def state_settings(
+    home: Path, state_flag: str | None, env: Mapping[str, str], toml: dict, db_flag: Path | None = None
+) -> StateSettings:
+    return build(
+        StateSettings, home=home, state_url=state_flag or env.get("CAMPAIGNS_STATE") or toml.get("state"),
+        db=db_flag or env.get("CAMPAIGNS_DB") or toml.get("db"),
+    )  # fmt: skip
 
 
 def build(model: type[BaseModel], **values):

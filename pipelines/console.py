@@ -112,3 +112,24 @@ def sync_summary(console: Console, report) -> None:
     console.print(f"Synced {len(report.batches)} batch(es), {report.recipients} recipient(s); {report.finished} finished.", highlight=False)
     if report.skipped_other_provider:
         console.print(f"Skipped {report.skipped_other_provider} batch(es) submitted to another provider.", highlight=False)
+
+
+def summary_table(console: Console, frame) -> None:
+    """campaign_summary as a readable table: one row per campaign."""
+    columns = ["campaign", "rows_read", "accepted", "duplicates", "already_submitted", "rejected", "submitted",
+               "completed", "failed", "skipped", "pending", "completion_rate", "estimated_dial_cost"]  # fmt: skip
+    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+    for column in columns:
+        table.add_column(column.replace("_", " "), justify="left" if column == "campaign" else "right")
+    for row in frame.to_dict("records"):
+        cells = []
+        for column in columns:
+            value = row.get(column)
+            if column == "completion_rate":
+                cells.append("" if value is None or value != value else f"{value:.1%}")
+            elif column == "estimated_dial_cost":
+                cells.append(f"${value:,.3f}")
+            else:
+                cells.append(str(value))
+        table.add_row(*cells)
+    console.print(table)

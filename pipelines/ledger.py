@@ -27,9 +27,12 @@ from schemas.ledger import (
     ChunkRecord,
     ChunkState,
     ContactRecord,
+    DuplicateRecord,
     ImportRecord,
     ProviderBatchRecord,
     RecipientRecord,
+    RejectRecord,
+    SnapshotRecord,
 )
 from schemas.provider import OutgoingContact, RemoteBatchDetail
 
@@ -105,8 +108,11 @@ class Ledger:
         with Session(self.engine) as session:
             return set(session.exec(select(ContactRecord.e164).where(ContactRecord.campaign == campaign)).scalars())
 
-    def record_import(self, record: ImportRecord, contacts: pd.DataFrame, chunks: list[ChunkRecord]) -> ImportRecord:
-        """Store the import, its new contacts and their planned chunks in one transaction."""
+    def record_import(
+        self, record: ImportRecord, contacts: pd.DataFrame, chunks: list[ChunkRecord],
+        rejects: pd.DataFrame | None = None, duplicates: pd.DataFrame | None = None,
+    ) -> ImportRecord:  # fmt: skip
+        """Store the import, its new contacts, rejects, duplicates and planned chunks in one transaction."""
         with Session(self.engine) as session:
             session.add(record)
             session.flush()
@@ -114,9 +120,10 @@ class Ledger:
             for chunk in chunks:
                 chunk.import_id = import_id
                 session.add(chunk)
-            if len(contacts):
-                rows = contacts.assign(import_id=import_id).to_dict("records")
-                session.execute(insert(ContactRecord), rows)
+            for model, frame in ((ContactRecord, contacts), (RejectRecord, rejects), (DuplicateRecord, duplicates)):
+                if frame is not None and len(frame):
+                    rows = frame.assign(import_id=import_id, campaign=record.campaign).to_dict("records")
+                    session.execute(insert(model), rows)
             session.commit()
             session.refresh(record)
             return record
@@ -178,26 +185,58 @@ class Ledger:
     # ------------------------------------------------------------------ sync
 
     def record_sync(self, chunk: ChunkRecord, detail: RemoteBatchDetail) -> None:
-        """Upsert the batch and its recipients as the provider reported them."""
+        """Upsert the batch and its recipients as the provider reported them, in bulk, in one transaction."""
         stamp = now()
         batch = detail.batch
-        with Session(self.engine) as session:
-            session.merge(
-                ProviderBatchRecord(
-                    provider_batch_id=batch.id, chunk_key=chunk.key, campaign=chunk.campaign, provider=chunk.provider,
-                    dialect=chunk.dialect, status=batch.status, total=batch.total, completed=batch.completed,
-                    failed=batch.failed, created_at=_aware(batch.created_at), completed_at=_aware(batch.completed_at), synced_at=stamp,
-                )  # fmt: skip
-            )
-            for r in detail.recipients:
-                session.merge(
-                    RecipientRecord(
-                        provider_batch_id=batch.id, e164=r.e164, campaign=chunk.campaign, status=r.status,
-                        call_record_id=r.call_record_id, attempted_at=_aware(r.attempted_at),
-                        completed_at=_aware(r.completed_at), error=r.error, synced_at=stamp,
-                    )  # fmt: skip
+        batch_row = {
+            "provider_batch_id": batch.id, "chunk_key": chunk.key, "campaign": chunk.campaign, "provider": chunk.provider,
+            "dialect": chunk.dialect, "status": batch.status, "total": batch.total, "completed": batch.completed,
+            "failed": batch.failed, "created_at": _aware(batch.created_at), "completed_at": _aware(batch.completed_at),
+            "synced_at": stamp,
+        }  # fmt: skip
+        recipient_rows = [
+            {"provider_batch_id": batch.id, "e164": r.e164, "campaign": chunk.campaign, "status": r.status,
+             "call_record_id": r.call_record_id, "attempted_at": _aware(r.attempted_at),
+             "completed_at": _aware(r.completed_at), "error": r.error, "synced_at": stamp}
+            for r in detail.recipients
+        ]  # fmt: skip
+        with self.engine.begin() as connection:
+            connection.execute(self._upsert(ProviderBatchRecord, ["provider_batch_id"], list(batch_row)), [batch_row])
+            if recipient_rows:
+                connection.execute(
+                    self._upsert(RecipientRecord, ["provider_batch_id", "e164"], list(recipient_rows[0])), recipient_rows
                 )
+
+    def _upsert(self, model, keys: list[str], columns: list[str]):
+        """INSERT … ON CONFLICT (keys) DO UPDATE, for SQLite and PostgreSQL alike."""
+        if self.engine.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        statement = dialect_insert(model)
+        return statement.on_conflict_do_update(
+            index_elements=keys, set_={c: statement.excluded[c] for c in columns if c not in keys}
+        )
+
+    def record_snapshots(self, rows: list[SnapshotRecord]) -> None:
+        with Session(self.engine) as session:
+            session.add_all(rows)
             session.commit()
+
+    def frame(self, model, campaigns: Iterable[str] | None = None, **equals_any) -> pd.DataFrame:
+        """Rows of one table as a DataFrame, filtered by campaign and `column=[values]`, in bulk."""
+        query = select(model)
+        if campaigns is not None:
+            query = query.where(model.campaign.in_(list(campaigns)))
+        for column, values in equals_any.items():
+            if values is not None:
+                query = query.where(getattr(model, column).in_(list(values)))
+        with self.engine.connect() as connection:
+            return pd.read_sql(query, connection)
+
+    def campaigns(self) -> list[str]:
+        with Session(self.engine) as session:
+            return sorted(set(session.exec(select(ImportRecord.campaign)).scalars()))
 
     def recipient_statuses(self, campaign: str | None = None) -> list[RecipientRecord]:
         query = select(RecipientRecord)

@@ -19,6 +19,7 @@ from pipelines.ledger import Ledger, now
 from pipelines.normalise import variables_json
 from pipelines.providers.base import ProviderClient
 from pipelines.providers.retry import RetryPolicy
+from pipelines.publish import publish
 from pipelines.submit import Failpoints, SubmitReport, Submitter, batch_name
 from pipelines.sync import SyncReport, sync
 from schemas.contacts import CHUNK_KEY, E164, NAME, SOURCE_FILE, SOURCE_ROW, SOURCE_SHEET, BatchPlan, ImportSummary
@@ -100,7 +101,7 @@ class Hooks:
 
 def import_and_submit(
     paths: Sequence[str | Path], options: IngestOptions, settings: ProviderSettings, ledger: Ledger, home: Path,
-    hooks: Hooks | None = None,
+    hooks: Hooks | None = None, db: Path | None = None,
 ) -> ImportRun:  # fmt: skip
     """Plan new contacts into the ledger, then submit every pending chunk of the campaign (oldest first)."""
     hooks = hooks or Hooks()
@@ -128,6 +129,8 @@ def import_and_submit(
                 report = submitter.run(pending)
             finally:
                 ledger.finish_import(record.id, "pending" if submitter.report.pending else "submitted")
+                if db is not None:  # what the ledger now knows, submitted or not
+                    publish(ledger, db, [campaign], import_ids=[record.id])
         touched = {c.key for c in pending} | {b.key for b in result.batches}
         chunks = [c for c in ledger.chunks(campaign) if c.key in touched]
         summary = result.summary(dry_run=False).model_copy(update={"batches": [_plan_of(c) for c in chunks]})
@@ -169,7 +172,9 @@ def _plan(ledger: Ledger, result: IngestResult, paths, settings: ProviderSetting
         )  # fmt: skip
         for plan in result.batches
     ]
-    return ledger.record_import(record, contacts, chunks)
+    rejects = result.rejected.assign(source_sheet=result.rejected["source_sheet"].fillna(""))
+    duplicates = result.duplicates.assign(source_sheet=result.duplicates["source_sheet"].fillna(""))
+    return ledger.record_import(record, contacts, chunks, rejects, duplicates)
 
 
 def _plan_of(chunk: ChunkRecord) -> BatchPlan:
@@ -177,7 +182,8 @@ def _plan_of(chunk: ChunkRecord) -> BatchPlan:
 
 
 def sync_ledger(
-    settings: ProviderSettings, ledger: Ledger, home: Path, campaign: str | None, *, wait_seconds: float = 0
+    settings: ProviderSettings, ledger: Ledger, home: Path, campaign: str | None, *, wait_seconds: float = 0,
+    db: Path | None = None,
 ) -> SyncReport:
     """Read the provider's view of every started batch into the ledger (again, until finished or `wait_seconds`)."""
     deadline = time.monotonic() + wait_seconds
@@ -186,7 +192,12 @@ def sync_ledger(
         while True:
             report = sync(ledger, client, provider=settings.provider, policy=retry_policy(settings), campaign=campaign)
             latest = {b.id: b for b in total.batches} | {b.id: b for b in report.batches}
-            total = SyncReport(list(latest.values()), total.finished + report.finished, report.recipients, report.skipped_other_provider)
+            total = SyncReport(
+                list(latest.values()), total.finished + report.finished, report.recipients, report.skipped_other_provider,
+                total.campaigns | report.campaigns,
+            )  # fmt: skip
+            if report.batches and db is not None:
+                publish(ledger, db, report.campaigns, batch_ids=[b.id for b in report.batches])
             unfinished = [c for c in ledger.chunks(campaign, [ChunkState.STARTED]) if c.provider == settings.provider]
             if not unfinished or time.monotonic() >= deadline:
                 return total

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from pipelines.errors import AmbiguousOutcome, TransientProviderError
-from pipelines.ledger import Ledger
+from pipelines.ledger import Ledger, now
 from pipelines.providers.base import ProviderClient
 from pipelines.providers.retry import RetryPolicy, with_retries
-from schemas.ledger import ChunkState
+from schemas.ledger import ChunkState, SnapshotRecord
 from schemas.provider import FINISHED, RemoteBatch
 
 
@@ -18,11 +18,14 @@ class SyncReport:
     finished: int = 0
     recipients: int = 0
     skipped_other_provider: int = 0
+    campaigns: set[str] = field(default_factory=set)
 
 
 def sync(ledger: Ledger, client: ProviderClient, *, provider: str, policy: RetryPolicy, campaign: str | None = None) -> SyncReport:
     """Read started batches from the provider; a finished batch moves its chunk to `finished`."""
     report = SyncReport()
+    stamp = now()
+    snapshots = []
     for chunk in ledger.chunks(campaign, [ChunkState.STARTED]):
         if chunk.provider != provider:
             report.skipped_other_provider += 1
@@ -38,7 +41,15 @@ def sync(ledger: Ledger, client: ProviderClient, *, provider: str, policy: Retry
         ledger.record_sync(chunk, detail)
         report.batches.append(detail.batch)
         report.recipients += len(detail.recipients)
+        report.campaigns.add(chunk.campaign)
+        b = detail.batch
+        snapshots.append(
+            SnapshotRecord(snapshot_at=stamp, provider_batch_id=b.id, campaign=chunk.campaign, chunk_key=chunk.key,
+                           status=b.status, total=b.total, completed=b.completed, failed=b.failed)  # fmt: skip
+        )
         if detail.batch.status in FINISHED:
             ledger.transition(chunk.key, ChunkState.STARTED, ChunkState.FINISHED)
             report.finished += 1
+    if snapshots:
+        ledger.record_snapshots(snapshots)
     return report

@@ -132,3 +132,47 @@ class CampaignLock(SQLModel, table=True):
     pid: int
     acquired_at: datetime
     heartbeat_at: datetime
+
+
+class RejectRecord(SQLModel, table=True):
+    """A row an import rejected, with its reason (kept so reports can be rebuilt from the ledger)."""
+
+    __tablename__ = "rejects"
+
+    import_id: int = Field(primary_key=True)
+    source_file: str = Field(primary_key=True)
+    source_sheet: str = Field(default="", primary_key=True)
+    source_row: int = Field(primary_key=True)
+    campaign: str = Field(index=True)
+    raw_value: str
+    reason: str
+
+
+class DuplicateRecord(SQLModel, table=True):
+    """A row that repeated a number earlier in the same import."""
+
+    __tablename__ = "duplicates"
+
+    import_id: int = Field(primary_key=True)
+    source_file: str = Field(primary_key=True)
+    source_sheet: str = Field(default="", primary_key=True)
+    source_row: int = Field(primary_key=True)
+    campaign: str = Field(index=True)
+    e164: str
+    duplicate_of_file: str
+    duplicate_of_row: int
+
+
+class SnapshotRecord(SQLModel, table=True):
+    """A batch's counts at one sync, for progress over time."""
+
+    __tablename__ = "batch_snapshots"
+
+    snapshot_at: datetime = Field(primary_key=True)
+    provider_batch_id: str = Field(primary_key=True)
+    campaign: str = Field(index=True)
+    chunk_key: str
+    status: str
+    total: int = 0
+    completed: int = 0
+    failed: int = 0

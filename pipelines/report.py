@@ -1,0 +1,30 @@
+"""Report stage: campaign_summary and recipient_outcomes from the DuckDB file, as DataFrames."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from pipelines.publish import reader
+
+
+def summary(db: Path, campaign: str | None = None) -> pd.DataFrame:
+    """campaign_summary: one row per campaign."""
+    with reader(db) as connection:
+        query = "SELECT * FROM campaign_summary" + (" WHERE campaign = $campaign" if campaign else "")
+        return connection.sql(query, params={"campaign": campaign} if campaign else None).to_arrow_table().to_pandas()
+
+
+def outcomes(db: Path, campaign: str | None = None, *, expand_variables: bool = True) -> pd.DataFrame:
+    """recipient_outcomes: each contact's latest status; variables as `var_<key>` columns to group by."""
+    with reader(db) as connection:
+        query = "SELECT * FROM recipient_outcomes" + (" WHERE campaign = $campaign" if campaign else "") + " ORDER BY campaign, e164"
+        frame = connection.sql(query, params={"campaign": campaign} if campaign else None).to_arrow_table().to_pandas()
+    frame["variables"] = frame["variables"].map(lambda text: json.loads(text) if isinstance(text, str) else {})
+    if expand_variables and len(frame):
+        wide = pd.json_normalize(frame["variables"].tolist()).add_prefix("var_")
+        wide.index = frame.index
+        frame = pd.concat([frame, wide], axis=1)
+    return frame

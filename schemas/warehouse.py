@@ -1,0 +1,90 @@
+"""The analysts' DuckDB file: table and view definitions (documented in the README)."""
+
+from __future__ import annotations
+
+DIAL_COST_USD = 0.005  # magpipe's documented price per dial, before per-minute charges
+
+TABLES = {
+    "imports": """
+        CREATE TABLE IF NOT EXISTS imports (
+            import_id BIGINT PRIMARY KEY, campaign VARCHAR, provider VARCHAR, content_hash VARCHAR, files JSON,
+            rows_read BIGINT, accepted BIGINT, duplicates BIGINT, rejected BIGINT, already_submitted BIGINT,
+            planned BIGINT, started_at TIMESTAMPTZ, finished_at TIMESTAMPTZ, outcome VARCHAR)""",
+    "contacts": """
+        CREATE TABLE IF NOT EXISTS contacts (
+            campaign VARCHAR, e164 VARCHAR, name VARCHAR, variables JSON, source_file VARCHAR, source_sheet VARCHAR,
+            source_row BIGINT, import_id BIGINT, chunk_key VARCHAR, PRIMARY KEY (campaign, e164))""",
+    "rejects": """
+        CREATE TABLE IF NOT EXISTS rejects (
+            import_id BIGINT, campaign VARCHAR, source_file VARCHAR, source_sheet VARCHAR, source_row BIGINT,
+            raw_value VARCHAR, reason VARCHAR, PRIMARY KEY (import_id, source_file, source_sheet, source_row))""",
+    "duplicates": """
+        CREATE TABLE IF NOT EXISTS duplicates (
+            import_id BIGINT, campaign VARCHAR, source_file VARCHAR, source_sheet VARCHAR, source_row BIGINT,
+            e164 VARCHAR, duplicate_of_file VARCHAR, duplicate_of_row BIGINT,
+            PRIMARY KEY (import_id, source_file, source_sheet, source_row))""",
+    "batches": """
+        CREATE TABLE IF NOT EXISTS batches (
+            chunk_key VARCHAR PRIMARY KEY, campaign VARCHAR, provider VARCHAR, dialect VARCHAR, provider_batch_id VARCHAR,
+            batch_name VARCHAR, state VARCHAR, status VARCHAR, size BIGINT, total BIGINT, completed BIGINT, failed BIGINT,
+            created_at TIMESTAMPTZ, started_at TIMESTAMPTZ, completed_at TIMESTAMPTZ, synced_at TIMESTAMPTZ, last_error VARCHAR)""",
+    "recipients": """
+        CREATE TABLE IF NOT EXISTS recipients (
+            provider_batch_id VARCHAR, e164 VARCHAR, campaign VARCHAR, status VARCHAR, call_record_id VARCHAR,
+            attempted_at TIMESTAMPTZ, completed_at TIMESTAMPTZ, error VARCHAR, synced_at TIMESTAMPTZ,
+            PRIMARY KEY (provider_batch_id, e164))""",
+    "batch_snapshots": """
+        CREATE TABLE IF NOT EXISTS batch_snapshots (
+            snapshot_at TIMESTAMPTZ, provider_batch_id VARCHAR, campaign VARCHAR, chunk_key VARCHAR, status VARCHAR,
+            total BIGINT, completed BIGINT, failed BIGINT, PRIMARY KEY (snapshot_at, provider_batch_id))""",
+}
+
+VIEWS = {
+    "recipient_outcomes": """
+        CREATE OR REPLACE VIEW recipient_outcomes AS
+        WITH ranked AS (
+            SELECT r.*, row_number() OVER (
+                PARTITION BY r.campaign, r.e164 ORDER BY r.attempted_at DESC NULLS LAST, r.synced_at DESC) AS latest
+            FROM recipients r),
+        tries AS (
+            SELECT campaign, e164, count(*) FILTER (WHERE attempted_at IS NOT NULL) AS attempts
+            FROM recipients GROUP BY ALL)
+        SELECT c.campaign, c.e164, c.name,
+               coalesce(r.status, CASE WHEN b.state IN ('started', 'finished') THEN 'pending' ELSE 'not_submitted' END) AS status,
+               coalesce(t.attempts, 0) AS attempts, r.call_record_id, r.attempted_at, r.completed_at, r.error,
+               c.chunk_key, b.provider_batch_id, c.variables, c.source_file, c.source_sheet, c.source_row
+        FROM contacts c
+        LEFT JOIN ranked r ON r.campaign = c.campaign AND r.e164 = c.e164 AND r.latest = 1
+        LEFT JOIN tries t ON t.campaign = c.campaign AND t.e164 = c.e164
+        LEFT JOIN batches b ON b.chunk_key = c.chunk_key""",
+    "campaign_summary": f"""
+        CREATE OR REPLACE VIEW campaign_summary AS
+        WITH imp AS (
+            SELECT campaign, count(*) AS imports, sum(rows_read)::BIGINT AS rows_read, sum(duplicates)::BIGINT AS duplicates,
+                   sum(already_submitted)::BIGINT AS already_submitted, sum(rejected)::BIGINT AS rejected
+            FROM imports GROUP BY campaign),
+        acc AS (SELECT campaign, count(*) AS accepted FROM contacts GROUP BY campaign),
+        sub AS (
+            SELECT campaign, coalesce(sum(size) FILTER (WHERE state IN ('started', 'finished')), 0)::BIGINT AS submitted,
+                   coalesce(sum(size) FILTER (WHERE state NOT IN ('started', 'finished')), 0)::BIGINT AS awaiting_submission,
+                   count(*) AS batches
+            FROM batches GROUP BY campaign),
+        out AS (
+            SELECT campaign, count(*) FILTER (WHERE status = 'completed') AS completed,
+                   count(*) FILTER (WHERE status IN ('busy', 'no_answer', 'failed')) AS failed,
+                   count(*) FILTER (WHERE status = 'skipped') AS skipped
+            FROM recipient_outcomes GROUP BY campaign),
+        dials AS (SELECT campaign, count(*) FILTER (WHERE attempted_at IS NOT NULL) AS dials FROM recipients GROUP BY campaign)
+        SELECT imp.campaign, imp.imports, imp.rows_read, coalesce(acc.accepted, 0) AS accepted, imp.duplicates,
+               imp.already_submitted, imp.rejected, coalesce(sub.batches, 0) AS batches,
+               coalesce(sub.submitted, 0) AS submitted, coalesce(sub.awaiting_submission, 0) AS awaiting_submission,
+               coalesce(out.completed, 0) AS completed, coalesce(out.failed, 0) AS failed, coalesce(out.skipped, 0) AS skipped,
+               coalesce(sub.submitted, 0) - coalesce(out.completed, 0) - coalesce(out.failed, 0) - coalesce(out.skipped, 0) AS pending,
+               round(coalesce(out.completed, 0) / nullif(coalesce(sub.submitted, 0), 0), 4) AS completion_rate,
+               coalesce(dials.dials, 0) AS dials,
+               round(coalesce(dials.dials, 0) * {DIAL_COST_USD}, 3) AS estimated_dial_cost
+        FROM imp
+        LEFT JOIN acc USING (campaign) LEFT JOIN sub USING (campaign) LEFT JOIN out USING (campaign)
+        LEFT JOIN dials USING (campaign)
+        ORDER BY imp.campaign""",
+}
