@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -223,6 +224,83 @@ def publish_command(
     _stderr().print(f"published {ctx.state.db_path}")
 
 
+@app.command("watch")
+def watch_command(
+    inbox: Annotated[Path | None, typer.Argument(help="Folder to watch [default: the [[watch]] entries of campaigns.toml].")] = None,
+    campaign: Annotated[str | None, typer.Option("--campaign", help="Campaign the inbox feeds.")] = None,
+    once: Annotated[bool, typer.Option("--once", help="Process what is there and exit (for cron).")] = False,
+    interval: Annotated[float, typer.Option("--interval", help="Seconds between polls without --once.")] = 60,
+    settle: Annotated[float, typer.Option("--settle", help="A file must not change for this many seconds.")] = 5,
+    pattern: Annotated[str, typer.Option("--pattern", help="Only files matching this glob.")] = "*",
+    log_format: Annotated[str, typer.Option("--log-format", help="text or json (one object per line).")] = "text",
+    home: HomeOption = None,
+    region: Annotated[str | None, typer.Option("--region", help="Country for numbers without +code [default: US].")] = None,
+    phone_column: Annotated[str | None, typer.Option("--phone-column", help="Header of the phone column.")] = None,
+    sheet: Annotated[str | None, typer.Option("--sheet", help="Excel sheet to read [default: the first].")] = None,
+    provider: ProviderOption = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", help="At most this many per batch.")] = None,
+    caller_id: CallerOption = None,
+    agent_id: AgentOption = None,
+    state: StateOption = None,
+    config: ConfigOption = None,
+    db: DbOption = None,
+) -> None:
+    """Import every new spreadsheet dropped into an inbox, exactly once; move it to processed/ or failed/."""
+    from pipelines.logs import EventLog
+    from pipelines.watch import Inbox, run_cycle
+
+    if log_format not in ("text", "json"):
+        raise UsageError(f"--log-format must be text or json, not {log_format!r}")
+    if settle < 0 or interval <= 0:
+        raise UsageError("--settle must be ≥ 0 and --interval > 0")
+    ctx = _context(home, config, state, db, provider=provider, caller_id=caller_id, agent_id=agent_id)
+    ctx.provider.require_credentials()
+    entries = [{"inbox": inbox, "campaign": campaign, "pattern": pattern}] if inbox else ctx.toml.get("watch", [])
+    if not entries:
+        raise UsageError("give an INBOX folder and --campaign, or [[watch]] entries in campaigns.toml")
+    inboxes = []
+    for entry in entries:
+        folder, name = Path(entry.get("inbox", "")), entry.get("campaign")
+        if not name:
+            raise UsageError(f"inbox {folder}: --campaign (or campaign = … in [[watch]]) is required")
+        if not folder.is_dir():
+            raise UsageError(f"inbox {folder} is not a folder")
+        settings = build(
+            IngestSettings, home=ctx.home, provider=ctx.provider.provider,
+            region=_first(entry.get("region"), region, ctx.toml.get("region")),
+            batch_size=_first(entry.get("batch_size"), batch_size, ctx.toml.get("batch_size")),
+        )  # fmt: skip
+        options = IngestOptions(
+            campaign=name, region=settings.region, phone_column=entry.get("phone_column", phone_column),
+            sheet=entry.get("sheet", sheet), batch_size=batch_limit(settings.provider, settings.batch_size),
+        )  # fmt: skip
+        inboxes.append(Inbox(folder, options, entry.get("pattern", pattern)))
+    log = EventLog(log_format)
+    if ctx.provider.provider == "sandbox":
+        log.warning("sandbox", message="no provider configured: using the embedded sandbox; no real calls are placed")
+    ledger = Ledger(ctx.state.ledger_url)
+    try:
+        while True:
+            worst = ExitCode.OK
+            for box in inboxes:
+                result = run_cycle(box, ctx.provider, ledger, ctx.home, ctx.state.db_path, log, settle_seconds=settle)
+                log.info("cycle_done", campaign=box.options.campaign, inbox=str(box.folder), imported=len(result.imported),
+                         already_imported=len(result.already_imported), failed=len(result.failed),
+                         deferred=len(result.deferred), exit_code=int(result.exit_code))  # fmt: skip
+                worst = _worse(worst, result.exit_code)
+            if once:
+                raise typer.Exit(int(worst))
+            time.sleep(interval)
+    finally:
+        ledger.close()
+
+
+def _worse(a: ExitCode, b: ExitCode) -> ExitCode:
+    from pipelines.watch import SEVERITY
+
+    return next((code for code in SEVERITY if code in (a, b)), ExitCode.OK)
+
+
 def _print_summary(summary, as_json: bool, out: Path | None, pending: dict | None = None) -> None:
     if as_json:
         payload = summary.model_dump(mode="json")
@@ -279,6 +357,8 @@ def main() -> None:
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
         code = app(standalone_mode=False)
+    except click.exceptions.Exit as exc:  # typer.Exit with a code, e.g. from `watch --once`
+        sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         err.print("campaigns: interrupted")
         sys.exit(130)

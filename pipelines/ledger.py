@@ -128,6 +128,12 @@ class Ledger:
             session.refresh(record)
             return record
 
+    def import_with_content(self, campaign: str, content_hash: str) -> int | None:
+        """The id of an earlier import of exactly this content into this campaign, if any."""
+        with Session(self.engine) as session:
+            query = select(ImportRecord.id).where(ImportRecord.campaign == campaign, ImportRecord.content_hash == content_hash)
+            return session.exec(query.order_by(ImportRecord.id)).scalars().first()
+
     def finish_import(self, import_id: int, outcome: str) -> None:
         with Session(self.engine) as session:
             session.exec(update(ImportRecord).where(ImportRecord.id == import_id).values(outcome=outcome, finished_at=now()))

@@ -6,7 +6,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,6 +80,13 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def content_hash(file_hashes: list[str]) -> str:
+    """An import's identity: its one file's sha256, or a hash over its files' hashes in order."""
+    if len(file_hashes) == 1:
+        return file_hashes[0]
+    return hashlib.sha256("".join(file_hashes).encode()).hexdigest()
+
+
 @dataclass
 class ImportRun:
     """Everything one `campaigns import` did."""
@@ -99,49 +106,68 @@ class Hooks:
     on_plan: Callable[[int], None] = lambda total: None
 
 
-def import_and_submit(
-    paths: Sequence[str | Path], options: IngestOptions, settings: ProviderSettings, ledger: Ledger, home: Path,
-    hooks: Hooks | None = None, db: Path | None = None,
-) -> ImportRun:  # fmt: skip
-    """Plan new contacts into the ledger, then submit every pending chunk of the campaign (oldest first)."""
-    hooks = hooks or Hooks()
-    settings.require_credentials()
-    campaign = options.campaign
+@contextmanager
+def campaign_lock(ledger: Ledger, campaign: str) -> Iterator[str]:
+    """Hold the campaign's lock (LockHeld if another live run has it)."""
     token = ledger.acquire(campaign)
     try:
-        result = ingest(paths, options, already_submitted=ledger.submitted_numbers(campaign))
-        record = _plan(ledger, result, paths, settings)
-        pending = ledger.pending_chunks(campaign)
-        foreign = [c for c in pending if c.provider != settings.provider]
-        if foreign:
-            raise UsageError(
-                f"campaign {campaign!r} has {len(foreign)} batch(es) pending on provider {foreign[0].provider!r}; "
-                f"run again with --provider {foreign[0].provider} to finish them"
-            )
-        hooks.on_plan(len(pending))
-        with open_provider(settings, home) as client:
-            submitter = Submitter(
-                ledger, client, provider=settings.provider, policy=retry_policy(settings),
-                failpoints=Failpoints(settings.failpoint), settle_seconds=settings.settle_seconds,
-                on_progress=hooks.on_chunk, on_retry=hooks.on_retry,
-            )  # fmt: skip
-            try:
-                report = submitter.run(pending)
-            finally:
-                ledger.finish_import(record.id, "pending" if submitter.report.pending else "submitted")
-                if db is not None:  # what the ledger now knows, submitted or not
-                    publish(ledger, db, [campaign], import_ids=[record.id])
-        touched = {c.key for c in pending} | {b.key for b in result.batches}
-        chunks = [c for c in ledger.chunks(campaign) if c.key in touched]
-        summary = result.summary(dry_run=False).model_copy(update={"batches": [_plan_of(c) for c in chunks]})
-        return ImportRun(result, summary, report, chunks)
+        yield token
     finally:
         ledger.release(campaign, token)
 
 
+def import_and_submit(
+    paths: Sequence[str | Path], options: IngestOptions, settings: ProviderSettings, ledger: Ledger, home: Path,
+    hooks: Hooks | None = None, db: Path | None = None, *, lock: bool = True,
+) -> ImportRun:  # fmt: skip
+    """Plan new contacts into the ledger, then submit every pending chunk of the campaign (oldest first)."""
+    settings.require_credentials()
+    with campaign_lock(ledger, options.campaign) if lock else nullcontext():
+        result = ingest(paths, options, already_submitted=ledger.submitted_numbers(options.campaign))
+        record = _plan(ledger, result, paths, settings)
+        report, chunks = submit_pending(options.campaign, settings, ledger, home, hooks, db, import_id=record.id)
+        touched = {c.key for c in chunks} | {b.key for b in result.batches}
+        batches = [_plan_of(c) for c in ledger.chunks(options.campaign) if c.key in touched]
+        summary = result.summary(dry_run=False).model_copy(update={"batches": batches})
+        return ImportRun(result, summary, report, chunks)
+
+
+def submit_pending(
+    campaign: str, settings: ProviderSettings, ledger: Ledger, home: Path, hooks: Hooks | None = None,
+    db: Path | None = None, *, import_id: int | None = None,
+) -> tuple[SubmitReport, list[ChunkRecord]]:  # fmt: skip
+    """Submit every chunk of the campaign not yet started, oldest first; the caller holds the lock."""
+    hooks = hooks or Hooks()
+    pending = ledger.pending_chunks(campaign)
+    foreign = [c for c in pending if c.provider != settings.provider]
+    if foreign:
+        raise UsageError(
+            f"campaign {campaign!r} has {len(foreign)} batch(es) pending on provider {foreign[0].provider!r}; "
+            f"run again with --provider {foreign[0].provider} to finish them"
+        )
+    hooks.on_plan(len(pending))
+    report = SubmitReport()
+    try:
+        if pending:
+            with open_provider(settings, home) as client:
+                submitter = Submitter(
+                    ledger, client, provider=settings.provider, policy=retry_policy(settings),
+                    failpoints=Failpoints(settings.failpoint), settle_seconds=settings.settle_seconds,
+                    on_progress=hooks.on_chunk, on_retry=hooks.on_retry,
+                )  # fmt: skip
+                report = submitter.report
+                submitter.run(pending)
+    finally:
+        if import_id is not None:
+            ledger.finish_import(import_id, "pending" if report.pending else "submitted")
+        if db is not None:  # what the ledger now knows, submitted or not
+            publish(ledger, db, [campaign], import_ids=[import_id] if import_id is not None else [])
+    return report, pending
+
+
 def _plan(ledger: Ledger, result: IngestResult, paths, settings: ProviderSettings) -> ImportRecord:
     files = [{"path": str(p), "sha256": file_sha256(p)} for p in paths]
-    content = hashlib.sha256("".join(f["sha256"] for f in files).encode()).hexdigest()
+    content = content_hash([f["sha256"] for f in files])
     summary = result.summary(dry_run=False)
     stamp = now()
     record = ImportRecord(

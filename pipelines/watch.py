@@ -1,0 +1,174 @@
+"""Watch stage: import every new spreadsheet dropped into an inbox exactly once, for cron.
+
+A cycle: take the campaign's lock → resume its pending batches → for each file that has
+stopped changing, skip it if its content was imported before (any name), else import
+it → move it to processed/ (or failed/ with a sidecar saying why).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pipelines.config import ProviderSettings
+from pipelines.errors import CampaignError, ExitCode, InputError, LockHeld, ProviderError, ProviderUnreachable
+from pipelines.ingest import IngestOptions
+from pipelines.ledger import Ledger
+from pipelines.logs import EventLog
+from pipelines.read import SUPPORTED
+from pipelines.run import campaign_lock, file_sha256, import_and_submit, pending_error, submit_pending
+
+PROCESSED, FAILED = "processed", "failed"
+IGNORED_SUFFIXES = (".partial", ".part", ".tmp", ".crdownload", ".why.txt")
+# When several things went wrong in one cycle, the exit code names the most urgent.
+SEVERITY = [ExitCode.LOCKED, ExitCode.PROVIDER, ExitCode.PENDING, ExitCode.BAD_INPUT]
+
+
+@dataclass(frozen=True)
+class Inbox:
+    """One folder watched for one campaign."""
+
+    folder: Path
+    options: IngestOptions
+    pattern: str = "*"
+
+
+@dataclass
+class CycleResult:
+    imported: list[str] = field(default_factory=list)
+    already_imported: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    deferred: list[str] = field(default_factory=list)
+    codes: set[ExitCode] = field(default_factory=set)
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return next((code for code in SEVERITY if code in self.codes), ExitCode.OK)
+
+
+def candidates(inbox: Inbox) -> list[Path]:
+    """Spreadsheets waiting in the inbox, oldest first (no hidden, temporary or Excel lock files)."""
+    files = []
+    for path in inbox.folder.iterdir():
+        name = path.name
+        if not path.is_file() or name.startswith((".", "~$")) or name.endswith(IGNORED_SUFFIXES):
+            continue
+        if path.suffix.lower() not in SUPPORTED or not fnmatch.fnmatch(name, inbox.pattern):
+            continue
+        files.append(path)
+    return sorted(files, key=lambda p: (p.stat().st_mtime_ns, p.name))
+
+
+def stable(paths: list[Path], settle_seconds: float, sleep: Callable[[float], None] = time.sleep) -> tuple[list[Path], list[Path]]:
+    """Split files into those whose size and mtime did not change over `settle_seconds`, and the rest."""
+    before = {p: _signature(p) for p in paths}
+    if paths and settle_seconds > 0:
+        sleep(settle_seconds)
+    ready, moving = [], []
+    for path in paths:
+        now = _signature(path)
+        (ready if now is not None and now == before[path] and now[0] > 0 else moving).append(path)
+    return ready, moving
+
+
+def _signature(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return stat.st_size, stat.st_mtime_ns
+
+
+def run_cycle(
+    inbox: Inbox, settings: ProviderSettings, ledger: Ledger, home: Path, db: Path | None, log: EventLog,
+    *, settle_seconds: float,
+) -> CycleResult:  # fmt: skip
+    """One pass over the inbox under the campaign's lock."""
+    result = CycleResult()
+    campaign = inbox.options.campaign
+    (inbox.folder / PROCESSED).mkdir(exist_ok=True)
+    (inbox.folder / FAILED).mkdir(exist_ok=True)
+    try:
+        with campaign_lock(ledger, campaign):
+            _resume(campaign, settings, ledger, home, db, log, result)
+            ready, moving = stable(candidates(inbox), settle_seconds)
+            for path in moving:
+                result.deferred.append(path.name)
+                log.info("file_still_changing", campaign=campaign, file=path.name)
+            for path in ready:
+                _one_file(path, inbox, settings, ledger, home, db, log, result)
+    except LockHeld as exc:
+        log.error("lock_held", campaign=campaign, message=str(exc))
+        result.codes.add(ExitCode.LOCKED)
+    return result
+
+
+def _resume(campaign, settings, ledger, home, db, log, result: CycleResult) -> None:
+    if not ledger.pending_chunks(campaign):
+        return
+    try:
+        report, _ = submit_pending(campaign, settings, ledger, home, db=db)
+    except (ProviderError, CampaignError) as exc:
+        log.error("resume_failed", campaign=campaign, message=str(exc), exit_code=int(exc.exit_code))
+        result.codes.add(exc.exit_code)
+        return
+    log.info("resumed", campaign=campaign, started=len(report.started), pending=len(report.pending))
+    if report.pending:
+        result.codes.add(pending_error(report).exit_code)
+
+
+def _one_file(path: Path, inbox: Inbox, settings, ledger: Ledger, home: Path, db, log: EventLog, result: CycleResult) -> None:
+    campaign = inbox.options.campaign
+    digest = file_sha256(path)
+    earlier = ledger.import_with_content(campaign, digest)
+    if earlier is not None:
+        target = _move(path, inbox.folder / PROCESSED)
+        result.already_imported.append(path.name)
+        log.info("file_already_imported", campaign=campaign, file=path.name, import_id=earlier, moved_to=str(target))
+        return
+    try:
+        run = import_and_submit([path], inbox.options, settings, ledger, home, db=db, lock=False)
+    except InputError as exc:
+        target = _move(path, inbox.folder / FAILED)
+        _sidecar(target, exc)
+        result.failed.append(path.name)
+        result.codes.add(exc.exit_code)
+        log.error("file_failed", campaign=campaign, file=path.name, message=str(exc), moved_to=str(target))
+        return
+    except (ProviderError, ProviderUnreachable, CampaignError) as exc:
+        # the file's contacts are already in the ledger; the next cycle resumes their batches
+        planned = ledger.import_with_content(campaign, digest) is not None
+        target = _move(path, inbox.folder / PROCESSED) if planned else None
+        result.codes.add(exc.exit_code)
+        log.error("submission_incomplete", campaign=campaign, file=path.name, message=str(exc),
+                  moved_to=str(target) if target else None)  # fmt: skip
+        return
+    target = _move(path, inbox.folder / PROCESSED)
+    summary = run.summary
+    counts = {k: getattr(summary, k) for k in ("rows_read", "accepted", "duplicates", "rejected", "already_submitted")}
+    counts["batches"] = len(summary.batches)
+    if run.report.pending:
+        result.codes.add(pending_error(run.report).exit_code)
+    result.imported.append(path.name)
+    log.info("file_imported", campaign=campaign, file=path.name, counts=counts, pending=len(run.report.pending) or None,
+             moved_to=str(target))  # fmt: skip
+
+
+def _move(path: Path, folder: Path) -> Path:
+    """Move into folder; an existing name gets a UTC timestamp so nothing is overwritten."""
+    target = folder / path.name
+    if target.exists():
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        target = folder / f"{path.stem}.{stamp}{path.suffix}"
+    path.replace(target)
+    return target
+
+
+def _sidecar(target: Path, exc: CampaignError) -> None:
+    stamp = datetime.now(UTC).isoformat(timespec="seconds")
+    text = f"{exc}\nexit code: {int(exc.exit_code)}\nat: {stamp}\n"
+    target.with_name(target.name + ".why.txt").write_text(text, encoding="utf-8")

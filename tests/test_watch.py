@@ -1,0 +1,162 @@
+"""`campaigns watch` as cron runs it: a subprocess, an inbox on disk, the sandbox over loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+
+import httpx
+import pytest
+
+from pipelines.sandbox.app import SandboxConfig
+from pipelines.sandbox.server import running
+from tests.conftest import ROOT
+from tests.submit_helpers import assert_exactly_once, contacts_file, provider_env, run
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    with running(SandboxConfig(speed=200, seed=5)) as handle:
+        yield handle
+
+
+@pytest.fixture
+def setup(tmp_path, sandbox):
+    httpx.post(sandbox.url + "/_sandbox/faults", json={"spec": ""})
+    httpx.post(sandbox.url + "/_sandbox/reset")
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    return inbox, tmp_path / "home", provider_env("batchcall", sandbox.url), sandbox.url
+
+
+def watch(inbox, home, env, *extra, settle="0.3"):
+    cmd = [sys.executable, "-m", "pipelines", "watch", str(inbox), "--campaign", "nightly", "--once", "--settle", settle,
+           "--home", str(home), "--provider", "batchcall", "--batch-size", "10", *extra]  # fmt: skip
+    return run(cmd, env)
+
+
+def test_same_file_twice_and_a_renamed_copy_are_imported_once(tmp_path, setup):
+    inbox, home, env, url = setup
+    source, numbers = contacts_file(tmp_path, count=15)
+    shutil.copy(source, inbox / "export.csv")
+    first = watch(inbox, home, env)
+    assert first.returncode == 0, first.stderr
+    assert (inbox / "processed" / "export.csv").exists() and not (inbox / "export.csv").exists()
+    calls = httpx.get(url + "/_sandbox/recipients").json()
+    shutil.copy(source, inbox / "export.csv")  # dropped again, same name
+    shutil.copy(source, inbox / "export (1).csv")  # and renamed
+    again = watch(inbox, home, env)
+    assert again.returncode == 0, again.stderr
+    assert again.stderr.count("file_already_imported") == 2 and "file_imported" not in again.stderr
+    assert sorted(p.name for p in (inbox / "processed").iterdir())[0].startswith("export")
+    assert len(list((inbox / "processed").iterdir())) == 3 and not list(inbox.glob("*.csv"))
+    assert httpx.get(url + "/_sandbox/recipients").json() == calls or len(httpx.get(url + "/_sandbox/recipients").json()) == len(calls)
+    assert_exactly_once(url, numbers)
+
+
+def test_a_garbage_file_fails_alone_with_a_sidecar(tmp_path, setup):
+    inbox, home, env, url = setup
+    (inbox / "broken.csv").write_bytes(bytes(range(256)) * 4)
+    (inbox / "no-phone.csv").write_text("Name,Email\nann,a@x\n")
+    source, numbers = contacts_file(tmp_path, count=5)
+    shutil.copy(source, inbox / "good.csv")
+    result = watch(inbox, home, env)
+    assert result.returncode == 3
+    assert (inbox / "processed" / "good.csv").exists()
+    assert "binary content" in (inbox / "failed" / "broken.csv.why.txt").read_text()
+    assert "no phone column" in (inbox / "failed" / "no-phone.csv.why.txt").read_text()
+    assert "Traceback" not in result.stderr
+    assert_exactly_once(url, numbers)
+
+
+def test_overlapping_runs_exit_6_at_once(tmp_path, setup):
+    inbox, home, env, url = setup
+    source, numbers = contacts_file(tmp_path, count=5)
+    shutil.copy(source, inbox / "a.csv")
+    cmd = [sys.executable, "-m", "pipelines", "watch", str(inbox), "--campaign", "nightly", "--once", "--settle", "4",
+           "--home", str(home), "--provider", "batchcall"]  # fmt: skip
+    holder = subprocess.Popen(cmd, env={**os.environ, **env}, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    time.sleep(2.0)  # the first run now holds the lock while it waits for files to settle
+    started = time.monotonic()
+    second = watch(inbox, home, env)
+    assert second.returncode == 6 and "is busy" in second.stderr and time.monotonic() - started < 4
+    assert holder.wait(timeout=60) == 0, holder.stderr.read()
+    assert_exactly_once(url, numbers)
+
+
+def test_a_file_still_being_written_waits_for_the_next_run(tmp_path, setup):
+    inbox, home, env, url = setup
+    target = inbox / "growing.csv"
+    numbers = [f"+1212555{n:04d}" for n in range(40)]
+    target.write_text("Phone,Name\n")
+
+    def writer():
+        for n in numbers:
+            with target.open("a") as handle:
+                handle.write(f"{n},p{n[-4:]}\n")
+            time.sleep(0.1)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    time.sleep(0.5)
+    during = watch(inbox, home, env, settle="0.5")
+    thread.join()
+    assert during.returncode == 0 and "file_still_changing" in during.stderr and target.exists()
+    after = watch(inbox, home, env, "--log-format", "json", settle="0.5")
+    assert after.returncode == 0, after.stderr
+    events = [json.loads(line) for line in after.stderr.splitlines()]
+    imported = next(e for e in events if e["event"] == "file_imported")
+    assert {"time", "level", "event", "campaign", "file", "counts"} <= imported.keys()
+    assert imported["counts"]["rows_read"] == 40 and imported["counts"]["accepted"] == 40
+    assert_exactly_once(url, numbers)
+
+
+def test_killed_run_leaves_a_lock_that_is_recovered_and_pending_batches_resume(tmp_path, setup):
+    inbox, home, env, url = setup
+    source, numbers = contacts_file(tmp_path, count=30)
+    shutil.copy(source, inbox / "a.csv")
+    killed = watch(inbox, home, {**env, "CAMPAIGNS_FAILPOINT": "after_create:2"})
+    assert killed.returncode == -9
+    assert (inbox / "a.csv").exists()  # killed before the file was moved: its contents are in the ledger
+    rerun = watch(inbox, home, env)
+    assert rerun.returncode == 0, rerun.stderr
+    assert "resumed" in rerun.stderr and "file_already_imported" in rerun.stderr
+    assert_exactly_once(url, numbers)
+
+
+def test_unreachable_provider_exits_5_and_the_next_cycle_resumes(tmp_path, setup):
+    inbox, home, env, url = setup
+    source, numbers = contacts_file(tmp_path, count=12)
+    shutil.copy(source, inbox / "a.csv")
+    dead = provider_env("batchcall", "http://127.0.0.1:9") | {"CAMPAIGNS_RETRY_ATTEMPTS": "2"}
+    down = watch(inbox, home, dead)
+    assert down.returncode == 5 and (inbox / "processed" / "a.csv").exists()
+    up = watch(inbox, home, env)
+    assert up.returncode == 0 and "resumed" in up.stderr
+    assert_exactly_once(url, numbers)
+
+
+def test_campaigns_toml_maps_inboxes_to_campaigns(tmp_path, setup):
+    _, home, env, url = setup
+    uk, us = tmp_path / "uk", tmp_path / "us"
+    uk.mkdir(), us.mkdir()
+    (uk / "uk-leads.csv").write_text("Mobile\n07911 123456\n07911 123457\n")
+    (uk / "ignored.csv").write_text("Mobile\n07911 123458\n")
+    source, _ = contacts_file(tmp_path, count=3)
+    shutil.copy(source, us / "us.csv")
+    (tmp_path / "campaigns.toml").write_text(
+        f'[[watch]]\ninbox = "{uk}"\ncampaign = "uk"\npattern = "uk-*.csv"\nregion = "GB"\n\n'
+        f'[[watch]]\ninbox = "{us}"\ncampaign = "us"\n'
+    )
+    cmd = [sys.executable, "-m", "pipelines", "watch", "--once", "--settle", "0.2", "--home", str(home), "--provider", "batchcall",
+           "--config", str(tmp_path / "campaigns.toml")]  # fmt: skip
+    result = run(cmd, env)
+    assert result.returncode == 0, result.stderr
+    assert (uk / "ignored.csv").exists() and (uk / "processed" / "uk-leads.csv").exists() and (us / "processed" / "us.csv").exists()
+    dialled = {r["phone_number"] for r in httpx.get(url + "/_sandbox/recipients").json()}
+    assert {"+447911123456", "+447911123457"} <= dialled and "+447911123458" not in dialled
