@@ -7,16 +7,18 @@ import json
 import platform
 import resource
 
-from bench import duckdb_load
+from bench import duckdb_load, ingest
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
-    parser.add_argument("suite", nargs="?", default="all", choices=["all", "duckdb"])
+    parser.add_argument("suite", nargs="?", default="all", choices=["all", "ingest", "duckdb"])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     args = parser.parse_args()
     figures = {"machine": f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}"}
+    if args.suite in ("all", "ingest"):
+        figures["ingest"] = ingest.run(args.rows)
     if args.suite in ("all", "duckdb"):
         figures["duckdb_load"] = duckdb_load.run(args.rows)
     figures["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)

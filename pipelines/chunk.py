@@ -37,5 +37,6 @@ def chunk(accepted: pd.DataFrame, campaign: str, size: int) -> tuple[pd.DataFram
         keys.append(key)
         plans.append(BatchPlan(key=key, size=len(members)))
     chunked = accepted.copy()
-    chunked[CHUNK_KEY] = np.asarray(keys, dtype=object)[position] if keys else pd.Series(dtype=object)
+    # one key per chunk, stored once: a categorical, not a string per contact
+    chunked[CHUNK_KEY] = pd.Categorical.from_codes(position, categories=keys) if keys else pd.Series(dtype=object)
     return chunked, plans

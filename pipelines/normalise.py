@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import json
 import re
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
 import numpy as np
 import pandas as pd
 import phonenumbers
+import pyarrow as pa
+import pyarrow.compute as pc
 from phonenumbers import NumberParseException, PhoneNumberFormat, ValidationResult
 
 from pipelines.columns import ColumnMap
+from pipelines.fastphone import classify_columns
 from pipelines.read import RawSheet
 from schemas.contacts import (
     E164,
@@ -85,75 +89,157 @@ def _classify_cached(raw: str, region: str) -> Parsed:
     return classify_phone(raw, region)
 
 
-def parse_phones(values: pd.Series, regions: pd.Series) -> pd.DataFrame:
-    """Classify a column of phone cells: one phonenumbers call per distinct (value, region)."""
-    keys = pd.MultiIndex.from_arrays([values.to_numpy(dtype=object), regions.to_numpy(dtype=object)])
+def parse_phones(values: np.ndarray, regions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Classify phone cells exactly: one phonenumbers call per distinct (value, region).
+
+    Returns object arrays (e164, reason, extension) with None where there is none.
+    """
+    keys = pd.MultiIndex.from_arrays([np.asarray(values, dtype=object), np.asarray(regions, dtype=object)])
     codes, uniques = keys.factorize()
     results = [_classify_cached(raw, region) for raw, region in uniques]
-    e164, reason, extension = (np.array(part, dtype=object) for part in zip(*results)) if results else ([], [], [])
-    return pd.DataFrame(
-        {
-            E164: np.asarray(e164, dtype=object)[codes],
-            REASON: np.asarray(reason, dtype=object)[codes],
-            EXTENSION_VARIABLE: np.asarray(extension, dtype=object)[codes],
-        },
-        index=values.index,
-    )
+    parts = [np.empty(len(results), dtype=object) for _ in range(3)]
+    for position, result in enumerate(results):
+        for part, value in zip(parts, result):
+            part[position] = value
+    return tuple(part[codes] for part in parts)
+
+
+def _arrow(column: pd.Series) -> pa.Array:
+    """A text column as an Arrow string array (zero-copy when it already is one)."""
+    array = column.array
+    if isinstance(array, pd.arrays.ArrowExtensionArray):
+        return array._pa_array.combine_chunks().cast(pa.string())
+    return pa.array(column.to_numpy(dtype=object), type=pa.string(), from_pandas=True).fill_null("")
+
+
+def _text(array: pa.Array) -> pd.Series:
+    return pd.Series(pd.arrays.ArrowExtensionArray(array), copy=False)
+
+
+def _strip(array: pa.Array) -> pa.Array:
+    return pc.utf8_trim(array, characters=BLANKS)
+
+
+PARALLEL_MIN_ROWS = 200_000  # below this, one thread is as fast
+
+
+def _classify_in_parallel(raw: pa.Array, default_region: str, overrides: pa.Array | None):
+    """classify_columns on halves of the column in two threads (Arrow kernels release the GIL)."""
+    if len(raw) < PARALLEL_MIN_ROWS:
+        return classify_columns(raw, default_region, overrides)
+    half = len(raw) // 2
+    parts = [(raw.slice(0, half), overrides.slice(0, half) if overrides is not None else None),
+             (raw.slice(half), overrides.slice(half) if overrides is not None else None)]  # fmt: skip
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(lambda part: classify_columns(part[0], default_region, part[1]), parts))
+    e164 = pa.concat_arrays([results[0][0], results[1][0]])
+    return e164, np.concatenate([results[0][1], results[1][1]]), np.concatenate([results[0][2], results[1][2]])
+
+
+def classify_column(raw: pa.Array, default_region: str, overrides: pa.Array | None) -> tuple[pa.Array, np.ndarray, np.ndarray]:
+    """(e164, reason, extension) for a column: the columnar path first, the exact path for what it leaves."""
+    e164, reason, handled = _classify_in_parallel(raw, default_region, overrides)
+    extension = np.full(len(raw), None, dtype=object)
+    rest = np.flatnonzero(~handled)
+    if len(rest):
+        values = raw.take(pa.array(rest)).to_numpy(zero_copy_only=False)
+        if overrides is None:
+            regions = np.full(len(rest), default_region, dtype=object)
+        else:
+            chosen = overrides.take(pa.array(rest)).to_numpy(zero_copy_only=False)
+            regions = np.where(chosen == "", default_region, chosen).astype(object)
+        exact_e164, exact_reason, exact_extension = parse_phones(values, regions)
+        found = np.array([v is not None for v in exact_e164], dtype=bool)
+        if found.any():
+            fill = np.zeros(len(raw), dtype=bool)
+            fill[rest[found]] = True
+            e164 = pc.replace_with_mask(e164, pa.array(fill), pa.array(list(exact_e164[found]), type=pa.string()))
+        reason[rest] = exact_reason
+        extension[rest] = exact_extension
+    return e164, reason, extension
 
 
 def normalise_sheet(sheet: RawSheet, columns: ColumnMap, default_region: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split one sheet into contacts (e164, name, var:* columns) and rejects (reason per row)."""
     cells = sheet.cells
-    raw = cells[columns.phone].astype(str)
+    raw = _arrow(cells[columns.phone])
+    overrides = None
     if columns.country is not None:
-        region = cells[columns.country].astype(str).str.strip(BLANKS).str.upper()
-        region = region.where(region != "", default_region)
-    else:
-        region = pd.Series(default_region, index=cells.index, dtype=object)
-    parsed = parse_phones(raw, region)
-    ok = parsed[E164].notna().to_numpy()
+        overrides = pc.utf8_upper(_strip(_arrow(cells[columns.country])))
+    e164, reason, extension = classify_column(raw, default_region, overrides)
+    ok = e164.is_valid().to_numpy(zero_copy_only=False)
+    keep, drop = pa.array(ok), pa.array(~ok)
 
-    origin = pd.DataFrame(
-        {SOURCE_FILE: sheet.source_file, SOURCE_SHEET: sheet.sheet, SOURCE_ROW: sheet.rows},
-        index=cells.index,
+    rejects = pd.DataFrame(
+        {
+            SOURCE_FILE: _constant(sheet.source_file, int((~ok).sum())),
+            SOURCE_SHEET: sheet.sheet,
+            SOURCE_ROW: sheet.rows[~ok],
+            RAW_VALUE: _text(raw.filter(drop)),
+            REASON: pd.Series(reason[~ok], dtype=object).map(str),
+        }
     )
-    rejects = origin[~ok].copy()
-    rejects[RAW_VALUE] = raw[~ok]
-    rejects[REASON] = parsed.loc[~ok, REASON].map(str)
-
-    contacts = origin[ok].copy()
-    contacts[E164] = parsed.loc[ok, E164]
-    contacts[REGION] = region[ok]
-    contacts[NAME] = _names(cells[ok], columns)
+    contacts = pd.DataFrame(
+        {
+            SOURCE_FILE: _constant(sheet.source_file, int(ok.sum())),
+            SOURCE_SHEET: sheet.sheet,
+            SOURCE_ROW: sheet.rows[ok],
+            E164: _text(e164.filter(keep)),
+            REGION: _text(overrides.filter(keep)) if overrides is not None else default_region,
+            NAME: _text(_names(cells, columns).filter(keep)),
+        }
+    )
+    if overrides is not None:
+        contacts[REGION] = contacts[REGION].where(contacts[REGION] != "", default_region)
     for key, index in columns.variables.items():
-        contacts[VARIABLE_PREFIX + key] = cells.loc[ok, index].astype(str).str.strip(BLANKS)
-    extension = parsed.loc[ok, EXTENSION_VARIABLE]
-    if extension.notna().any():
-        contacts[VARIABLE_PREFIX + EXTENSION_VARIABLE] = extension.fillna("")
-    return contacts.reset_index(drop=True), rejects.reset_index(drop=True)
+        contacts[VARIABLE_PREFIX + key] = _text(_strip(_arrow(cells[index])).filter(keep))
+    if any(x is not None for x in extension[ok]):
+        contacts[VARIABLE_PREFIX + EXTENSION_VARIABLE] = pd.Series(extension[ok], dtype=object).fillna("")
+    return contacts, rejects
 
 
-def _names(cells: pd.DataFrame, columns: ColumnMap) -> pd.Series:
+def _constant(value: str, count: int) -> pd.Categorical:
+    """A column holding one value: stored once, not a million times."""
+    return pd.Categorical.from_codes(np.zeros(count, dtype=np.int8), categories=[value])
+
+
+def _names(cells: pd.DataFrame, columns: ColumnMap) -> pa.Array:
     if columns.name is not None:
-        return cells[columns.name].astype(str).str.strip(BLANKS)
-    parts = [cells[i].astype(str).str.strip(BLANKS) for i in (columns.first_name, columns.last_name) if i is not None]
+        return _strip(_arrow(cells[columns.name]))
+    parts = [_strip(_arrow(cells[i])) for i in (columns.first_name, columns.last_name) if i is not None]
     if not parts:
-        return pd.Series("", index=cells.index, dtype=object)
-    joined = parts[0] if len(parts) == 1 else (parts[0] + " " + parts[1]).str.strip()
-    return joined
+        return pa.array([""] * len(cells), type=pa.string())
+    if len(parts) == 1:
+        return parts[0]
+    return pc.utf8_trim(pc.binary_join_element_wise(parts[0], parts[1], " "), characters=" ")
 
 
 def variables_json(contacts: pd.DataFrame) -> pd.Series:
-    """The var:* columns of each row as one JSON object, empty cells left out."""
+    """The var:* columns of each row as one JSON object, empty cells left out (built column-wise)."""
     keys = [column for column in contacts.columns if column.startswith(VARIABLE_PREFIX)]
-    if not keys:
+    if not keys or not len(contacts):
         return pd.Series("{}", index=contacts.index, dtype=object)
-    # json.dumps escapes every control character, so \x1f cannot occur inside a fragment.
-    joined = None
-    for column in keys:
-        values = contacts[column].fillna("").astype(str)
-        name = json.dumps(column[len(VARIABLE_PREFIX) :], ensure_ascii=False)
-        fragment = (name + ":" + values.map(lambda v: json.dumps(v, ensure_ascii=False))).where(values != "", "")
-        joined = fragment if joined is None else joined + "\x1f" + fragment
-    body = joined.str.replace(r"\x1f+", "\x1f", regex=True).str.strip("\x1f").str.replace("\x1f", ",")
-    return "{" + body + "}"
+    def fragment(column: str) -> pa.Array:
+        values = _arrow(contacts[column]).fill_null("")
+        return _json_member(json.dumps(column[len(VARIABLE_PREFIX) :], ensure_ascii=False), values)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        fragments = list(pool.map(fragment, keys))
+    body = pc.binary_join_element_wise(*fragments, ",", null_handling="skip").fill_null("")
+    joined = pc.binary_join_element_wise("{", body, "}", "")
+    return pd.Series(pd.arrays.ArrowExtensionArray(joined), index=contacts.index, copy=False)
+
+
+NEEDS_ESCAPE = r'[\x00-\x1f"\\]'  # the characters json.dumps(ensure_ascii=False) escapes
+
+
+def _json_member(name: str, values: pa.Array) -> pa.Array:
+    """'"key":"value"' per row as json.dumps(ensure_ascii=False) writes it; null where the value is empty."""
+    member = pc.binary_join_element_wise(name + ':"', values, '"', "")
+    special = pc.match_substring_regex(values, NEEDS_ESCAPE).to_numpy(zero_copy_only=False)
+    if special.any():  # rare: quotes, backslashes, tabs or newlines inside cells; json escapes those exactly
+        index = np.flatnonzero(special)
+        exact = [f"{name}:{json.dumps(v, ensure_ascii=False)}" for v in values.take(pa.array(index)).to_pylist()]
+        member = pc.replace_with_mask(member, pa.array(special), pa.array(exact, type=pa.string()))
+    empty = pc.equal(pc.utf8_length(values), 0)
+    return pc.if_else(empty, pa.scalar(None, pa.string()), member)

@@ -6,13 +6,17 @@ import os
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 
 from pipelines.ingest import IngestResult
 from pipelines.normalise import variables_json
 from schemas.contacts import ACCEPTED_COLUMNS, DUPLICATE_COLUMNS, DYNAMIC_VARIABLES, REJECTED_COLUMNS
 
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_START = r"^[=+\-@\t\r]"
 PHONE_LIKE = re.compile(r"[+\-]?[0-9 ().\-/]*[0-9][0-9 ().\-/]*")
 
 
@@ -20,9 +24,36 @@ def excel_safe(column: pd.Series) -> pd.Series:
     """Prefix a quote to text Excel would run as a formula (=, +, -, @), unless it is a phone number."""
     if column.dtype.kind in "iufb":
         return column
-    text = column.astype(object).where(column.notna(), "").astype(str)
-    risky = text.str.startswith(FORMULA_START) & ~text.str.fullmatch(PHONE_LIKE.pattern)
-    return text.where(~risky, "'" + text)
+    return pd.Series(pd.arrays.ArrowExtensionArray(_excel_safe(_as_text(column))), index=column.index, copy=False)
+
+
+def _as_text(column: pd.Series) -> pa.Array:
+    array = column.array
+    if isinstance(array, pd.arrays.ArrowExtensionArray) and pa.types.is_string(array._pa_array.type):
+        return array._pa_array.combine_chunks().fill_null("")
+    if isinstance(column.dtype, pd.CategoricalDtype):  # a constant such as the source file: no per-row strings
+        categories = pa.array(column.cat.categories.astype(str).to_numpy(dtype=object), type=pa.string())
+        codes = pa.array(column.cat.codes.to_numpy(), mask=column.cat.codes.to_numpy() < 0)
+        return categories.take(codes).fill_null("")
+    return pa.array(column.astype(object).where(column.notna(), "").astype(str).to_numpy(dtype=object), type=pa.string())
+
+
+RISKY_FIRST = pa.array(["=", "+", "-", "@", "\t", "\r"])
+
+
+def _excel_safe(text: pa.Array) -> pa.Array:
+    """Escape formula-looking cells; the phone-number check runs only on cells that start riskily."""
+    risky = pc.is_in(pc.utf8_slice_codeunits(text, 0, 1), value_set=RISKY_FIRST).to_numpy(zero_copy_only=False)
+    if not risky.any():
+        return text
+    index = np.flatnonzero(risky)
+    candidates = text.take(pa.array(index))
+    phone = pc.match_substring_regex(candidates, f"^(?:{PHONE_LIKE.pattern})$").to_numpy(zero_copy_only=False)
+    if phone.all():
+        return text
+    escape = np.zeros(len(text), dtype=bool)
+    escape[index[~phone]] = True
+    return pc.replace_with_mask(text, pa.array(escape), pc.binary_join_element_wise("'", text.filter(pa.array(escape)), ""))
 
 
 def accepted_frame(result: IngestResult) -> pd.DataFrame:
@@ -45,8 +76,12 @@ def write_outputs(result: IngestResult, out_dir: str | Path) -> dict[str, Path]:
     for name, frame in frames.items():
         target = out / name
         partial = out / f".{name}.partial"
-        safe = frame.apply(excel_safe) if len(frame) else frame
-        safe.to_csv(partial, index=False, encoding="utf-8")
+        columns = {}
+        for column in frame.columns:
+            values = frame[column]
+            columns[column] = pa.array(values.to_numpy(), type=pa.int64()) if values.dtype.kind in "iu" else _excel_safe(_as_text(values))
+        table = pa.table(columns) if columns else pa.table({c: pa.array([], pa.string()) for c in frame.columns})
+        pacsv.write_csv(table, partial, pacsv.WriteOptions(quoting_style="needed"))
         os.replace(partial, target)  # a reader never sees half a file
         written[name] = target
     return written

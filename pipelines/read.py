@@ -138,6 +138,10 @@ def _read_delimited(path: Path, label: str, delimiter: str | None) -> RawSheet:
     if delimiter is None:
         cut = text_sample.rfind("\n")
         delimiter = sniff_delimiter(text_sample[:cut] if cut > 0 else text_sample)
+    if encoding in ("utf-8", "utf-8-sig"):
+        fast = _read_delimited_arrow(path, label, delimiter, text_sample)
+        if fast is not None:
+            return fast
     try:
         table = _parse_delimited(path, encoding, delimiter)
     except UnicodeDecodeError:
@@ -154,6 +158,52 @@ def _read_delimited(path: Path, label: str, delimiter: str | None) -> RawSheet:
     except pd.errors.EmptyDataError as exc:
         raise InputError("file has no rows", path=label) from exc
     return _from_grid(table, label, None, first_row_number=1, encoding=encoding, delimiter=delimiter)
+
+
+def _read_delimited_arrow(path: Path, label: str, delimiter: str, sample: str) -> RawSheet | None:
+    """pyarrow's multi-threaded reader, every column as text; None if it cannot read the file exactly."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    first_line = next(iter(sample.splitlines()), "")
+    width = len(next(csv.reader([first_line], delimiter=delimiter), [])) or 1
+    try:
+        table = pacsv.read_csv(
+            path,
+            read_options=pacsv.ReadOptions(autogenerate_column_names=True, block_size=1 << 24),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True, ignore_empty_lines=False),
+            convert_options=pacsv.ConvertOptions(
+                column_types={f"f{i}": pa.string() for i in range(width)},
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, UnicodeDecodeError):
+        return None  # ragged rows, odd quoting, a late encoding change: the exact reader decides
+    if table.num_columns != width or any(not pa.types.is_string(t) for t in table.schema.types):
+        return None
+    return _from_arrow_grid(table, label, encoding="utf-8", delimiter=delimiter)
+
+
+def _from_arrow_grid(table, label: str, *, encoding: str, delimiter: str) -> RawSheet:
+    """Like _from_grid, on Arrow columns: header row, trailing blank rows dropped, text kept as Arrow strings."""
+    columns = [table.column(i).combine_chunks() for i in range(table.num_columns)]
+
+    def blank(row: int) -> bool:
+        return all(not str(column[row].as_py()).strip() for column in columns)
+
+    # Only the header and the rows after the last data row need finding: scan inward from both ends.
+    header_at = next((row for row in range(table.num_rows) if not blank(row)), None)
+    if header_at is None:
+        raise InputError("file has no rows", path=label)
+    last = next(row for row in range(table.num_rows - 1, header_at - 1, -1) if not blank(row))
+    headers = [str(column[header_at].as_py()).strip() for column in columns]
+    cells = pd.DataFrame(
+        {i: pd.Series(pd.arrays.ArrowExtensionArray(column.slice(header_at + 1, last - header_at)), copy=False)
+         for i, column in enumerate(columns)}  # fmt: skip
+    )
+    rows = np.arange(header_at + 2, last + 2, dtype=np.int64)
+    return _finish(label, None, headers, cells, rows, encoding=encoding, delimiter=delimiter)
 
 
 def _parse_delimited(path: Path, encoding: str, delimiter: str) -> pd.DataFrame:
@@ -313,14 +363,14 @@ def _finish(label, sheet, headers, cells, rows, encoding=None, delimiter=None) -
     """Name headerless columns, drop columns that are blank from top to bottom."""
     keep, names = [], []
     for index, header in enumerate(headers):
-        column_blank = cells.empty or bool((cells[index].astype(str).str.strip() == "").all())
+        column_blank = cells.empty or bool((cells[index].str.strip() == "").all()) if not header else False
         if not header and column_blank:
             continue
         keep.append(index)
         names.append(header or f"column_{excel_column(index)}")
     cells = cells[keep] if keep else pd.DataFrame(index=cells.index)
     cells.columns = range(len(keep))
-    return RawSheet(label, sheet, names, cells.astype(object), rows, encoding, delimiter)
+    return RawSheet(label, sheet, names, cells, rows, encoding, delimiter)
 
 
 def _blank_rows(grid: pd.DataFrame) -> np.ndarray:
