@@ -27,15 +27,13 @@ def naive_side(path: str, out: Path) -> dict:
 
 
 def ours_side(path: str, out: Path) -> dict:
-    """Exactly what `campaigns import --dry-run --out` runs: ingest, then the three output files."""
-    from pipelines.ingest import IngestOptions, ingest
-    from pipelines.output import write_outputs
+    """Exactly what `campaigns import --dry-run --out` runs (pipelines.stream.stream_import)."""
+    from pipelines.ingest import IngestOptions
+    from pipelines.stream import stream_import
 
     started = time.perf_counter()
-    result = ingest([path], IngestOptions("bench"))
-    write_outputs(result, out / "ours")
+    summary = stream_import([path], IngestOptions("bench"), out / "ours")
     seconds = time.perf_counter() - started
-    summary = result.summary()
     return {"seconds": seconds, "rows": summary.rows_read, "accepted": summary.accepted, "duplicates": summary.duplicates,
             "rejected": summary.rejected, "reject_reasons": summary.reject_reasons}  # fmt: skip
 

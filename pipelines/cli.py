@@ -33,6 +33,7 @@ from pipelines.ledger import Ledger
 from pipelines import report
 from pipelines.output import write_outputs
 from pipelines.publish import publish
+from pipelines.stream import stream_import
 from pipelines.run import Hooks, import_and_submit, pending_error, sync_ledger
 
 app = typer.Typer(
@@ -126,11 +127,8 @@ def import_command(
         batch_size=batch_limit(settings.provider, settings.batch_size),
     )  # fmt: skip
     err = _stderr()
-    if dry_run:
-        result = ingest(paths, options)
-        if out is not None:
-            write_outputs(result, out)
-        _print_summary(result.summary(dry_run=True), as_json, out)
+    if dry_run:  # streamed: any number of rows in bounded memory
+        _print_summary(stream_import(paths, options, out), as_json, out)
         return
 
     ctx.provider.require_credentials()

@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from phonenumbers import NumberParseException, PhoneNumberFormat, ValidationResult
 
+from pipelines.arrow import text_array, text_series
 from pipelines.columns import ColumnMap
 from pipelines.fastphone import classify_columns
 from pipelines.read import RawSheet
@@ -104,20 +105,21 @@ def parse_phones(values: np.ndarray, regions: np.ndarray) -> tuple[np.ndarray, n
     return tuple(part[codes] for part in parts)
 
 
-def _arrow(column: pd.Series) -> pa.Array:
-    """A text column as an Arrow string array (zero-copy when it already is one)."""
-    array = column.array
-    if isinstance(array, pd.arrays.ArrowExtensionArray):
-        return array._pa_array.combine_chunks().cast(pa.string())
-    return pa.array(column.to_numpy(dtype=object), type=pa.string(), from_pandas=True).fill_null("")
-
-
-def _text(array: pa.Array) -> pd.Series:
-    return pd.Series(pd.arrays.ArrowExtensionArray(array), copy=False)
+_arrow = text_array
+_text = text_series
 
 
 def _strip(array: pa.Array) -> pa.Array:
     return pc.utf8_trim(array, characters=BLANKS)
+
+
+class _Extensions(np.ndarray):
+    """An object array of extensions that knows whether it holds any (so nobody scans a million Nones)."""
+
+    any_present = False
+
+    def __new__(cls, values: np.ndarray):
+        return values.view(cls)
 
 
 PARALLEL_MIN_ROWS = 200_000  # below this, one thread is as fast
@@ -139,7 +141,7 @@ def _classify_in_parallel(raw: pa.Array, default_region: str, overrides: pa.Arra
 def classify_column(raw: pa.Array, default_region: str, overrides: pa.Array | None) -> tuple[pa.Array, np.ndarray, np.ndarray]:
     """(e164, reason, extension) for a column: the columnar path first, the exact path for what it leaves."""
     e164, reason, handled = _classify_in_parallel(raw, default_region, overrides)
-    extension = np.full(len(raw), None, dtype=object)
+    extension = _Extensions(np.full(len(raw), None, dtype=object))
     rest = np.flatnonzero(~handled)
     if len(rest):
         values = raw.take(pa.array(rest)).to_numpy(zero_copy_only=False)
@@ -156,6 +158,7 @@ def classify_column(raw: pa.Array, default_region: str, overrides: pa.Array | No
             e164 = pc.replace_with_mask(e164, pa.array(fill), pa.array(list(exact_e164[found]), type=pa.string()))
         reason[rest] = exact_reason
         extension[rest] = exact_extension
+        extension.any_present = any(x is not None for x in exact_extension)  # only the exact path finds them
     return e164, reason, extension
 
 
@@ -193,7 +196,7 @@ def normalise_sheet(sheet: RawSheet, columns: ColumnMap, default_region: str) ->
         contacts[REGION] = contacts[REGION].where(contacts[REGION] != "", default_region)
     for key, index in columns.variables.items():
         contacts[VARIABLE_PREFIX + key] = _text(_strip(_arrow(cells[index])).filter(keep))
-    if any(x is not None for x in extension[ok]):
+    if extension.any_present and any(x is not None for x in extension[ok]):
         contacts[VARIABLE_PREFIX + EXTENSION_VARIABLE] = pd.Series(extension[ok], dtype=object).fillna("")
     return contacts, rejects
 
@@ -215,31 +218,40 @@ def _names(cells: pd.DataFrame, columns: ColumnMap) -> pa.Array:
 
 
 def variables_json(contacts: pd.DataFrame) -> pd.Series:
-    """The var:* columns of each row as one JSON object, empty cells left out (built column-wise)."""
+    """The var:* columns of each row as one JSON object, empty cells left out, as json.dumps writes it.
+
+    Assembled by DuckDB (concat_ws skips empty members, on every core, reading the Arrow
+    columns in place); the rare cells that need escaping are redone with json.dumps.
+    """
+    import duckdb
+
     keys = [column for column in contacts.columns if column.startswith(VARIABLE_PREFIX)]
     if not keys or not len(contacts):
         return pd.Series("{}", index=contacts.index, dtype=object)
-    def fragment(column: str) -> pa.Array:
-        values = _arrow(contacts[column]).fill_null("")
-        return _json_member(json.dumps(column[len(VARIABLE_PREFIX) :], ensure_ascii=False), values)
+    table = pa.table({f"v{i}": _arrow(contacts[column]) for i, column in enumerate(keys)})
+    names = [json.dumps(column[len(VARIABLE_PREFIX) :], ensure_ascii=False) for column in keys]
+    members = ", ".join(
+        f"CASE WHEN v{i} = '' THEN NULL ELSE '{_sql(name)}:\"' || v{i} || '\"' END" for i, name in enumerate(names)
+    )
+    special = " OR ".join(f"regexp_matches(v{i}, '{_sql(NEEDS_ESCAPE)}')" for i in range(len(keys)))
+    with duckdb.connect() as db:
+        db.register("variables", table)
+        result = db.sql(f"SELECT '{{' || concat_ws(',', {members}) || '}}' AS j, {special} AS s FROM variables").to_arrow_table()
+    joined, needs = result.column("j").combine_chunks(), result.column("s").combine_chunks().to_numpy(zero_copy_only=False)
+    if needs.any():
+        index = np.flatnonzero(needs)
+        rows = table.take(pa.array(index)).to_pylist()
+        exact = [json.dumps({name[1:-1]: row[f"v{i}"] for i, name in enumerate(names) if row[f"v{i}"]}, ensure_ascii=False,
+                            separators=(",", ":")) for row in rows]  # fmt: skip
+        joined = pc.replace_with_mask(joined, pa.array(needs), pa.array(exact, type=pa.string()))
+    if len(joined) != len(contacts):
+        raise AssertionError("variables_json lost rows")
+    return text_series(joined, contacts.index)
 
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        fragments = list(pool.map(fragment, keys))
-    body = pc.binary_join_element_wise(*fragments, ",", null_handling="skip").fill_null("")
-    joined = pc.binary_join_element_wise("{", body, "}", "")
-    return pd.Series(pd.arrays.ArrowExtensionArray(joined), index=contacts.index, copy=False)
+
+def _sql(text: str) -> str:
+    """Text as the inside of an SQL string literal."""
+    return text.replace("'", "''")
 
 
 NEEDS_ESCAPE = r'[\x00-\x1f"\\]'  # the characters json.dumps(ensure_ascii=False) escapes
-
-
-def _json_member(name: str, values: pa.Array) -> pa.Array:
-    """'"key":"value"' per row as json.dumps(ensure_ascii=False) writes it; null where the value is empty."""
-    member = pc.binary_join_element_wise(name + ':"', values, '"', "")
-    special = pc.match_substring_regex(values, NEEDS_ESCAPE).to_numpy(zero_copy_only=False)
-    if special.any():  # rare: quotes, backslashes, tabs or newlines inside cells; json escapes those exactly
-        index = np.flatnonzero(special)
-        exact = [f"{name}:{json.dumps(v, ensure_ascii=False)}" for v in values.take(pa.array(index)).to_pylist()]
-        member = pc.replace_with_mask(member, pa.array(special), pa.array(exact, type=pa.string()))
-    empty = pc.equal(pc.utf8_length(values), 0)
-    return pc.if_else(empty, pa.scalar(None, pa.string()), member)

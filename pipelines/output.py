@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from pipelines.arrow import text_array, text_series
 from pipelines.ingest import IngestResult
 from pipelines.normalise import variables_json
 from schemas.contacts import ACCEPTED_COLUMNS, DUPLICATE_COLUMNS, DYNAMIC_VARIABLES, REJECTED_COLUMNS
@@ -24,18 +25,10 @@ def excel_safe(column: pd.Series) -> pd.Series:
     """Prefix a quote to text Excel would run as a formula (=, +, -, @), unless it is a phone number."""
     if column.dtype.kind in "iufb":
         return column
-    return pd.Series(pd.arrays.ArrowExtensionArray(_excel_safe(_as_text(column))), index=column.index, copy=False)
+    return text_series(_excel_safe(text_array(column)), column.index)
 
 
-def _as_text(column: pd.Series) -> pa.Array:
-    array = column.array
-    if isinstance(array, pd.arrays.ArrowExtensionArray) and pa.types.is_string(array._pa_array.type):
-        return array._pa_array.combine_chunks().fill_null("")
-    if isinstance(column.dtype, pd.CategoricalDtype):  # a constant such as the source file: no per-row strings
-        categories = pa.array(column.cat.categories.astype(str).to_numpy(dtype=object), type=pa.string())
-        codes = pa.array(column.cat.codes.to_numpy(), mask=column.cat.codes.to_numpy() < 0)
-        return categories.take(codes).fill_null("")
-    return pa.array(column.astype(object).where(column.notna(), "").astype(str).to_numpy(dtype=object), type=pa.string())
+_as_text = text_array
 
 
 RISKY_FIRST = pa.array(["=", "+", "-", "@", "\t", "\r"])

@@ -1,0 +1,28 @@
+"""Moving text columns between pandas and Arrow without per-row Python (public protocols only)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pyarrow as pa
+
+
+def text_array(column: pd.Series) -> pa.Array:
+    """A pandas column as one Arrow string array, nulls as "" (zero-copy when it is Arrow-backed)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        categories = pa.array(column.cat.categories.astype(str).to_numpy(dtype=object), type=pa.string())
+        codes = column.cat.codes.to_numpy()
+        return categories.take(pa.array(codes, mask=codes < 0)).fill_null("")
+    if isinstance(column.dtype, (pd.ArrowDtype, pd.StringDtype)):
+        array = pa.array(column.array)
+    else:
+        array = pa.array(column.to_numpy(dtype=object), from_pandas=True)
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    if not pa.types.is_string(array.type):
+        array = array.cast(pa.string())
+    return array.fill_null("")
+
+
+def text_series(array: pa.Array, index=None) -> pd.Series:
+    """An Arrow string array as a pandas column, without copying."""
+    return pd.Series(pd.arrays.ArrowExtensionArray(array), index=index, copy=False)

@@ -1,0 +1,52 @@
+"""The streamed dry run produces exactly what the in-memory ingest produces, batch boundaries or not."""
+
+from __future__ import annotations
+
+import csv
+import random
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pipelines import stream
+from pipelines.ingest import IngestOptions, ingest
+from pipelines.output import write_outputs
+from tests.conftest import write_delimited
+
+PHONES = ["(415) 555-0132", "+1 212 555 0199", "415.555.0147", "+44 20 7946 0958", "", "n/a", "555-0100", "4.15555E+09",
+          "212-555-0199", "+49 30 901820", "1-800-FLOWERS", "312.555.0188 ext. 204"]  # fmt: skip
+
+
+def _read(path):
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.reader(handle))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 10_000), batch_bytes=st.sampled_from([64, 200, 1000, 1 << 20]), size=st.integers(1, 7))
+def test_streamed_equals_in_memory(tmp_path_factory, monkeypatch, seed, batch_bytes, size):
+    rng = random.Random(seed)
+    folder = tmp_path_factory.mktemp("s")
+    files = []
+    for index in range(2):
+        rows = [["Phone", "Name", "Note"]] + [[rng.choice(PHONES), rng.choice(["ann", "bo", ""]), rng.choice(["x", "", "=1+2"])] for _ in range(rng.randint(0, 40))]
+        if rng.random() < 0.5:
+            rows.insert(rng.randint(1, len(rows)), ["", "", ""])  # an interior blank row
+        rows += [["", "", ""]] * rng.randint(0, 3)  # trailing blank rows are not rows
+        files.append(write_delimited(folder / f"f{index}.csv", rows))
+    if not any(len(_read(f)) > 1 and any(any(c.strip() for c in r) for r in _read(f)[1:]) for f in files):
+        return
+    options = IngestOptions("s", batch_size=size)
+    monkeypatch.setattr(stream, "BATCH_BYTES", batch_bytes)
+    try:
+        expected_result = ingest(files, options)
+    except Exception as exc:  # noqa: BLE001 - both paths must refuse the same input
+        with pytest.raises(type(exc)):
+            stream.stream_import(files, options, folder / "streamed")
+        return
+    write_outputs(expected_result, folder / "memory")
+    summary = stream.stream_import(files, options, folder / "streamed")
+    assert summary.model_dump() == expected_result.summary().model_dump()
+    for name in ("accepted.csv", "rejected.csv", "duplicates.csv"):
+        assert _read(folder / "streamed" / name) == _read(folder / "memory" / name), name
