@@ -28,7 +28,7 @@ from pipelines.config import (
     state_settings,
 )
 from pipelines.errors import CampaignError, ExitCode, UsageError
-from pipelines.ingest import IngestOptions, ingest
+from pipelines.ingest import IngestOptions
 from pipelines.ledger import Ledger
 from pipelines import report
 from pipelines.output import write_outputs
@@ -62,6 +62,10 @@ StateOption = Annotated[
     str | None, typer.Option("--state", help="Ledger as an SQLAlchemy URL [env CAMPAIGNS_STATE; default sqlite in home].")
 ]
 ConfigOption = Annotated[Path | None, typer.Option("--config", help="campaigns.toml [default: ./campaigns.toml].")]
+RegionOption = Annotated[str | None, typer.Option("--region", help="Country for numbers without +code [default: US].")]
+PhoneColumnOption = Annotated[str | None, typer.Option("--phone-column", help="Header of the phone column.")]
+SheetOption = Annotated[str | None, typer.Option("--sheet", help="Excel sheet to read [default: the first].")]
+BatchSizeOption = Annotated[int | None, typer.Option("--batch-size", help="At most this many per batch.")]
 DbOption = Annotated[
     Path | None, typer.Option("--db", help="The DuckDB report file [env CAMPAIGNS_DB; default <home>/campaigns.duckdb].")
 ]
@@ -86,6 +90,18 @@ def _context(home: Path | None, config: Path | None, state: str | None, db: Path
     return Context(home, toml, provider_settings(flags, env, toml), state_settings(home, state, env, toml, db))
 
 
+def _ingest_options(ctx: Context, campaign: str, *, region, batch_size, phone_column, sheet) -> IngestOptions:
+    """How to read and cut files for one campaign: flags (or a [[watch]] entry) over campaigns.toml."""
+    settings = build(
+        IngestSettings, home=ctx.home, provider=ctx.provider.provider,
+        region=_first(region, ctx.toml.get("region")), batch_size=_first(batch_size, ctx.toml.get("batch_size")),
+    )  # fmt: skip
+    return IngestOptions(
+        campaign=campaign, region=settings.region, phone_column=phone_column, sheet=sheet,
+        batch_size=batch_limit(settings.provider, settings.batch_size),
+    )  # fmt: skip
+
+
 def _first(*values):
     """The first value that was given at all (0 and "" count as given)."""
     return next((v for v in values if v is not None), None)
@@ -103,11 +119,11 @@ def import_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
     out: Annotated[Path | None, typer.Option("--out", help="Write accepted/rejected/duplicates CSVs here.")] = None,
     home: HomeOption = None,
-    region: Annotated[str | None, typer.Option("--region", help="Country for numbers without +code [default: US].")] = None,
-    phone_column: Annotated[str | None, typer.Option("--phone-column", help="Header of the phone column.")] = None,
-    sheet: Annotated[str | None, typer.Option("--sheet", help="Excel sheet to read [default: the first].")] = None,
+    region: RegionOption = None,
+    phone_column: PhoneColumnOption = None,
+    sheet: SheetOption = None,
     provider: ProviderOption = None,
-    batch_size: Annotated[int | None, typer.Option("--batch-size", help="At most this many per batch.")] = None,
+    batch_size: BatchSizeOption = None,
     caller_id: CallerOption = None,
     agent_id: AgentOption = None,
     state: StateOption = None,
@@ -118,14 +134,7 @@ def import_command(
     if not campaign.strip():
         raise UsageError("--campaign must not be empty")
     ctx = _context(home, config, state, db, provider=provider, caller_id=caller_id, agent_id=agent_id)
-    settings = build(
-        IngestSettings, home=ctx.home, provider=ctx.provider.provider,
-        region=_first(region, ctx.toml.get("region")), batch_size=_first(batch_size, ctx.toml.get("batch_size")),
-    )  # fmt: skip
-    options = IngestOptions(
-        campaign=campaign, region=settings.region, phone_column=phone_column, sheet=sheet,
-        batch_size=batch_limit(settings.provider, settings.batch_size),
-    )  # fmt: skip
+    options = _ingest_options(ctx, campaign, region=region, batch_size=batch_size, phone_column=phone_column, sheet=sheet)
     err = _stderr()
     if dry_run:  # streamed: any number of rows in bounded memory
         _print_summary(stream_import(paths, options, out), as_json, out)
@@ -232,11 +241,11 @@ def watch_command(
     pattern: Annotated[str, typer.Option("--pattern", help="Only files matching this glob.")] = "*",
     log_format: Annotated[str, typer.Option("--log-format", help="text or json (one object per line).")] = "text",
     home: HomeOption = None,
-    region: Annotated[str | None, typer.Option("--region", help="Country for numbers without +code [default: US].")] = None,
-    phone_column: Annotated[str | None, typer.Option("--phone-column", help="Header of the phone column.")] = None,
-    sheet: Annotated[str | None, typer.Option("--sheet", help="Excel sheet to read [default: the first].")] = None,
+    region: RegionOption = None,
+    phone_column: PhoneColumnOption = None,
+    sheet: SheetOption = None,
     provider: ProviderOption = None,
-    batch_size: Annotated[int | None, typer.Option("--batch-size", help="At most this many per batch.")] = None,
+    batch_size: BatchSizeOption = None,
     caller_id: CallerOption = None,
     agent_id: AgentOption = None,
     state: StateOption = None,
@@ -263,14 +272,9 @@ def watch_command(
             raise UsageError(f"inbox {folder}: --campaign (or campaign = … in [[watch]]) is required")
         if not folder.is_dir():
             raise UsageError(f"inbox {folder} is not a folder")
-        settings = build(
-            IngestSettings, home=ctx.home, provider=ctx.provider.provider,
-            region=_first(entry.get("region"), region, ctx.toml.get("region")),
-            batch_size=_first(entry.get("batch_size"), batch_size, ctx.toml.get("batch_size")),
-        )  # fmt: skip
-        options = IngestOptions(
-            campaign=name, region=settings.region, phone_column=entry.get("phone_column", phone_column),
-            sheet=entry.get("sheet", sheet), batch_size=batch_limit(settings.provider, settings.batch_size),
+        options = _ingest_options(
+            ctx, name, region=_first(entry.get("region"), region), batch_size=_first(entry.get("batch_size"), batch_size),
+            phone_column=entry.get("phone_column", phone_column), sheet=entry.get("sheet", sheet),
         )  # fmt: skip
         inboxes.append(Inbox(folder, options, entry.get("pattern", pattern)))
     log = EventLog(log_format)

@@ -49,6 +49,18 @@ def _excel_safe(text: pa.Array) -> pa.Array:
     return pc.replace_with_mask(text, pa.array(escape), pc.binary_join_element_wise("'", text.filter(pa.array(escape)), ""))
 
 
+CSV_OPTIONS = pacsv.WriteOptions(quoting_style="needed")
+
+
+def csv_table(frame: pd.DataFrame, columns: list[str]) -> pa.Table:
+    """The columns of a frame as an Arrow table ready for a CSV a person opens in Excel."""
+    arrays = {}
+    for column in columns:
+        values = frame[column]
+        arrays[column] = pa.array(values.to_numpy(), type=pa.int64()) if values.dtype.kind in "iu" else _excel_safe(_as_text(values))
+    return pa.table(arrays)
+
+
 def accepted_frame(result: IngestResult) -> pd.DataFrame:
     """Accepted contacts with their variables as one JSON object per row."""
     frame = result.accepted.copy()
@@ -69,12 +81,7 @@ def write_outputs(result: IngestResult, out_dir: str | Path) -> dict[str, Path]:
     for name, frame in frames.items():
         target = out / name
         partial = out / f".{name}.partial"
-        columns = {}
-        for column in frame.columns:
-            values = frame[column]
-            columns[column] = pa.array(values.to_numpy(), type=pa.int64()) if values.dtype.kind in "iu" else _excel_safe(_as_text(values))
-        table = pa.table(columns) if columns else pa.table({c: pa.array([], pa.string()) for c in frame.columns})
-        pacsv.write_csv(table, partial, pacsv.WriteOptions(quoting_style="needed"))
+        pacsv.write_csv(csv_table(frame, list(frame.columns)), partial, CSV_OPTIONS)
         os.replace(partial, target)  # a reader never sees half a file
         written[name] = target
     return written

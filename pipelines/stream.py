@@ -27,8 +27,7 @@ from pipelines.dedupe import _number_keys
 from pipelines.ingest import IngestOptions, _is_excel
 from pipelines.normalise import normalise_sheet
 from pipelines.normalise import variables_json
-from pipelines.arrow import text_array as _as_text
-from pipelines.output import _excel_safe
+from pipelines.output import CSV_OPTIONS, csv_table
 from pipelines.read import RawSheet, SNIFF_BYTES, detect_encoding, read_sheet, sniff_delimiter
 from schemas.contacts import (
     ACCEPTED_COLUMNS,
@@ -112,13 +111,9 @@ class _Writer:
     def write(self, frame: pd.DataFrame) -> None:
         if self.path is None:
             return
-        arrays = {}
-        for column in self.columns:
-            values = frame[column]
-            arrays[column] = pa.array(values.to_numpy(), type=pa.int64()) if values.dtype.kind in "iu" else _excel_safe(_as_text(values))
-        table = pa.table(arrays)
+        table = csv_table(frame, self.columns)
         if self.writer is None:
-            self.writer = pacsv.CSVWriter(self.partial, table.schema, write_options=pacsv.WriteOptions(quoting_style="needed"))
+            self.writer = pacsv.CSVWriter(self.partial, table.schema, write_options=CSV_OPTIONS)
         self.writer.write_table(table)
 
     def close(self) -> None:
@@ -126,7 +121,7 @@ class _Writer:
             return
         if self.writer is None:
             empty = pa.table({c: pa.array([], pa.string()) for c in self.columns})
-            self.writer = pacsv.CSVWriter(self.partial, empty.schema, write_options=pacsv.WriteOptions(quoting_style="needed"))
+            self.writer = pacsv.CSVWriter(self.partial, empty.schema, write_options=CSV_OPTIONS)
         self.writer.close()
         os.replace(self.partial, self.path)
 
