@@ -90,6 +90,104 @@ def _context(home: Path | None, config: Path | None, state: str | None, db: Path
     return Context(home, toml, provider_settings(flags, env, toml), state_settings(home, state, env, toml, db))
 
 
+def _ledger_exists(ctx: Context) -> bool:
+    return ctx.state.state_url is not None or (ctx.home / "ledger.sqlite").exists()
+
+
+def _skip_sets(ledger: Ledger | None, options: IngestOptions, files: list[Path] | None, cooldown: float | None) -> dict:
+    """Numbers not to call: suppression files + the ledger's list; recently called; already taken (dry run)."""
+    from pipelines.suppress import numbers_from_file
+
+    suppressed: set[str] = set()
+    for path in files or []:
+        suppressed |= numbers_from_file(path, options.region)[0]
+    if ledger is None:
+        return {"suppressed": suppressed, "cooled_down": set(), "already_submitted": set()}
+    suppressed |= ledger.suppressed_numbers()
+    cooled = ledger.recently_submitted(cooldown) if cooldown else set()
+    return {"suppressed": suppressed, "cooled_down": cooled, "already_submitted": ledger.submitted_numbers(options.campaign)}
+
+
+suppress_app = typer.Typer(help="The do-not-call list kept in the ledger (applies to every campaign).", no_args_is_help=True)
+app.add_typer(suppress_app, name="suppress")
+
+
+@suppress_app.command("add")
+def suppress_add(
+    numbers: Annotated[list[str], typer.Argument(help="Numbers in any format, or files (CSV, XLSX, …) of numbers.")],
+    region: RegionOption = None,
+    home: HomeOption = None,
+    state: StateOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Add numbers (or every number in files) to the suppression list."""
+    from pipelines.suppress import numbers_from_file, numbers_from_values
+
+    ctx = _context(home, config, state)
+    default_region = build(IngestSettings, region=_first(region, ctx.toml.get("region"))).region
+    ledger = Ledger(ctx.state.ledger_url)
+    try:
+        added = 0
+        typed = [n for n in numbers if not Path(n).is_file()]
+        for path in [Path(n) for n in numbers if Path(n).is_file()]:
+            found, invalid = numbers_from_file(path, default_region)
+            added += ledger.suppress(found, source=path.name)
+            if invalid:
+                _stderr().print(f"{path}: {invalid} value(s) are not valid numbers and were skipped")
+        if typed:
+            found, invalid = numbers_from_values(typed, default_region)
+            if invalid:
+                raise UsageError(f"not valid phone numbers: {', '.join(invalid)}")
+            added += ledger.suppress(found, source="cli")
+    finally:
+        ledger.close()
+    print(f"{added} number(s) added to the suppression list")
+
+
+@suppress_app.command("remove")
+def suppress_remove(
+    numbers: Annotated[list[str], typer.Argument(help="Numbers in any format.")],
+    region: RegionOption = None,
+    home: HomeOption = None,
+    state: StateOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Take numbers off the suppression list."""
+    from pipelines.suppress import numbers_from_values
+
+    ctx = _context(home, config, state)
+    found, invalid = numbers_from_values(numbers, build(IngestSettings, region=_first(region, ctx.toml.get("region"))).region)
+    if invalid:
+        raise UsageError(f"not valid phone numbers: {', '.join(invalid)}")
+    ledger = Ledger(ctx.state.ledger_url)
+    try:
+        removed = ledger.unsuppress(found)
+    finally:
+        ledger.close()
+    print(f"{removed} number(s) removed from the suppression list")
+
+
+@suppress_app.command("list")
+def suppress_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON array on stdout.")] = False,
+    home: HomeOption = None,
+    state: StateOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Show the suppression list."""
+    ctx = _context(home, config, state)
+    ledger = Ledger(ctx.state.ledger_url)
+    try:
+        rows = [{"e164": r.e164, "source": r.source, "added_at": r.added_at.isoformat()} for r in ledger.suppressions()]
+    finally:
+        ledger.close()
+    if as_json:
+        print(json.dumps(rows))
+    else:
+        for row in rows:
+            print(f"{row['e164']}  {row['source']}  {row['added_at']}")
+
+
 def _ingest_options(ctx: Context, campaign: str, *, region, batch_size, phone_column, sheet) -> IngestOptions:
     """How to read and cut files for one campaign: flags (or a [[watch]] entry) over campaigns.toml."""
     settings = build(
@@ -129,6 +227,8 @@ def import_command(
     state: StateOption = None,
     config: ConfigOption = None,
     db: DbOption = None,
+    suppress: Annotated[list[Path] | None, typer.Option("--suppress", help="Do-not-call file (repeat); numbers in any format.")] = None,
+    cooldown: Annotated[float | None, typer.Option("--cooldown", help="Skip numbers any campaign called in the last DAYS.")] = None,
 ) -> None:
     """Import spreadsheets into a campaign and submit them (or --dry-run)."""
     if not campaign.strip():
@@ -136,8 +236,16 @@ def import_command(
     ctx = _context(home, config, state, db, provider=provider, caller_id=caller_id, agent_id=agent_id)
     options = _ingest_options(ctx, campaign, region=region, batch_size=batch_size, phone_column=phone_column, sheet=sheet)
     err = _stderr()
-    if dry_run:  # streamed: any number of rows in bounded memory
-        _print_summary(stream_import(paths, options, out), as_json, out)
+    if cooldown is not None and cooldown < 0:
+        raise UsageError("--cooldown must be a number of days ≥ 0")
+    if dry_run:  # streamed: any number of rows in bounded memory; the ledger is read if there is one
+        ledger = Ledger(ctx.state.ledger_url) if _ledger_exists(ctx) else None
+        try:
+            skip = _skip_sets(ledger, options, suppress, cooldown)
+        finally:
+            if ledger is not None:
+                ledger.close()
+        _print_summary(stream_import(paths, options, out, **skip), as_json, out)
         return
 
     ctx.provider.require_credentials()
@@ -147,8 +255,12 @@ def import_command(
             show.sandbox_notice(err, ctx.home)
         display = show.SubmitDisplay(err, quiet=as_json)
         hooks = Hooks(on_chunk=display.chunk_started, on_retry=display.retry, on_plan=display.plan)
+        skip = _skip_sets(ledger, options, suppress, cooldown)
         with display:
-            run = import_and_submit(paths, options, ctx.provider, ledger, ctx.home, hooks, db=ctx.state.db_path)
+            run = import_and_submit(
+                paths, options, ctx.provider, ledger, ctx.home, hooks, db=ctx.state.db_path,
+                suppressed=skip["suppressed"], cooled_down=skip["cooled_down"],
+            )  # fmt: skip
         if out is not None:
             write_outputs(run.result, out)
         _print_summary(run.summary, as_json, out, pending=run.report.pending)

@@ -16,20 +16,21 @@ def import_summary(console: Console, summary: ImportSummary, *, out: Path | None
     mode = "dry run, nothing submitted" if summary.dry_run else "submitted"
     console.print(f"Campaign [bold]{summary.campaign}[/bold] ({mode})", highlight=False)
     table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
-    for column in ("file", "rows read", "accepted", "duplicates", "rejected"):
+    for column in ("file", "rows read", "accepted", "duplicates", "rejected", "suppressed"):
         table.add_column(column, justify="left" if column == "file" else "right")
     for f in summary.files:
-        table.add_row(f.source_file, *(str(v) for v in (f.rows_read, f.accepted, f.duplicates, f.rejected)))
+        table.add_row(f.source_file, *(str(v) for v in (f.rows_read, f.accepted, f.duplicates, f.rejected, f.suppressed)))
     if len(summary.files) > 1:
-        table.add_row(
-            "total", *(str(v) for v in (summary.rows_read, summary.accepted, summary.duplicates, summary.rejected))
-        )
+        totals = (summary.rows_read, summary.accepted, summary.duplicates, summary.rejected, summary.suppressed)
+        table.add_row("total", *(str(v) for v in totals))
     console.print(table)
     if summary.reject_reasons:
         reasons = ", ".join(f"{reason} {count}" for reason, count in summary.reject_reasons.items())
         console.print(f"Rejected by reason: {reasons}", highlight=False)
     if summary.already_submitted:
         console.print(f"Already submitted to this campaign, skipped: {summary.already_submitted}", highlight=False)
+    if summary.cooled_down:
+        console.print(f"Called by a campaign within the cooldown, skipped: {summary.cooled_down}", highlight=False)
     sizes = ", ".join(str(b.size) for b in summary.batches) or "none"
     console.print(f"Batches: {len(summary.batches)} (sizes {sizes})", highlight=False)
     if not summary.dry_run:

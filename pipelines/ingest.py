@@ -13,6 +13,7 @@ from pipelines.columns import map_columns
 from pipelines.dedupe import dedupe, split_already_submitted
 from pipelines.normalise import normalise_sheet
 from pipelines.read import read_sheet
+from pipelines.suppress import split_numbers
 from schemas.contacts import (
     CHUNK_KEY,
     DUPLICATE_COLUMNS,
@@ -52,22 +53,30 @@ class IngestResult:
     already_submitted: pd.DataFrame
     files: list[FileCounts]
     batches: list[BatchPlan] = field(default_factory=list)
+    suppressed: pd.DataFrame | None = None  # rows whose number is on a suppression list
+    cooled_down: pd.DataFrame | None = None  # accepted, but some campaign called them within the cooldown
 
     def summary(self, *, dry_run: bool = True) -> ImportSummary:
-        """The counts as printed by the CLI; rows_read = accepted + duplicates + rejected."""
+        """The counts as printed by the CLI; rows_read = accepted + duplicates + rejected + suppressed."""
         reasons = self.rejected[REASON].value_counts().sort_index() if len(self.rejected) else pd.Series(dtype=int)
         return ImportSummary(
             campaign=self.campaign,
             rows_read=sum(f.rows_read for f in self.files),
-            accepted=len(self.accepted) + len(self.already_submitted),
+            accepted=len(self.accepted) + len(self.already_submitted) + _count(self.cooled_down),
             duplicates=len(self.duplicates),
             rejected=len(self.rejected),
             reject_reasons={str(k): int(v) for k, v in reasons.items()},
+            suppressed=_count(self.suppressed),
             already_submitted=len(self.already_submitted),
+            cooled_down=_count(self.cooled_down),
             files=self.files,
             batches=self.batches,
             dry_run=dry_run,
         )
+
+
+def _count(frame: pd.DataFrame | None) -> int:
+    return 0 if frame is None else len(frame)
 
 
 def ingest(
@@ -75,8 +84,14 @@ def ingest(
     options: IngestOptions,
     *,
     already_submitted: Collection[str] = (),
+    suppressed: Collection[str] = (),
+    cooled_down: Collection[str] = (),
 ) -> IngestResult:
-    """Read every file, normalise, dedupe across all of them and chunk what is new."""
+    """Read every file, normalise, drop suppressed numbers, dedupe across all files and chunk what is new.
+
+    Numbers the campaign already took (`already_submitted`) or that any campaign called
+    recently (`cooled_down`) stay accepted but are not put into batches.
+    """
     contact_parts, reject_parts, rows_read = [], [], {}
     for path in paths:
         sheet = read_sheet(path, sheet=options.sheet if _is_excel(path) else None)
@@ -88,11 +103,15 @@ def ingest(
 
     contacts = _concat(contact_parts, [SOURCE_FILE, SOURCE_SHEET, SOURCE_ROW, E164, REGION, NAME])
     rejected = _concat(reject_parts, REJECTED_COLUMNS)[REJECTED_COLUMNS]
+    contacts, blocked = split_numbers(contacts, suppressed)
     unique, duplicates = dedupe(contacts)
     fresh, seen = split_already_submitted(unique, already_submitted)
+    fresh, cooled = split_numbers(fresh, cooled_down)
     chunked, batches = chunk(fresh, options.campaign, options.batch_size)
-    files = _file_counts(rows_read, unique, duplicates, rejected)
-    return IngestResult(options.campaign, chunked, rejected, duplicates[DUPLICATE_COLUMNS], seen, files, batches)
+    files = _file_counts(rows_read, unique, duplicates, rejected, blocked)
+    return IngestResult(
+        options.campaign, chunked, rejected, duplicates[DUPLICATE_COLUMNS], seen, files, batches, blocked, cooled
+    )
 
 
 def _is_excel(path: str | Path) -> bool:
@@ -111,11 +130,11 @@ def _concat(parts: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
     return frame
 
 
-def _file_counts(rows_read: dict[str, int], unique, duplicates, rejected) -> list[FileCounts]:
+def _file_counts(rows_read: dict[str, int], unique, duplicates, rejected, suppressed) -> list[FileCounts]:
     def per_file(frame: pd.DataFrame) -> dict[str, int]:
         return frame[SOURCE_FILE].value_counts().to_dict() if len(frame) else {}
 
-    accepted, repeated, bad = per_file(unique), per_file(duplicates), per_file(rejected)
+    accepted, repeated, bad, blocked = per_file(unique), per_file(duplicates), per_file(rejected), per_file(suppressed)
     return [
         FileCounts(
             source_file=name,
@@ -123,6 +142,7 @@ def _file_counts(rows_read: dict[str, int], unique, duplicates, rejected) -> lis
             accepted=int(accepted.get(name, 0)),
             duplicates=int(repeated.get(name, 0)),
             rejected=int(bad.get(name, 0)),
+            suppressed=int(blocked.get(name, 0)),
         )
         for name, count in rows_read.items()
     ]

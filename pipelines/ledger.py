@@ -11,11 +11,11 @@ import os
 import secrets
 import socket
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import event, insert, select, update
+from sqlalchemy import delete, event, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, SQLModel, create_engine
@@ -33,6 +33,7 @@ from schemas.ledger import (
     RecipientRecord,
     RejectRecord,
     SnapshotRecord,
+    SuppressionRecord,
 )
 from schemas.provider import OutgoingContact, RemoteBatchDetail
 
@@ -100,6 +101,52 @@ class Ledger:
             if lock is not None and lock.owner == token:
                 session.delete(lock)
                 session.commit()
+
+    # ------------------------------------------------------------------ suppression and cooldown
+
+    def suppress(self, numbers: Iterable[str], source: str) -> int:
+        """Add numbers to the suppression list; returns how many were new."""
+        stamp = now()
+        rows = [{"e164": n, "source": source, "added_at": stamp} for n in sorted(set(numbers))]
+        if not rows:
+            return 0
+        before = len(self.suppressed_numbers())
+        with self.engine.begin() as connection:
+            statement = self._insert_ignore(SuppressionRecord)
+            connection.execute(statement, rows)
+        return len(self.suppressed_numbers()) - before
+
+    def unsuppress(self, numbers: Iterable[str]) -> int:
+        with Session(self.engine) as session:
+            result = session.exec(delete(SuppressionRecord).where(SuppressionRecord.e164.in_(list(set(numbers)))))
+            session.commit()
+            return result.rowcount
+
+    def suppressions(self) -> list[SuppressionRecord]:
+        with Session(self.engine) as session:
+            return list(session.exec(select(SuppressionRecord).order_by(SuppressionRecord.e164)).scalars())
+
+    def suppressed_numbers(self) -> set[str]:
+        with Session(self.engine) as session:
+            return set(session.exec(select(SuppressionRecord.e164)).scalars())
+
+    def recently_submitted(self, days: float) -> set[str]:
+        """Numbers any campaign started calling within the last `days` days."""
+        since = now() - timedelta(days=days)
+        query = (
+            select(ContactRecord.e164)
+            .join(ChunkRecord, ChunkRecord.key == ContactRecord.chunk_key)
+            .where(ChunkRecord.started_at.is_not(None), ChunkRecord.started_at >= since)
+        )
+        with Session(self.engine) as session:
+            return set(session.exec(query).scalars())
+
+    def _insert_ignore(self, model):
+        if self.engine.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        return dialect_insert(model).on_conflict_do_nothing()
 
     # ------------------------------------------------------------------ planning
 

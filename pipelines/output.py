@@ -69,13 +69,17 @@ def accepted_frame(result: IngestResult) -> pd.DataFrame:
 
 
 def write_outputs(result: IngestResult, out_dir: str | Path) -> dict[str, Path]:
-    """Write accepted.csv, rejected.csv and duplicates.csv into out_dir, each file atomically."""
+    """Write accepted.csv, rejected.csv, duplicates.csv and suppressed.csv into out_dir, each file atomically."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    from pipelines.suppress import SUPPRESSED_COLUMNS
+
+    suppressed = result.suppressed if result.suppressed is not None else result.accepted.iloc[0:0]
     frames = {
         "accepted.csv": accepted_frame(result),
         "rejected.csv": result.rejected[REJECTED_COLUMNS],
         "duplicates.csv": result.duplicates[DUPLICATE_COLUMNS],
+        "suppressed.csv": suppressed[SUPPRESSED_COLUMNS],
     }
     written = {}
     for name, frame in frames.items():

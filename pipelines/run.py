@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,11 +119,15 @@ def campaign_lock(ledger: Ledger, campaign: str) -> Iterator[str]:
 def import_and_submit(
     paths: Sequence[str | Path], options: IngestOptions, settings: ProviderSettings, ledger: Ledger, home: Path,
     hooks: Hooks | None = None, db: Path | None = None, *, lock: bool = True,
+    suppressed: Collection[str] = (), cooled_down: Collection[str] = (),
 ) -> ImportRun:  # fmt: skip
     """Plan new contacts into the ledger, then submit every pending chunk of the campaign (oldest first)."""
     settings.require_credentials()
     with campaign_lock(ledger, options.campaign) if lock else nullcontext():
-        result = ingest(paths, options, already_submitted=ledger.submitted_numbers(options.campaign))
+        result = ingest(
+            paths, options, already_submitted=ledger.submitted_numbers(options.campaign),
+            suppressed=set(suppressed) | ledger.suppressed_numbers(), cooled_down=cooled_down,
+        )  # fmt: skip
         record = _plan(ledger, result, paths, settings)
         report, chunks = submit_pending(options.campaign, settings, ledger, home, hooks, db, import_id=record.id)
         touched = {c.key for c in chunks} | {b.key for b in result.batches}
@@ -173,7 +177,8 @@ def _plan(ledger: Ledger, result: IngestResult, paths, settings: ProviderSetting
     record = ImportRecord(
         campaign=result.campaign, provider=settings.provider, content_hash=content, files=json.dumps(files),
         rows_read=summary.rows_read, accepted=summary.accepted, duplicates=summary.duplicates, rejected=summary.rejected,
-        already_submitted=summary.already_submitted, planned=len(result.accepted), started_at=stamp,
+        already_submitted=summary.already_submitted, suppressed=summary.suppressed, cooled_down=summary.cooled_down,
+        planned=len(result.accepted), started_at=stamp,
     )  # fmt: skip
     accepted = result.accepted
     contacts = pd.DataFrame(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +28,7 @@ from pipelines.ingest import IngestOptions, _is_excel
 from pipelines.normalise import normalise_sheet
 from pipelines.normalise import variables_json
 from pipelines.output import CSV_OPTIONS, csv_table
+from pipelines.suppress import SUPPRESSED_COLUMNS, split_numbers
 from pipelines.read import RawSheet, SNIFF_BYTES, detect_encoding, read_sheet, sniff_delimiter
 from schemas.contacts import (
     ACCEPTED_COLUMNS,
@@ -132,8 +133,16 @@ class _Writer:
             self.partial.unlink(missing_ok=True)
 
 
-def stream_import(paths: Sequence[str | Path], options: IngestOptions, out_dir: str | Path | None = None) -> ImportSummary:
-    """The dry run of `campaigns import`: counts, batches and (with out_dir) the three CSV files."""
+def stream_import(
+    paths: Sequence[str | Path],
+    options: IngestOptions,
+    out_dir: str | Path | None = None,
+    *,
+    suppressed: Collection[str] = (),
+    already_submitted: Collection[str] = (),
+    cooled_down: Collection[str] = (),
+) -> ImportSummary:
+    """The dry run of `campaigns import`: counts, batches and (with out_dir) the output CSV files."""
     folder = Path(out_dir) if out_dir is not None else None
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
@@ -141,7 +150,9 @@ def stream_import(paths: Sequence[str | Path], options: IngestOptions, out_dir: 
         "accepted": _Writer(folder, "accepted.csv", ACCEPTED_COLUMNS),
         "rejected": _Writer(folder, "rejected.csv", REJECTED_COLUMNS),
         "duplicates": _Writer(folder, "duplicates.csv", DUPLICATE_COLUMNS),
+        "suppressed": _Writer(folder, "suppressed.csv", SUPPRESSED_COLUMNS),
     }
+    skipped = {"already_submitted": 0, "cooled_down": 0}
     seen, files, plans, reasons = _Seen(), {}, [], {}
     pending: pd.DataFrame | None = None  # accepted contacts not yet in a complete chunk
     try:
@@ -156,6 +167,10 @@ def stream_import(paths: Sequence[str | Path], options: IngestOptions, out_dir: 
             for reason, count in rejects[REASON].value_counts().items():
                 reasons[str(reason)] = reasons.get(str(reason), 0) + int(count)
             writers["rejected"].write(rejects)
+            contacts, blocked = split_numbers(contacts, suppressed)
+            counts.suppressed += len(blocked)
+            if len(blocked):
+                writers["suppressed"].write(blocked)
             if not len(contacts):
                 continue
             repeat, first_file, first_row = seen.split(contacts)
@@ -167,6 +182,9 @@ def stream_import(paths: Sequence[str | Path], options: IngestOptions, out_dir: 
             counts.duplicates += int(repeat.sum())
             accepted = contacts[~repeat].reset_index(drop=True)
             counts.accepted += len(accepted)
+            for name, numbers in (("already_submitted", already_submitted), ("cooled_down", cooled_down)):
+                accepted, skip = split_numbers(accepted, numbers)
+                skipped[name] += len(skip)
             if len(accepted):
                 pending = accepted if pending is None else pd.concat([pending, accepted], ignore_index=True, sort=False)
                 pending = _emit_chunks(pending, options, plans, writers["accepted"], final=False)
@@ -185,7 +203,9 @@ def stream_import(paths: Sequence[str | Path], options: IngestOptions, out_dir: 
         accepted=sum(f.accepted for f in totals),
         duplicates=sum(f.duplicates for f in totals),
         rejected=sum(f.rejected for f in totals),
+        suppressed=sum(f.suppressed for f in totals),
         reject_reasons=dict(sorted(reasons.items())),
+        **skipped,
         files=totals,
         batches=plans,
         dry_run=True,

@@ -61,10 +61,11 @@ class FileCounts(BaseModel):
     accepted: int = 0
     duplicates: int = 0
     rejected: int = 0
+    suppressed: int = 0
 
 
 class ImportSummary(BaseModel):
-    """What an import did, as printed by `--json`. rows_read = accepted + duplicates + rejected."""
+    """What an import did, as printed by `--json`. rows_read = accepted + duplicates + rejected + suppressed."""
 
     campaign: str
     rows_read: int
@@ -72,7 +73,9 @@ class ImportSummary(BaseModel):
     duplicates: int
     rejected: int
     reject_reasons: dict[str, int] = Field(default_factory=dict)
+    suppressed: int = 0
     already_submitted: int = 0
+    cooled_down: int = 0
     files: list[FileCounts] = Field(default_factory=list)
     batches: list[BatchPlan] = Field(default_factory=list)
     dry_run: bool = True

@@ -41,6 +41,8 @@ class ImportRecord(SQLModel, table=True):
     duplicates: int = 0
     rejected: int = 0
     already_submitted: int = 0
+    suppressed: int = 0  # rows whose number is on a suppression list
+    cooled_down: int = 0  # accepted numbers skipped because some campaign called them recently
     planned: int = 0  # contacts put into new chunks by this import
     started_at: datetime
     finished_at: datetime | None = None
@@ -176,3 +178,13 @@ class SnapshotRecord(SQLModel, table=True):
     total: int = 0
     completed: int = 0
     failed: int = 0
+
+
+class SuppressionRecord(SQLModel, table=True):
+    """A number nobody may call (do-not-call), whatever the campaign."""
+
+    __tablename__ = "suppressions"
+
+    e164: str = Field(primary_key=True)
+    source: str  # the file it came from, or "cli"
+    added_at: datetime

@@ -9,7 +9,7 @@ TABLES = {
         CREATE TABLE IF NOT EXISTS imports (
             import_id BIGINT PRIMARY KEY, campaign VARCHAR, provider VARCHAR, content_hash VARCHAR, files JSON,
             rows_read BIGINT, accepted BIGINT, duplicates BIGINT, rejected BIGINT, already_submitted BIGINT,
-            planned BIGINT, started_at TIMESTAMPTZ, finished_at TIMESTAMPTZ, outcome VARCHAR)""",
+            suppressed BIGINT, cooled_down BIGINT, planned BIGINT, started_at TIMESTAMPTZ, finished_at TIMESTAMPTZ, outcome VARCHAR)""",
     "contacts": """
         CREATE TABLE IF NOT EXISTS contacts (
             campaign VARCHAR, e164 VARCHAR, name VARCHAR, variables JSON, source_file VARCHAR, source_sheet VARCHAR,
@@ -61,7 +61,8 @@ VIEWS = {
         CREATE OR REPLACE VIEW campaign_summary AS
         WITH imp AS (
             SELECT campaign, count(*) AS imports, sum(rows_read)::BIGINT AS rows_read, sum(duplicates)::BIGINT AS duplicates,
-                   sum(already_submitted)::BIGINT AS already_submitted, sum(rejected)::BIGINT AS rejected
+                   sum(already_submitted)::BIGINT AS already_submitted, sum(rejected)::BIGINT AS rejected,
+                   sum(suppressed)::BIGINT AS suppressed, sum(cooled_down)::BIGINT AS cooled_down
             FROM imports GROUP BY campaign),
         acc AS (SELECT campaign, count(*) AS accepted FROM contacts GROUP BY campaign),
         sub AS (
@@ -76,7 +77,7 @@ VIEWS = {
             FROM recipient_outcomes GROUP BY campaign),
         dials AS (SELECT campaign, count(*) FILTER (WHERE attempted_at IS NOT NULL) AS dials FROM recipients GROUP BY campaign)
         SELECT imp.campaign, imp.imports, imp.rows_read, coalesce(acc.accepted, 0) AS accepted, imp.duplicates,
-               imp.already_submitted, imp.rejected, coalesce(sub.batches, 0) AS batches,
+               imp.already_submitted, imp.cooled_down, imp.rejected, imp.suppressed, coalesce(sub.batches, 0) AS batches,
                coalesce(sub.submitted, 0) AS submitted, coalesce(sub.awaiting_submission, 0) AS awaiting_submission,
                coalesce(out.completed, 0) AS completed, coalesce(out.failed, 0) AS failed, coalesce(out.skipped, 0) AS skipped,
                coalesce(sub.submitted, 0) - coalesce(out.completed, 0) - coalesce(out.failed, 0) - coalesce(out.skipped, 0) AS pending,

@@ -13,7 +13,7 @@ import duckdb
 
 CHECKS = {
     # every row read is accounted for
-    "accounting": "SELECT count(*) FROM campaign_summary WHERE rows_read <> accepted + duplicates + already_submitted + rejected",
+    "accounting": "SELECT count(*) FROM campaign_summary WHERE rows_read <> accepted + duplicates + already_submitted + cooled_down + rejected + suppressed",
     # outcomes add up to what was submitted
     "outcomes": "SELECT count(*) FROM campaign_summary WHERE completed + failed + skipped + pending <> submitted",
     # a synced batch's recipients were written with it: never half a sync

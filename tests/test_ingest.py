@@ -44,13 +44,13 @@ def test_every_row_is_accounted_for(tmp_path_factory, case):
     if not any(expected_rows.values()):
         return
     paths = [p for p in paths if expected_rows[str(p)]]
-    result = ingest(paths, IngestOptions("prop", batch_size=size))
+    result = ingest(paths, IngestOptions("prop", batch_size=size), suppressed={"+12125550199"})
     summary = result.summary()
     assert summary.rows_read == sum(expected_rows.values())
-    assert summary.rows_read == summary.accepted + summary.duplicates + summary.rejected
+    assert summary.rows_read == summary.accepted + summary.duplicates + summary.rejected + summary.suppressed
     for counts in summary.files:
         assert counts.rows_read == expected_rows[counts.source_file]
-        assert counts.rows_read == counts.accepted + counts.duplicates + counts.rejected
+        assert counts.rows_read == counts.accepted + counts.duplicates + counts.rejected + counts.suppressed
     # chunks: none too big, together exactly the accepted contacts in order, keys unique
     assert all(1 <= b.size <= size for b in summary.batches)
     assert sum(b.size for b in summary.batches) == summary.accepted

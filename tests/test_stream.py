@@ -38,15 +38,16 @@ def test_streamed_equals_in_memory(tmp_path_factory, monkeypatch, seed, batch_by
     if not any(len(_read(f)) > 1 and any(any(c.strip() for c in r) for r in _read(f)[1:]) for f in files):
         return
     options = IngestOptions("s", batch_size=size)
+    blocked = {"+12125550199"} if seed % 2 else set()  # a do-not-call number, half the time
     monkeypatch.setattr(stream, "BATCH_BYTES", batch_bytes)
     try:
-        expected_result = ingest(files, options)
+        expected_result = ingest(files, options, suppressed=blocked)
     except Exception as exc:  # noqa: BLE001 - both paths must refuse the same input
         with pytest.raises(type(exc)):
-            stream.stream_import(files, options, folder / "streamed")
+            stream.stream_import(files, options, folder / "streamed", suppressed=blocked)
         return
     write_outputs(expected_result, folder / "memory")
-    summary = stream.stream_import(files, options, folder / "streamed")
+    summary = stream.stream_import(files, options, folder / "streamed", suppressed=blocked)
     assert summary.model_dump() == expected_result.summary().model_dump()
-    for name in ("accepted.csv", "rejected.csv", "duplicates.csv"):
+    for name in ("accepted.csv", "rejected.csv", "duplicates.csv", "suppressed.csv"):
         assert _read(folder / "streamed" / name) == _read(folder / "memory" / name), name
