@@ -71,28 +71,30 @@ class _Seen:
         earlier = np.zeros(len(uniques), dtype=bool)
         if len(self.keys):
             earlier = self.keys[np.minimum(position, len(self.keys) - 1)] == uniques
-        # where each number was first seen: an earlier batch (from the seen arrays) or this one
-        names = np.array(self.file_names, dtype=object) if self.file_names else np.zeros(0, dtype=object)
-        files = contacts[SOURCE_FILE].to_numpy(dtype=object)[first_in_batch.clip(max=len(keys) - 1)]
-        rows = contacts[SOURCE_ROW].to_numpy()[first_in_batch.clip(max=len(keys) - 1)].astype(np.int64)
+        # where each number was first seen, as (file code, row): an earlier batch, or this one
+        file_codes = self._file_codes(contacts)[first_in_batch]
+        rows = contacts[SOURCE_ROW].to_numpy()[first_in_batch].astype(np.int64)
         if earlier.any():
-            files[earlier] = names[self.files[position[earlier]]]
+            file_codes[earlier] = self.files[position[earlier]]
             rows[earlier] = self.rows[position[earlier]]
         repeat = np.ones(len(keys), dtype=bool)
         repeat[first_in_batch[~earlier]] = False
-        self._add(uniques[~earlier], contacts, first_in_batch[~earlier])
-        return repeat, files[codes], rows[codes]
+        new = ~earlier
+        order = np.argsort(uniques[new], kind="stable")
+        at = np.searchsorted(self.keys, uniques[new][order])
+        self.keys = np.insert(self.keys, at, uniques[new][order])
+        self.files = np.insert(self.files, at, file_codes[new][order])
+        self.rows = np.insert(self.rows, at, rows[new][order])
+        names = np.array(self.file_names, dtype=object)
+        return repeat, names[file_codes[codes]], rows[codes]
 
-    def _add(self, keys: np.ndarray, contacts: pd.DataFrame, rows_in_batch: np.ndarray) -> None:
-        names = contacts[SOURCE_FILE].to_numpy(dtype=object)[rows_in_batch]
-        name_codes, distinct = pd.factorize(names)
-        file_codes = np.array([self._file_code(str(name)) for name in distinct], dtype=np.int32)[name_codes]
-        rows = contacts[SOURCE_ROW].to_numpy()[rows_in_batch].astype(np.int64)
-        order = np.argsort(keys, kind="stable")
-        at = np.searchsorted(self.keys, keys[order])
-        self.keys = np.insert(self.keys, at, keys[order])
-        self.files = np.insert(self.files, at, file_codes[order])
-        self.rows = np.insert(self.rows, at, rows[order])
+    def _file_codes(self, contacts: pd.DataFrame) -> np.ndarray:
+        """Each row's source file as an index into file_names, from the column's categories (no per-row strings)."""
+        column = contacts[SOURCE_FILE]
+        if not isinstance(column.dtype, pd.CategoricalDtype):
+            column = column.astype("category")
+        mapping = np.array([self._file_code(str(name)) for name in column.cat.categories], dtype=np.int32)
+        return mapping[column.cat.codes.to_numpy()]
 
     def _file_code(self, name: str) -> int:
         if name not in self.file_names:

@@ -34,6 +34,16 @@ def setup(tmp_path, sandbox):
     return inbox, tmp_path / "home", provider_env("batchcall", sandbox.url), sandbox.url
 
 
+def _lock_held(home, campaign: str) -> bool:
+    import sqlite3
+
+    try:
+        with sqlite3.connect(home / "ledger.sqlite") as db:
+            return db.execute("SELECT count(*) FROM locks WHERE campaign = ?", (campaign,)).fetchone()[0] == 1
+    except sqlite3.Error:
+        return False
+
+
 def watch(inbox, home, env, *extra, settle="0.3"):
     cmd = [sys.executable, "-m", "pipelines", "watch", str(inbox), "--campaign", "nightly", "--once", "--settle", settle,
            "--home", str(home), "--provider", "batchcall", "--batch-size", "10", *extra]  # fmt: skip
@@ -81,7 +91,10 @@ def test_overlapping_runs_exit_6_at_once(tmp_path, setup):
     cmd = [sys.executable, "-m", "pipelines", "watch", str(inbox), "--campaign", "nightly", "--once", "--settle", "4",
            "--home", str(home), "--provider", "batchcall"]  # fmt: skip
     holder = subprocess.Popen(cmd, env={**os.environ, **env}, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-    time.sleep(2.0)  # the first run now holds the lock while it waits for files to settle
+    deadline = time.monotonic() + 30
+    while not _lock_held(home, "nightly"):  # however slow the machine, wait until the first run holds the lock
+        assert time.monotonic() < deadline and holder.poll() is None, "the first run never took the lock"
+        time.sleep(0.05)
     started = time.monotonic()
     second = watch(inbox, home, env)
     assert second.returncode == 6 and "is busy" in second.stderr and time.monotonic() - started < 4
@@ -92,19 +105,23 @@ def test_overlapping_runs_exit_6_at_once(tmp_path, setup):
 def test_a_file_still_being_written_waits_for_the_next_run(tmp_path, setup):
     inbox, home, env, url = setup
     target = inbox / "growing.csv"
-    numbers = [f"+1212555{n:04d}" for n in range(40)]
+    numbers: list[str] = []
     target.write_text("Phone,Name\n")
+    done = threading.Event()
 
-    def writer():
-        for n in numbers:
+    def writer():  # keeps appending until the first watch run is over, however long that takes
+        while not done.is_set() and len(numbers) < 5000:
+            number = f"+1212555{len(numbers):04d}"
             with target.open("a") as handle:
-                handle.write(f"{n},p{n[-4:]}\n")
-            time.sleep(0.1)
+                handle.write(f"{number},p{len(numbers)}\n")
+            numbers.append(number)
+            time.sleep(0.05)
 
     thread = threading.Thread(target=writer)
     thread.start()
-    time.sleep(0.5)
+    time.sleep(0.3)
     during = watch(inbox, home, env, settle="0.5")
+    done.set()
     thread.join()
     assert during.returncode == 0 and "file_still_changing" in during.stderr and target.exists()
     after = watch(inbox, home, env, "--log-format", "json", settle="0.5")
@@ -112,7 +129,7 @@ def test_a_file_still_being_written_waits_for_the_next_run(tmp_path, setup):
     events = [json.loads(line) for line in after.stderr.splitlines()]
     imported = next(e for e in events if e["event"] == "file_imported")
     assert {"time", "level", "event", "campaign", "file", "counts"} <= imported.keys()
-    assert imported["counts"]["rows_read"] == 40 and imported["counts"]["accepted"] == 40
+    assert imported["counts"]["rows_read"] == len(numbers) and imported["counts"]["accepted"] == len(numbers)
     assert_exactly_once(url, numbers)
 
 
