@@ -6,6 +6,7 @@ import json
 import os
 import sys
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -124,9 +125,8 @@ def suppress_add(
     from pipelines.suppress import numbers_from_file, numbers_from_values
 
     ctx = _context(home, config, state)
-    default_region = build(IngestSettings, region=_first(region, ctx.toml.get("region"))).region
-    ledger = Ledger(ctx.state.ledger_url)
-    try:
+    default_region = _region(ctx, region)
+    with Ledger(ctx.state.ledger_url) as ledger:
         added = 0
         typed = [n for n in numbers if not Path(n).is_file()]
         for path in [Path(n) for n in numbers if Path(n).is_file()]:
@@ -139,8 +139,6 @@ def suppress_add(
             if invalid:
                 raise UsageError(f"not valid phone numbers: {', '.join(invalid)}")
             added += ledger.suppress(found, source="cli")
-    finally:
-        ledger.close()
     print(f"{added} number(s) added to the suppression list")
 
 
@@ -156,14 +154,11 @@ def suppress_remove(
     from pipelines.suppress import numbers_from_values
 
     ctx = _context(home, config, state)
-    found, invalid = numbers_from_values(numbers, build(IngestSettings, region=_first(region, ctx.toml.get("region"))).region)
+    found, invalid = numbers_from_values(numbers, _region(ctx, region))
     if invalid:
         raise UsageError(f"not valid phone numbers: {', '.join(invalid)}")
-    ledger = Ledger(ctx.state.ledger_url)
-    try:
+    with Ledger(ctx.state.ledger_url) as ledger:
         removed = ledger.unsuppress(found)
-    finally:
-        ledger.close()
     print(f"{removed} number(s) removed from the suppression list")
 
 
@@ -176,11 +171,8 @@ def suppress_list(
 ) -> None:
     """Show the suppression list."""
     ctx = _context(home, config, state)
-    ledger = Ledger(ctx.state.ledger_url)
-    try:
+    with Ledger(ctx.state.ledger_url) as ledger:
         rows = [{"e164": r.e164, "source": r.source, "added_at": r.added_at.isoformat()} for r in ledger.suppressions()]
-    finally:
-        ledger.close()
     if as_json:
         print(json.dumps(rows))
     else:
@@ -198,6 +190,11 @@ def _ingest_options(ctx: Context, campaign: str, *, region, batch_size, phone_co
         campaign=campaign, region=settings.region, phone_column=phone_column, sheet=sheet,
         batch_size=batch_limit(settings.provider, settings.batch_size),
     )  # fmt: skip
+
+
+def _region(ctx: Context, region: str | None) -> str:
+    """The default region: the flag, else campaigns.toml, else US; validated."""
+    return build(IngestSettings, region=_first(region, ctx.toml.get("region"))).region
 
 
 def _first(*values):
@@ -239,18 +236,13 @@ def import_command(
     if cooldown is not None and cooldown < 0:
         raise UsageError("--cooldown must be a number of days ≥ 0")
     if dry_run:  # streamed: any number of rows in bounded memory; the ledger is read if there is one
-        ledger = Ledger(ctx.state.ledger_url) if _ledger_exists(ctx) else None
-        try:
+        with Ledger(ctx.state.ledger_url) if _ledger_exists(ctx) else nullcontext() as ledger:
             skip = _skip_sets(ledger, options, suppress, cooldown)
-        finally:
-            if ledger is not None:
-                ledger.close()
         _print_summary(stream_import(paths, options, out, **skip), as_json, out)
         return
 
     ctx.provider.require_credentials()
-    ledger = Ledger(ctx.state.ledger_url)
-    try:
+    with Ledger(ctx.state.ledger_url) as ledger:
         if ctx.provider.provider == "sandbox":
             show.sandbox_notice(err, ctx.home)
         display = show.SubmitDisplay(err, quiet=as_json)
@@ -266,8 +258,6 @@ def import_command(
         _print_summary(run.summary, as_json, out, pending=run.report.pending)
         if run.report.pending:
             raise pending_error(run.report)
-    finally:
-        ledger.close()
 
 
 @app.command("sync")
@@ -284,11 +274,8 @@ def sync_command(
     """Read every started, unfinished batch and its recipients from the provider into the ledger and DuckDB."""
     ctx = _context(home, config, state, db, provider=provider)
     ctx.provider.require_credentials()
-    ledger = Ledger(ctx.state.ledger_url)
-    try:
+    with Ledger(ctx.state.ledger_url) as ledger:
         report = sync_ledger(ctx.provider, ledger, ctx.home, campaign, wait_seconds=wait, db=ctx.state.db_path)
-    finally:
-        ledger.close()
     payload = {
         "batches": [b.model_dump(mode="json") for b in report.batches],
         "finished": report.finished,
@@ -335,11 +322,8 @@ def publish_command(
 ) -> None:
     """Rewrite the DuckDB file from the ledger (import and sync do this themselves; this repairs)."""
     ctx = _context(home, config, state, db)
-    ledger = Ledger(ctx.state.ledger_url)
-    try:
+    with Ledger(ctx.state.ledger_url) as ledger:
         publish(ledger, ctx.state.db_path, [campaign] if campaign else None)
-    finally:
-        ledger.close()
     _stderr().print(f"published {ctx.state.db_path}")
 
 
@@ -392,8 +376,7 @@ def watch_command(
     log = EventLog(log_format)
     if ctx.provider.provider == "sandbox":
         log.warning("sandbox", message="no provider configured: using the embedded sandbox; no real calls are placed")
-    ledger = Ledger(ctx.state.ledger_url)
-    try:
+    with Ledger(ctx.state.ledger_url) as ledger:
         while True:
             worst = ExitCode.OK
             for box in inboxes:
@@ -405,8 +388,6 @@ def watch_command(
             if once:
                 raise typer.Exit(int(worst))
             time.sleep(interval)
-    finally:
-        ledger.close()
 
 
 def _worse(a: ExitCode, b: ExitCode) -> ExitCode:

@@ -160,24 +160,34 @@ def _read_delimited(path: Path, label: str, delimiter: str | None) -> RawSheet:
     return _from_grid(table, label, None, first_row_number=1, encoding=encoding, delimiter=delimiter)
 
 
+def header_width(sample: str, delimiter: str) -> int:
+    """How many columns the first line of a delimited text has."""
+    first_line = next(iter(sample.splitlines()), "")
+    return len(next(csv.reader([first_line], delimiter=delimiter), [])) or 1
+
+
+def arrow_csv_options(delimiter: str, width: int, block_size: int) -> dict:
+    """pyarrow CSV options that keep every cell as text and every line (blank ones too) as a row."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    return {
+        "read_options": pacsv.ReadOptions(autogenerate_column_names=True, block_size=block_size),
+        "parse_options": pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True, ignore_empty_lines=False),
+        "convert_options": pacsv.ConvertOptions(
+            column_types={f"f{i}": pa.string() for i in range(width)}, strings_can_be_null=False, quoted_strings_can_be_null=False
+        ),
+    }
+
+
 def _read_delimited_arrow(path: Path, label: str, delimiter: str, sample: str) -> RawSheet | None:
     """pyarrow's multi-threaded reader, every column as text; None if it cannot read the file exactly."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    first_line = next(iter(sample.splitlines()), "")
-    width = len(next(csv.reader([first_line], delimiter=delimiter), [])) or 1
+    width = header_width(sample, delimiter)
     try:
-        table = pacsv.read_csv(
-            path,
-            read_options=pacsv.ReadOptions(autogenerate_column_names=True, block_size=1 << 24),
-            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True, ignore_empty_lines=False),
-            convert_options=pacsv.ConvertOptions(
-                column_types={f"f{i}": pa.string() for i in range(width)},
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-            ),
-        )
+        table = pacsv.read_csv(path, **arrow_csv_options(delimiter, width, 1 << 24))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, UnicodeDecodeError):
         return None  # ragged rows, odd quoting, a late encoding change: the exact reader decides
     if table.num_columns != width or any(not pa.types.is_string(t) for t in table.schema.types):

@@ -10,7 +10,6 @@ renamed into place at the end.
 
 from __future__ import annotations
 
-import csv
 import os
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ from pipelines.normalise import normalise_sheet
 from pipelines.normalise import variables_json
 from pipelines.output import CSV_OPTIONS, csv_table
 from pipelines.suppress import SUPPRESSED_COLUMNS, split_numbers
-from pipelines.read import RawSheet, SNIFF_BYTES, detect_encoding, read_sheet, sniff_delimiter
+from pipelines.read import RawSheet, SNIFF_BYTES, arrow_csv_options, detect_encoding, header_width, read_sheet, sniff_delimiter
 from schemas.contacts import (
     ACCEPTED_COLUMNS,
     CHUNK_KEY,
@@ -264,31 +263,16 @@ def _csv_batches(path: Path) -> Iterator[RawSheet] | None:
     else:
         cut = text.rfind("\n")
         delimiter = sniff_delimiter(text[:cut] if cut > 0 else text)
-    first_line = next(iter(text.splitlines()), "")
-    width = len(next(csv.reader([first_line], delimiter=delimiter), [])) or 1
+    width = header_width(text, delimiter)
     if path.stat().st_size <= WHOLE_FILE_BYTES and BATCH_BYTES >= (64 << 20):
-        options = dict(
-            read_options=pacsv.ReadOptions(autogenerate_column_names=True, block_size=16 << 20),
-            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True, ignore_empty_lines=False),
-            convert_options=pacsv.ConvertOptions(
-                column_types={f"f{i}": pa.string() for i in range(width)}, strings_can_be_null=False, quoted_strings_can_be_null=False
-            ),
-        )
         try:
-            table = pacsv.read_csv(path, **options)
+            table = pacsv.read_csv(path, **arrow_csv_options(delimiter, width, 16 << 20))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             return None
         whole = pa.RecordBatch.from_arrays([table.column(i).combine_chunks() for i in range(table.num_columns)], names=table.column_names)
         return _batched_sheets(iter([whole]), path, width)
     try:
-        reader = pacsv.open_csv(
-            path,
-            read_options=pacsv.ReadOptions(autogenerate_column_names=True, block_size=BATCH_BYTES),
-            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True, ignore_empty_lines=False),
-            convert_options=pacsv.ConvertOptions(
-                column_types={f"f{i}": pa.string() for i in range(width)}, strings_can_be_null=False, quoted_strings_can_be_null=False
-            ),
-        )
+        reader = pacsv.open_csv(path, **arrow_csv_options(delimiter, width, BATCH_BYTES))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
     return _batched_sheets(reader, path, width)
