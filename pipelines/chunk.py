@@ -7,7 +7,9 @@ import hashlib
 import numpy as np
 import pandas as pd
 
-from schemas.contacts import CHUNK_KEY, E164, BatchPlan
+from schemas.contacts import CHUNK_KEY, E164, TIMEZONE, BatchPlan
+
+FALLBACK_ZONE = "UTC"
 
 PROVIDER_LIMITS = {"batchcall": 1000, "magpipe": 500, "sandbox": 1000}
 
@@ -25,18 +27,36 @@ def chunk_key(campaign: str, numbers: list[str]) -> str:
 
 
 def chunk(accepted: pd.DataFrame, campaign: str, size: int) -> tuple[pd.DataFrame, list[BatchPlan]]:
-    """Cut contacts, in order, into chunks of at most `size`; add each row's chunk key."""
+    """Cut contacts into chunks of at most `size`, one timezone set per chunk; add each row's chunk key.
+
+    Rows keep their order within a timezone; timezones come in the order they first appear.
+    """
     if size < 1:
         raise ValueError("batch size must be at least 1")
-    position = np.arange(len(accepted)) // size
-    numbers = accepted[E164].to_numpy(dtype=object)
+    if not len(accepted):
+        chunked = accepted.copy()
+        chunked[CHUNK_KEY] = pd.Series(dtype=object)
+        return chunked, []
+    zones = accepted[TIMEZONE] if TIMEZONE in accepted else pd.Series(FALLBACK_ZONE, index=accepted.index)
+    codes, names = pd.factorize(zones.to_numpy(dtype=object))
+    order = np.argsort(codes, kind="stable")
+    ordered = accepted.iloc[order].reset_index(drop=True)
+    sorted_codes = codes[order]
+    # position of each row within its timezone, then a global chunk number per (timezone, position // size)
+    starts = np.searchsorted(sorted_codes, np.arange(len(names)))
+    within = np.arange(len(ordered)) - starts[sorted_codes]
+    counts = np.bincount(sorted_codes, minlength=len(names))
+    chunks_per_zone = -(-counts // size)
+    first_chunk = np.concatenate([[0], np.cumsum(chunks_per_zone)[:-1]])
+    position = first_chunk[sorted_codes] + within // size
+    numbers = ordered[E164].to_numpy(dtype=object)
+    bounds = np.flatnonzero(np.diff(np.concatenate([[-1], position, [position[-1] + 1]])))
     keys, plans = [], []
-    for index in range(int(position.max()) + 1 if len(accepted) else 0):
-        members = numbers[index * size : (index + 1) * size].tolist()
+    for begin, end in zip(bounds[:-1], bounds[1:]):
+        members = numbers[begin:end].tolist()
         key = chunk_key(campaign, members)
         keys.append(key)
-        plans.append(BatchPlan(key=key, size=len(members)))
-    chunked = accepted.copy()
+        plans.append(BatchPlan(key=key, size=len(members), timezone=str(names[sorted_codes[begin]])))
     # one key per chunk, stored once: a categorical, not a string per contact
-    chunked[CHUNK_KEY] = pd.Categorical.from_codes(position, categories=keys) if keys else pd.Series(dtype=object)
-    return chunked, plans
+    ordered[CHUNK_KEY] = pd.Categorical.from_codes(position, categories=keys)
+    return ordered, plans

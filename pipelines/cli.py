@@ -29,6 +29,7 @@ from pipelines.config import (
     state_settings,
 )
 from pipelines.errors import CampaignError, ExitCode, UsageError
+from pipelines.hours import CallingHours
 from pipelines.ingest import IngestOptions
 from pipelines.ledger import Ledger
 from pipelines import report
@@ -67,6 +68,16 @@ RegionOption = Annotated[str | None, typer.Option("--region", help="Country for 
 PhoneColumnOption = Annotated[str | None, typer.Option("--phone-column", help="Header of the phone column.")]
 SheetOption = Annotated[str | None, typer.Option("--sheet", help="Excel sheet to read [default: the first].")]
 BatchSizeOption = Annotated[int | None, typer.Option("--batch-size", help="At most this many per batch.")]
+WindowOption = Annotated[
+    str | None, typer.Option("--window", help="Local calling hours HH:MM-HH:MM [default: 08:00-21:00; env CAMPAIGNS_WINDOW].")
+]
+DaysOption = Annotated[str | None, typer.Option("--days", help="Calling days: mon-fri, mon,wed,fri, daily [default: daily].")]
+AnyHourOption = Annotated[
+    bool | None, typer.Option("--allow-any-hour", help="Accept a window outside 08:00-21:00 recipient time.", show_default=False)
+]
+AccountTzOption = Annotated[
+    str | None, typer.Option("--account-timezone", help="The clock magpipe windows run on [default: UTC; env CAMPAIGNS_ACCOUNT_TIMEZONE].")
+]
 DbOption = Annotated[
     Path | None, typer.Option("--db", help="The DuckDB report file [env CAMPAIGNS_DB; default <home>/campaigns.duckdb].")
 ]
@@ -180,16 +191,35 @@ def suppress_list(
             print(f"{row['e164']}  {row['source']}  {row['added_at']}")
 
 
-def _ingest_options(ctx: Context, campaign: str, *, region, batch_size, phone_column, sheet) -> IngestOptions:
-    """How to read and cut files for one campaign: flags (or a [[watch]] entry) over campaigns.toml."""
+def _ingest_options(
+    ctx: Context, campaign: str, *, region, batch_size, phone_column, sheet, window=None, days=None, allow_any_hour=None
+) -> IngestOptions:
+    """How to read and cut files for one campaign: flags (or a [[watch]] entry) over the environment and campaigns.toml."""
     settings = build(
         IngestSettings, home=ctx.home, provider=ctx.provider.provider,
         region=_first(region, ctx.toml.get("region")), batch_size=_first(batch_size, ctx.toml.get("batch_size")),
     )  # fmt: skip
+    env = environment()
+    hours = CallingHours.parse(
+        _first(window, env.get("CAMPAIGNS_WINDOW") or None, ctx.toml.get("window")),
+        _first(days, env.get("CAMPAIGNS_DAYS") or None, ctx.toml.get("days")),
+    )
+    any_hour = _first(allow_any_hour, _truthy(env.get("CAMPAIGNS_ALLOW_ANY_HOUR")), ctx.toml.get("allow_any_hour"))
+    hours.check(bool(any_hour))
     return IngestOptions(
         campaign=campaign, region=settings.region, phone_column=phone_column, sheet=sheet,
-        batch_size=batch_limit(settings.provider, settings.batch_size),
+        batch_size=batch_limit(settings.provider, settings.batch_size), hours=hours,
     )  # fmt: skip
+
+
+def _hours_warning(options: IngestOptions) -> str:
+    return f"campaign {options.campaign}: calling window {options.hours.window_text} reaches outside 08:00-21:00 recipient time (--allow-any-hour)"
+
+
+def _truthy(value: str | None) -> bool | None:
+    if not value:
+        return None
+    return value.strip().casefold() in ("1", "true", "yes", "on")
 
 
 def _region(ctx: Context, region: str | None) -> str:
@@ -226,12 +256,21 @@ def import_command(
     db: DbOption = None,
     suppress: Annotated[list[Path] | None, typer.Option("--suppress", help="Do-not-call file (repeat); numbers in any format.")] = None,
     cooldown: Annotated[float | None, typer.Option("--cooldown", help="Skip numbers any campaign called in the last DAYS.")] = None,
+    window: WindowOption = None,
+    days: DaysOption = None,
+    allow_any_hour: AnyHourOption = None,
+    account_timezone: AccountTzOption = None,
 ) -> None:
     """Import spreadsheets into a campaign and submit them (or --dry-run)."""
     if not campaign.strip():
         raise UsageError("--campaign must not be empty")
-    ctx = _context(home, config, state, db, provider=provider, caller_id=caller_id, agent_id=agent_id)
-    options = _ingest_options(ctx, campaign, region=region, batch_size=batch_size, phone_column=phone_column, sheet=sheet)
+    ctx = _context(
+        home, config, state, db, provider=provider, caller_id=caller_id, agent_id=agent_id, account_timezone=account_timezone
+    )  # fmt: skip
+    options = _ingest_options(
+        ctx, campaign, region=region, batch_size=batch_size, phone_column=phone_column, sheet=sheet, window=window,
+        days=days, allow_any_hour=allow_any_hour,
+    )  # fmt: skip
     err = _stderr()
     if cooldown is not None and cooldown < 0:
         raise UsageError("--cooldown must be a number of days ≥ 0")
@@ -245,6 +284,8 @@ def import_command(
     with Ledger(ctx.state.ledger_url) as ledger:
         if ctx.provider.provider == "sandbox":
             show.sandbox_notice(err, ctx.home)
+        if not options.hours.within_legal:
+            err.print(f"warning: {_hours_warning(options)}")
         display = show.SubmitDisplay(err, quiet=as_json)
         hooks = Hooks(on_chunk=display.chunk_started, on_retry=display.retry, on_plan=display.plan)
         skip = _skip_sets(ledger, options, suppress, cooldown)
@@ -347,6 +388,10 @@ def watch_command(
     state: StateOption = None,
     config: ConfigOption = None,
     db: DbOption = None,
+    window: WindowOption = None,
+    days: DaysOption = None,
+    allow_any_hour: AnyHourOption = None,
+    account_timezone: AccountTzOption = None,
 ) -> None:
     """Import every new spreadsheet dropped into an inbox, exactly once; move it to processed/ or failed/."""
     from pipelines.logs import EventLog
@@ -356,7 +401,9 @@ def watch_command(
         raise UsageError(f"--log-format must be text or json, not {log_format!r}")
     if settle < 0 or interval <= 0:
         raise UsageError("--settle must be ≥ 0 and --interval > 0")
-    ctx = _context(home, config, state, db, provider=provider, caller_id=caller_id, agent_id=agent_id)
+    ctx = _context(
+        home, config, state, db, provider=provider, caller_id=caller_id, agent_id=agent_id, account_timezone=account_timezone
+    )  # fmt: skip
     ctx.provider.require_credentials()
     entries = [{"inbox": inbox, "campaign": campaign, "pattern": pattern}] if inbox else ctx.toml.get("watch", [])
     if not entries:
@@ -371,9 +418,14 @@ def watch_command(
         options = _ingest_options(
             ctx, name, region=_first(entry.get("region"), region), batch_size=_first(entry.get("batch_size"), batch_size),
             phone_column=entry.get("phone_column", phone_column), sheet=entry.get("sheet", sheet),
+            window=_first(entry.get("window"), window), days=_first(entry.get("days"), days),
+            allow_any_hour=_first(entry.get("allow_any_hour"), allow_any_hour),
         )  # fmt: skip
         inboxes.append(Inbox(folder, options, entry.get("pattern", pattern)))
     log = EventLog(log_format)
+    for box in inboxes:
+        if not box.options.hours.within_legal:
+            log.warning("calling_hours", message=_hours_warning(box.options))
     if ctx.provider.provider == "sandbox":
         log.warning("sandbox", message="no provider configured: using the embedded sandbox; no real calls are placed")
     with Ledger(ctx.state.ledger_url) as ledger:

@@ -1,4 +1,4 @@
-"""Columns stage: find the phone, name and country columns; every other column is a variable."""
+"""Columns stage: find the phone, name, country and timezone columns; every other column is a variable."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ PHONE_HEADERS = {
 NAME_HEADERS = {"name", "fullname", "contactname", "customername", "recipientname", "displayname"}
 FIRST_NAME_HEADERS = {"firstname", "first", "givenname", "forename", "fname"}
 LAST_NAME_HEADERS = {"lastname", "last", "surname", "familyname", "lname"}
+TIMEZONE_HEADERS = {"timezone", "tz", "timezonename", "ianatimezone", "recipienttimezone", "localtimezone"}
 COUNTRY_HEADERS = {"country", "countrycode", "countryiso", "isocountry", "iso2", "regioncode"}
 
 
@@ -40,6 +41,7 @@ class ColumnMap:
     first_name: int | None = None
     last_name: int | None = None
     country: int | None = None
+    timezone: int | None = None  # overrides the zone derived from the number
     variables: dict[str, int] = field(default_factory=dict)  # variable key → header index
 
 
@@ -56,10 +58,11 @@ def map_columns(headers: list[str], *, label: str, phone_column: str | None = No
     first = unique(FIRST_NAME_HEADERS)
     last = unique(LAST_NAME_HEADERS)
     country = unique(COUNTRY_HEADERS)
+    timezone = unique(TIMEZONE_HEADERS)
 
     # The phone, a single name column and the country are fields of the recipient; first
     # and last names are also kept as variables because agents greet people by first name.
-    taken = {i for i in (phone, name, country) if i is not None}
+    taken = {i for i in (phone, name, country, timezone) if i is not None}
     variables: dict[str, int] = {}
     for index, header in enumerate(headers):
         if index in taken:
@@ -73,7 +76,7 @@ def map_columns(headers: list[str], *, label: str, phone_column: str | None = No
                 f"columns {other!r} and {header!r} both become the variable {key!r}; rename one", path=label
             )
         variables[key] = index
-    return ColumnMap(phone, name, first, last, country, variables)
+    return ColumnMap(phone, name, first, last, country, timezone, variables)
 
 
 def _find_phone(headers: list[str], tokens: list[str], label: str, phone_column: str | None) -> int:

@@ -69,7 +69,17 @@ class ProviderSettings(BaseModel):
     retry_base_seconds: float = 0.5
     settle_seconds: float = 1.0  # an ambiguous create that left nothing is looked for twice, this far apart
     sandbox_speed: float = 60.0
+    account_timezone: str = "UTC"  # the clock magpipe compares its window with
     failpoint: str | None = None  # test-only: CAMPAIGNS_FAILPOINT=name[:n] kills the process there
+
+    @field_validator("account_timezone")
+    @classmethod
+    def _iana(cls, value: str) -> str:
+        from pipelines.timezones import known_zones
+
+        if value not in known_zones():
+            raise ValueError(f"unknown timezone {value!r}: use an IANA name such as America/New_York or UTC")
+        return value
 
     @property
     def dialect(self) -> str:
@@ -157,6 +167,7 @@ ENVIRONMENT = {
     "caller_id": "CAMPAIGNS_CALLER_ID",
     "agent_id": "CAMPAIGNS_AGENT_ID",
     "sandbox_speed": "CAMPAIGNS_SANDBOX_SPEED",
+    "account_timezone": "CAMPAIGNS_ACCOUNT_TIMEZONE",
     "failpoint": "CAMPAIGNS_FAILPOINT",
     "timeout_seconds": "CAMPAIGNS_TIMEOUT",
     "retry_attempts": "CAMPAIGNS_RETRY_ATTEMPTS",

@@ -14,6 +14,8 @@ from pipelines.dedupe import dedupe, split_already_submitted
 from pipelines.normalise import normalise_sheet
 from pipelines.read import read_sheet
 from pipelines.suppress import split_numbers
+from pipelines.hours import CallingHours, check_callable
+from pipelines.timezones import assign_timezones
 from schemas.contacts import (
     CHUNK_KEY,
     DUPLICATE_COLUMNS,
@@ -40,6 +42,7 @@ class IngestOptions:
     phone_column: str | None = None
     sheet: str | None = None
     batch_size: int = 1000
+    hours: CallingHours = field(default_factory=CallingHours)  # local calling window and days
 
 
 @dataclass
@@ -107,6 +110,8 @@ def ingest(
     unique, duplicates = dedupe(contacts)
     fresh, seen = split_already_submitted(unique, already_submitted)
     fresh, cooled = split_numbers(fresh, cooled_down)
+    fresh = assign_timezones(fresh.copy())
+    check_callable(fresh, options.hours)
     chunked, batches = chunk(fresh, options.campaign, options.batch_size)
     files = _file_counts(rows_read, unique, duplicates, rejected, blocked)
     return IngestResult(

@@ -44,6 +44,23 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+def _add_missing_columns(engine: Engine) -> None:
+    """A ledger made by an older version gains the columns added since (all nullable or defaulted)."""
+    from sqlalchemy import inspect, text
+
+    inspector = inspect(engine)
+    with engine.begin() as connection:
+        for table in SQLModel.metadata.sorted_tables:
+            present = {column["name"] for column in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name in present:
+                    continue
+                default = column.default.arg if column.default is not None and not callable(column.default.arg) else None
+                kind = column.type.compile(engine.dialect)
+                literal = "" if default is None else f" DEFAULT {default!r}" if isinstance(default, str) else f" DEFAULT {default}"
+                connection.execute(text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}{literal}'))
+
+
 class ConcurrentChange(CampaignError):
     """A chunk was not in the state we expected: someone else moved it."""
 
@@ -60,6 +77,7 @@ class Ledger:
             if url.startswith("sqlite"):
                 event.listen(self.engine, "connect", _sqlite_pragmas)
             SQLModel.metadata.create_all(self.engine)
+            _add_missing_columns(self.engine)
         except (OperationalError, ImportError) as exc:
             raise UsageError(f"cannot open the ledger ({_safe_url(url)}): {str(exc).splitlines()[0]}") from None
 

@@ -22,6 +22,7 @@ from pipelines.arrow import text_array, text_series
 from pipelines.columns import ColumnMap
 from pipelines.fastphone import classify_columns
 from pipelines.read import RawSheet
+from pipelines.timezones import canonical_zones, known_zones
 from schemas.contacts import (
     E164,
     EXTENSION_VARIABLE,
@@ -32,6 +33,7 @@ from schemas.contacts import (
     SOURCE_FILE,
     SOURCE_ROW,
     SOURCE_SHEET,
+    TIMEZONE,
     VARIABLE_PREFIX,
     RejectReason,
 )
@@ -161,6 +163,15 @@ def normalise_sheet(sheet: RawSheet, columns: ColumnMap, default_region: str) ->
         overrides = pc.utf8_upper(_strip(_arrow(cells[columns.country])))
     e164, reason, extension = classify_column(raw, default_region, overrides)
     ok = e164.is_valid().to_numpy(zero_copy_only=False)
+    zones = None
+    if columns.timezone is not None:
+        zones = _strip(_arrow(cells[columns.timezone]))
+        named = pc.not_equal(zones, "").to_numpy(zero_copy_only=False)
+        zones = canonical_zones(zones)
+        known = pc.is_in(zones, value_set=pa.array(sorted(known_zones()))).to_numpy(zero_copy_only=False)
+        bad = ok & named & ~known
+        reason[bad] = RejectReason.INVALID_TIMEZONE
+        ok &= ~bad
     keep, drop = pa.array(ok), pa.array(~ok)
 
     rejects = pd.DataFrame(
@@ -184,6 +195,8 @@ def normalise_sheet(sheet: RawSheet, columns: ColumnMap, default_region: str) ->
     )
     if overrides is not None:
         contacts[REGION] = contacts[REGION].where(contacts[REGION] != "", default_region)
+    if zones is not None:
+        contacts[TIMEZONE] = _text(zones.filter(keep))
     for key, index in columns.variables.items():
         contacts[VARIABLE_PREFIX + key] = _text(_strip(_arrow(cells[index])).filter(keep))
     if (extension[ok] != None).any():  # noqa: E711 - element-wise, in C

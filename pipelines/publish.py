@@ -32,7 +32,7 @@ from schemas.ledger import (
     RejectRecord,
     SnapshotRecord,
 )
-from schemas.warehouse import TABLES, VIEWS
+from schemas.warehouse import ADDED_COLUMNS, TABLES, VIEWS
 
 WRITER_WAIT_SECONDS = 300
 
@@ -87,6 +87,9 @@ def publish(
             try:
                 for ddl in TABLES.values():
                     connection.execute(ddl)
+                for table, added in ADDED_COLUMNS.items():
+                    for column, kind in added:
+                        connection.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {kind}")
                 connection.execute("BEGIN TRANSACTION")
                 for table, frame in frames.items():
                     if len(frame):
@@ -124,8 +127,9 @@ def _frames(ledger: Ledger, campaigns, import_ids, batch_ids) -> dict[str, pd.Da
     merged = chunks.merge(provider, on="provider_batch_id", how="left")
     batch_rows = merged[
         ["key", "campaign", "provider", "dialect", "provider_batch_id", "batch_name", "state", "status", "size", "total",
-         "completed", "failed", "created_at", "started_at", "completed_at", "synced_at", "last_error"]
-    ].rename(columns={"key": "chunk_key"})  # fmt: skip
+         "completed", "failed", "created_at", "started_at", "completed_at", "synced_at", "last_error", "timezone", "window",
+         "days"]
+    ].rename(columns={"key": "chunk_key", "window": "calling_window", "days": "calling_days"})  # fmt: skip
     recipients = ledger.frame(RecipientRecord, campaigns, provider_batch_id=batches)
     snapshots = ledger.frame(SnapshotRecord, campaigns)
     return {

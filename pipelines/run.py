@@ -14,6 +14,7 @@ import pandas as pd
 
 from pipelines.config import SANDBOX_CALLER_ID, ProviderSettings
 from pipelines.errors import CampaignError, ProviderUnreachable, SubmissionPending, UsageError
+from pipelines.hours import CallingHours
 from pipelines.ingest import IngestOptions, IngestResult, ingest
 from pipelines.ledger import Ledger, now
 from pipelines.normalise import variables_json
@@ -128,7 +129,7 @@ def import_and_submit(
             paths, options, already_submitted=ledger.submitted_numbers(options.campaign),
             suppressed=set(suppressed) | ledger.suppressed_numbers(), cooled_down=cooled_down,
         )  # fmt: skip
-        record = _plan(ledger, result, paths, settings)
+        record = _plan(ledger, result, paths, settings, options.hours)
         report, chunks = submit_pending(options.campaign, settings, ledger, home, hooks, db, import_id=record.id)
         touched = {c.key for c in chunks} | {b.key for b in result.batches}
         batches = [_plan_of(c) for c in ledger.chunks(options.campaign) if c.key in touched]
@@ -157,7 +158,7 @@ def submit_pending(
                 submitter = Submitter(
                     ledger, client, provider=settings.provider, policy=retry_policy(settings),
                     failpoints=Failpoints(settings.failpoint), settle_seconds=settings.settle_seconds,
-                    on_progress=hooks.on_chunk, on_retry=hooks.on_retry,
+                    on_progress=hooks.on_chunk, on_retry=hooks.on_retry, account_timezone=settings.account_timezone,
                 )  # fmt: skip
                 report = submitter.report
                 submitter.run(pending)
@@ -169,7 +170,7 @@ def submit_pending(
     return report, pending
 
 
-def _plan(ledger: Ledger, result: IngestResult, paths, settings: ProviderSettings) -> ImportRecord:
+def _plan(ledger: Ledger, result: IngestResult, paths, settings: ProviderSettings, hours: CallingHours) -> ImportRecord:
     files = [{"path": str(p), "sha256": file_sha256(p)} for p in paths]
     content = content_hash([f["sha256"] for f in files])
     summary = result.summary(dry_run=False)
@@ -199,7 +200,8 @@ def _plan(ledger: Ledger, result: IngestResult, paths, settings: ProviderSetting
         ChunkRecord(
             key=plan.key, campaign=result.campaign, provider=settings.provider, dialect=settings.dialect,
             batch_name=batch_name(result.campaign, plan.key), size=plan.size, state=ChunkState.PLANNED,
-            import_id=0, created_at=stamp, updated_at=stamp,
+            import_id=0, created_at=stamp, updated_at=stamp, timezone=plan.timezone, window=hours.window_text,
+            days=hours.days_text,
         )  # fmt: skip
         for plan in result.batches
     ]
@@ -209,7 +211,8 @@ def _plan(ledger: Ledger, result: IngestResult, paths, settings: ProviderSetting
 
 
 def _plan_of(chunk: ChunkRecord) -> BatchPlan:
-    return BatchPlan(key=chunk.key, size=chunk.size, provider_batch_id=chunk.provider_batch_id, status=chunk.state)
+    return BatchPlan(key=chunk.key, size=chunk.size, timezone=chunk.timezone, provider_batch_id=chunk.provider_batch_id,
+                     status=chunk.state)  # fmt: skip
 
 
 def sync_ledger(

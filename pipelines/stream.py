@@ -28,6 +28,8 @@ from pipelines.normalise import normalise_sheet
 from pipelines.normalise import variables_json
 from pipelines.output import CSV_OPTIONS, csv_table
 from pipelines.suppress import SUPPRESSED_COLUMNS, split_numbers
+from pipelines.hours import check_callable
+from pipelines.timezones import assign_timezones
 from pipelines.read import RawSheet, SNIFF_BYTES, arrow_csv_options, detect_encoding, header_width, read_sheet, sniff_delimiter
 from schemas.contacts import (
     ACCEPTED_COLUMNS,
@@ -42,6 +44,7 @@ from schemas.contacts import (
     SOURCE_FILE,
     SOURCE_ROW,
     SOURCE_SHEET,
+    TIMEZONE,
     BatchPlan,
     FileCounts,
     ImportSummary,
@@ -155,7 +158,7 @@ def stream_import(
     }
     skipped = {"already_submitted": 0, "cooled_down": 0}
     seen, files, plans, reasons = _Seen(), {}, [], {}
-    pending: pd.DataFrame | None = None  # accepted contacts not yet in a complete chunk
+    pending: dict[str, pd.DataFrame] = {}  # per zone set: accepted contacts not yet in a complete chunk
     try:
         for path in paths:
             files.setdefault(str(path), FileCounts(source_file=str(path)))
@@ -187,10 +190,16 @@ def stream_import(
                 accepted, skip = split_numbers(accepted, numbers)
                 skipped[name] += len(skip)
             if len(accepted):
-                pending = accepted if pending is None else pd.concat([pending, accepted], ignore_index=True, sort=False)
-                pending = _emit_chunks(pending, options, plans, writers["accepted"], final=False)
-        if pending is not None and len(pending):
-            _emit_chunks(pending, options, plans, writers["accepted"], final=True)
+                accepted = assign_timezones(accepted)
+                check_callable(accepted, options.hours)
+                for zones, group in accepted.groupby(TIMEZONE, sort=False):
+                    group = group.reset_index(drop=True)
+                    rest = pending.get(zones)
+                    rest = group if rest is None else pd.concat([rest, group], ignore_index=True, sort=False)
+                    pending[zones] = _emit_chunks(rest, options, plans, writers["accepted"], final=False)
+        for rest in pending.values():
+            if len(rest):
+                _emit_chunks(rest, options, plans, writers["accepted"], final=True)
         for writer in writers.values():
             writer.close()
     except BaseException:
@@ -226,7 +235,7 @@ def _emit_chunks(pending: pd.DataFrame, options: IngestOptions, plans: list[Batc
         members = numbers[start : start + size].tolist()
         key = chunk_key(options.campaign, members)
         keys.append(key)
-        plans.append(BatchPlan(key=key, size=len(members)))
+        plans.append(BatchPlan(key=key, size=len(members), timezone=str(ready[TIMEZONE].iat[start])))
     frame = ready.copy()
     frame[CHUNK_KEY] = pd.Categorical.from_codes(np.arange(complete) // size, categories=keys)
     frame[DYNAMIC_VARIABLES] = variables_json(frame)

@@ -26,7 +26,8 @@ from pipelines.ledger import Ledger, now
 from pipelines.providers.base import ProviderClient
 from pipelines.providers.retry import RetryPolicy, with_retries
 from schemas.ledger import ChunkRecord, ChunkState
-from schemas.provider import NOT_STARTED, RemoteBatch
+from pipelines.hours import CallingHours, account_window, next_open, timezone_label
+from schemas.provider import NOT_STARTED, RemoteBatch, Schedule
 
 MAX_NAME = 255
 SETTLE_SECONDS = 1.0  # before concluding an ambiguous create made nothing, look twice
@@ -77,8 +78,12 @@ class Submitter:
         sleep: Callable[[float], None] | None = None,
         on_progress: Callable[[ChunkRecord], None] | None = None,
         on_retry: Callable[[str], None] | None = None,
+        account_timezone: str = "UTC",
+        clock: Callable[[], datetime] | None = None,
     ):
         self.ledger = ledger
+        self.account_timezone = account_timezone
+        self.clock = clock or now
         self.client = client
         self.provider = provider
         self.policy = policy
@@ -125,6 +130,19 @@ class Submitter:
 
     # ------------------------------------------------------------------ transitions
 
+    def _schedule(self, chunk: ChunkRecord) -> Schedule:
+        """The chunk's calling hours as this moment's provider fields (window on the account clock, trigger time)."""
+        hours = CallingHours.parse(chunk.window, chunk.days)
+        moment = self.clock()
+        window = account_window(chunk.timezone, hours, self.account_timezone, moment)
+        trigger = next_open(chunk.timezone, hours, moment)
+        if window is None or trigger is None:
+            raise ProviderError(f"batch {chunk.key}: calling window {chunk.window} {chunk.days} is never open in {chunk.timezone}")
+        return Schedule(
+            timezone=timezone_label(chunk.timezone), window_start_time=window.start_time, window_end_time=window.end_time,
+            window_days=window.days, trigger_at=None if trigger == moment else trigger,
+        )  # fmt: skip
+
     def _retrying(self, operation):
         return with_retries(
             operation, self.policy, sleep=self.sleep, on_retry=lambda n, delay, exc: self.on_retry(f"{exc}; retry {n} in {delay:.1f}s")
@@ -135,7 +153,8 @@ class Submitter:
         self.failpoints.hit("after_mark_creating")
         contacts = self.ledger.chunk_contacts(chunk.key)
         try:
-            remote = self._retrying(lambda: self.client.create_draft(chunk.batch_name, contacts))
+            schedule = self._schedule(chunk)
+            remote = self._retrying(lambda: self.client.create_draft(chunk.batch_name, contacts, schedule))
         except AmbiguousOutcome as exc:
             self.on_retry(f"{exc}; reading back")
             return self._reconcile_create(chunk)
@@ -179,7 +198,8 @@ class Submitter:
         chunk = self.ledger.transition(chunk.key, ChunkState.DRAFT_CREATED, ChunkState.STARTING, intent_at=now())
         self.failpoints.hit("after_mark_starting")
         try:
-            self._retrying(lambda: self.client.start(chunk.provider_batch_id))
+            schedule = self._schedule(chunk)
+            self._retrying(lambda: self.client.start(chunk.provider_batch_id, schedule))
         except AmbiguousOutcome as exc:
             self.on_retry(f"{exc}; reading back")
             return self._reconcile_start(chunk)

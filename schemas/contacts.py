@@ -18,6 +18,7 @@ class RejectReason(StrEnum):
     INVALID = "invalid"  # right length, but not a number that can exist (bad area code, …)
     PRECISION_LOST = "precision_lost"  # 4.15555E+09: a spreadsheet dropped digits; never guessed
     INVALID_REGION = "invalid_region"  # the row's country column is not an ISO 3166 alpha-2 code
+    INVALID_TIMEZONE = "invalid_timezone"  # the row's timezone column is not an IANA name such as America/Chicago
 
 
 # Column names of the frames that flow between stages. Kept here so every stage and
@@ -35,9 +36,10 @@ DYNAMIC_VARIABLES = "dynamic_variables"
 DUPLICATE_OF_FILE = "duplicate_of_file"
 DUPLICATE_OF_ROW = "duplicate_of_row"
 CHUNK_KEY = "chunk_key"
+TIMEZONE = "timezone"  # the recipient's zone set: "America/New_York", or "America/Halifax|America/St_Johns"
 VARIABLE_PREFIX = "var:"  # wide variable columns in the contacts frame: "var:first_name"
 
-ACCEPTED_COLUMNS = [E164, NAME, SOURCE_FILE, SOURCE_SHEET, SOURCE_ROW, CHUNK_KEY, DYNAMIC_VARIABLES]
+ACCEPTED_COLUMNS = [E164, NAME, SOURCE_FILE, SOURCE_SHEET, SOURCE_ROW, TIMEZONE, CHUNK_KEY, DYNAMIC_VARIABLES]
 REJECTED_COLUMNS = [SOURCE_FILE, SOURCE_SHEET, SOURCE_ROW, RAW_VALUE, REASON]
 DUPLICATE_COLUMNS = [SOURCE_FILE, SOURCE_SHEET, SOURCE_ROW, E164, DUPLICATE_OF_FILE, DUPLICATE_OF_ROW]
 
@@ -49,6 +51,7 @@ class BatchPlan(BaseModel):
 
     key: str
     size: int
+    timezone: str = "UTC"  # every member's zone set; a chunk never mixes them
     provider_batch_id: str | None = None
     status: str | None = None
 

@@ -86,6 +86,9 @@ class ChunkRecord(SQLModel, table=True):
     updated_at: datetime
     intent_at: datetime | None = None  # when the last create/start was (maybe) sent
     started_at: datetime | None = None
+    timezone: str = "UTC"  # the members' zone set ("A|B" = callable only when both allow)
+    window: str = "08:00-21:00"  # local calling window the chunk was planned with
+    days: str = "mon-sun"
 
 
 class ProviderBatchRecord(SQLModel, table=True):

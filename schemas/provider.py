@@ -26,6 +26,18 @@ class RemoteBatch(BaseModel):
     completed_at: datetime | None = None
 
 
+class Schedule(BaseModel):
+    """When a chunk may be called, as each dialect can be told (see pipelines.hours)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    timezone: str = "UTC"  # batchcall's timezone label: the first zone of the chunk's set
+    window_start_time: str = "00:00"  # magpipe, on the account clock, inclusive
+    window_end_time: str = "23:59"
+    window_days: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6)  # 0 = Sunday
+    trigger_at: datetime | None = None  # batchcall: first moment the window is open (None = now)
+
+
 class RemoteRecipient(BaseModel):
     """One recipient's call status; statuses in magpipe's vocabulary."""
 

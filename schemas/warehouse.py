@@ -27,7 +27,8 @@ TABLES = {
         CREATE TABLE IF NOT EXISTS batches (
             chunk_key VARCHAR PRIMARY KEY, campaign VARCHAR, provider VARCHAR, dialect VARCHAR, provider_batch_id VARCHAR,
             batch_name VARCHAR, state VARCHAR, status VARCHAR, size BIGINT, total BIGINT, completed BIGINT, failed BIGINT,
-            created_at TIMESTAMPTZ, started_at TIMESTAMPTZ, completed_at TIMESTAMPTZ, synced_at TIMESTAMPTZ, last_error VARCHAR)""",
+            created_at TIMESTAMPTZ, started_at TIMESTAMPTZ, completed_at TIMESTAMPTZ, synced_at TIMESTAMPTZ, last_error VARCHAR,
+            timezone VARCHAR, calling_window VARCHAR, calling_days VARCHAR)""",
     "recipients": """
         CREATE TABLE IF NOT EXISTS recipients (
             provider_batch_id VARCHAR, e164 VARCHAR, campaign VARCHAR, status VARCHAR, call_record_id VARCHAR,
@@ -88,4 +89,10 @@ VIEWS = {
         LEFT JOIN acc USING (campaign) LEFT JOIN sub USING (campaign) LEFT JOIN out USING (campaign)
         LEFT JOIN dials USING (campaign)
         ORDER BY imp.campaign""",
+}
+
+
+# Columns added after a table's first version: a file made by an older version gains them on its next publish.
+ADDED_COLUMNS = {
+    "batches": [("timezone", "VARCHAR"), ("calling_window", "VARCHAR"), ("calling_days", "VARCHAR")],
 }

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from pipelines.errors import ProviderError
 from pipelines.providers.base import HttpEdge, parse_time
 from schemas import batchcall as bc
-from schemas.provider import OutgoingContact, RemoteBatch, RemoteBatchDetail, RemoteRecipient
+from schemas.provider import OutgoingContact, RemoteBatch, RemoteBatchDetail, RemoteRecipient, Schedule
 
 TASK_STATUS = {"dialing": "calling", "cancelled": "skipped"}  # batchcall → neutral (magpipe) vocabulary
 BATCH_STATUS = {"in_progress": "running", "sent": "running"}
@@ -39,20 +39,22 @@ class BatchcallClient:
         except (ValueError, ValidationError) as exc:
             raise ProviderError(f"{self.label} {method} {path}: unexpected answer ({str(exc).splitlines()[0]})") from exc
 
-    def create_draft(self, name: str, contacts: list[OutgoingContact]) -> RemoteBatch:
+    def create_draft(self, name: str, contacts: list[OutgoingContact], schedule: Schedule) -> RemoteBatch:
         request = bc.CreateRequest(
             from_number=self.from_number,
             name=name,
             agent_id=self.agent_id,
             status="draft",
+            timezone=schedule.timezone,
             tasks=[bc.Task(to_number=c.e164, dynamic_variables=c.variables or None) for c in contacts],
         )
         envelope = self._envelope("POST", "/batch-call", mutating=True, body=request.model_dump(mode="json", exclude_none=True))
         return _remote(self._data(envelope, bc.BatchData))
 
-    def start(self, batch_id: str) -> None:
-        """Schedule the draft for now: PUT status=scheduled, trigger_timestamp=now (ms)."""
-        request = bc.UpdateRequest(status="scheduled", trigger_timestamp=int(time.time() * 1000))
+    def start(self, batch_id: str, schedule: Schedule) -> None:
+        """Schedule the draft: PUT status=scheduled, trigger_timestamp = when calling hours open (or now), in ms."""
+        trigger = schedule.trigger_at.timestamp() if schedule.trigger_at else time.time()
+        request = bc.UpdateRequest(status="scheduled", trigger_timestamp=int(trigger * 1000), timezone=schedule.timezone)
         self._envelope("PUT", f"/batch-call/{batch_id}", mutating=True, body=request.model_dump(mode="json", exclude_none=True))
 
     def discard_draft(self, batch_id: str) -> None:

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from pipelines.errors import ProviderError
 from pipelines.providers.base import HttpEdge, parse_time
 from schemas import magpipe as mp
-from schemas.provider import OutgoingContact, RemoteBatch, RemoteBatchDetail, RemoteRecipient
+from schemas.provider import OutgoingContact, RemoteBatch, RemoteBatchDetail, RemoteRecipient, Schedule
 
 PATH = "/batch-calls"
 LIST_PAGE = 100
@@ -38,17 +38,22 @@ class MagpipeClient:
         except (ValueError, ValidationError) as exc:
             raise ProviderError(f"magpipe {request.action}: unexpected answer ({str(exc).splitlines()[0]})") from exc
 
-    def create_draft(self, name: str, contacts: list[OutgoingContact]) -> RemoteBatch:
+    def create_draft(self, name: str, contacts: list[OutgoingContact], schedule: Schedule) -> RemoteBatch:
+        """A draft carrying the chunk's calling window, converted to the account's clock."""
         request = mp.CreateRequest(
             name=name,
             caller_id=self.caller_id,
             agent_id=self.agent_id,
             status="draft",
+            window_start_time=schedule.window_start_time,
+            window_end_time=schedule.window_end_time,
+            window_days=list(schedule.window_days),
             recipients=[mp.Recipient(phone_number=c.e164, name=c.name or None, contact_id=c.contact_id) for c in contacts],
         )
         return _remote(self._call(request, mp.BatchAnswer, mutating=True).batch)
 
-    def start(self, batch_id: str) -> None:
+    def start(self, batch_id: str, schedule: Schedule) -> None:
+        """Dialling begins now, inside the window the draft carries."""
         answer = self._call(mp.BatchIdRequest(action="start", batch_id=batch_id), mp.ActionAnswer, mutating=True)
         if not answer.success:
             raise ProviderError(f"magpipe start {batch_id}: {answer.message or 'refused'}")

@@ -1,0 +1,239 @@
+"""Calling hours: when a recipient may be called, in their own timezone(s), and how to tell each provider.
+
+A campaign has one local window ("08:00-21:00", end exclusive) and a set of days. A chunk's
+recipients share one zone set; they may be called at an instant only when it falls inside
+the window on an allowed day in *every* zone of the set (+1 709 is both Halifax and St John's).
+
+The providers cannot be told that directly:
+- magpipe compares one daily window and a set of weekdays with its own clock (the account's
+  timezone, configured; default UTC). We compute, minute by minute over the next
+  HORIZON_DAYS (so a DST change in that span is respected), which account-clock
+  (weekday, minute) slots are allowed on every occurrence, then pick the longest single
+  daily window × days that fits inside them. A local window that wraps past midnight on the
+  account clock keeps its longer part: calls are lost, never made at the wrong hour.
+- batchcall has no window, only a start instant (trigger_timestamp) and a timezone label:
+  the batch is triggered at the first minute the window is open in every zone with at
+  least MIN_RUN_MINUTES of it left. It cannot be stopped at the window's end.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from pipelines.errors import UsageError
+
+DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # index = Monday-based weekday
+LEGAL_START, LEGAL_END = 8 * 60, 21 * 60  # 08:00–21:00 at the called party's location (US TCPA)
+HORIZON_DAYS = 14
+MIN_RUN_MINUTES = 60
+GRANULE = 15  # minutes; every zone's UTC offset changes on a quarter hour
+THURSDAY = 3  # 1970-01-01, minute 0 of Unix time
+
+
+@dataclass(frozen=True)
+class CallingHours:
+    """A local daily window [start, end) in minutes after midnight, on some weekdays (0 = Monday)."""
+
+    start: int = LEGAL_START
+    end: int = LEGAL_END
+    days: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6)
+
+    @classmethod
+    def parse(cls, window: str | None = None, days: str | None = None) -> CallingHours:
+        start, end = (LEGAL_START, LEGAL_END) if not window else _parse_window(window)
+        return cls(start, end, _parse_days(days) if days else tuple(range(7)))
+
+    @property
+    def window_text(self) -> str:
+        return f"{_hhmm(self.start)}-{_hhmm(self.end)}"
+
+    @property
+    def days_text(self) -> str:
+        if self.days == tuple(range(7)):
+            return "mon-sun"
+        if self.days == tuple(range(5)):
+            return "mon-fri"
+        return ",".join(DAY_NAMES[d] for d in self.days)
+
+    @property
+    def within_legal(self) -> bool:
+        return self.start >= LEGAL_START and self.end <= LEGAL_END
+
+    def check(self, allow_any_hour: bool) -> None:
+        """Refuse a window reaching outside 08:00–21:00 unless the operator said so."""
+        if not self.within_legal and not allow_any_hour:
+            raise UsageError(
+                f"calling window {self.window_text} reaches outside 08:00-21:00 recipient time; "
+                "use --allow-any-hour if you really may call then"
+            )
+
+
+def _hhmm(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def _parse_window(text: str) -> tuple[int, int]:
+    match = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*", text)
+    if not match:
+        raise UsageError(f"calling window {text!r} is not HH:MM-HH:MM (for example 09:00-17:00)")
+    h1, m1, h2, m2 = (int(g) for g in match.groups())
+    start, end = h1 * 60 + m1, h2 * 60 + m2
+    if h1 > 23 or m1 > 59 or m2 > 59 or end > 24 * 60 or end <= start:
+        raise UsageError(f"calling window {text!r}: need start < end within one day (00:00-24:00)")
+    return start, end
+
+
+def _parse_days(text: str) -> tuple[int, ...]:
+    """'mon-fri', 'mon,wed,fri', 'sat-sun', 'daily' / 'all' → Monday-based weekday numbers."""
+    words = text.strip().casefold()
+    if words in ("daily", "all", "every", "everyday"):
+        return tuple(range(7))
+    chosen: set[int] = set()
+    for part in words.split(","):
+        ends = [p.strip()[:3] for p in part.split("-")]
+        if not all(e in DAY_NAMES for e in ends) or len(ends) > 2:
+            raise UsageError(f"calling days {text!r}: use day names like mon-fri or mon,wed,fri")
+        first, last = DAY_NAMES.index(ends[0]), DAY_NAMES.index(ends[-1])
+        span = range(first, last + 1) if first <= last else [*range(first, 7), *range(0, last + 1)]
+        chosen.update(span)
+    return tuple(sorted(chosen))
+
+
+# ------------------------------------------------------------------ the minute grid
+
+
+@lru_cache(maxsize=256)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def _local_minutes(zone: str, minutes: np.ndarray) -> np.ndarray:
+    """Unix minutes (UTC) → the same instants as local wall-clock minutes since 1970-01-01 in `zone`."""
+    granules = minutes // GRANULE
+    unique, where = np.unique(granules, return_inverse=True)
+    tz = _zone(zone)
+    offsets = np.array(
+        [int(tz.utcoffset(datetime.fromtimestamp(int(g) * GRANULE * 60, UTC).replace(tzinfo=None)).total_seconds()) // 60
+         for g in unique], dtype=np.int64)  # fmt: skip
+    return minutes + offsets[where]
+
+
+def allowed_minutes(zones: str, hours: CallingHours, start_minute: int, count: int) -> np.ndarray:
+    """For each Unix minute from start_minute: may the recipients of this zone set be called?"""
+    minutes = np.arange(start_minute, start_minute + count, dtype=np.int64)
+    ok = np.ones(count, dtype=bool)
+    days = np.zeros(7, dtype=bool)
+    days[list(hours.days)] = True
+    for zone in zones.split("|"):
+        local = _local_minutes(zone, minutes)
+        of_day = local % 1440
+        weekday = (local // 1440 + THURSDAY) % 7
+        ok &= (of_day >= hours.start) & (of_day < hours.end) & days[weekday]
+    return ok
+
+
+def _minute(moment: datetime) -> int:
+    return int(moment.timestamp() // 60)
+
+
+# ------------------------------------------------------------------ batchcall: when to trigger
+
+
+def next_open(zones: str, hours: CallingHours, now: datetime) -> datetime | None:
+    """The first moment ≥ now when the window is open in every zone with enough of it left; None if never."""
+    start = _minute(now)
+    ok = allowed_minutes(zones, hours, start, (HORIZON_DAYS + 1) * 1440)
+    runs = _runs(ok)
+    if not runs:
+        return None
+    need = min(MIN_RUN_MINUTES, max(length for _, length in runs))
+    for first, length in runs:
+        if first == 0 and length >= need:
+            return now
+        if length >= need:
+            return datetime.fromtimestamp((start + first) * 60, UTC)
+    return None
+
+
+def _runs(ok: np.ndarray) -> list[tuple[int, int]]:
+    """(start index, length) of each run of True."""
+    padded = np.concatenate([[False], ok, [False]]).astype(np.int8)
+    edges = np.flatnonzero(np.diff(padded))
+    return [(int(a), int(b - a)) for a, b in zip(edges[::2], edges[1::2])]
+
+
+# ------------------------------------------------------------------ magpipe: one window on the account clock
+
+
+@dataclass(frozen=True)
+class ProviderWindow:
+    """Magpipe's window fields: HH:MM to HH:MM inclusive on the account clock, days 0 = Sunday."""
+
+    start_time: str
+    end_time: str
+    days: tuple[int, ...]
+
+
+def account_window(zones: str, hours: CallingHours, account_timezone: str, now: datetime) -> ProviderWindow | None:
+    """The longest daily window × weekdays on the account clock inside the allowed hours; None if none."""
+    start = _minute(now) - _minute(now) % 1440
+    count = HORIZON_DAYS * 1440
+    ok = allowed_minutes(zones, hours, start, count)
+    local = _local_minutes(account_timezone, np.arange(start, start + count, dtype=np.int64))
+    grid = np.ones((7, 1440), dtype=bool)
+    weekday, of_day = (local // 1440 + THURSDAY) % 7, local % 1440
+    grid[weekday[~ok], of_day[~ok]] = False
+    best = _best_window(grid)
+    if best is None:
+        return None
+    first, last, days = best
+    return ProviderWindow(_hhmm(first), _hhmm(last), tuple(sorted((d + 1) % 7 for d in days)))
+
+
+def _best_window(grid: np.ndarray) -> tuple[int, int, list[int]] | None:
+    """(first minute, last minute, weekdays) maximising days × minutes with every slot allowed."""
+    sums = np.concatenate([np.zeros((7, 1), dtype=np.int32), np.cumsum(grid, axis=1, dtype=np.int32)], axis=1)
+    runs = [_runs(grid[d]) for d in range(7)]
+    starts = sorted({a for day in runs for a, _ in day})
+    ends = sorted({a + n - 1 for day in runs for a, n in day})
+    best, best_score = None, 0
+    for first in starts:
+        for last in ends:
+            if last < first:
+                continue
+            width = last - first + 1
+            days = [d for d in range(7) if sums[d, last + 1] - sums[d, first] == width]
+            score = width * len(days)
+            if score > best_score:
+                best, best_score = (first, last, days), score
+    return best
+
+
+def timezone_label(zones: str) -> str:
+    """The one IANA name a provider field can hold: the zone set's first member."""
+    return zones.split("|")[0]
+
+
+def check_callable(contacts, hours: CallingHours, now: datetime | None = None) -> None:
+    """Refuse (InputError) contacts whose zones never share an open minute of the window; nothing is planned then."""
+    from pipelines.errors import InputError
+    from schemas.contacts import SOURCE_FILE, SOURCE_ROW, TIMEZONE
+
+    if not len(contacts):
+        return
+    moment = now or datetime.now(UTC)
+    for zones in contacts[TIMEZONE].astype(str).unique():
+        if next_open(zones, hours, moment) is None:
+            rows = contacts[contacts[TIMEZONE].astype(str) == zones]
+            first = rows.iloc[0]
+            raise InputError(
+                f"calling window {hours.window_text} {hours.days_text} is never open in all of {zones.replace('|', ', ')} "
+                f"at once ({len(rows)} contact(s), first at row {first[SOURCE_ROW]} of {first[SOURCE_FILE]}); "
+                "widen the window or give those rows a timezone column"
+            )
