@@ -329,6 +329,124 @@ def sync_command(
         show.sync_summary(Console(highlight=False), report)
 
 
+CampaignRequired = Annotated[str, typer.Option("--campaign", help="The campaign to act on.")]
+DryRunControl = Annotated[bool, typer.Option("--dry-run", help="Read the provider and say what would be done; change nothing.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+
+
+def _control_context(home, config, state, db, provider, account_timezone=None) -> Context:
+    ctx = _context(home, config, state, db, provider=provider, account_timezone=account_timezone)
+    ctx.provider.require_credentials()
+    if not _ledger_exists(ctx):
+        raise UsageError(f"no ledger in {ctx.home}: nothing has been imported there")
+    return ctx
+
+
+def _print_control(verb: str, result, as_json: bool, dry_run: bool, extra: dict | None = None) -> None:
+    payload = {"dry_run": dry_run, "done": result.outcome.done, "not_done": result.outcome.not_done,
+               "submitted": result.submitted, "pending": result.pending, **(extra or {})}  # fmt: skip
+    if as_json:
+        print(json.dumps(payload))
+        return
+    out = Console(highlight=False, soft_wrap=True)
+    prefix = "would be " if dry_run else ""
+    out.print(f"{len(result.outcome.done)} batch(es) {prefix}{verb}" + (":" if result.outcome.done else ""))
+    for row in result.outcome.done:
+        out.print(f"  {row['chunk_key']}  {row['provider_batch_id'] or '-'}  {row['action']}")
+    if result.outcome.not_done:
+        out.print(f"{len(result.outcome.not_done)} batch(es) could not be {verb}:")
+        for row in result.outcome.not_done:
+            out.print(f"  {row['chunk_key']}  {row['provider_batch_id'] or '-'}  {row['reason']}")
+    for key, value in (extra or {}).items():
+        out.print(f"{key.replace('_', ' ')}: {value}")
+    if result.submitted:
+        out.print(f"{len(result.submitted)} batch(es) submitted")
+
+
+def _control_exit(result, verb: str) -> None:
+    from pipelines.errors import SubmissionPending
+    from pipelines.submit import SubmitReport
+
+    if result.pending:
+        raise pending_error(SubmitReport(pending=result.pending, unreachable=result.unreachable))
+    if result.outcome.not_done:
+        raise SubmissionPending(f"{len(result.outcome.not_done)} batch(es) could not be {verb} (listed above)")
+
+
+@app.command("cancel")
+def cancel_command(
+    campaign: CampaignRequired,
+    dry_run: DryRunControl = False,
+    as_json: JsonOption = False,
+    home: HomeOption = None,
+    provider: ProviderOption = None,
+    state: StateOption = None,
+    config: ConfigOption = None,
+    db: DbOption = None,
+) -> None:
+    """Stop every batch of a campaign that has not finished: nothing more is dialled that can be stopped."""
+    from pipelines.control import cancel_campaign
+
+    ctx = _control_context(home, config, state, db, provider)
+    with Ledger(ctx.state.ledger_url) as ledger:
+        result = cancel_campaign(campaign, ctx.provider, ledger, ctx.home, ctx.state.db_path, dry_run=dry_run)
+    _print_control("stopped", result, as_json, dry_run)
+    _control_exit(result, "stopped")
+
+
+@app.command("reschedule")
+def reschedule_command(
+    campaign: CampaignRequired,
+    at: Annotated[str, typer.Option("--at", help="New start, ISO-8601 with offset: 2026-11-25T09:00-05:00.")],
+    dry_run: DryRunControl = False,
+    as_json: JsonOption = False,
+    home: HomeOption = None,
+    provider: ProviderOption = None,
+    state: StateOption = None,
+    config: ConfigOption = None,
+    db: DbOption = None,
+    account_timezone: AccountTzOption = None,
+) -> None:
+    """Move the batches of a campaign that have not started to a new start time (calling hours still apply)."""
+    from pipelines.control import parse_moment, reschedule_campaign
+
+    moment = parse_moment(at)
+    ctx = _control_context(home, config, state, db, provider, account_timezone)
+    with Ledger(ctx.state.ledger_url) as ledger:
+        result = reschedule_campaign(campaign, moment, ctx.provider, ledger, ctx.home, ctx.state.db_path, dry_run=dry_run)
+    _print_control("moved", result, as_json, dry_run)
+    _control_exit(result, "moved")
+
+
+@app.command("retry")
+def retry_command(
+    campaign: CampaignRequired,
+    statuses: Annotated[str | None, typer.Option("--statuses", help="Latest outcomes to call again [default: busy,no_answer,failed].")] = None,
+    max_attempts: Annotated[int | None, typer.Option("--max-attempts", help="Calls per person, the first included [default: 3].")] = None,
+    min_gap: Annotated[float | None, typer.Option("--min-gap", help="Hours since the last call ended [default: 1].")] = None,
+    dry_run: DryRunControl = False,
+    as_json: JsonOption = False,
+    batch_size: BatchSizeOption = None,
+    home: HomeOption = None,
+    provider: ProviderOption = None,
+    state: StateOption = None,
+    config: ConfigOption = None,
+    db: DbOption = None,
+    account_timezone: AccountTzOption = None,
+) -> None:
+    """Sync, then call again exactly the people whose last call did not connect (never anyone twice)."""
+    from pipelines.control import RetryRules, retry_campaign
+
+    rules = RetryRules.parse(statuses, max_attempts, min_gap)
+    ctx = _control_context(home, config, state, db, provider, account_timezone)
+    size = batch_limit(ctx.provider.provider, _first(batch_size, ctx.toml.get("batch_size")))
+    with Ledger(ctx.state.ledger_url) as ledger:
+        result = retry_campaign(campaign, rules, ctx.provider, ledger, ctx.home, ctx.state.db_path, batch_size=size, dry_run=dry_run)
+    extra = {"retried_contacts": result.planned, "not_retried": result.skipped}
+    _print_control("planned for a retry", result, as_json, dry_run, extra)
+    _control_exit(result, "retried")
+
+
 @app.command("report")
 def report_command(
     campaign: Annotated[str | None, typer.Option("--campaign", help="Only this campaign [default: all].")] = None,

@@ -32,6 +32,7 @@ from schemas.ledger import (
     ProviderBatchRecord,
     RecipientRecord,
     RejectRecord,
+    RetryRecord,
     SnapshotRecord,
     SuppressionRecord,
 )
@@ -42,6 +43,11 @@ STALE_LOCK_SECONDS = 15 * 60  # a lock from another host that has not beaten thi
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+def aware(moment: datetime) -> datetime:
+    """A datetime read back from SQLite (naive, stored as UTC) as an aware UTC one."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _add_missing_columns(engine: Engine) -> None:
@@ -252,12 +258,36 @@ class Ledger:
             session.commit()
 
     def chunk_contacts(self, key: str) -> list[OutgoingContact]:
+        """The people of one chunk, in order: its contacts, or for a retry chunk the contacts it repeats."""
         with Session(self.engine) as session:
-            rows = session.exec(select(ContactRecord).where(ContactRecord.chunk_key == key).order_by(ContactRecord.position)).scalars()
+            rows = list(session.exec(select(ContactRecord).where(ContactRecord.chunk_key == key).order_by(ContactRecord.position)).scalars())
+            if not rows:
+                query = (
+                    select(ContactRecord)
+                    .join(RetryRecord, (RetryRecord.campaign == ContactRecord.campaign) & (RetryRecord.e164 == ContactRecord.e164))
+                    .where(RetryRecord.chunk_key == key)
+                    .order_by(RetryRecord.position)
+                )
+                rows = list(session.exec(query).scalars())
             return [
                 OutgoingContact(e164=r.e164, name=r.name or None, variables=json.loads(r.variables), contact_id=f"{r.campaign}:{r.e164}")
                 for r in rows
             ]
+
+    def record_retry(self, chunks: list[ChunkRecord], members: list[RetryRecord]) -> None:
+        """Plan retry chunks and their members in one transaction (a crash leaves all of them or none)."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            for chunk in chunks:
+                session.add(chunk)
+            for member in members:
+                session.add(member)
+            session.commit()
+
+    def update_chunk(self, key: str, **values) -> None:
+        """Change fields of a chunk that are not its state (not_before, last_error, …)."""
+        with Session(self.engine) as session:
+            session.exec(update(ChunkRecord).where(ChunkRecord.key == key).values(updated_at=now(), **values))
+            session.commit()
 
     # ------------------------------------------------------------------ sync
 

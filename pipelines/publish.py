@@ -128,7 +128,7 @@ def _frames(ledger: Ledger, campaigns, import_ids, batch_ids) -> dict[str, pd.Da
     batch_rows = merged[
         ["key", "campaign", "provider", "dialect", "provider_batch_id", "batch_name", "state", "status", "size", "total",
          "completed", "failed", "created_at", "started_at", "completed_at", "synced_at", "last_error", "timezone", "window",
-         "days"]
+         "days", "kind", "not_before"]
     ].rename(columns={"key": "chunk_key", "window": "calling_window", "days": "calling_days"})  # fmt: skip
     recipients = ledger.frame(RecipientRecord, campaigns, provider_batch_id=batches)
     snapshots = ledger.frame(SnapshotRecord, campaigns)

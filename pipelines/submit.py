@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from pipelines.errors import AmbiguousOutcome, ProviderError, TransientProviderError
-from pipelines.ledger import Ledger, now
+from pipelines.ledger import Ledger, aware, now
 from pipelines.providers.base import ProviderClient
 from pipelines.providers.retry import RetryPolicy, with_retries
 from schemas.ledger import ChunkRecord, ChunkState
@@ -116,6 +116,14 @@ class Submitter:
                 raise
         return self.report
 
+    def resolve(self, chunk: ChunkRecord) -> ChunkRecord:
+        """A chunk left `creating` or `starting` by a killed run, settled by reading the provider (nothing is sent)."""
+        if chunk.state == ChunkState.CREATING:
+            return self._reconcile_create(chunk)
+        if chunk.state == ChunkState.STARTING:
+            return self._reconcile_start(chunk)
+        return chunk
+
     def advance(self, chunk: ChunkRecord) -> ChunkRecord:
         """Take one chunk from whatever state it is in to `started`."""
         steps = {
@@ -134,8 +142,9 @@ class Submitter:
         """The chunk's calling hours as this moment's provider fields (window on the account clock, trigger time)."""
         hours = CallingHours.parse(chunk.window, chunk.days)
         moment = self.clock()
-        window = account_window(chunk.timezone, hours, self.account_timezone, moment)
-        trigger = next_open(chunk.timezone, hours, moment)
+        earliest = max(moment, aware(chunk.not_before)) if chunk.not_before else moment
+        window = account_window(chunk.timezone, hours, self.account_timezone, earliest)
+        trigger = next_open(chunk.timezone, hours, earliest)
         if window is None or trigger is None:
             raise ProviderError(f"batch {chunk.key}: calling window {chunk.window} {chunk.days} is never open in {chunk.timezone}")
         return Schedule(

@@ -21,6 +21,7 @@ class ChunkState(StrEnum):
     STARTING = "starting"  # start may have been sent
     STARTED = "started"  # dialling (or scheduled); never started again
     FINISHED = "finished"  # the provider says the batch is over (sync)
+    CANCELLED = "cancelled"  # stopped by `campaigns cancel` before it dialled; never submitted again
 
 
 PENDING_STATES = (ChunkState.PLANNED, ChunkState.CREATING, ChunkState.DRAFT_CREATED, ChunkState.STARTING)
@@ -89,6 +90,8 @@ class ChunkRecord(SQLModel, table=True):
     timezone: str = "UTC"  # the members' zone set ("A|B" = callable only when both allow)
     window: str = "08:00-21:00"  # local calling window the chunk was planned with
     days: str = "mon-sun"
+    kind: str = "import"  # import | retry (a second call for people whose first did not connect)
+    not_before: datetime | None = None  # --at / reschedule: no call before this moment
 
 
 class ProviderBatchRecord(SQLModel, table=True):
@@ -108,6 +111,20 @@ class ProviderBatchRecord(SQLModel, table=True):
     created_at: datetime | None = None
     completed_at: datetime | None = None
     synced_at: datetime
+
+
+class RetryRecord(SQLModel, table=True):
+    """A contact's membership in a retry chunk (its first chunk is ContactRecord.chunk_key)."""
+
+    __tablename__ = "retries"
+
+    chunk_key: str = Field(primary_key=True)
+    e164: str = Field(primary_key=True)
+    campaign: str = Field(index=True)
+    attempt: int  # 2 for the first retry, …
+    position: int  # order inside the chunk
+    reason: str  # the status of the attempt it repeats (busy, no_answer, …)
+    planned_at: datetime
 
 
 class RecipientRecord(SQLModel, table=True):

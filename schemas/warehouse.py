@@ -28,7 +28,7 @@ TABLES = {
             chunk_key VARCHAR PRIMARY KEY, campaign VARCHAR, provider VARCHAR, dialect VARCHAR, provider_batch_id VARCHAR,
             batch_name VARCHAR, state VARCHAR, status VARCHAR, size BIGINT, total BIGINT, completed BIGINT, failed BIGINT,
             created_at TIMESTAMPTZ, started_at TIMESTAMPTZ, completed_at TIMESTAMPTZ, synced_at TIMESTAMPTZ, last_error VARCHAR,
-            timezone VARCHAR, calling_window VARCHAR, calling_days VARCHAR)""",
+            timezone VARCHAR, calling_window VARCHAR, calling_days VARCHAR, kind VARCHAR, not_before TIMESTAMPTZ)""",
     "recipients": """
         CREATE TABLE IF NOT EXISTS recipients (
             provider_batch_id VARCHAR, e164 VARCHAR, campaign VARCHAR, status VARCHAR, call_record_id VARCHAR,
@@ -51,9 +51,11 @@ VIEWS = {
             SELECT campaign, e164, count(*) FILTER (WHERE attempted_at IS NOT NULL) AS attempts
             FROM recipients GROUP BY ALL)
         SELECT c.campaign, c.e164, c.name,
-               coalesce(r.status, CASE WHEN b.state IN ('started', 'finished') THEN 'pending' ELSE 'not_submitted' END) AS status,
+               coalesce(r.status, CASE WHEN b.state IN ('started', 'finished') THEN 'pending' WHEN b.state = 'cancelled' THEN 'cancelled'
+                                 ELSE 'not_submitted' END) AS status,
                coalesce(t.attempts, 0) AS attempts, r.call_record_id, r.attempted_at, r.completed_at, r.error,
-               c.chunk_key, b.provider_batch_id, c.variables, c.source_file, c.source_sheet, c.source_row
+               c.chunk_key, coalesce(r.provider_batch_id, b.provider_batch_id) AS provider_batch_id, c.variables,
+               c.source_file, c.source_sheet, c.source_row
         FROM contacts c
         LEFT JOIN ranked r ON r.campaign = c.campaign AND r.e164 = c.e164 AND r.latest = 1
         LEFT JOIN tries t ON t.campaign = c.campaign AND t.e164 = c.e164
@@ -67,8 +69,11 @@ VIEWS = {
             FROM imports GROUP BY campaign),
         acc AS (SELECT campaign, count(*) AS accepted FROM contacts GROUP BY campaign),
         sub AS (
-            SELECT campaign, coalesce(sum(size) FILTER (WHERE state IN ('started', 'finished')), 0)::BIGINT AS submitted,
-                   coalesce(sum(size) FILTER (WHERE state NOT IN ('started', 'finished')), 0)::BIGINT AS awaiting_submission,
+            SELECT campaign,
+                   coalesce(sum(size) FILTER (WHERE state IN ('started', 'finished') AND coalesce(kind, 'import') = 'import'), 0)::BIGINT AS submitted,
+                   coalesce(sum(size) FILTER (WHERE state NOT IN ('started', 'finished', 'cancelled')), 0)::BIGINT AS awaiting_submission,
+                   coalesce(sum(size) FILTER (WHERE state = 'cancelled'), 0)::BIGINT AS cancelled,
+                   coalesce(sum(size) FILTER (WHERE kind = 'retry' AND state IN ('started', 'finished')), 0)::BIGINT AS retried,
                    count(*) AS batches
             FROM batches GROUP BY campaign),
         out AS (
@@ -80,6 +85,7 @@ VIEWS = {
         SELECT imp.campaign, imp.imports, imp.rows_read, coalesce(acc.accepted, 0) AS accepted, imp.duplicates,
                imp.already_submitted, imp.cooled_down, imp.rejected, imp.suppressed, coalesce(sub.batches, 0) AS batches,
                coalesce(sub.submitted, 0) AS submitted, coalesce(sub.awaiting_submission, 0) AS awaiting_submission,
+               coalesce(sub.cancelled, 0) AS cancelled, coalesce(sub.retried, 0) AS retried,
                coalesce(out.completed, 0) AS completed, coalesce(out.failed, 0) AS failed, coalesce(out.skipped, 0) AS skipped,
                coalesce(sub.submitted, 0) - coalesce(out.completed, 0) - coalesce(out.failed, 0) - coalesce(out.skipped, 0) AS pending,
                round(coalesce(out.completed, 0) / nullif(coalesce(sub.submitted, 0), 0), 4) AS completion_rate,
@@ -94,5 +100,6 @@ VIEWS = {
 
 # Columns added after a table's first version: a file made by an older version gains them on its next publish.
 ADDED_COLUMNS = {
-    "batches": [("timezone", "VARCHAR"), ("calling_window", "VARCHAR"), ("calling_days", "VARCHAR")],
+    "batches": [("timezone", "VARCHAR"), ("calling_window", "VARCHAR"), ("calling_days", "VARCHAR"), ("kind", "VARCHAR"),
+                ("not_before", "TIMESTAMPTZ")],
 }

@@ -57,6 +57,11 @@ class BatchcallClient:
         request = bc.UpdateRequest(status="scheduled", trigger_timestamp=int(trigger * 1000), timezone=schedule.timezone)
         self._envelope("PUT", f"/batch-call/{batch_id}", mutating=True, body=request.model_dump(mode="json", exclude_none=True))
 
+    def unschedule(self, batch_id: str) -> None:
+        """Put a scheduled batch that has not started dialling back to draft (PUT status=draft)."""
+        request = bc.UpdateRequest(status="draft")
+        self._envelope("PUT", f"/batch-call/{batch_id}", mutating=True, body=request.model_dump(mode="json", exclude_none=True))
+
     def discard_draft(self, batch_id: str) -> None:
         """A batchcall draft never dials; nothing to do (the API documents no delete)."""
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from pydantic import ValidationError
 
@@ -14,6 +14,7 @@ from schemas.provider import OutgoingContact, RemoteBatch, RemoteBatchDetail, Re
 PATH = "/batch-calls"
 LIST_PAGE = 100
 LIST_PAGES_MAX = 50
+SCHEDULE_SLACK = timedelta(minutes=1)  # a start this close to now is simply a start
 
 
 class MagpipeClient:
@@ -53,10 +54,20 @@ class MagpipeClient:
         return _remote(self._call(request, mp.BatchAnswer, mutating=True).batch)
 
     def start(self, batch_id: str, schedule: Schedule) -> None:
-        """Dialling begins now, inside the window the draft carries."""
+        """Dialling begins now (or at the scheduled time), inside the window the draft carries."""
+        if schedule.trigger_at is not None and schedule.trigger_at > datetime.now(UTC) + SCHEDULE_SLACK:
+            request = mp.UpdateRequest(batch_id=batch_id, status="scheduled", scheduled_at=schedule.trigger_at.isoformat())
+            self._call(request, mp.BatchAnswer, mutating=True)
+            return
         answer = self._call(mp.BatchIdRequest(action="start", batch_id=batch_id), mp.ActionAnswer, mutating=True)
         if not answer.success:
             raise ProviderError(f"magpipe start {batch_id}: {answer.message or 'refused'}")
+
+    def cancel(self, batch_id: str) -> None:
+        """Stop a batch: pending recipients are skipped; calls in progress finish."""
+        answer = self._call(mp.BatchIdRequest(action="cancel", batch_id=batch_id), mp.ActionAnswer, mutating=True)
+        if not answer.success:
+            raise ProviderError(f"magpipe cancel {batch_id}: {answer.message or 'refused'}")
 
     def discard_draft(self, batch_id: str) -> None:
         """Cancel a draft left over by an ambiguous create, so nobody can start it by mistake."""

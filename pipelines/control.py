@@ -1,0 +1,348 @@
+"""Campaign control: cancel, reschedule and retry — each decided by reading the provider, so a rerun is safe.
+
+Every action is idempotent and is chosen from what the provider reports now, never from
+what a previous (maybe killed) run meant to do:
+
+    cancel       planned / draft        → cancelled in the ledger (magpipe drafts are cancelled there too)
+                 started, magpipe       → `cancel` (pending recipients skipped; sync finishes the chunk)
+                 started, batchcall     → scheduled and not dialling: PUT status=draft, then cancelled;
+                                          dialling: reported as not stoppable (the API documents no stop)
+    reschedule   planned / draft        → not_before = AT, then submitted (scheduled for AT, inside calling hours)
+                 started, batchcall     → still scheduled: PUT trigger_timestamp (AT, inside calling hours)
+                 started, magpipe       → reported: magpipe updates drafts only
+    retry        recipients whose latest attempt ended in the given statuses, under the attempt cap,
+                 past the gap, never completed, not suppressed, not already in flight → new retry
+                 chunks planned in one transaction, then submitted like any chunk (exactly once)
+
+`creating` and `starting` chunks (a run killed mid-request) are first resolved by reading
+back, exactly as submission resolves them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+
+from pipelines.errors import ProviderError, UsageError
+from pipelines.hours import CallingHours, next_open, timezone_label
+from pipelines.ledger import Ledger, aware, now
+from pipelines.providers.base import ProviderClient
+from pipelines.submit import Submitter, batch_name
+from schemas.ledger import ChunkRecord, ChunkState, ContactRecord, RecipientRecord, RetryRecord
+from schemas.provider import FINISHED, NOT_STARTED, Schedule
+
+OPEN_STATES = (ChunkState.PLANNED, ChunkState.CREATING, ChunkState.DRAFT_CREATED, ChunkState.STARTING, ChunkState.STARTED)
+DIALLED = {"completed", "busy", "no_answer", "failed"}  # a call was placed and ended
+RETRYABLE = ("busy", "no_answer", "failed", "skipped")
+
+
+@dataclass
+class Outcome:
+    """What a control command did (or, with --dry-run, would do) to each batch."""
+
+    done: list[dict] = field(default_factory=list)  # {"chunk_key", "provider_batch_id", "action"}
+    not_done: list[dict] = field(default_factory=list)  # {"chunk_key", "provider_batch_id", "reason"}
+
+    def add(self, chunk: ChunkRecord, action: str, *, failed: bool = False) -> None:
+        row = {"chunk_key": chunk.key, "provider_batch_id": chunk.provider_batch_id, ("reason" if failed else "action"): action}
+        (self.not_done if failed else self.done).append(row)
+
+
+def _resolve(submitter: Submitter, chunk: ChunkRecord, dry_run: bool) -> ChunkRecord:
+    """A chunk left mid-request by a killed run, resolved by reading the provider (read-only in a dry run)."""
+    if dry_run or chunk.state not in (ChunkState.CREATING, ChunkState.STARTING):
+        return chunk
+    return submitter.resolve(chunk)
+
+
+# ------------------------------------------------------------------ cancel
+
+
+def cancel_chunks(ledger: Ledger, client: ProviderClient, submitter: Submitter, chunks: list[ChunkRecord], *, dry_run: bool) -> Outcome:
+    outcome = Outcome()
+    hit = submitter.failpoints.hit
+    for chunk in chunks:
+        chunk = _resolve(submitter, chunk, dry_run)
+        state = ChunkState(chunk.state)
+        if state in (ChunkState.PLANNED, ChunkState.CREATING):
+            if not dry_run:
+                ledger.transition(chunk.key, state, ChunkState.CANCELLED)
+            outcome.add(chunk, "cancelled before it was sent")
+        elif state in (ChunkState.DRAFT_CREATED, ChunkState.STARTING):
+            if not dry_run:
+                if client.dialect == "magpipe":  # a cancelled draft can never be started by anyone
+                    client.cancel(chunk.provider_batch_id)
+                    hit("after_cancel_request")
+                ledger.transition(chunk.key, state, ChunkState.CANCELLED)
+            outcome.add(chunk, "draft cancelled")
+        elif state == ChunkState.STARTED:
+            _cancel_started(ledger, client, chunk, outcome, dry_run, hit)
+    return outcome
+
+
+def _cancel_started(ledger: Ledger, client: ProviderClient, chunk: ChunkRecord, outcome: Outcome, dry_run: bool, hit) -> None:
+    remote = client.get_batch(chunk.provider_batch_id)
+    if remote.status in FINISHED:
+        outcome.add(chunk, f"already {remote.status}")
+        return
+    if remote.status in NOT_STARTED:  # an earlier cancel put it back to draft and was killed before recording it
+        if not dry_run:
+            ledger.transition(chunk.key, ChunkState.STARTED, ChunkState.CANCELLED)
+        outcome.add(chunk, "cancelled (was back in draft)")
+        return
+    if client.dialect == "magpipe":
+        if not dry_run:
+            client.cancel(chunk.provider_batch_id)
+            hit("after_cancel_request")
+        outcome.add(chunk, f"cancelled while {remote.status}: recipients not yet called are skipped")
+        return
+    if remote.status != "scheduled":
+        outcome.add(chunk, f"{remote.status}: batchcall documents no way to stop a batch that is dialling", failed=True)
+        return
+    if not dry_run:
+        try:
+            client.unschedule(chunk.provider_batch_id)
+        except ProviderError as exc:
+            if exc.status_code != 400:
+                raise
+            outcome.add(chunk, f"began dialling before it could be stopped ({exc})", failed=True)
+            return
+        hit("after_cancel_request")
+        ledger.transition(chunk.key, ChunkState.STARTED, ChunkState.CANCELLED)
+    outcome.add(chunk, "scheduled batch put back to draft; it will not dial")
+
+
+# ------------------------------------------------------------------ reschedule
+
+
+def parse_moment(text: str) -> datetime:
+    """An ISO-8601 instant with its offset (or Z); a bare local time is ambiguous and refused."""
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"--at {text!r} is not an ISO-8601 time such as 2026-11-25T09:00-05:00") from None
+    if moment.tzinfo is None:
+        raise UsageError(f"--at {text!r} has no UTC offset: add one (2026-11-25T09:00-05:00, or Z for UTC)")
+    return moment.astimezone(UTC)
+
+
+def reschedule_chunks(
+    ledger: Ledger, client: ProviderClient, submitter: Submitter, chunks: list[ChunkRecord], at: datetime, *, dry_run: bool
+) -> Outcome:
+    outcome = Outcome()
+    pending = []
+    for chunk in chunks:
+        chunk = _resolve(submitter, chunk, dry_run)
+        if chunk.state in (ChunkState.PLANNED, ChunkState.DRAFT_CREATED, ChunkState.CREATING, ChunkState.STARTING):
+            pending.append(chunk)
+            continue
+        remote = client.get_batch(chunk.provider_batch_id)
+        if remote.status in NOT_STARTED:
+            pending.append(chunk)
+            continue
+        if remote.status != "scheduled":
+            outcome.add(chunk, f"already {remote.status}", failed=True)
+            continue
+        if client.dialect == "magpipe":
+            outcome.add(chunk, "magpipe updates drafts only; cancel it and import again to move it", failed=True)
+            continue
+        trigger = next_open(chunk.timezone, CallingHours.parse(chunk.window, chunk.days), at)
+        if trigger is None:
+            outcome.add(chunk, f"calling window never opens in {chunk.timezone}", failed=True)
+            continue
+        if not dry_run:
+            client.start(chunk.provider_batch_id, Schedule(timezone=timezone_label(chunk.timezone), trigger_at=trigger))
+            ledger.update_chunk(chunk.key, not_before=at)
+        outcome.add(chunk, f"moved to {trigger.isoformat()}")
+    for chunk in pending:
+        if not dry_run:
+            ledger.update_chunk(chunk.key, not_before=at)
+        outcome.add(chunk, f"will start at {at.isoformat()} (or when calling hours open)")
+    return outcome
+
+
+# ------------------------------------------------------------------ retry
+
+
+@dataclass(frozen=True)
+class RetryRules:
+    statuses: tuple[str, ...] = ("busy", "no_answer", "failed")
+    max_attempts: int = 3  # calls per person, the first one included
+    min_gap_hours: float = 1.0
+
+    @classmethod
+    def parse(cls, statuses: str | None, max_attempts: int | None, min_gap_hours: float | None) -> RetryRules:
+        chosen = tuple(s.strip() for s in (statuses or ",".join(cls.statuses)).split(",") if s.strip())
+        unknown = [s for s in chosen if s not in RETRYABLE]
+        if unknown or not chosen:
+            raise UsageError(f"--statuses takes {', '.join(RETRYABLE)}; not {', '.join(unknown) or 'nothing'}")
+        rules = cls(chosen, max_attempts if max_attempts is not None else cls.max_attempts,
+                    min_gap_hours if min_gap_hours is not None else cls.min_gap_hours)  # fmt: skip
+        if rules.max_attempts < 2:
+            raise UsageError("--max-attempts must be at least 2 (the first call counts)")
+        if rules.min_gap_hours < 0:
+            raise UsageError("--min-gap must be ≥ 0 hours")
+        return rules
+
+
+def attempt_table(ledger: Ledger, campaign: str) -> pd.DataFrame:
+    """One row per (contact, chunk it was in): attempt number, chunk state and the outcome synced for it."""
+    contacts = ledger.frame(ContactRecord, [campaign])[["e164", "chunk_key"]].assign(attempt=1)
+    retries = ledger.frame(RetryRecord, [campaign])[["e164", "chunk_key", "attempt"]]
+    members = pd.concat([contacts, retries], ignore_index=True)
+    chunks = ledger.frame(ChunkRecord, [campaign])[["key", "state", "provider_batch_id", "timezone", "window", "days"]]
+    members = members.merge(chunks.rename(columns={"key": "chunk_key"}), on="chunk_key", how="left")
+    outcomes = ledger.frame(RecipientRecord, [campaign])[["provider_batch_id", "e164", "status", "attempted_at", "completed_at"]]
+    return members.merge(outcomes, on=["provider_batch_id", "e164"], how="left")
+
+
+def retry_candidates(table: pd.DataFrame, rules: RetryRules, suppressed: set[str], moment: datetime) -> tuple[pd.DataFrame, dict]:
+    """The latest attempt of each contact that may be called again, and why the others may not."""
+    if not len(table):
+        return table, {}
+    table = table.sort_values(["e164", "attempt"])
+    never_sent = table["state"].eq(ChunkState.CANCELLED) & table["status"].isna()
+    table = table.assign(status=table["status"].mask(never_sent, "skipped"))  # cancelled before it was sent
+    dialled = table["status"].isin(DIALLED).groupby(table["e164"]).sum()
+    ever_completed = table["status"].eq("completed").groupby(table["e164"]).any()
+    latest = table.groupby("e164").tail(1).set_index("e164")
+    latest = latest.assign(dials=dialled.reindex(latest.index).fillna(0).astype(int),
+                           completed_once=ever_completed.reindex(latest.index).fillna(False))  # fmt: skip
+    ended = pd.to_datetime(latest["completed_at"].fillna(latest["attempted_at"]), utc=True)
+    settled = latest["state"].isin([ChunkState.FINISHED, ChunkState.CANCELLED]) | latest["status"].isin(DIALLED | {"skipped"})
+    why = pd.Series("eligible", index=latest.index, dtype=object)
+    why[~latest["status"].isin(rules.statuses)] = "status_not_retried"
+    why[~settled] = "in_flight"
+    why[latest["completed_once"]] = "completed"
+    why[(why == "eligible") & (latest["dials"] >= rules.max_attempts)] = "max_attempts"
+    why[(why == "eligible") & (ended > moment - timedelta(hours=rules.min_gap_hours))] = "too_soon"
+    why[(why == "eligible") & latest.index.isin(list(suppressed))] = "suppressed"
+    reasons = {str(k): int(v) for k, v in why[why != "eligible"].value_counts().items()}
+    return latest[why == "eligible"].reset_index(), reasons
+
+
+def plan_retry(
+    ledger: Ledger, campaign: str, candidates: pd.DataFrame, *, provider: str, dialect: str, batch_size: int
+) -> list[ChunkRecord]:
+    """Retry chunks for the candidates: per timezone and original hours, at most batch_size each, one transaction."""
+    stamp = now()
+    chunks, members = [], []
+    groups = candidates.sort_values(["timezone", "window", "days", "chunk_key", "e164"], kind="stable")
+    for (zones, window, days), group in groups.groupby(["timezone", "window", "days"], sort=True):
+        rows = group.to_dict("records")
+        for start in range(0, len(rows), batch_size):
+            part = rows[start : start + batch_size]
+            identity = "\n".join([campaign, "retry", *(f"{r['e164']}:{int(r['attempt']) + 1}" for r in part)])
+            key = "ck" + hashlib.sha256(identity.encode()).hexdigest()[:16]
+            chunks.append(ChunkRecord(
+                key=key, campaign=campaign, provider=provider, dialect=dialect, batch_name=batch_name(campaign, key),
+                size=len(part), state=ChunkState.PLANNED, import_id=0, created_at=stamp, updated_at=stamp, timezone=zones,
+                window=window, days=days, kind="retry",
+            ))  # fmt: skip
+            members += [
+                RetryRecord(chunk_key=key, e164=r["e164"], campaign=campaign, attempt=int(r["attempt"]) + 1, position=i,
+                            reason=str(r["status"]), planned_at=stamp)  # fmt: skip
+                for i, r in enumerate(part)
+            ]
+    if chunks:
+        ledger.record_retry(chunks, members)
+    return chunks
+
+
+def chunks_to_control(ledger: Ledger, campaign: str, provider: str) -> list[ChunkRecord]:
+    chunks = ledger.chunks(campaign, OPEN_STATES)
+    foreign = [c for c in chunks if c.provider != provider]
+    if foreign:
+        raise UsageError(f"campaign {campaign!r} has batches on provider {foreign[0].provider!r}: run with --provider {foreign[0].provider}")
+    return chunks
+
+
+def latest_not_before(chunks: list[ChunkRecord]) -> datetime | None:
+    moments = [aware(c.not_before) for c in chunks if c.not_before]
+    return max(moments) if moments else None
+
+
+# ------------------------------------------------------------------ the commands, end to end
+
+
+@dataclass
+class ControlResult:
+    outcome: Outcome
+    submitted: list[str] = field(default_factory=list)  # chunk keys started by this run
+    pending: dict[str, str] = field(default_factory=dict)
+    unreachable: bool = False
+    skipped: dict[str, int] = field(default_factory=dict)  # retry: contacts not retried, by reason
+    planned: int = 0  # retry: contacts put into new chunks
+
+
+def _submitter(ledger: Ledger, client: ProviderClient, settings) -> Submitter:
+    from pipelines.run import retry_policy
+    from pipelines.submit import Failpoints
+
+    return Submitter(
+        ledger, client, provider=settings.provider, policy=retry_policy(settings), failpoints=Failpoints(settings.failpoint),
+        settle_seconds=settings.settle_seconds, account_timezone=settings.account_timezone,
+    )  # fmt: skip
+
+
+def cancel_campaign(campaign: str, settings, ledger: Ledger, home, db, *, dry_run: bool) -> ControlResult:
+    from pipelines.run import campaign_lock, open_provider
+
+    with campaign_lock(ledger, campaign):
+        chunks = chunks_to_control(ledger, campaign, settings.provider)
+        if not chunks:
+            return ControlResult(Outcome())
+        with open_provider(settings, home) as client:
+            outcome = cancel_chunks(ledger, client, _submitter(ledger, client, settings), chunks, dry_run=dry_run)
+        if not dry_run:
+            _publish(ledger, db, campaign)
+        return ControlResult(outcome)
+
+
+def reschedule_campaign(campaign: str, at: datetime, settings, ledger: Ledger, home, db, *, dry_run: bool) -> ControlResult:
+    from pipelines.run import campaign_lock, open_provider, submit_pending
+
+    if at <= now():
+        raise UsageError(f"--at {at.isoformat()} is in the past")
+    with campaign_lock(ledger, campaign):
+        chunks = chunks_to_control(ledger, campaign, settings.provider)
+        if not chunks:
+            return ControlResult(Outcome())
+        with open_provider(settings, home) as client:
+            outcome = reschedule_chunks(ledger, client, _submitter(ledger, client, settings), chunks, at, dry_run=dry_run)
+        if dry_run:
+            return ControlResult(outcome)
+        report, _ = submit_pending(campaign, settings, ledger, home, db=db)  # drafts and planned chunks, scheduled for AT
+        return ControlResult(outcome, report.started, report.pending, report.unreachable)
+
+
+def retry_campaign(
+    campaign: str, rules: RetryRules, settings, ledger: Ledger, home, db, *, batch_size: int, dry_run: bool
+) -> ControlResult:
+    from pipelines.run import campaign_lock, submit_pending, sync_ledger
+
+    with campaign_lock(ledger, campaign):
+        if ledger.chunks(campaign, [ChunkState.STARTED]):
+            sync_ledger(settings, ledger, home, campaign, db=None if dry_run else db)  # decide on fresh outcomes
+        table = attempt_table(ledger, campaign)
+        if not len(table) and not ledger.chunks(campaign):
+            raise UsageError(f"campaign {campaign!r} has nothing in the ledger")
+        candidates, skipped = retry_candidates(table, rules, ledger.suppressed_numbers(), now())
+        outcome = Outcome()
+        if dry_run:
+            return ControlResult(outcome, skipped=skipped, planned=len(candidates))
+        chunks = plan_retry(ledger, campaign, candidates, provider=settings.provider, dialect=settings.dialect, batch_size=batch_size)
+        for chunk in chunks:
+            outcome.add(chunk, f"retry of {chunk.size} contact(s) planned")
+        report, _ = submit_pending(campaign, settings, ledger, home, db=db)
+        return ControlResult(outcome, report.started, report.pending, report.unreachable, skipped, len(candidates))
+
+
+def _publish(ledger: Ledger, db, campaign: str) -> None:
+    from pipelines.publish import publish
+
+    if db is not None:
+        publish(ledger, db, [campaign])
