@@ -293,7 +293,7 @@ def test_each_provider_is_told_the_recipients_hours(tmp_path, dialect):
                 assert trigger <= before + timedelta(days=1)
 
 
-def test_a_ledger_from_before_calling_hours_gains_the_new_columns(tmp_path):
+def test_a_ledger_from_an_older_version_gains_the_new_columns(tmp_path):
     import sqlite3
 
     from pipelines.ledger import Ledger
@@ -301,10 +301,10 @@ def test_a_ledger_from_before_calling_hours_gains_the_new_columns(tmp_path):
     path = tmp_path / "ledger.sqlite"
     Ledger(f"sqlite:///{path}").close()
     with sqlite3.connect(path) as db:
-        for column in ("timezone", "window", "days"):
+        for column in ("timezone", "window", "days", "kind", "not_before"):
             db.execute(f'ALTER TABLE chunks DROP COLUMN "{column}"')
         db.execute("INSERT INTO chunks (key, campaign, provider, dialect, batch_name, size, state, import_id, attempts, created_at, "
                    "updated_at) VALUES ('ck1', 'old', 'sandbox', 'batchcall', 'old [ck1]', 1, 'planned', 1, 0, '2026-01-01', '2026-01-01')")  # fmt: skip
     with Ledger(f"sqlite:///{path}") as ledger:
         (chunk,) = ledger.chunks("old")
-    assert (chunk.timezone, chunk.window, chunk.days) == ("UTC", "08:00-21:00", "mon-sun")
+    assert (chunk.timezone, chunk.window, chunk.days, chunk.kind, chunk.not_before) == ("UTC", "08:00-21:00", "mon-sun", "import", None)
