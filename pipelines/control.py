@@ -253,6 +253,9 @@ def plan_retry(
 
 
 def chunks_to_control(ledger: Ledger, campaign: str, provider: str) -> list[ChunkRecord]:
+    """The campaign's batches that are not over; an unknown campaign (a typo) is refused."""
+    if not ledger.chunks(campaign):
+        raise UsageError(f"campaign {campaign!r} has no batches in the ledger")
     chunks = ledger.chunks(campaign, OPEN_STATES)
     foreign = [c for c in chunks if c.provider != provider]
     if foreign:

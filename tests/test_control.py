@@ -178,3 +178,14 @@ def _only_batch(url: str, dialect: str) -> dict:
         return batch
     (batch,) = httpx.get(url + "/batch-call", headers={"X-API-KEY": "sandbox-key", "X-API-SECRET": "sandbox-secret"}).json()["data"]
     return batch
+
+
+def test_an_unknown_campaign_is_refused_in_one_line(tmp_path):
+    path, _ = contacts_file(tmp_path, count=2)
+    home = tmp_path / "home"
+    with running(SandboxConfig(speed=100)) as sandbox:
+        env = provider_env("magpipe", sandbox.url)
+        assert run(import_cmd("magpipe", path, home, campaign="real"), env).returncode == 0
+        for command in (["cancel"], ["reschedule", "--at", "2099-01-01T09:00Z"], ["retry"]):
+            result = run(cli("magpipe", home, *command, "--campaign", "typo"), env)
+            assert result.returncode == 2 and "'typo'" in result.stderr and len(result.stderr.strip().splitlines()) == 1
