@@ -281,32 +281,22 @@ class ControlResult:
     planned: int = 0  # retry: contacts put into new chunks
 
 
-def _submitter(ledger: Ledger, client: ProviderClient, settings) -> Submitter:
-    from pipelines.run import retry_policy
-    from pipelines.submit import Failpoints
-
-    return Submitter(
-        ledger, client, provider=settings.provider, policy=retry_policy(settings), failpoints=Failpoints(settings.failpoint),
-        settle_seconds=settings.settle_seconds, account_timezone=settings.account_timezone,
-    )  # fmt: skip
-
-
 def cancel_campaign(campaign: str, settings, ledger: Ledger, home, db, *, dry_run: bool) -> ControlResult:
-    from pipelines.run import campaign_lock, open_provider
+    from pipelines.run import campaign_lock, make_submitter, open_provider
 
     with campaign_lock(ledger, campaign):
         chunks = chunks_to_control(ledger, campaign, settings.provider)
         if not chunks:
             return ControlResult(Outcome())
         with open_provider(settings, home) as client:
-            outcome = cancel_chunks(ledger, client, _submitter(ledger, client, settings), chunks, dry_run=dry_run)
+            outcome = cancel_chunks(ledger, client, make_submitter(ledger, client, settings), chunks, dry_run=dry_run)
         if not dry_run:
             _publish(ledger, db, campaign)
         return ControlResult(outcome)
 
 
 def reschedule_campaign(campaign: str, at: datetime, settings, ledger: Ledger, home, db, *, dry_run: bool) -> ControlResult:
-    from pipelines.run import campaign_lock, open_provider, submit_pending
+    from pipelines.run import campaign_lock, make_submitter, open_provider, submit_pending
 
     if at <= now():
         raise UsageError(f"--at {at.isoformat()} is in the past")
@@ -315,7 +305,7 @@ def reschedule_campaign(campaign: str, at: datetime, settings, ledger: Ledger, h
         if not chunks:
             return ControlResult(Outcome())
         with open_provider(settings, home) as client:
-            outcome = reschedule_chunks(ledger, client, _submitter(ledger, client, settings), chunks, at, dry_run=dry_run)
+            outcome = reschedule_chunks(ledger, client, make_submitter(ledger, client, settings), chunks, at, dry_run=dry_run)
         if dry_run:
             return ControlResult(outcome)
         report, _ = submit_pending(campaign, settings, ledger, home, db=db)  # drafts and planned chunks, scheduled for AT

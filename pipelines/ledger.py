@@ -46,8 +46,8 @@ def now() -> datetime:
 
 
 def aware(moment: datetime) -> datetime:
-    """A datetime read back from SQLite (naive, stored as UTC) as an aware UTC one."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    """A datetime read back from SQLite (naive, stored as UTC), or from a provider, as an aware UTC one."""
+    return moment.astimezone(UTC) if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _add_missing_columns(engine: Engine) -> None:
@@ -354,9 +354,7 @@ class Ledger:
 
 
 def _aware(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    return None if value is None else aware(value)
 
 
 def _sqlite_pragmas(connection, _record) -> None:

@@ -67,6 +67,16 @@ def open_provider(settings: ProviderSettings, home: Path) -> Iterator[ProviderCl
         client.close()
 
 
+def make_submitter(ledger: Ledger, client: ProviderClient, settings: ProviderSettings, hooks: Hooks | None = None) -> Submitter:
+    """A Submitter configured from the provider settings (retries, failpoints, account clock)."""
+    hooks = hooks or Hooks()
+    return Submitter(
+        ledger, client, provider=settings.provider, policy=retry_policy(settings), failpoints=Failpoints(settings.failpoint),
+        settle_seconds=settings.settle_seconds, on_progress=hooks.on_chunk, on_retry=hooks.on_retry,
+        account_timezone=settings.account_timezone,
+    )  # fmt: skip
+
+
 def retry_policy(settings: ProviderSettings) -> RetryPolicy:
     return RetryPolicy(
         attempts=settings.retry_attempts, base_seconds=settings.retry_base_seconds, budget_seconds=settings.retry_budget_seconds
@@ -155,11 +165,7 @@ def submit_pending(
     try:
         if pending:
             with open_provider(settings, home) as client:
-                submitter = Submitter(
-                    ledger, client, provider=settings.provider, policy=retry_policy(settings),
-                    failpoints=Failpoints(settings.failpoint), settle_seconds=settings.settle_seconds,
-                    on_progress=hooks.on_chunk, on_retry=hooks.on_retry, account_timezone=settings.account_timezone,
-                )  # fmt: skip
+                submitter = make_submitter(ledger, client, settings, hooks)
                 report = submitter.report
                 submitter.run(pending)
     finally:
