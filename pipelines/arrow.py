@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -26,3 +27,11 @@ def text_array(column: pd.Series) -> pa.Array:
 def text_series(array: pa.Array, index=None) -> pd.Series:
     """An Arrow string array as a pandas column, without copying."""
     return pd.Series(pd.arrays.ArrowExtensionArray(array), index=index, copy=False)
+
+
+def string_buffers(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(offsets, bytes) of an Arrow string array as numpy views, offsets already shifted by the array's slice offset."""
+    offsets = np.frombuffer(values.buffers()[1], dtype=np.int32)[values.offset : values.offset + len(values) + 1]
+    data_buffer = values.buffers()[2]
+    data = np.frombuffer(data_buffer, dtype=np.uint8) if data_buffer is not None else np.zeros(0, np.uint8)
+    return offsets, data

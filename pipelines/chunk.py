@@ -6,7 +6,10 @@ import hashlib
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
+from pipelines.arrow import string_buffers, text_array
 from schemas.contacts import CHUNK_KEY, E164, TIMEZONE, BatchPlan
 
 FALLBACK_ZONE = "UTC"
@@ -24,6 +27,19 @@ def chunk_key(campaign: str, numbers: list[str]) -> str:
     """A stable key for a chunk: a hash of its campaign and its members in order."""
     digest = hashlib.sha256("\n".join([campaign, *numbers]).encode()).hexdigest()
     return "ck" + digest[:16]
+
+
+def chunk_keys(campaign: str, e164: pa.Array, bounds: np.ndarray) -> list[str]:
+    """chunk_key of each chunk e164[bounds[i]:bounds[i+1]], hashed straight from the Arrow buffers."""
+    lines = pc.binary_join_element_wise(e164, "\n", "")  # every number followed by a newline
+    offsets, data = string_buffers(lines)
+    head = f"{campaign}\n".encode()
+    keys = []
+    for begin, end in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
+        digest = hashlib.sha256(head)
+        digest.update(memoryview(data[offsets[begin] : offsets[end] - 1]))  # without the last newline
+        keys.append("ck" + digest.hexdigest()[:16])
+    return keys
 
 
 def chunk(accepted: pd.DataFrame, campaign: str, size: int) -> tuple[pd.DataFrame, list[BatchPlan]]:
@@ -49,14 +65,10 @@ def chunk(accepted: pd.DataFrame, campaign: str, size: int) -> tuple[pd.DataFram
     chunks_per_zone = -(-counts // size)
     first_chunk = np.concatenate([[0], np.cumsum(chunks_per_zone)[:-1]])
     position = first_chunk[sorted_codes] + within // size
-    numbers = ordered[E164].to_numpy(dtype=object)
     bounds = np.flatnonzero(np.diff(np.concatenate([[-1], position, [position[-1] + 1]])))
-    keys, plans = [], []
-    for begin, end in zip(bounds[:-1], bounds[1:]):
-        members = numbers[begin:end].tolist()
-        key = chunk_key(campaign, members)
-        keys.append(key)
-        plans.append(BatchPlan(key=key, size=len(members), timezone=str(names[sorted_codes[begin]])))
+    keys = chunk_keys(campaign, text_array(ordered[E164]), bounds)
+    plans = [BatchPlan(key=key, size=int(end - begin), timezone=str(names[sorted_codes[begin]]))
+             for key, begin, end in zip(keys, bounds[:-1], bounds[1:])]  # fmt: skip
     # one key per chunk, stored once: a categorical, not a string per contact
     ordered[CHUNK_KEY] = pd.Categorical.from_codes(position, categories=keys)
     return ordered, plans

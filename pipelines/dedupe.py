@@ -6,17 +6,15 @@ from collections.abc import Collection
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from pipelines.arrow import text_array
-
+from pipelines.fastphone import e164_keys
 from schemas.contacts import DUPLICATE_OF_FILE, DUPLICATE_OF_ROW, E164, SOURCE_FILE, SOURCE_ROW, SOURCE_SHEET
 
 
 def _number_keys(numbers: pd.Series) -> np.ndarray:
-    """E.164 as int64 ('+14155550132' → 14155550132): at most 15 digits, so it fits, and hashes fast."""
-    return pc.cast(pc.utf8_slice_codeunits(text_array(numbers), 1), pa.int64()).to_numpy(zero_copy_only=False)
+    """E.164 as int64 ('+14155550132' → 14155550132): it fits, and hashes fast."""
+    return e164_keys(text_array(numbers))
 
 
 def dedupe(contacts: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -25,7 +25,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, PhoneMetadata
 
-from schemas.contacts import RejectReason
+from pipelines.arrow import string_buffers
+from schemas.contacts import REASON_CODE, RejectReason
 
 PLAIN = r"^[ \t]*(?:\+ *)?[0-9(][0-9 \-.()]*[ \t]*$"  # tabs only around: inside, phonenumbers stops at one
 BLANK = r"^[ \t\r\n]*$"
@@ -164,7 +165,7 @@ def _strip_national_prefix(values: pa.Array, rules: Rules) -> pa.Array:
     else:
         found = pc.extract_regex(values, f"^(?P<p>{rules.national_prefix})")
         matched = found.is_valid().to_numpy(zero_copy_only=False)
-        prefix_lengths = pc.utf8_length(found.field("p")).fill_null(0).to_numpy(zero_copy_only=False)
+        prefix_lengths = pc.binary_length(found.field("p")).fill_null(0).to_numpy(zero_copy_only=False)
     if not matched.any():
         return values
     # phonenumbers keeps the original when it was viable and the stripped number is not;
@@ -190,9 +191,9 @@ def _slice_from(values: pa.Array, starts: np.ndarray) -> pa.Array:
 
 def _national_number(values: pa.Array, rules: Rules) -> tuple[pa.Array, np.ndarray]:
     """parse()'s last steps: strip the national prefix if the result tests long enough; returns nsn and lengths."""
-    lengths = pc.utf8_length(values).to_numpy(zero_copy_only=False)
+    lengths = _byte_lengths(values)
     stripped = _strip_national_prefix(values, rules)
-    stripped_lengths = pc.utf8_length(stripped).to_numpy(zero_copy_only=False)
+    stripped_lengths = _byte_lengths(stripped)
     keep = _keeps_stripped(stripped_lengths, rules)
     return pc.if_else(pa.array(keep), stripped, values), np.where(keep, stripped_lengths, lengths)
 
@@ -242,15 +243,62 @@ def _validate(country_code: int, values: pa.Array, lengths: np.ndarray) -> np.nd
     return valid
 
 
+# ------------------------------------------------------------------ E.164 numbers as int64 keys
+
+# A valid number has at most 19 digits (+62 and 17 for Indonesian toll-free), and every
+# 19-digit one starts with 62: all fit in int64. Keys are the digits after the '+'.
+MAX_EXACT_DIGITS = 18  # cc * 10**n + nsn is exact in int64 up to this many digits
+INT64_MAX = np.iinfo(np.int64).max
+
+
+def e164_keys(numbers: pa.Array) -> np.ndarray:
+    """'+14155550132' → 14155550132 for a column of E.164 text ("" or null → 0)."""
+    text = numbers.cast(pa.string()).fill_null("")
+    digits = pc.utf8_slice_codeunits(text, 1)
+    return pc.cast(pc.if_else(pc.equal(digits, ""), "0", digits), pa.int64()).to_numpy(zero_copy_only=False)
+
+
+def e164_text(keys: np.ndarray) -> pa.Array:
+    """14155550132 → '+14155550132' for a column of keys (all non-zero)."""
+    digits = pc.cast(pa.array(keys, type=pa.int64()), pa.string())
+    return pc.binary_join_element_wise("+", digits, "")
+
+
+def _keys(country_code: int, nsn: pa.Array, lengths: np.ndarray) -> np.ndarray:
+    national = pc.cast(nsn, pa.int64()).to_numpy(zero_copy_only=False)
+    keys = country_code * np.power(10, lengths.astype(np.int64)) + national
+    for row in np.flatnonzero(len(str(country_code)) + lengths > MAX_EXACT_DIGITS):
+        value = int(f"{country_code}{nsn[int(row)].as_py()}")
+        if value > INT64_MAX:  # no valid number is this long; the metadata would have changed
+            raise AssertionError(f"+{value} does not fit an int64 key")
+        keys[row] = value
+    return keys
+
+
 # ------------------------------------------------------------------ entry point
+
+EMPTY, TOO_SHORT_CODE, TOO_LONG_CODE, INVALID_CODE = (REASON_CODE[r] for r in (
+    RejectReason.EMPTY, RejectReason.TOO_SHORT, RejectReason.TOO_LONG, RejectReason.INVALID))  # fmt: skip
+# is this 1-, 2- or 3-digit number a country calling code? (indexed by its value; no code has a leading 0)
+KNOWN_CODE = {length: np.isin(np.arange(10**length), [int(code) for code in COUNTRY_CODES[length]]) for length in (1, 2, 3)}
+
+
+def _matches(values: pa.Array, pattern: str) -> np.ndarray:
+    return pc.match_substring_regex(values, pattern).to_numpy(zero_copy_only=False)
+
+
+def _contains(values: pa.Array, text: str) -> np.ndarray:
+    return pc.match_substring(values, text).to_numpy(zero_copy_only=False)
+
+
+def _byte_lengths(values: pa.Array) -> np.ndarray:
+    return pc.binary_length(values).to_numpy(zero_copy_only=False)
 
 
 def digits_only(values: pa.Array) -> pa.Array:
     """Keep only ASCII digits of each string, straight on the Arrow buffers (no per-row Python)."""
     values = values.cast(pa.string()).fill_null("")
-    offsets = np.frombuffer(values.buffers()[1], dtype=np.int32)[values.offset : values.offset + len(values) + 1]
-    data_buffer = values.buffers()[2]
-    data = np.frombuffer(data_buffer, dtype=np.uint8) if data_buffer is not None else np.zeros(0, np.uint8)
+    offsets, data = string_buffers(values)
     data = data[offsets[0] : offsets[-1]]
     keep = (data >= 48) & (data <= 57)
     starts = offsets[:-1] - offsets[0]
@@ -260,89 +308,103 @@ def digits_only(values: pa.Array) -> pa.Array:
     return pa.StringArray.from_buffers(len(values), pa.py_buffer(new_offsets), pa.py_buffer(data[keep].tobytes()))
 
 
-def classify_columns(raw: pa.Array, default_region: str, overrides: pa.Array | None = None) -> tuple[pa.Array, np.ndarray, np.ndarray]:
-    """(e164, reason, handled) for every row; rows not handled must go to the exact path.
+def _leading_number(digits: pa.Array, rows: np.ndarray, count: int) -> np.ndarray:
+    """The first `count` digits of each of `rows` (all at least that long) as an integer."""
+    offsets, data = string_buffers(digits)
+    starts = offsets[rows]
+    value = np.zeros(len(rows), dtype=np.int64)
+    for position in range(count):
+        value = value * 10 + (data[starts + position] - 48)
+    return value
 
-    `overrides` is a per-row region (a country column), "" meaning `default_region`.
-    e164 is an Arrow string array (null where rejected or unhandled); reason holds RejectReason or None.
+
+def classify_columns(raw: pa.Array, default_region: str, overrides: pa.Array | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(keys, reasons, handled) for every row; rows not handled must go to the exact path.
+
+    keys: the E.164 number as int64 (e164_keys; 0 where rejected or unhandled); reasons: int8
+    codes of schemas.contacts.REASON_BY_CODE (0 where accepted). `overrides` is a per-row
+    region (a country column), "" meaning `default_region`.
     """
     n = len(raw)
     raw = raw.cast(pa.string()).fill_null("")
-    e164 = pa.nulls(n, pa.string())
-    reason = np.full(n, None, dtype=object)
+    keys = np.zeros(n, dtype=np.int64)
+    reasons = np.zeros(n, dtype=np.int8)
     handled = np.zeros(n, dtype=bool)
     if n == 0:
-        return e164, reason, handled
+        return keys, reasons, handled
 
-    blank = pc.match_substring_regex(raw, BLANK).to_numpy(zero_copy_only=False)
-    reason[blank] = RejectReason.EMPTY
-    handled[blank] = True
-    plain = pc.match_substring_regex(raw, PLAIN).to_numpy(zero_copy_only=False) & ~blank
-    plain &= ~pc.match_substring_regex(raw, INTEGRAL_DECIMAL).to_numpy(zero_copy_only=False)
-    plain &= pc.utf8_length(raw).to_numpy(zero_copy_only=False) <= MAX_INPUT
+    blank = _matches(raw, BLANK)
+    reasons[blank] = EMPTY
+    handled |= blank
+    plain = _matches(raw, PLAIN) & ~blank
+    dotted = np.flatnonzero(plain & _contains(raw, "."))  # only these can be an integral decimal
+    if len(dotted):
+        plain[dotted[_matches(raw.take(pa.array(dotted)), INTEGRAL_DECIMAL)]] = False
+    plain &= _byte_lengths(raw) <= MAX_INPUT  # plain text is ASCII: bytes are characters
     if not plain.any():
-        return e164, reason, handled
+        return keys, reasons, handled
     digits = digits_only(raw)
-    count = pc.utf8_length(digits).to_numpy(zero_copy_only=False)
-    plus = pc.starts_with(pc.utf8_ltrim_whitespace(raw), "+").to_numpy(zero_copy_only=False)
+    count = _byte_lengths(digits)
     usable = plain & (count >= 4) & (count <= MAX_NSN + 3)
+    plus = usable & _contains(raw, "+")  # in plain text a '+' can only come first
 
-    # each group: (row mask, country code, rules to strip the national prefix with, national digits of those rows)
+    # each group: (rows, country code, rules to strip the national prefix with, national digits of those rows)
     groups: list[tuple[np.ndarray, int, Rules, pa.Array]] = []
-    if (usable & plus).any():
-        groups += _from_plus(digits, usable & plus)
+    if plus.any():
+        groups += _from_plus(digits, np.flatnonzero(plus))
     national = usable & ~plus
     if overrides is None:
-        groups += _from_national(default_region, digits, national)
+        groups += _from_national(default_region, digits, np.flatnonzero(national))
     else:
         overrides = overrides.cast(pa.string()).fill_null("")
         is_default = pc.equal(overrides, "").to_numpy(zero_copy_only=False)
-        groups += _from_national(default_region, digits, national & is_default)
-        for region in pc.unique(overrides.filter(pa.array(national & ~is_default))).to_pylist():
-            groups += _from_national(region, digits, national & pc.equal(overrides, region).to_numpy(zero_copy_only=False))
+        groups += _from_national(default_region, digits, np.flatnonzero(national & is_default))
+        chosen = np.flatnonzero(national & ~is_default)
+        if len(chosen):
+            encoded = pc.dictionary_encode(overrides.take(pa.array(chosen)))
+            codes = encoded.indices.to_numpy(zero_copy_only=False)
+            for code, region in enumerate(encoded.dictionary.to_pylist()):
+                groups += _from_national(region, digits, chosen[codes == code])
 
-    for mask, country_code, rules, national_digits in groups:
+    for rows, country_code, rules, national_digits in groups:
         main = main_rules(country_code)
         if main is None or not rules.strippable:
             continue
-        too_short = pc.utf8_length(national_digits).to_numpy(zero_copy_only=False) < MIN_NSN
+        short = _byte_lengths(national_digits) < MIN_NSN
         nsn, lengths = _national_number(national_digits, rules)
         valid = _validate(country_code, nsn, lengths)
         if valid is None:
             continue
         test = _length_test(lengths, main)
-        why = np.where(test == TOO_SHORT, RejectReason.TOO_SHORT, np.where(test == TOO_LONG, RejectReason.TOO_LONG, RejectReason.INVALID))
-        why = np.where(too_short | (lengths < MIN_NSN), RejectReason.TOO_SHORT, np.where(lengths > MAX_NSN, RejectReason.TOO_LONG, why))
-        good = valid & ~too_short & (lengths >= MIN_NSN) & (lengths <= MAX_NSN)
-        target = np.flatnonzero(mask)
+        why = np.full(len(rows), INVALID_CODE, dtype=np.int8)
+        why[test == TOO_LONG] = TOO_LONG_CODE
+        why[test == TOO_SHORT] = TOO_SHORT_CODE
+        why[lengths > MAX_NSN] = TOO_LONG_CODE
+        short |= lengths < MIN_NSN
+        why[short] = TOO_SHORT_CODE
+        good = valid & ~short & (lengths <= MAX_NSN)
         if good.any():
-            formatted = pc.binary_join_element_wise(f"+{country_code}", nsn.filter(pa.array(good)), "")
-            good_mask = np.zeros(n, dtype=bool)
-            good_mask[target[good]] = True
-            e164 = pc.replace_with_mask(e164, pa.array(good_mask), formatted)
-        reason[target[~good]] = why[~good]
-        handled[target] = True
-    return e164, reason, handled
+            keys[rows[good]] = _keys(country_code, nsn.filter(pa.array(good)), lengths[good])
+        reasons[rows[~good]] = why[~good]
+        handled[rows] = True
+    return keys, reasons, handled
 
 
 def _from_plus(digits: pa.Array, rows: np.ndarray) -> list:
     """'+' then digits: the country code is the 1–3 digit prefix phonenumbers knows."""
     groups = []
-    assigned = ~rows
+    first = _leading_number(digits, rows, 3)
+    assigned = np.zeros(len(rows), dtype=bool)
     for length in (1, 2, 3):
-        prefix = pc.utf8_slice_codeunits(digits, 0, length)
-        hit = ~assigned & pc.is_in(prefix, value_set=pa.array(sorted(COUNTRY_CODES[length]))).to_numpy(zero_copy_only=False)
+        code = first // 10 ** (3 - length)
+        hit = ~assigned & KNOWN_CODE[length][code]
         assigned |= hit
-        if not hit.any():
-            continue
-        numeric = np.zeros(len(digits), dtype=np.int64)
-        numeric[hit] = pc.cast(prefix.filter(pa.array(hit)), pa.int64()).to_numpy()
-        for code in np.unique(numeric[hit]):
-            main = main_rules(int(code))
+        for country_code in np.unique(code[hit]):
+            main = main_rules(int(country_code))
             if main is None:  # non-geographic codes take the exact path
                 continue
-            mask = hit & (numeric == code)
-            groups.append((mask, int(code), main, pc.utf8_slice_codeunits(digits.filter(pa.array(mask)), length)))
+            mine = rows[hit & (code == country_code)]
+            groups.append((mine, int(country_code), main, pc.utf8_slice_codeunits(digits.take(pa.array(mine)), length)))
     # a leading 0 or an unknown code: phonenumbers retries without the '+'; the exact path decides
     return groups
 
@@ -350,12 +412,11 @@ def _from_plus(digits: pa.Array, rows: np.ndarray) -> list:
 def _from_national(region: str, digits: pa.Array, rows: np.ndarray) -> list:
     """No '+': the region's own country code, unless the digits start with it and read better without."""
     rules = rules_for_region(region)
-    if not rows.any() or rules is None or not rules.strippable or main_rules(rules.country_code) is None:
+    if not len(rows) or rules is None or not rules.strippable or main_rules(rules.country_code) is None:
         return []
-    mine = digits.filter(pa.array(rows))
-    where = np.flatnonzero(rows)
+    mine = digits.take(pa.array(rows))
     if rules.idd:  # an international prefix: the exact path handles IDD numbers
-        idd = pc.match_substring_regex(mine, f"^(?:{rules.idd})").to_numpy(zero_copy_only=False)
+        idd = _matches(mine, f"^(?:{rules.idd})")
     else:
         idd = np.zeros(len(mine), dtype=bool)
     code = str(rules.country_code)
@@ -365,17 +426,12 @@ def _from_national(region: str, digits: pa.Array, rows: np.ndarray) -> list:
     if starts.any():
         full = mine.filter(pa.array(starts))
         rest = _strip_national_prefix(pc.utf8_slice_codeunits(full, len(code)), rules)
-        full_lengths = pc.utf8_length(full).to_numpy(zero_copy_only=False)
-        better = (~_viable(full, rules) & _viable(rest, rules)) | (_length_test(full_lengths, rules) == TOO_LONG)
+        better = (~_viable(full, rules) & _viable(rest, rules)) | (_length_test(_byte_lengths(full), rules) == TOO_LONG)
         leading[np.flatnonzero(starts)[better]] = True
         if better.any():
-            mask = np.zeros(len(digits), dtype=bool)
-            mask[where[leading]] = True
             # parse() strips again, with the country's main region metadata
-            groups.append((mask, rules.country_code, main_rules(rules.country_code), rest.filter(pa.array(better))))
+            groups.append((rows[leading], rules.country_code, main_rules(rules.country_code), rest.filter(pa.array(better))))
     plain = ~idd & ~leading
     if plain.any():
-        mask = np.zeros(len(digits), dtype=bool)
-        mask[where[plain]] = True
-        groups.append((mask, rules.country_code, rules, mine.filter(pa.array(plain))))
+        groups.append((rows[plain], rules.country_code, rules, mine.filter(pa.array(plain))))
     return groups

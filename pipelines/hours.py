@@ -222,18 +222,28 @@ def timezone_label(zones: str) -> str:
 
 def check_callable(contacts, hours: CallingHours, now: datetime | None = None) -> None:
     """Refuse (InputError) contacts whose zones never share an open minute of the window; nothing is planned then."""
-    from pipelines.errors import InputError
     from schemas.contacts import SOURCE_FILE, SOURCE_ROW, TIMEZONE
 
     if not len(contacts):
         return
+    zones = closed_zone(contacts[TIMEZONE].astype(str).unique(), hours, now)
+    if zones is not None:
+        rows = contacts[contacts[TIMEZONE].astype(str) == zones]
+        raise never_open(zones, hours, len(rows), rows.iloc[0][SOURCE_ROW], rows.iloc[0][SOURCE_FILE])
+
+
+def closed_zone(zone_sets, hours: CallingHours, now: datetime | None = None) -> str | None:
+    """The first zone set in which the window never opens in all zones at once, or None."""
     moment = now or datetime.now(UTC)
-    for zones in contacts[TIMEZONE].astype(str).unique():
-        if next_open(zones, hours, moment) is None:
-            rows = contacts[contacts[TIMEZONE].astype(str) == zones]
-            first = rows.iloc[0]
-            raise InputError(
-                f"calling window {hours.window_text} {hours.days_text} is never open in all of {zones.replace('|', ', ')} "
-                f"at once ({len(rows)} contact(s), first at row {first[SOURCE_ROW]} of {first[SOURCE_FILE]}); "
-                "widen the window or give those rows a timezone column"
-            )
+    return next((zones for zones in zone_sets if next_open(zones, hours, moment) is None), None)
+
+
+def never_open(zones: str, hours: CallingHours, count: int, row, source_file):
+    """The InputError for contacts whose zones never share an open minute of the window."""
+    from pipelines.errors import InputError
+
+    return InputError(
+        f"calling window {hours.window_text} {hours.days_text} is never open in all of {zones.replace('|', ', ')} "
+        f"at once ({count} contact(s), first at row {row} of {source_file}); "
+        "widen the window or give those rows a timezone column"
+    )

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import re
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -18,10 +19,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from phonenumbers import NumberParseException, PhoneNumberFormat, ValidationResult
 
-from pipelines.arrow import text_array, text_series
+from pipelines.arrow import string_buffers, text_array, text_series
 from pipelines.columns import ColumnMap
-from pipelines.fastphone import classify_columns
+from pipelines.fastphone import classify_columns, e164_text
 from pipelines.read import RawSheet
+from pipelines.threads import pool
 from pipelines.timezones import canonical_zones, known_zones
 from schemas.contacts import (
     E164,
@@ -34,6 +36,8 @@ from schemas.contacts import (
     SOURCE_ROW,
     SOURCE_SHEET,
     TIMEZONE,
+    REASON_BY_CODE,
+    REASON_CODE,
     VARIABLE_PREFIX,
     RejectReason,
 )
@@ -95,24 +99,37 @@ def _classify_cached(raw: str, region: str) -> Parsed:
 def parse_phones(values: np.ndarray, regions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Classify phone cells exactly: one phonenumbers call per distinct (value, region).
 
-    Returns object arrays (e164, reason, extension) with None where there is none.
+    Returns (E.164 keys, reason codes, extensions): int64 (0 when rejected), int8 (0 when
+    accepted) and an object array holding None where there is no extension.
     """
     keys = pd.MultiIndex.from_arrays([np.asarray(values, dtype=object), np.asarray(regions, dtype=object)])
     codes, uniques = keys.factorize()
     results = [_classify_cached(raw, region) for raw, region in uniques]
-    parts = [np.empty(len(results), dtype=object) for _ in range(3)]
-    for position, result in enumerate(results):
-        for part, value in zip(parts, result):
-            part[position] = value
-    return tuple(part[codes] for part in parts)
+    numbers = np.array([int(e164[1:]) if e164 else 0 for e164, _, _ in results], dtype=np.int64)
+    reasons = np.array([REASON_CODE[reason] if reason else 0 for _, reason, _ in results], dtype=np.int8)
+    extensions = np.empty(len(results), dtype=object)
+    extensions[:] = [extension for _, _, extension in results]
+    return numbers[codes], reasons[codes], extensions[codes]
 
 
 _arrow = text_array
 _text = text_series
 
+# bytes that can begin or end one of BLANKS in UTF-8: a column with none of them at either
+# end of any cell needs no trimming (the common case, checked on the buffers in a few ms)
+_LEADS = np.isin(np.arange(256), [c.encode()[0] for c in BLANKS])
+_TRAILS = np.isin(np.arange(256), [c.encode()[-1] for c in BLANKS])
+
 
 def _strip(array: pa.Array) -> pa.Array:
-    return pc.utf8_trim(array, characters=BLANKS)
+    """The column with BLANKS trimmed from both ends of every cell."""
+    if not pa.types.is_string(array.type):
+        return pc.utf8_trim(array, characters=BLANKS)
+    offsets, data = string_buffers(array)
+    filled = offsets[1:] > offsets[:-1]
+    if _LEADS[data[offsets[:-1][filled]]].any() or _TRAILS[data[offsets[1:][filled] - 1]].any():
+        return pc.utf8_trim(array, characters=BLANKS)
+    return array
 
 
 PARALLEL_MIN_ROWS = 200_000  # below this, one thread is as fast
@@ -125,16 +142,28 @@ def _classify_in_parallel(raw: pa.Array, default_region: str, overrides: pa.Arra
     half = len(raw) // 2
     parts = [(raw.slice(0, half), overrides.slice(0, half) if overrides is not None else None),
              (raw.slice(half), overrides.slice(half) if overrides is not None else None)]  # fmt: skip
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        results = list(pool.map(lambda part: classify_columns(part[0], default_region, part[1]), parts))
-    e164 = pa.concat_arrays([results[0][0], results[1][0]])
-    return e164, np.concatenate([results[0][1], results[1][1]]), np.concatenate([results[0][2], results[1][2]])
+    results = list(pool().map(lambda part: classify_columns(part[0], default_region, part[1]), parts))
+    return tuple(np.concatenate([first, second]) for first, second in zip(*results))
 
 
-def classify_column(raw: pa.Array, default_region: str, overrides: pa.Array | None) -> tuple[pa.Array, np.ndarray, np.ndarray]:
-    """(e164, reason, extension) for a column: the columnar path first, the exact path for what it leaves."""
-    e164, reason, handled = _classify_in_parallel(raw, default_region, overrides)
-    extension = np.full(len(raw), None, dtype=object)
+@dataclass(frozen=True)
+class Phones:
+    """A phone column after normalising: row i of each array is row i of the column."""
+
+    keys: np.ndarray  # int64 E.164 key (fastphone.e164_keys), 0 where rejected
+    reasons: np.ndarray  # int8 code of REASON_BY_CODE, 0 where accepted
+    extensions: np.ndarray | None  # object array (None where there is none), or None when no row has one
+
+    @property
+    def e164(self) -> list[str | None]:
+        """The numbers as E.164 text, None where rejected (for small columns: tests, suppression lists)."""
+        return [f"+{key}" if key else None for key in self.keys.tolist()]
+
+
+def classify_column(raw: pa.Array, default_region: str, overrides: pa.Array | None) -> Phones:
+    """Normalise a phone column: the columnar path first, the exact path for what it leaves."""
+    keys, reasons, handled = _classify_in_parallel(raw, default_region, overrides)
+    extensions = None
     rest = np.flatnonzero(~handled)
     if len(rest):
         values = raw.take(pa.array(rest)).to_numpy(zero_copy_only=False)
@@ -143,44 +172,70 @@ def classify_column(raw: pa.Array, default_region: str, overrides: pa.Array | No
         else:
             chosen = overrides.take(pa.array(rest)).to_numpy(zero_copy_only=False)
             regions = np.where(chosen == "", default_region, chosen).astype(object)
-        exact_e164, exact_reason, exact_extension = parse_phones(values, regions)
-        found = np.array([v is not None for v in exact_e164], dtype=bool)
-        if found.any():
-            fill = np.zeros(len(raw), dtype=bool)
-            fill[rest[found]] = True
-            e164 = pc.replace_with_mask(e164, pa.array(fill), pa.array(list(exact_e164[found]), type=pa.string()))
-        reason[rest] = exact_reason
-        extension[rest] = exact_extension
-    return e164, reason, extension
+        keys[rest], reasons[rest], exact_extensions = parse_phones(values, regions)
+        if (exact_extensions != None).any():  # noqa: E711 - element-wise, in C
+            extensions = np.full(len(raw), None, dtype=object)
+            extensions[rest] = exact_extensions
+    return Phones(keys, reasons, extensions)
 
 
-def normalise_sheet(sheet: RawSheet, columns: ColumnMap, default_region: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Split one sheet into contacts (e164, name, var:* columns) and rejects (reason per row)."""
+@dataclass(frozen=True)
+class Normalised:
+    """One sheet after the normalise stage, as whole columns: row i of each is row i of the sheet."""
+
+    sheet: RawSheet
+    keys: np.ndarray  # int64 E.164 key, 0 for a rejected row
+    reasons: np.ndarray  # int8 reason code (REASON_BY_CODE), 0 for an accepted row
+    raw: pa.Array  # the phone cells as read: rejects show them
+    regions: pa.Array | None  # the country column, upper-cased ("" = the default region), if any
+    zones: pa.Array | None  # the timezone column in the tz database's spelling ("" = from the number), if any
+    names: pa.Array
+    variables: dict[str, pa.Array]  # variable key → stripped text, the phone extension included when any row has one
+
+    @property
+    def accepted(self) -> np.ndarray:
+        return self.keys != 0
+
+
+def normalise_columns(sheet: RawSheet, columns: ColumnMap, default_region: str) -> Normalised:
+    """Normalise one sheet: every phone to an E.164 key or a reason, names and variables trimmed."""
     cells = sheet.cells
     raw = _arrow(cells[columns.phone])
     overrides = None
     if columns.country is not None:
         overrides = pc.utf8_upper(_strip(_arrow(cells[columns.country])))
-    e164, reason, extension = classify_column(raw, default_region, overrides)
-    ok = e164.is_valid().to_numpy(zero_copy_only=False)
+    phones = classify_column(raw, default_region, overrides)
+    keys, reasons = phones.keys, phones.reasons
     zones = None
     if columns.timezone is not None:
         zones = _strip(_arrow(cells[columns.timezone]))
         named = pc.not_equal(zones, "").to_numpy(zero_copy_only=False)
         zones = canonical_zones(zones)
         known = pc.is_in(zones, value_set=pa.array(sorted(known_zones()))).to_numpy(zero_copy_only=False)
-        bad = ok & named & ~known
-        reason[bad] = RejectReason.INVALID_TIMEZONE
-        ok &= ~bad
-    keep, drop = pa.array(ok), pa.array(~ok)
+        bad = (keys != 0) & named & ~known
+        reasons[bad] = REASON_CODE[RejectReason.INVALID_TIMEZONE]
+        keys[bad] = 0
+    variables = {key: _strip(_arrow(cells[index])) for key, index in columns.variables.items()}
+    if phones.extensions is not None and (phones.extensions[keys != 0] != None).any():  # noqa: E711
+        variables[EXTENSION_VARIABLE] = pa.array(phones.extensions, type=pa.string()).fill_null("")
+    return Normalised(sheet, keys, reasons, raw, overrides, zones, _names(cells, columns), variables)
 
+
+REASON_TEXT = np.array([reason.value if reason else "" for reason in REASON_BY_CODE], dtype=object)
+
+
+def normalise_sheet(sheet: RawSheet, columns: ColumnMap, default_region: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split one sheet into contacts (e164, name, var:* columns) and rejects (reason per row)."""
+    done = normalise_columns(sheet, columns, default_region)
+    ok = done.accepted
+    keep, drop = pa.array(ok), pa.array(~ok)
     rejects = pd.DataFrame(
         {
             SOURCE_FILE: _constant(sheet.source_file, int((~ok).sum())),
             SOURCE_SHEET: sheet.sheet,
             SOURCE_ROW: sheet.rows[~ok],
-            RAW_VALUE: _text(raw.filter(drop)),
-            REASON: pd.Series(reason[~ok], dtype=object).map(str),
+            RAW_VALUE: _text(done.raw.filter(drop)),
+            REASON: REASON_TEXT[done.reasons[~ok]],
         }
     )
     contacts = pd.DataFrame(
@@ -188,19 +243,17 @@ def normalise_sheet(sheet: RawSheet, columns: ColumnMap, default_region: str) ->
             SOURCE_FILE: _constant(sheet.source_file, int(ok.sum())),
             SOURCE_SHEET: sheet.sheet,
             SOURCE_ROW: sheet.rows[ok],
-            E164: _text(e164.filter(keep)),
-            REGION: _text(overrides.filter(keep)) if overrides is not None else default_region,
-            NAME: _text(_names(cells, columns).filter(keep)),
+            E164: _text(e164_text(done.keys[ok])),
+            REGION: _text(done.regions.filter(keep)) if done.regions is not None else default_region,
+            NAME: _text(done.names.filter(keep)),
         }
     )
-    if overrides is not None:
+    if done.regions is not None:
         contacts[REGION] = contacts[REGION].where(contacts[REGION] != "", default_region)
-    if zones is not None:
-        contacts[TIMEZONE] = _text(zones.filter(keep))
-    for key, index in columns.variables.items():
-        contacts[VARIABLE_PREFIX + key] = _text(_strip(_arrow(cells[index])).filter(keep))
-    if (extension[ok] != None).any():  # noqa: E711 - element-wise, in C
-        contacts[VARIABLE_PREFIX + EXTENSION_VARIABLE] = pd.Series(extension[ok], dtype=object).fillna("")
+    if done.zones is not None:
+        contacts[TIMEZONE] = _text(done.zones.filter(keep))
+    for key, values in done.variables.items():
+        contacts[VARIABLE_PREFIX + key] = _text(values.filter(keep))
     return contacts, rejects
 
 
@@ -221,35 +274,92 @@ def _names(cells: pd.DataFrame, columns: ColumnMap) -> pa.Array:
 
 
 def variables_json(contacts: pd.DataFrame) -> pd.Series:
-    """The var:* columns of each row as one JSON object, empty cells left out, as json.dumps writes it.
-
-    Assembled by DuckDB (concat_ws skips empty members, on every core, reading the Arrow
-    columns in place); the rare cells that need escaping are redone with json.dumps.
-    """
-    import duckdb
-
+    """The var:* columns of each row as one JSON object, empty cells left out, as json.dumps writes it."""
     keys = [column for column in contacts.columns if column.startswith(VARIABLE_PREFIX)]
     if not keys or not len(contacts):
         return pd.Series("{}", index=contacts.index, dtype=object)
-    table = pa.table({f"v{i}": _arrow(contacts[column]) for i, column in enumerate(keys)})
-    names = [json.dumps(column[len(VARIABLE_PREFIX) :], ensure_ascii=False) for column in keys]
-    members = ", ".join(
-        f"CASE WHEN v{i} = '' THEN NULL ELSE '{_sql(name)}:\"' || v{i} || '\"' END" for i, name in enumerate(names)
-    )
-    special = " OR ".join(f"regexp_matches(v{i}, '{_sql(NEEDS_ESCAPE)}')" for i in range(len(keys)))
-    with duckdb.connect() as db:
-        db.register("variables", table)
-        result = db.sql(f"SELECT '{{' || concat_ws(',', {members}) || '}}' AS j, {special} AS s FROM variables").to_arrow_table()
-    joined, needs = result.column("j").combine_chunks(), result.column("s").combine_chunks().to_numpy(zero_copy_only=False)
-    if needs.any():
-        index = np.flatnonzero(needs)
-        rows = table.take(pa.array(index)).to_pylist()
-        exact = [json.dumps({name[1:-1]: row[f"v{i}"] for i, name in enumerate(names) if row[f"v{i}"]}, ensure_ascii=False,
-                            separators=(",", ":")) for row in rows]  # fmt: skip
-        joined = pc.replace_with_mask(joined, pa.array(needs), pa.array(exact, type=pa.string()))
-    if len(joined) != len(contacts):
-        raise AssertionError("variables_json lost rows")
-    return text_series(joined, contacts.index)
+    objects = json_objects([key[len(VARIABLE_PREFIX) :] for key in keys], [_arrow(contacts[key]) for key in keys], len(contacts))
+    return text_series(objects, contacts.index)
+
+
+MAX_SHAPES = 64  # distinct sets of empty cells; beyond this, members are joined one by one
+DUCKDB_ROWS = 1 << 16  # record batches of this many rows: DuckDB scans them on every core
+# json.dumps writes \u001a, DuckDB \u001A: the nine control characters escaped with hex letters
+HEX_LETTER_CONTROLS = np.isin(np.arange(256), [0x0B, 0x0E, 0x0F, *range(0x1A, 0x20)])
+
+
+def json_objects(names: list[str], columns: list[pa.Array | pa.ChunkedArray], rows: int) -> pa.Array | pa.ChunkedArray:
+    """One JSON object per row, {name: text} for every non-empty cell, exactly as json.dumps(ensure_ascii=False) writes it.
+
+    Rows are grouped by which cells are empty (a bit mask; lists have few such shapes) and
+    DuckDB writes each group with to_json over a struct of just its filled columns, on every
+    core. Its escaping equals json.dumps except for nine control characters, whose rare rows
+    are redone with json.dumps. Chunked columns stay chunked: nothing is copied to join them.
+    """
+    if not names or not rows:
+        return pa.array(["{}"] * rows, type=pa.string())
+    columns = [pc.fill_null(_as_chunked(column).cast(pa.string()), "") for column in columns]
+    shape = np.zeros(rows, dtype=np.int64)
+    redo = np.zeros(rows, dtype=bool)
+    for bit, column in enumerate(columns):
+        at = 0
+        for chunk in column.chunks:
+            offsets, data = string_buffers(chunk)
+            shape[at : at + len(chunk)] |= (offsets[1:] == offsets[:-1]).astype(np.int64) << bit
+            text = data[offsets[0] : offsets[-1]]
+            if len(text) and text.min() < 0x20:  # a control character: rare, so the exact test runs rarely
+                odd = np.flatnonzero(HEX_LETTER_CONTROLS[text]) + offsets[0]
+                redo[at + np.searchsorted(offsets, odd, side="right") - 1] = True
+            at += len(chunk)
+    shapes = np.flatnonzero(np.bincount(shape)).tolist() if len(names) <= 16 else np.unique(shape).tolist()
+    fields = [f'"{_sql_name(name)}"' for name in names]
+    if len(shapes) <= MAX_SHAPES and len(names) < 63:
+        cases = " ".join(
+            f"WHEN {mask} THEN "
+            + (f"to_json(struct_pack({', '.join(f'{field} := v{i}' for i, field in enumerate(fields) if not mask >> i & 1)}))"
+               if mask != (1 << len(names)) - 1 else "'{}'")  # fmt: skip
+            for mask in shapes
+        )
+        select = f"CASE m {cases} END::VARCHAR"
+    else:  # too many shapes for one CASE: the members, joined by concat_ws (which skips NULLs)
+        members = ", ".join(f"CASE WHEN v{i} = '' THEN NULL ELSE (json_object('{_sql(name)}', v{i})::VARCHAR)[2:-2] END"
+                            for i, name in enumerate(names))  # fmt: skip
+        select = f"'{{' || concat_ws(',', {members}) || '}}'"
+    table = pa.table({**{f"v{i}": column for i, column in enumerate(columns)}, "m": shape})
+    db = _duckdb()
+    db.register("variables", pa.Table.from_batches(table.to_batches(max_chunksize=DUCKDB_ROWS)))
+    try:
+        objects = db.sql(f"SELECT {select} AS j FROM variables").to_arrow_table().column(0)
+    finally:
+        db.unregister("variables")
+    if objects.type != pa.string():
+        objects = objects.cast(pa.string())
+    if redo.any():
+        index = np.flatnonzero(redo)
+        cells = [column.take(pa.array(index)).to_pylist() for column in columns]
+        exact = [json.dumps({name: cell[k] for name, cell in zip(names, cells) if cell[k]}, ensure_ascii=False,
+                            separators=(",", ":")) for k in range(len(index))]  # fmt: skip
+        objects = pc.replace_with_mask(objects.combine_chunks(), pa.array(redo), pa.array(exact, type=pa.string()))
+    if len(objects) != rows:
+        raise AssertionError("json_objects lost rows")
+    return objects
+
+
+def _as_chunked(column: pa.Array | pa.ChunkedArray) -> pa.ChunkedArray:
+    return column if isinstance(column, pa.ChunkedArray) else pa.chunked_array([column])
+
+
+_local = threading.local()
+
+
+def _duckdb():
+    """This thread's in-memory DuckDB connection (a connection serves one thread at a time)."""
+    import duckdb
+
+    db = getattr(_local, "db", None)
+    if db is None:
+        db = _local.db = duckdb.connect()
+    return db
 
 
 def _sql(text: str) -> str:
@@ -257,4 +367,6 @@ def _sql(text: str) -> str:
     return text.replace("'", "''")
 
 
-NEEDS_ESCAPE = r'[\x00-\x1f"\\]'  # the characters json.dumps(ensure_ascii=False) escapes
+def _sql_name(text: str) -> str:
+    """Text as the inside of an SQL quoted identifier."""
+    return text.replace('"', '""')

@@ -15,6 +15,7 @@ import pyarrow.csv as pacsv
 from pipelines.arrow import text_array, text_series
 from pipelines.ingest import IngestResult
 from pipelines.normalise import variables_json
+from pipelines.threads import pool
 from schemas.contacts import ACCEPTED_COLUMNS, DUPLICATE_COLUMNS, DYNAMIC_VARIABLES, REJECTED_COLUMNS
 
 FORMULA_START = r"^[=+\-@\t\r]"
@@ -50,6 +51,59 @@ def _excel_safe(text: pa.Array) -> pa.Array:
 
 
 CSV_OPTIONS = pacsv.WriteOptions(quoting_style="needed")
+PIECE_ROWS = 1 << 16  # rows rendered per task: pieces render on two threads while earlier ones are written
+
+
+def excel_safe_array(text: pa.Array) -> pa.Array:
+    """excel_safe for an Arrow string column."""
+    return _excel_safe(text)
+
+
+class CsvOutput:
+    """One output CSV, written in pieces to a hidden partial file; `close` renames it into place.
+
+    Each `write` renders its table as CSV on the worker threads, piece by piece, and writes
+    the pieces in order as they are ready. With no path, writes are dropped (a dry run
+    without --out).
+    """
+
+    def __init__(self, path: Path | None, columns: list[str]):
+        self.path = path
+        self.columns = columns
+        self.partial = path.with_name(f".{path.name}.partial") if path is not None else None
+        self._file = None
+
+    def write(self, table: pa.Table) -> None:
+        if self.path is None:
+            return
+        header = self._file is None
+        if header:
+            self._file = open(self.partial, "wb")  # noqa: SIM115 - closed by close() or abandon()
+        table = table.select(self.columns)
+        pieces = [(table.slice(start, PIECE_ROWS), header and start == 0) for start in range(0, max(table.num_rows, 1), PIECE_ROWS)]
+        for rendered in pool().map(_render, pieces):
+            self._file.write(rendered)
+
+    def close(self) -> None:
+        if self.path is None:
+            return
+        if self._file is None:
+            self.write(pa.table({column: pa.array([], pa.string()) for column in self.columns}))
+        self._file.close()
+        os.replace(self.partial, self.path)  # a reader never sees half a file
+
+    def abandon(self) -> None:
+        if self._file is not None:
+            self._file.close()
+        if self.partial is not None:
+            self.partial.unlink(missing_ok=True)
+
+
+def _render(piece: tuple[pa.Table, bool]) -> pa.Buffer:
+    table, header = piece
+    sink = pa.BufferOutputStream()
+    pacsv.write_csv(table, sink, pacsv.WriteOptions(quoting_style="needed", include_header=header))
+    return sink.getvalue()
 
 
 def csv_table(frame: pd.DataFrame, columns: list[str]) -> pa.Table:

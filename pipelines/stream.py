@@ -1,16 +1,17 @@
 """The dry-run ingest, streamed: any number of rows in bounded memory, same results as ingest().
 
-CSV and TSV files are read in Arrow record batches; other formats (and CSVs the Arrow
-reader cannot read exactly) as one batch. Each batch is normalised like ingest() does;
-numbers are deduplicated across batches against a sorted int64 array of every number
-seen so far (with where it was first seen); the last incomplete chunk waits for the next
-batch; rows go to accepted/rejected/duplicates CSVs through incremental writers that are
-renamed into place at the end.
+A file is read in record batches: CSV/TSV up to WHOLE_FILE_BYTES at once by the
+multi-threaded reader and then cut into batches of about BATCH_ROWS, larger ones by the
+streaming reader, other formats as one batch. Each batch goes through the stages as whole
+columns, never as rows: phone cells become int64 E.164 keys and int8 reason codes, and a
+row is only a position in the batch's arrays until an output file needs its cells, which
+are then gathered once. Numbers are deduplicated across batches (_Seen); per zone set, the
+last incomplete chunk waits for the next batch; chunks go to accepted.csv as they
+complete. Output files are rendered on the worker threads and renamed into place at the end.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,19 +19,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from pipelines.chunk import chunk_key
+from pipelines.arrow import text_array
+from pipelines.chunk import chunk_keys
 from pipelines.columns import map_columns
-from pipelines.dedupe import _number_keys
+from pipelines.fastphone import e164_keys, e164_text
+from pipelines.hours import closed_zone, never_open
 from pipelines.ingest import IngestOptions, _is_excel
-from pipelines.normalise import normalise_sheet
-from pipelines.normalise import variables_json
-from pipelines.output import CSV_OPTIONS, csv_table
-from pipelines.suppress import SUPPRESSED_COLUMNS, split_numbers
-from pipelines.hours import check_callable
-from pipelines.timezones import assign_timezones
+from pipelines.normalise import REASON_TEXT, Normalised, json_objects, normalise_columns
+from pipelines.output import CsvOutput, excel_safe_array
 from pipelines.read import RawSheet, SNIFF_BYTES, arrow_csv_options, detect_encoding, header_width, read_sheet, sniff_delimiter
+from pipelines.suppress import SUPPRESSED_COLUMNS
+from pipelines.timezones import ZoneNames, zones_of_keys
 from schemas.contacts import (
     ACCEPTED_COLUMNS,
     CHUNK_KEY,
@@ -39,7 +41,10 @@ from schemas.contacts import (
     DUPLICATE_OF_ROW,
     DYNAMIC_VARIABLES,
     E164,
+    NAME,
+    RAW_VALUE,
     REASON,
+    REASON_BY_CODE,
     REJECTED_COLUMNS,
     SOURCE_FILE,
     SOURCE_ROW,
@@ -50,91 +55,322 @@ from schemas.contacts import (
     ImportSummary,
 )
 
-BATCH_BYTES = 64 << 20  # about 900k rows of a typical contact export per streamed batch
-WHOLE_FILE_BYTES = 256 << 20  # up to this size a file is read at once, by the multi-threaded reader
+WHOLE_FILE_BYTES = 1 << 30  # up to this size a delimited file is read at once, by the multi-threaded reader
+BATCH_ROWS = 1 << 20  # rows per batch when a whole file is cut up: bounds the working memory
+BATCH_BYTES = 64 << 20  # bytes per record batch of the streaming reader (larger files)
+# the accepted rows waiting for their chunk to fill, as columns
+KEY, ORIGIN, ROW, ZONE = "key", "origin", "row", "zone"
+VARIABLE = "var:"
+
+
+class _Origins:
+    """Every (file, sheet) met so far, numbered: a row remembers where it came from as one int32."""
+
+    def __init__(self) -> None:
+        self.files: list[str] = []
+        self.sheets: list[str] = []
+        self._codes: dict[tuple[str, str], int] = {}
+
+    def code(self, source_file: str, sheet: str | None) -> int:
+        key = (source_file, sheet or "")
+        if key not in self._codes:
+            self._codes[key] = len(self.files)
+            self.files.append(source_file)
+            self.sheets.append(sheet or "")
+        return self._codes[key]
+
+    def column(self, codes: np.ndarray, names: list[str]) -> pa.Array:
+        """The file (or sheet) name of each row, made safe for Excel, as a dictionary column."""
+        return pa.DictionaryArray.from_arrays(pa.array(codes, type=pa.int32()), excel_safe_array(pa.array(names, type=pa.string())))
+
+
+class _Seen:
+    """Every number accepted so far in the import, with the origin and row where it first appeared.
+
+    One run per batch: its numbers sorted, searched only for the keys that a bitmap of hashed
+    keys says may be in it, so a batch costs the same after nine million numbers as after
+    none. The first batch's run is only built when a second batch comes.
+    """
+
+    BITS = 1 << 28  # 32 MB; with ten million numbers, under 4 % of new numbers need a search
+
+    def __init__(self) -> None:
+        self.runs: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (sorted keys, origins, rows)
+        self.unsorted: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self.bitmap: np.ndarray | None = None
+
+    def split(self, keys: np.ndarray, origin: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For each number: (is it a repeat, origin and row of its first occurrence), in this batch or before."""
+        codes, uniques = pd.factorize(keys)  # codes in order of first occurrence
+        running = np.maximum.accumulate(codes) if len(codes) else codes
+        first_at = np.flatnonzero(np.concatenate([[True], running[1:] > running[:-1]])) if len(codes) else codes
+        origins = np.full(len(uniques), origin, dtype=np.int32)
+        first_rows = rows[first_at].astype(np.int64)
+        earlier = self._find(uniques, origins, first_rows)
+        repeat = np.ones(len(keys), dtype=bool)
+        repeat[first_at[~earlier]] = False
+        self._sort_pending()
+        self.unsorted = (uniques[~earlier], origins[~earlier], first_rows[~earlier])
+        return repeat, origins[codes], first_rows[codes]
+
+    def _find(self, keys: np.ndarray, origins: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Which keys were seen in earlier batches; fills their origin and row in place."""
+        earlier = np.zeros(len(keys), dtype=bool)
+        self._sort_pending()
+        if not self.runs:
+            return earlier
+        maybe = np.flatnonzero(self._test(keys))
+        for run_keys, run_origins, run_rows in self.runs:
+            if not len(maybe):
+                break
+            at = np.minimum(np.searchsorted(run_keys, keys[maybe]), len(run_keys) - 1)
+            hit = run_keys[at] == keys[maybe]
+            earlier[maybe[hit]] = True
+            origins[maybe[hit]] = run_origins[at[hit]]
+            rows[maybe[hit]] = run_rows[at[hit]]
+            maybe = maybe[~hit]
+        return earlier
+
+    def _sort_pending(self) -> None:
+        if self.unsorted is None:
+            return
+        keys, origins, rows = self.unsorted
+        self.unsorted = None
+        if not len(keys):
+            return
+        order = np.argsort(keys)
+        self.runs.append((keys[order], origins[order], rows[order]))
+        if self.bitmap is None:
+            self.bitmap = np.zeros(self.BITS >> 3, dtype=np.uint8)
+        slot = self._slots(keys)
+        np.bitwise_or.at(self.bitmap, slot >> 3, (1 << (slot & 7)).astype(np.uint8))
+
+    def _test(self, keys: np.ndarray) -> np.ndarray:
+        slot = self._slots(keys)
+        return (self.bitmap[slot >> 3] >> (slot & 7).astype(np.uint8)) & 1 == 1
+
+    def _slots(self, keys: np.ndarray) -> np.ndarray:
+        """Fibonacci hashing: the top bits of key × 2^64/φ."""
+        return ((keys.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(64 - 28)).astype(np.int64)
 
 
 @dataclass
-class _Seen:
-    """Every number seen so far, sorted, with the file and row of its first occurrence."""
+class _Import:
+    """The state of one streamed dry run, batch after batch."""
 
-    keys: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    files: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
-    rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    file_names: list[str] = field(default_factory=list)
+    options: IngestOptions
+    folder: Path | None
+    suppressed: np.ndarray
+    skips: dict[str, np.ndarray]  # already_submitted / cooled_down: accepted, counted, not chunked
+    outputs: dict[str, CsvOutput] = field(init=False)
+    files: dict[str, FileCounts] = field(default_factory=dict)
+    reasons: np.ndarray = field(default_factory=lambda: np.zeros(len(REASON_BY_CODE), dtype=np.int64))
+    skipped: dict[str, int] = field(default_factory=lambda: {"already_submitted": 0, "cooled_down": 0})
+    origins: _Origins = field(default_factory=_Origins)
+    seen: _Seen = field(default_factory=_Seen)
+    zones: ZoneNames = field(default_factory=ZoneNames)
+    callable_zones: set[int] = field(default_factory=set)
+    pending: pa.Table | None = None  # accepted rows whose chunk is not complete yet (KEY, ORIGIN, ROW, ZONE, NAME, var:*)
+    plans: list[BatchPlan] = field(default_factory=list)
 
-    def split(self, contacts: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Mark repeats (of earlier batches or earlier in this one); return the mask and each row's original file and row."""
-        keys = _number_keys(contacts[E164])
-        codes, uniques = pd.factorize(keys)
-        first_in_batch = np.full(len(uniques), len(keys), dtype=np.int64)
-        np.minimum.at(first_in_batch, codes, np.arange(len(keys)))
-        position = np.searchsorted(self.keys, uniques)
-        earlier = np.zeros(len(uniques), dtype=bool)
-        if len(self.keys):
-            earlier = self.keys[np.minimum(position, len(self.keys) - 1)] == uniques
-        # where each number was first seen, as (file code, row): an earlier batch, or this one
-        file_codes = self._file_codes(contacts)[first_in_batch]
-        rows = contacts[SOURCE_ROW].to_numpy()[first_in_batch].astype(np.int64)
-        if earlier.any():
-            file_codes[earlier] = self.files[position[earlier]]
-            rows[earlier] = self.rows[position[earlier]]
-        repeat = np.ones(len(keys), dtype=bool)
-        repeat[first_in_batch[~earlier]] = False
-        new = ~earlier
-        order = np.argsort(uniques[new], kind="stable")
-        at = np.searchsorted(self.keys, uniques[new][order])
-        self.keys = np.insert(self.keys, at, uniques[new][order])
-        self.files = np.insert(self.files, at, file_codes[new][order])
-        self.rows = np.insert(self.rows, at, rows[new][order])
-        names = np.array(self.file_names, dtype=object)
-        return repeat, names[file_codes[codes]], rows[codes]
+    def __post_init__(self) -> None:
+        def output(name: str, columns: list[str]) -> CsvOutput:
+            return CsvOutput(self.folder / name if self.folder is not None else None, columns)
 
-    def _file_codes(self, contacts: pd.DataFrame) -> np.ndarray:
-        """Each row's source file as an index into file_names, from the column's categories (no per-row strings)."""
-        column = contacts[SOURCE_FILE]
-        if not isinstance(column.dtype, pd.CategoricalDtype):
-            column = column.astype("category")
-        mapping = np.array([self._file_code(str(name)) for name in column.cat.categories], dtype=np.int32)
-        return mapping[column.cat.codes.to_numpy()]
+        self.outputs = {
+            "accepted": output("accepted.csv", ACCEPTED_COLUMNS),
+            "rejected": output("rejected.csv", REJECTED_COLUMNS),
+            "duplicates": output("duplicates.csv", DUPLICATE_COLUMNS),
+            "suppressed": output("suppressed.csv", SUPPRESSED_COLUMNS),
+        }
 
-    def _file_code(self, name: str) -> int:
-        if name not in self.file_names:
-            self.file_names.append(name)
-        return self.file_names.index(name)
+    def add(self, sheet: RawSheet) -> None:
+        """One batch of one sheet: account for every row, write rejects and duplicates, chunk what is accepted."""
+        counts = self.files.setdefault(sheet.source_file, FileCounts(source_file=sheet.source_file))
+        columns = map_columns(sheet.headers, label=sheet.source_file, phone_column=self.options.phone_column)
+        done = normalise_columns(sheet, columns, self.options.region)
+        origin = self.origins.code(sheet.source_file, sheet.sheet)
+        keys = done.keys
+        counts.rows_read += len(keys)
 
+        rejected = np.flatnonzero(keys == 0)
+        counts.rejected += len(rejected)
+        self.reasons += np.bincount(done.reasons[rejected], minlength=len(REASON_BY_CODE))
+        self._write("rejected", origin, sheet.rows[rejected], {
+            RAW_VALUE: excel_safe_array(done.raw.take(pa.array(rejected))),
+            REASON: pa.DictionaryArray.from_arrays(pa.array(done.reasons[rejected].astype(np.int32)), pa.array(REASON_TEXT.tolist())),
+        })  # fmt: skip
 
-class _Writer:
-    """One output CSV written incrementally to a partial file; `close` renames it into place."""
+        candidates = np.flatnonzero(keys != 0)
+        if len(self.suppressed):
+            blocked = np.isin(keys[candidates], self.suppressed)
+            counts.suppressed += int(blocked.sum())
+            if blocked.any():
+                rows = candidates[blocked]
+                self._write("suppressed", origin, sheet.rows[rows], {E164: e164_text(keys[rows])})
+            candidates = candidates[~blocked]
 
-    def __init__(self, folder: Path | None, name: str, columns: list[str]):
-        self.columns = columns
-        self.path = folder / name if folder else None
-        self.partial = folder / f".{name}.partial" if folder else None
-        self.writer = None
+        repeat, first_origin, first_row = self.seen.split(keys[candidates], origin, sheet.rows[candidates])
+        counts.duplicates += int(repeat.sum())
+        repeats = candidates[repeat]
+        self._write("duplicates", origin, sheet.rows[repeats], {
+            E164: e164_text(keys[repeats]),
+            DUPLICATE_OF_FILE: self.origins.column(first_origin[repeat], self.origins.files),
+            DUPLICATE_OF_ROW: pa.array(first_row[repeat], type=pa.int64()),
+        })  # fmt: skip
 
-    def write(self, frame: pd.DataFrame) -> None:
-        if self.path is None:
+        accepted = candidates[~repeat]
+        counts.accepted += len(accepted)
+        for name, numbers in self.skips.items():
+            if len(numbers) and len(accepted):
+                skip = np.isin(keys[accepted], numbers)
+                self.skipped[name] += int(skip.sum())
+                accepted = accepted[~skip]
+        if len(accepted):
+            zones = self._zones(done, accepted)
+            self._check_callable(zones, sheet, accepted)
+            order = np.argsort(zones, kind="stable")  # grouped by zone set, in arrival order within each
+            self._chunk(self._gather(done, origin, accepted[order], zones[order]), final=False)
+
+    def _zones(self, done: Normalised, rows: np.ndarray) -> np.ndarray:
+        """Each accepted row's zone-set code: its timezone cell where given, else what its number says."""
+        codes, names = zones_of_keys(done.keys[rows])
+        if done.zones is not None:
+            given = done.zones.take(pa.array(rows))
+            named = np.flatnonzero(pc.not_equal(given, "").to_numpy(zero_copy_only=False))
+            if len(named):
+                encoded = pc.dictionary_encode(given.take(pa.array(named)))
+                codes[named] = encoded.indices.to_numpy(zero_copy_only=False) + len(names)
+                names = names + encoded.dictionary.to_pylist()
+        return self.zones.adopt(codes, names)
+
+    def _check_callable(self, zones: np.ndarray, sheet: RawSheet, rows: np.ndarray) -> None:
+        """Refuse the import if some zone set never has the window open (each zone set is checked once per import)."""
+        new = [code for code in np.unique(zones).tolist() if code not in self.callable_zones]
+        closed = closed_zone([self.zones.names[code] for code in new], self.options.hours)
+        if closed is not None:
+            mine = np.flatnonzero(zones == self.zones.names.index(closed))
+            raise never_open(closed, self.options.hours, len(mine), sheet.rows[rows[mine[0]]], sheet.source_file)
+        self.callable_zones.update(new)
+
+    def _gather(self, done: Normalised, origin: int, rows: np.ndarray, zones: np.ndarray) -> pa.Table:
+        """The accepted rows' cells that accepted.csv needs, as one table (the only per-row copy made of them)."""
+        index = pa.array(rows)
+        columns = {
+            KEY: pa.array(done.keys[rows]),
+            ORIGIN: pa.array(np.full(len(rows), origin, dtype=np.int32)),
+            ROW: pa.array(done.sheet.rows[rows], type=pa.int64()),
+            ZONE: pa.array(zones, type=pa.int32()),
+            NAME: excel_safe_array(done.names.take(index)),
+        }
+        for key, values in done.variables.items():
+            columns[VARIABLE + key] = values.take(index)
+        return pa.table(columns)
+
+    def _chunk(self, table: pa.Table, *, final: bool) -> None:
+        """Write every complete chunk (every chunk, when final) of the waiting rows plus these; the rest wait.
+
+        Both tables are grouped by zone set, so each zone set's rows are two slices and the
+        chunks are cut out of them without copying a row; only the rows left waiting are copied.
+        """
+        waiting = self.pending if self.pending is not None else table.slice(0, 0)
+        size = self.options.batch_size
+        ready, rest, plans_zones, bounds = [], [], [], [0]
+        for zone, parts in _zone_slices([waiting, table]):
+            count = sum(part.num_rows for part in parts)
+            take = count if final else count // size * size
+            joined = pa.concat_tables(parts, promote_options="default") if len(parts) > 1 else parts[0]
+            if take:
+                ready.append(joined.slice(0, take))
+                edges = list(range(size, take, size)) + [take]
+                bounds += [bounds[-1] + edge for edge in edges]
+                plans_zones += [zone] * len(edges)
+            if take < count:
+                rest.append(joined.slice(take))
+        self.pending = pa.concat_tables(rest, promote_options="default").combine_chunks() if rest else None
+        if ready:
+            self._write_chunks(pa.concat_tables(ready, promote_options="default"), np.array(bounds), plans_zones)
+
+    def _write_chunks(self, rows: pa.Table, bounds: np.ndarray, zones: list[int]) -> None:
+        """Rows grouped into chunks (chunk i is rows[bounds[i]:bounds[i+1]], all of zone set zones[i]) → plans and accepted.csv."""
+        e164 = e164_text(rows.column(KEY).to_numpy())
+        keys = chunk_keys(self.options.campaign, e164, bounds)
+        sizes = np.diff(bounds)
+        self.plans += [BatchPlan(key=key, size=count, timezone=self.zones.names[zone])
+                       for key, count, zone in zip(keys, sizes.tolist(), zones)]  # fmt: skip
+        names = [name for name in rows.column_names if name.startswith(VARIABLE)]
+        origins = rows.column(ORIGIN).to_numpy()
+        zone_codes = np.repeat(np.array(zones, dtype=np.int32), sizes)
+        self.outputs["accepted"].write(pa.table({
+            E164: e164,
+            NAME: rows.column(NAME),
+            SOURCE_FILE: self.origins.column(origins, self.origins.files),
+            SOURCE_SHEET: self.origins.column(origins, self.origins.sheets),
+            SOURCE_ROW: rows.column(ROW),
+            TIMEZONE: pa.DictionaryArray.from_arrays(pa.array(zone_codes), pa.array(self.zones.names, type=pa.string())),
+            CHUNK_KEY: pa.DictionaryArray.from_arrays(pa.array(np.repeat(np.arange(len(keys), dtype=np.int32), sizes)), pa.array(keys)),
+            DYNAMIC_VARIABLES: json_objects([name[len(VARIABLE):] for name in names], [rows.column(name) for name in names], rows.num_rows),
+        }))  # fmt: skip
+
+    def _write(self, output: str, origin: int, rows: np.ndarray, columns: dict[str, pa.Array]) -> None:
+        """Rows of one origin into one of the per-row output files."""
+        if not len(rows) or self.folder is None:
             return
-        table = csv_table(frame, self.columns)
-        if self.writer is None:
-            self.writer = pacsv.CSVWriter(self.partial, table.schema, write_options=CSV_OPTIONS)
-        self.writer.write_table(table)
+        origins = np.full(len(rows), origin, dtype=np.int32)
+        self.outputs[output].write(pa.table({
+            SOURCE_FILE: self.origins.column(origins, self.origins.files),
+            SOURCE_SHEET: self.origins.column(origins, self.origins.sheets),
+            SOURCE_ROW: pa.array(rows, type=pa.int64()),
+            **columns,
+        }))  # fmt: skip
 
-    def close(self) -> None:
-        if self.path is None:
-            return
-        if self.writer is None:
-            empty = pa.table({c: pa.array([], pa.string()) for c in self.columns})
-            self.writer = pacsv.CSVWriter(self.partial, empty.schema, write_options=CSV_OPTIONS)
-        self.writer.close()
-        os.replace(self.partial, self.path)
+    def finish(self) -> None:
+        if self.pending is not None and self.pending.num_rows:
+            self._chunk(self.pending.slice(0, 0), final=True)
+        for output in self.outputs.values():
+            output.close()
 
     def abandon(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-        if self.partial is not None:
-            self.partial.unlink(missing_ok=True)
+        for output in self.outputs.values():
+            output.abandon()
+
+    def summary(self) -> ImportSummary:
+        totals = list(self.files.values())
+        reasons = {str(REASON_BY_CODE[code]): int(count) for code, count in enumerate(self.reasons.tolist()) if count}
+        return ImportSummary(
+            campaign=self.options.campaign,
+            rows_read=sum(f.rows_read for f in totals),
+            accepted=sum(f.accepted for f in totals),
+            duplicates=sum(f.duplicates for f in totals),
+            rejected=sum(f.rejected for f in totals),
+            suppressed=sum(f.suppressed for f in totals),
+            reject_reasons=dict(sorted(reasons.items())),
+            **self.skipped,
+            files=totals,
+            batches=self.plans,
+            dry_run=True,
+        )
+
+
+def _zone_slices(tables: list[pa.Table]) -> Iterator[tuple[int, list[pa.Table]]]:
+    """For tables each grouped by ZONE (ascending): every zone set with its slice of each table, in zone order."""
+    zones = [table.column(ZONE).to_numpy() for table in tables]
+    for zone in np.unique(np.concatenate(zones)).tolist():
+        parts = []
+        for table, codes in zip(tables, zones):
+            start, end = np.searchsorted(codes, zone), np.searchsorted(codes, zone, side="right")
+            if end > start:
+                parts.append(table.slice(start, end - start))
+        yield zone, parts
+
+
+def _keys_of(numbers: Collection[str]) -> np.ndarray:
+    """A set of E.164 numbers as sorted int64 keys (anything that is not E.164 text is ignored)."""
+    if not len(numbers):
+        return np.zeros(0, dtype=np.int64)
+    text = pa.array(sorted(numbers), type=pa.string())
+    text = text.filter(pc.match_substring_regex(text, r"^\+[1-9][0-9]{0,18}$"))
+    return np.unique(e164_keys(text))
 
 
 def stream_import(
@@ -150,97 +386,18 @@ def stream_import(
     folder = Path(out_dir) if out_dir is not None else None
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
-    writers = {
-        "accepted": _Writer(folder, "accepted.csv", ACCEPTED_COLUMNS),
-        "rejected": _Writer(folder, "rejected.csv", REJECTED_COLUMNS),
-        "duplicates": _Writer(folder, "duplicates.csv", DUPLICATE_COLUMNS),
-        "suppressed": _Writer(folder, "suppressed.csv", SUPPRESSED_COLUMNS),
-    }
-    skipped = {"already_submitted": 0, "cooled_down": 0}
-    seen, files, plans, reasons = _Seen(), {}, [], {}
-    pending: dict[str, pd.DataFrame] = {}  # per zone set: accepted contacts not yet in a complete chunk
+    run = _Import(options, folder, _keys_of(suppressed), {"already_submitted": _keys_of(already_submitted),
+                                                         "cooled_down": _keys_of(cooled_down)})  # fmt: skip
     try:
         for path in paths:
-            files.setdefault(str(path), FileCounts(source_file=str(path)))
+            run.files.setdefault(str(path), FileCounts(source_file=str(path)))
         for sheet in _sheets(paths, options):
-            counts = files.setdefault(sheet.source_file, FileCounts(source_file=sheet.source_file))
-            columns = map_columns(sheet.headers, label=sheet.source_file, phone_column=options.phone_column)
-            contacts, rejects = normalise_sheet(sheet, columns, options.region)
-            counts.rows_read += len(sheet.cells)
-            counts.rejected += len(rejects)
-            for reason, count in rejects[REASON].value_counts().items():
-                reasons[str(reason)] = reasons.get(str(reason), 0) + int(count)
-            writers["rejected"].write(rejects)
-            contacts, blocked = split_numbers(contacts, suppressed)
-            counts.suppressed += len(blocked)
-            if len(blocked):
-                writers["suppressed"].write(blocked)
-            if not len(contacts):
-                continue
-            repeat, first_file, first_row = seen.split(contacts)
-            duplicates = contacts.loc[repeat, [SOURCE_FILE, SOURCE_SHEET, SOURCE_ROW, E164]].reset_index(drop=True)
-            if len(duplicates):
-                duplicates[DUPLICATE_OF_FILE] = first_file[repeat]
-                duplicates[DUPLICATE_OF_ROW] = first_row[repeat]
-                writers["duplicates"].write(duplicates)
-            counts.duplicates += int(repeat.sum())
-            accepted = contacts[~repeat].reset_index(drop=True)
-            counts.accepted += len(accepted)
-            for name, numbers in (("already_submitted", already_submitted), ("cooled_down", cooled_down)):
-                accepted, skip = split_numbers(accepted, numbers)
-                skipped[name] += len(skip)
-            if len(accepted):
-                accepted = assign_timezones(accepted)
-                check_callable(accepted, options.hours)
-                for zones, group in accepted.groupby(TIMEZONE, sort=False):
-                    group = group.reset_index(drop=True)
-                    rest = pending.get(zones)
-                    rest = group if rest is None else pd.concat([rest, group], ignore_index=True, sort=False)
-                    pending[zones] = _emit_chunks(rest, options, plans, writers["accepted"], final=False)
-        for rest in pending.values():
-            if len(rest):
-                _emit_chunks(rest, options, plans, writers["accepted"], final=True)
-        for writer in writers.values():
-            writer.close()
+            run.add(sheet)
+        run.finish()
     except BaseException:
-        for writer in writers.values():
-            writer.abandon()
+        run.abandon()
         raise
-    totals = list(files.values())
-    return ImportSummary(
-        campaign=options.campaign,
-        rows_read=sum(f.rows_read for f in totals),
-        accepted=sum(f.accepted for f in totals),
-        duplicates=sum(f.duplicates for f in totals),
-        rejected=sum(f.rejected for f in totals),
-        suppressed=sum(f.suppressed for f in totals),
-        reject_reasons=dict(sorted(reasons.items())),
-        **skipped,
-        files=totals,
-        batches=plans,
-        dry_run=True,
-    )
-
-
-def _emit_chunks(pending: pd.DataFrame, options: IngestOptions, plans: list[BatchPlan], writer: _Writer, *, final: bool) -> pd.DataFrame:
-    """Write every complete chunk of `pending` (and the last partial one when final); return the rest."""
-    size = options.batch_size
-    complete = len(pending) if final else (len(pending) // size) * size
-    if complete == 0:
-        return pending
-    ready = pending.iloc[:complete]
-    numbers = ready[E164].to_numpy(dtype=object)
-    keys = []
-    for start in range(0, complete, size):
-        members = numbers[start : start + size].tolist()
-        key = chunk_key(options.campaign, members)
-        keys.append(key)
-        plans.append(BatchPlan(key=key, size=len(members), timezone=str(ready[TIMEZONE].iat[start])))
-    frame = ready.copy()
-    frame[CHUNK_KEY] = pd.Categorical.from_codes(np.arange(complete) // size, categories=keys)
-    frame[DYNAMIC_VARIABLES] = variables_json(frame)
-    writer.write(frame)
-    return pending.iloc[complete:].reset_index(drop=True)
+    return run.summary()
 
 
 def _sheets(paths: Sequence[str | Path], options: IngestOptions) -> Iterator[RawSheet]:
@@ -273,13 +430,12 @@ def _csv_batches(path: Path) -> Iterator[RawSheet] | None:
         cut = text.rfind("\n")
         delimiter = sniff_delimiter(text[:cut] if cut > 0 else text)
     width = header_width(text, delimiter)
-    if path.stat().st_size <= WHOLE_FILE_BYTES and BATCH_BYTES >= (64 << 20):
+    if path.stat().st_size <= WHOLE_FILE_BYTES:
         try:
             table = pacsv.read_csv(path, **arrow_csv_options(delimiter, width, 16 << 20))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             return None
-        whole = pa.RecordBatch.from_arrays([table.column(i).combine_chunks() for i in range(table.num_columns)], names=table.column_names)
-        return _batched_sheets(iter([whole]), path, width)
+        return _batched_sheets((table.slice(start, BATCH_ROWS) for start in range(0, table.num_rows, BATCH_ROWS)), path, width)
     try:
         reader = pacsv.open_csv(path, **arrow_csv_options(delimiter, width, BATCH_BYTES))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
@@ -287,22 +443,23 @@ def _csv_batches(path: Path) -> Iterator[RawSheet] | None:
     return _batched_sheets(reader, path, width)
 
 
-def _batched_sheets(reader, path: Path, width: int) -> Iterator[RawSheet]:
-    """RawSheets of one file's record batches; blank rows at a batch's end wait to see if data follows."""
+def _batched_sheets(batches, path: Path, width: int) -> Iterator[RawSheet]:
+    """RawSheets of one file's batches (tables or record batches); blank rows at a batch's end wait to see if data follows."""
     from pipelines.errors import InputError
     from pipelines.read import _finish
 
     label = str(path)
     headers: list[str] | None = None
     next_row = 1  # the spreadsheet row number of the current batch's first line
-    carried: list[pa.RecordBatch] = []  # blank rows that are trailing unless data follows
+    carried: list[pa.Table] = []  # blank rows that are trailing unless data follows
     carried_first = 0
 
     def blank(columns, row: int) -> bool:
         return all(not str(column[row].as_py()).strip() for column in columns)
 
     try:
-        for batch in reader:
+        for batch in batches:
+            batch = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
             size = batch.num_rows
             columns = [batch.column(i) for i in range(width)]
             start = 0
@@ -325,7 +482,7 @@ def _batched_sheets(reader, path: Path, width: int) -> Iterator[RawSheet]:
                 next_row += size
                 continue
             first = carried_first if carried else next_row + start
-            body = pa.Table.from_batches([*carried, batch.slice(start, end - start)])
+            body = pa.concat_tables([*carried, batch.slice(start, end - start)])
             carried = [batch.slice(end)] if end < size else []
             carried_first = next_row + end
             next_row += size

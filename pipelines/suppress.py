@@ -20,8 +20,7 @@ SUPPRESSED_COLUMNS = ["source_file", "source_sheet", "source_row", E164]
 
 def numbers_from_values(values: Sequence[str], region: str) -> tuple[set[str], list[str]]:
     """Normalise typed numbers; returns (E.164 numbers, the values that are not valid numbers)."""
-    e164, _, _ = classify_column(pa.array([str(v) for v in values], type=pa.string()), region, None)
-    found = e164.to_pylist()
+    found = classify_column(pa.array([str(v) for v in values], type=pa.string()), region, None).e164
     return {n for n in found if n}, [v for v, n in zip(values, found) if not n]
 
 

@@ -15,7 +15,6 @@ a number whose prefix spans zones may be called only when every one of them allo
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from zoneinfo import available_timezones
 
@@ -29,7 +28,8 @@ from phonenumbers.timezone import UNKNOWN_TIMEZONE, time_zones_for_number
 from phonenumbers.tzdata import TIMEZONE_DATA, TIMEZONE_LONGEST_PREFIX
 
 from pipelines.arrow import text_array, text_series
-from pipelines.fastphone import COUNTRY_CODES, Desc, _matches_desc, rules_for_region
+from pipelines.fastphone import KNOWN_CODE, Desc, _full, _matches_desc, e164_keys, rules_for_region
+from pipelines.threads import pool
 from schemas.contacts import E164, TIMEZONE
 
 PARALLEL_FROM = 100_000
@@ -88,69 +88,116 @@ def exact_zones(e164: str) -> str:
 
 
 def recipient_zones(e164: pa.Array) -> pa.Array:
-    """The zone-set string of every E.164 number in a column (computed once per distinct number)."""
-    encoded = pc.dictionary_encode(e164.cast(pa.string()).fill_null(""))
-    if isinstance(encoded, pa.ChunkedArray):
-        encoded = encoded.combine_chunks()
-    uniques, indices = encoded.dictionary, encoded.indices
-    if len(uniques) >= PARALLEL_FROM:  # RE2 in pyarrow releases the GIL: two halves on two cores
-        half = len(uniques) // 2
-        with ThreadPoolExecutor(2) as pool:
-            zones = np.concatenate(list(pool.map(_zones_of_unique, (uniques.slice(0, half), uniques.slice(half)))))
-    else:
-        zones = _zones_of_unique(uniques)
-    return pa.array(zones, type=pa.string()).take(indices)
+    """The zone-set string of every E.164 number in a column."""
+    keys = e164_keys(e164)
+    unique, where = np.unique(keys, return_inverse=True)
+    codes, names = zones_of_keys(unique)
+    return pa.array(names, type=pa.string()).take(pa.array(codes[where]))
 
 
-def _zones_of_unique(numbers: pa.Array) -> np.ndarray:
-    digits = pc.utf8_slice_codeunits(numbers, 1)
-    result = np.full(len(numbers), "", dtype=object)
-    assigned = np.zeros(len(numbers), dtype=bool)
-    for length in (1, 2, 3):
-        prefix = pc.utf8_slice_codeunits(digits, 0, length)
-        hit = ~assigned & pc.is_in(prefix, value_set=pa.array(sorted(COUNTRY_CODES[length]))).to_numpy(zero_copy_only=False)
+class ZoneNames:
+    """Zone-set strings numbered in the order they are first met (codes are int32)."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self._codes: dict[str, int] = {}
+
+    def code(self, name: str) -> int:
+        found = self._codes.get(name)
+        if found is None:
+            found = self._codes[name] = len(self.names)
+            self.names.append(name)
+        return found
+
+    def adopt(self, codes: np.ndarray, names: list[str]) -> np.ndarray:
+        """Codes into another list of names → codes into this one; new names are numbered in the order the codes first use them."""
+        mapping = np.zeros(max(len(names), 1), dtype=np.int32)
+        for local in pd.unique(codes).tolist():
+            mapping[local] = self.code(names[local])
+        return mapping[codes]
+
+
+def zones_of_keys(keys: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """The zone set of each valid number (E.164 keys, fastphone.e164_keys): (int32 codes, zone-set strings)."""
+    keys = np.asarray(keys, dtype=np.int64)
+    if len(keys) < PARALLEL_FROM:
+        return _zones_of_keys(keys)
+    half = len(keys) // 2  # RE2 in pyarrow and numpy release the GIL: two halves on two cores
+    (first, first_names), (second, second_names) = pool().map(_zones_of_keys, (keys[:half], keys[half:]))
+    names = ZoneNames()
+    return np.concatenate([names.adopt(first, first_names), names.adopt(second, second_names)]), names.names
+
+
+POWERS = 10 ** np.arange(19, dtype=np.uint64)  # 1, 10, … 10**18
+
+
+def _digit_counts(keys: np.ndarray) -> np.ndarray:
+    return np.searchsorted(POWERS, keys.astype(np.uint64), side="right")
+
+
+def _zones_of_keys(keys: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    names = ZoneNames()
+    result = np.full(len(keys), -1, dtype=np.int32)
+    counts = _digit_counts(keys)
+    assigned = np.zeros(len(keys), dtype=bool)
+    for length in (1, 2, 3):  # the country code: E.164 codes are prefix-free
+        prefix = keys // np.power(10, np.maximum(counts - length, 0)).astype(np.int64)
+        hit = ~assigned & (counts > length) & KNOWN_CODE[length][np.minimum(prefix, 10**length - 1)]
         assigned |= hit
-        if not hit.any():
-            continue
-        codes = pc.cast(prefix.filter(pa.array(hit)), pa.int64()).to_numpy()
-        rows = np.flatnonzero(hit)
-        for code in np.unique(codes):
-            mine = rows[codes == code]
-            nsn = pc.utf8_slice_codeunits(digits.take(pa.array(mine)), length)
-            geographical = _geographical(int(code), nsn)
+        for code in np.unique(prefix[hit]).tolist():
+            rows = np.flatnonzero(hit & (prefix == code))
+            nsn = pc.utf8_slice_codeunits(pc.cast(pa.array(keys[rows]), pa.string()), length)
+            geographical = _geographical(code, nsn)
             if geographical is None:
-                result[mine] = [exact_zones(n) for n in numbers.take(pa.array(mine)).to_pylist()]
+                result[rows] = [names.code(exact_zones(f"+{key}")) for key in keys[rows].tolist()]
                 continue
-            result[mine[~geographical]] = _country_zones(int(code))
+            result[rows[~geographical]] = names.code(_country_zones(code))
             if geographical.any():
-                result[mine[geographical]] = _prefix_zones(digits.take(pa.array(mine[geographical])), int(code))
-    for row in np.flatnonzero(~assigned):  # not an E.164 number we know: phonenumbers decides
-        result[row] = exact_zones(numbers[row].as_py())
-    return result
+                result[rows[geographical]] = _prefix_zones(keys[rows[geographical]], counts[rows[geographical]], code, names)
+    for row in np.flatnonzero(result < 0):  # not a country code we know: phonenumbers decides
+        result[row] = names.code(exact_zones(f"+{keys[row]}"))
+    return result, names.names
 
 
-def _prefix_zones(digits: pa.Array, country_code: int) -> np.ndarray:
-    """phonenumbers' time_zones_for_geographical_number: the longest prefix in its table."""
-    out = np.full(len(digits), "", dtype=object)
-    open_rows = np.arange(len(digits))
-    for length in range(TIMEZONE_LONGEST_PREFIX, 0, -1):
-        keys, values = _prefix_table(length)
-        if not len(open_rows) or not len(keys):
-            continue
-        found = pc.index_in(pc.utf8_slice_codeunits(digits.take(pa.array(open_rows)), 0, length), value_set=keys)
-        hit = found.is_valid().to_numpy(zero_copy_only=False)
-        out[open_rows[hit]] = values[found.filter(found.is_valid()).to_numpy()]
-        open_rows = open_rows[~hit]
-    out[open_rows] = _country_zones(country_code)
-    out[out == ""] = _country_zones(country_code)
+def _prefix_zones(keys: np.ndarray, counts: np.ndarray, country_code: int, names: ZoneNames) -> np.ndarray:
+    """phonenumbers' time_zones_for_geographical_number: the zones of the longest prefix in its table."""
+    _, zones = _prefix_table()
+    country = _country_zones(country_code)  # no prefix, or one whose zones are unknown
+    out = np.empty(len(keys), dtype=np.int32)
+    for count in np.unique(counts).tolist():
+        rows = np.flatnonzero(counts == count)
+        bounds, labels = _prefix_segments(count)
+        segment = np.searchsorted(bounds, keys[rows].astype(np.uint64), side="right") - 1
+        found = np.where(segment >= 0, labels[np.maximum(segment, 0)], -1)
+        used, where = np.unique(found, return_inverse=True)
+        codes = np.array([names.code(zones[label] or country if label >= 0 else country) for label in used.tolist()], dtype=np.int32)
+        out[rows] = codes[where]
     return out
 
 
+@lru_cache(maxsize=1)
+def _prefix_table() -> tuple[list[str], list[str]]:
+    """phonenumbers' timezone prefixes, shortest first, and their zone-set strings ("" when unknown)."""
+    prefixes = sorted(TIMEZONE_DATA, key=lambda prefix: (len(prefix), prefix))
+    return prefixes, [_joined(TIMEZONE_DATA[prefix]) for prefix in prefixes]
+
+
 @lru_cache(maxsize=None)
-def _prefix_table(length: int) -> tuple[pa.Array, np.ndarray]:
-    """The prefixes of one length in phonenumbers' timezone table, and their zone-set strings."""
-    prefixes = sorted(p for p in TIMEZONE_DATA if len(p) == length)
-    return pa.array(prefixes, type=pa.string()), np.array([_joined(TIMEZONE_DATA[p]) for p in prefixes], dtype=object)
+def _prefix_segments(count: int) -> tuple[np.ndarray, np.ndarray]:
+    """For numbers of `count` digits: sorted segment starts and, per segment, the index of its longest prefix (-1: none).
+
+    A prefix p of length l covers the keys [p·10^(count-l), (p+1)·10^(count-l)). The
+    intervals nest, so painting them shortest first leaves each segment labelled with its
+    longest matching prefix: one searchsorted per number instead of one lookup per length.
+    """
+    prefixes, _ = _prefix_table()
+    spans = [(int(p) * 10 ** (count - len(p)), (int(p) + 1) * 10 ** (count - len(p)), i)
+             for i, p in enumerate(prefixes) if len(p) <= count]  # fmt: skip
+    bounds = np.unique(np.array([edge for start, end, _ in spans for edge in (start, end)], dtype=np.uint64))
+    labels = np.full(len(bounds), -1, dtype=np.int64)
+    for start, end, index in spans:  # shortest first: longer prefixes paint over the ones they nest in
+        labels[np.searchsorted(bounds, np.uint64(start)) : np.searchsorted(bounds, np.uint64(end))] = index
+    return bounds, labels
 
 
 @lru_cache(maxsize=None)
@@ -198,11 +245,12 @@ def _type_of(region: str, nsn: pa.Array, lengths: np.ndarray) -> tuple[np.ndarra
     known = _matches_desc(nsn, lengths, general)
     geo = np.zeros(len(nsn), dtype=bool)
     undecided = known.copy()
-    for desc in others:
-        if not undecided.any():
-            break
-        rows = np.flatnonzero(undecided)
-        undecided[rows[_matches_desc(nsn.take(pa.array(rows)), lengths[rows], desc)]] = False
+    for length in np.unique(lengths[undecided]).tolist():  # every non-geographical type at once
+        pattern = _non_geographical_pattern(region, length)
+        if pattern is None:
+            continue
+        rows = np.flatnonzero(undecided & (lengths == length))
+        undecided[rows[_full(nsn.take(pa.array(rows)), pattern)]] = False
     rows = np.flatnonzero(undecided)
     if len(rows):
         is_fixed = _matches_desc(nsn.take(pa.array(rows)), lengths[rows], fixed)
@@ -215,3 +263,16 @@ def _type_of(region: str, nsn: pa.Array, lengths: np.ndarray) -> tuple[np.ndarra
         undecided[rows[is_mobile]] = False
     known &= ~undecided  # matched the general pattern but no type: UNKNOWN
     return geo, known
+
+
+@lru_cache(maxsize=None)
+def _non_geographical_pattern(region: str, length: int) -> str | None:
+    """One pattern matching a number of this length exactly when some non-geographical type of the region does.
+
+    _number_type_helper tests those types before fixed line and mobile, and which of them
+    matches does not matter here, so their patterns (each with its own length test) join
+    into one alternation: one RE2 pass instead of one per type.
+    """
+    _, others, _, _, _ = _type_descs(region)
+    patterns = [desc.pattern for desc in others if desc.pattern and (not desc.lengths or length in desc.lengths)]
+    return "|".join(f"(?:{pattern})" for pattern in patterns) or None

@@ -21,6 +21,12 @@ class RejectReason(StrEnum):
     INVALID_TIMEZONE = "invalid_timezone"  # the row's timezone column is not an IANA name such as America/Chicago
 
 
+# Columnar stages carry reasons as small integers (an int8 per row, not a Python object):
+# 0 is "no reason" (accepted), then the enum in declaration order. Only the order above matters.
+REASON_BY_CODE: tuple[RejectReason | None, ...] = (None, *RejectReason)
+REASON_CODE: dict[RejectReason, int] = {reason: code for code, reason in enumerate(REASON_BY_CODE) if reason is not None}
+
+
 # Column names of the frames that flow between stages. Kept here so every stage and
 # every output file agrees on them.
 SOURCE_FILE = "source_file"

@@ -24,8 +24,8 @@ def _read(path):
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(seed=st.integers(0, 10_000), batch_bytes=st.sampled_from([64, 200, 1000, 1 << 20]), size=st.integers(1, 7))
-def test_streamed_equals_in_memory(tmp_path_factory, monkeypatch, seed, batch_bytes, size):
+@given(seed=st.integers(0, 10_000), batch_rows=st.sampled_from([1, 3, 10, 1 << 20]), whole=st.booleans(), size=st.integers(1, 7))
+def test_streamed_equals_in_memory(tmp_path_factory, monkeypatch, seed, batch_rows, whole, size):
     rng = random.Random(seed)
     folder = tmp_path_factory.mktemp("s")
     files = []
@@ -39,7 +39,10 @@ def test_streamed_equals_in_memory(tmp_path_factory, monkeypatch, seed, batch_by
         return
     options = IngestOptions("s", batch_size=size)
     blocked = {"+12125550199"} if seed % 2 else set()  # a do-not-call number, half the time
-    monkeypatch.setattr(stream, "BATCH_BYTES", batch_bytes)
+    # cut files into batches of a few rows, by the whole-file reader or by the streaming one
+    monkeypatch.setattr(stream, "BATCH_ROWS", batch_rows)
+    monkeypatch.setattr(stream, "BATCH_BYTES", min(batch_rows * 64, 1 << 20))
+    monkeypatch.setattr(stream, "WHOLE_FILE_BYTES", 1 << 30 if whole else 0)
     try:
         expected_result = ingest(files, options, suppressed=blocked)
     except Exception as exc:  # noqa: BLE001 - both paths must refuse the same input
