@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -32,9 +33,11 @@ PLAIN = r"^[ \t]*(?:\+ *)?[0-9(][0-9 \-.()]*[ \t]*$"  # tabs only around: inside
 BLANK = r"^[ \t\r\n]*$"
 INTEGRAL_DECIMAL = r"^[ \t]*\+?[0-9]+\.0+[ \t]*$"  # "4155550132.0": the exact path rewrites these
 MIN_NSN, MAX_NSN, MAX_INPUT = 2, 17, 250
-# Validity is "any type matches", so the common types go first: later ones only see what is left.
-TYPE_DESCS = ("fixed_line", "mobile", "toll_free", "premium_rate", "shared_cost", "voip", "personal_number", "pager",
-              "uan", "voicemail")  # fmt: skip
+# phonenumbers' _number_type_helper tests these before fixed line and mobile; none is geographical
+NON_GEOGRAPHIC_TYPES = ("premium_rate", "toll_free", "shared_cost", "voip", "personal_number", "pager", "uan", "voicemail")
+# A number's type as far as validity and timezones care, in _number_type_helper's order:
+# UNKNOWN (invalid), OTHER (a non-geographical type), FIXED (fixed line, or fixed line or mobile), MOBILE.
+KIND_UNKNOWN, KIND_OTHER, KIND_FIXED, KIND_MOBILE = 0, 1, 2, 3
 TOO_SHORT, TOO_LONG, OTHER = 1, 2, 0  # length test outcomes that matter here
 COUNTRY_CODES = {length: {str(cc) for cc in COUNTRY_CODE_TO_REGION_CODE if len(str(cc)) == length} for length in (1, 2, 3)}
 
@@ -57,7 +60,9 @@ class Rules:
     region: str
     country_code: int
     general: Desc
-    types: tuple[Desc, ...]
+    non_geographic: tuple[Desc, ...]
+    fixed_line: Desc | None
+    mobile: Desc | None  # None when its pattern is the fixed line's: then a fixed-line match is FIXED
     local_only: tuple[int, ...]
     national_prefix: str | None  # national_prefix_for_parsing, groups made non-capturing
     idd: str | None
@@ -78,14 +83,18 @@ def rules_for_region(region: str) -> Rules | None:
         return Desc(d.national_number_pattern, tuple(d.possible_length or ()))
 
     general = desc(metadata.general_desc)
-    types = tuple(d for d in (desc(getattr(metadata, name)) for name in TYPE_DESCS) if d is not None)
+    non_geographic = tuple(d for d in (desc(getattr(metadata, name)) for name in NON_GEOGRAPHIC_TYPES) if d is not None)
+    fixed_line = desc(metadata.fixed_line)
+    mobile = None if metadata.same_mobile_and_fixed_line_pattern else desc(metadata.mobile)
     prefix = metadata.national_prefix_for_parsing or None
     supported = general is not None and general.lengths != ()
     rules = Rules(
         region=region,
         country_code=metadata.country_code,
         general=general,
-        types=types,
+        non_geographic=non_geographic,
+        fixed_line=fixed_line,
+        mobile=mobile,
         local_only=tuple(metadata.general_desc.possible_length_local_only or ()),
         national_prefix=_non_capturing(prefix) if prefix else None,
         idd=_non_capturing(metadata.international_prefix) if metadata.international_prefix else None,
@@ -97,7 +106,7 @@ def rules_for_region(region: str) -> Rules | None:
         try:  # RE2 must accept every pattern, or this region takes the exact path
             probe = pa.array(["0"])
             for pattern in [general.pattern, prefix and rules.national_prefix, rules.idd, rules.leading_digits,
-                            *(d.pattern for d in types)]:  # fmt: skip
+                            *(d.pattern for d in (*non_geographic, fixed_line, mobile) if d is not None)]:  # fmt: skip
                 if pattern:
                     pc.match_substring_regex(probe, f"^(?:{pattern})$")
         except pa.ArrowInvalid:
@@ -198,25 +207,50 @@ def _national_number(values: pa.Array, rules: Rules) -> tuple[pa.Array, np.ndarr
     return pc.if_else(pa.array(keep), stripped, values), np.where(keep, stripped_lengths, lengths)
 
 
-def _type_matches(values: pa.Array, lengths: np.ndarray, rules: Rules) -> np.ndarray:
-    """_number_type_helper(...) != UNKNOWN."""
-    ok = _matches_desc(values, lengths, rules.general)
-    if not ok.any():
-        return ok
-    index = np.flatnonzero(ok)
-    sub, sub_lengths = values.take(pa.array(index)), lengths[index]
-    any_type = np.zeros(len(index), dtype=bool)
-    for desc in rules.types:
-        rest = np.flatnonzero(~any_type)
-        if len(rest) == 0:
-            break
-        any_type[rest] = _matches_desc(sub.take(pa.array(rest)), sub_lengths[rest], desc)
-    ok[index] = any_type
-    return ok
+def _subset(values: pa.Array, rows: np.ndarray) -> pa.Array:
+    """values[rows] for sorted distinct rows; no copy when they are all of them."""
+    return values if len(rows) == len(values) else values.take(pa.array(rows))
+
+
+def _type_kinds(values: pa.Array, lengths: np.ndarray, rules: Rules) -> np.ndarray:
+    """_number_type_helper for each national number under one region's metadata, as KIND_* codes."""
+    kinds = np.zeros(len(values), dtype=np.int8)
+    index = np.flatnonzero(_matches_desc(values, lengths, rules.general))
+    if not len(index):
+        return kinds
+    sub, sub_lengths = _subset(values, index), lengths[index]
+    kind = np.zeros(len(index), dtype=np.int8)
+    for length in np.unique(sub_lengths).tolist():  # every non-geographical type in one pass per length
+        pattern = non_geographic_pattern(rules.region, length)
+        if pattern is not None:
+            rows = np.flatnonzero(sub_lengths == length)
+            kind[rows[_full(_subset(sub, rows), pattern)]] = KIND_OTHER
+    for desc, code in ((rules.fixed_line, KIND_FIXED), (rules.mobile, KIND_MOBILE)):
+        rows = np.flatnonzero(kind == KIND_UNKNOWN)
+        if desc is not None and len(rows):
+            kind[rows[_matches_desc(_subset(sub, rows), sub_lengths[rows], desc)]] = code
+    kinds[index] = kind
+    return kinds
+
+
+@lru_cache(maxsize=None)
+def non_geographic_pattern(region: str, length: int) -> str | None:
+    """One pattern a number of this length fully matches exactly when some non-geographical type of the region matches it.
+
+    _number_type_helper tests those types first and which of them matches does not matter
+    here, so their patterns (each kept to the lengths it allows) join into one alternation:
+    one RE2 pass instead of one per type.
+    """
+    patterns = [desc.pattern for desc in rules_for_region(region).non_geographic
+                if desc.pattern and (not desc.lengths or length in desc.lengths)]  # fmt: skip
+    return "|".join(f"(?:{pattern})" for pattern in patterns) or None
 
 
 def _validate(country_code: int, values: pa.Array, lengths: np.ndarray) -> np.ndarray | None:
-    """is_valid_number for numbers of one country code; None when the exact path must decide."""
+    """The KIND_* of each national number of one country code under the region phonenumbers picks for it.
+
+    Valid numbers are those not KIND_UNKNOWN (is_valid_number); None when the exact path must decide.
+    """
     regions = COUNTRY_CODE_TO_REGION_CODE.get(country_code, ())
     if not regions or "001" in regions:
         return None
@@ -224,23 +258,24 @@ def _validate(country_code: int, values: pa.Array, lengths: np.ndarray) -> np.nd
     if any(r is None or not r.supported for r in all_rules):
         return None
     if len(all_rules) == 1:
-        return _type_matches(values, lengths, all_rules[0])
-    valid = np.zeros(len(values), dtype=bool)
+        return _type_kinds(values, lengths, all_rules[0])
+    kinds = np.zeros(len(values), dtype=np.int8)
     remaining = np.arange(len(values))
     for rules in all_rules:  # _region_code_for_number_from_list, in phonenumbers' order
         if len(remaining) == 0:
             break
-        sub, sub_lengths = values.take(pa.array(remaining)), lengths[remaining]
+        sub, sub_lengths = _subset(values, remaining), lengths[remaining]
         if rules.leading_digits:
-            chosen = pc.match_substring_regex(sub, f"^(?:{rules.leading_digits})").to_numpy(zero_copy_only=False)
+            chosen = _matches(sub, f"^(?:{rules.leading_digits})")
             picked = remaining[chosen]
             if len(picked):
-                valid[picked] = _type_matches(values.take(pa.array(picked)), lengths[picked], rules)
+                kinds[picked] = _type_kinds(_subset(values, picked), lengths[picked], rules)
         else:
-            chosen = _type_matches(sub, sub_lengths, rules)
-            valid[remaining[chosen]] = True
+            found = _type_kinds(sub, sub_lengths, rules)
+            chosen = found != KIND_UNKNOWN
+            kinds[remaining[chosen]] = found[chosen]
         remaining = remaining[~chosen]
-    return valid
+    return kinds
 
 
 # ------------------------------------------------------------------ E.164 numbers as int64 keys
@@ -283,6 +318,11 @@ EMPTY, TOO_SHORT_CODE, TOO_LONG_CODE, INVALID_CODE = (REASON_CODE[r] for r in (
 KNOWN_CODE = {length: np.isin(np.arange(10**length), [int(code) for code in COUNTRY_CODES[length]]) for length in (1, 2, 3)}
 
 
+PLUS = ord("+")
+LEADING_BLANKS = np.array([ord(" "), ord("\t")], dtype=np.uint8)
+ENDS_OF_DECIMALS = np.array([ord("0"), ord(" "), ord("\t")], dtype=np.uint8)
+
+
 def _matches(values: pa.Array, pattern: str) -> np.ndarray:
     return pc.match_substring_regex(values, pattern).to_numpy(zero_copy_only=False)
 
@@ -302,10 +342,11 @@ def digits_only(values: pa.Array) -> pa.Array:
     data = data[offsets[0] : offsets[-1]]
     keep = (data >= 48) & (data <= 57)
     starts = offsets[:-1] - offsets[0]
-    per_row = np.add.reduceat(np.append(keep, False).astype(np.int32), starts) if len(starts) else np.zeros(0, np.int32)
+    per_row = np.add.reduceat(np.append(keep, False), starts, dtype=np.int32) if len(starts) else np.zeros(0, np.int32)
     per_row[starts == offsets[1:] - offsets[0]] = 0  # reduceat gives an empty row its next byte; it has none
-    new_offsets = np.concatenate([[0], np.cumsum(per_row, dtype=np.int32)]).astype(np.int32)
-    return pa.StringArray.from_buffers(len(values), pa.py_buffer(new_offsets), pa.py_buffer(data[keep].tobytes()))
+    new_offsets = np.zeros(len(values) + 1, dtype=np.int32)
+    np.cumsum(per_row, out=new_offsets[1:])
+    return pa.StringArray.from_buffers(len(values), pa.py_buffer(new_offsets), pa.py_buffer(data[keep]))
 
 
 def _leading_number(digits: pa.Array, rows: np.ndarray, count: int) -> np.ndarray:
@@ -318,35 +359,50 @@ def _leading_number(digits: pa.Array, rows: np.ndarray, count: int) -> np.ndarra
     return value
 
 
-def classify_columns(raw: pa.Array, default_region: str, overrides: pa.Array | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(keys, reasons, handled) for every row; rows not handled must go to the exact path.
+class Classified(NamedTuple):
+    """What the columnar path decided for each row of a phone column."""
 
-    keys: the E.164 number as int64 (e164_keys; 0 where rejected or unhandled); reasons: int8
-    codes of schemas.contacts.REASON_BY_CODE (0 where accepted). `overrides` is a per-row
-    region (a country column), "" meaning `default_region`.
-    """
+    keys: np.ndarray  # int64 E.164 number (e164_keys), 0 where rejected or not handled
+    reasons: np.ndarray  # int8 code of schemas.contacts.REASON_BY_CODE, 0 where accepted or not handled
+    handled: np.ndarray  # bool: False → the exact path must decide
+    kinds: np.ndarray  # int8 KIND_* of accepted numbers (KIND_UNKNOWN elsewhere): timezones need it
+
+
+def classify_columns(raw: pa.Array, default_region: str, overrides: pa.Array | None = None) -> Classified:
+    """Classify every row of a phone column that the columnar path can; `overrides` is a per-row
+    region (a country column), "" meaning `default_region`."""
     n = len(raw)
     raw = raw.cast(pa.string()).fill_null("")
     keys = np.zeros(n, dtype=np.int64)
     reasons = np.zeros(n, dtype=np.int8)
     handled = np.zeros(n, dtype=bool)
+    kinds = np.zeros(n, dtype=np.int8)
     if n == 0:
-        return keys, reasons, handled
+        return Classified(keys, reasons, handled, kinds)
 
-    blank = _matches(raw, BLANK)
+    plain = _matches(raw, PLAIN)  # a plain cell holds a digit or '(': never blank
+    others = np.flatnonzero(~plain)
+    blank = others[_matches(_subset(raw, others), BLANK)]
     reasons[blank] = EMPTY
-    handled |= blank
-    plain = _matches(raw, PLAIN) & ~blank
-    dotted = np.flatnonzero(plain & _contains(raw, "."))  # only these can be an integral decimal
-    if len(dotted):
-        plain[dotted[_matches(raw.take(pa.array(dotted)), INTEGRAL_DECIMAL)]] = False
+    handled[blank] = True
+    offsets, data = string_buffers(raw)
+    first, last = np.full(n, 0, dtype=np.uint8), np.full(n, 0, dtype=np.uint8)
+    filled = np.flatnonzero(offsets[1:] > offsets[:-1])
+    first[filled], last[filled] = data[offsets[filled]], data[offsets[filled + 1] - 1]
+    # an integral decimal such as 4155550132.0 ends in 0 (or blanks): only those rows need the pattern
+    maybe = np.flatnonzero(plain & np.isin(last, ENDS_OF_DECIMALS))
+    if len(maybe):
+        plain[maybe[_matches(raw.take(pa.array(maybe)), INTEGRAL_DECIMAL)]] = False
     plain &= _byte_lengths(raw) <= MAX_INPUT  # plain text is ASCII: bytes are characters
     if not plain.any():
-        return keys, reasons, handled
+        return Classified(keys, reasons, handled, kinds)
     digits = digits_only(raw)
     count = _byte_lengths(digits)
     usable = plain & (count >= 4) & (count <= MAX_NSN + 3)
-    plus = usable & _contains(raw, "+")  # in plain text a '+' can only come first
+    plus = usable & (first == PLUS)  # in plain text a '+' can only come first, after blanks
+    padded = np.flatnonzero(usable & np.isin(first, LEADING_BLANKS))
+    if len(padded):
+        plus[padded] = _contains(raw.take(pa.array(padded)), "+")
 
     # each group: (rows, country code, rules to strip the national prefix with, national digits of those rows)
     groups: list[tuple[np.ndarray, int, Rules, pa.Array]] = []
@@ -372,9 +428,10 @@ def classify_columns(raw: pa.Array, default_region: str, overrides: pa.Array | N
             continue
         short = _byte_lengths(national_digits) < MIN_NSN
         nsn, lengths = _national_number(national_digits, rules)
-        valid = _validate(country_code, nsn, lengths)
-        if valid is None:
+        found = _validate(country_code, nsn, lengths)
+        if found is None:
             continue
+        valid = found != KIND_UNKNOWN
         test = _length_test(lengths, main)
         why = np.full(len(rows), INVALID_CODE, dtype=np.int8)
         why[test == TOO_LONG] = TOO_LONG_CODE
@@ -385,9 +442,10 @@ def classify_columns(raw: pa.Array, default_region: str, overrides: pa.Array | N
         good = valid & ~short & (lengths <= MAX_NSN)
         if good.any():
             keys[rows[good]] = _keys(country_code, nsn.filter(pa.array(good)), lengths[good])
+            kinds[rows[good]] = found[good]
         reasons[rows[~good]] = why[~good]
         handled[rows] = True
-    return keys, reasons, handled
+    return Classified(keys, reasons, handled, kinds)
 
 
 def _from_plus(digits: pa.Array, rows: np.ndarray) -> list:

@@ -21,7 +21,7 @@ from phonenumbers import NumberParseException, PhoneNumberFormat, ValidationResu
 
 from pipelines.arrow import string_buffers, text_array, text_series
 from pipelines.columns import ColumnMap
-from pipelines.fastphone import classify_columns, e164_text
+from pipelines.fastphone import Classified, classify_columns, e164_text
 from pipelines.read import RawSheet
 from pipelines.threads import pool
 from pipelines.timezones import canonical_zones, known_zones
@@ -143,7 +143,7 @@ def _classify_in_parallel(raw: pa.Array, default_region: str, overrides: pa.Arra
     parts = [(raw.slice(0, half), overrides.slice(0, half) if overrides is not None else None),
              (raw.slice(half), overrides.slice(half) if overrides is not None else None)]  # fmt: skip
     results = list(pool().map(lambda part: classify_columns(part[0], default_region, part[1]), parts))
-    return tuple(np.concatenate([first, second]) for first, second in zip(*results))
+    return Classified(*(np.concatenate([first, second]) for first, second in zip(*results)))
 
 
 @dataclass(frozen=True)
@@ -153,6 +153,7 @@ class Phones:
     keys: np.ndarray  # int64 E.164 key (fastphone.e164_keys), 0 where rejected
     reasons: np.ndarray  # int8 code of REASON_BY_CODE, 0 where accepted
     extensions: np.ndarray | None  # object array (None where there is none), or None when no row has one
+    kinds: np.ndarray  # int8 fastphone.KIND_* where the columnar path decided the number, KIND_UNKNOWN elsewhere
 
     @property
     def e164(self) -> list[str | None]:
@@ -162,7 +163,7 @@ class Phones:
 
 def classify_column(raw: pa.Array, default_region: str, overrides: pa.Array | None) -> Phones:
     """Normalise a phone column: the columnar path first, the exact path for what it leaves."""
-    keys, reasons, handled = _classify_in_parallel(raw, default_region, overrides)
+    keys, reasons, handled, kinds = _classify_in_parallel(raw, default_region, overrides)
     extensions = None
     rest = np.flatnonzero(~handled)
     if len(rest):
@@ -176,7 +177,7 @@ def classify_column(raw: pa.Array, default_region: str, overrides: pa.Array | No
         if (exact_extensions != None).any():  # noqa: E711 - element-wise, in C
             extensions = np.full(len(raw), None, dtype=object)
             extensions[rest] = exact_extensions
-    return Phones(keys, reasons, extensions)
+    return Phones(keys, reasons, extensions, kinds)
 
 
 @dataclass(frozen=True)
@@ -191,6 +192,7 @@ class Normalised:
     zones: pa.Array | None  # the timezone column in the tz database's spelling ("" = from the number), if any
     names: pa.Array
     variables: dict[str, pa.Array]  # variable key → stripped text, the phone extension included when any row has one
+    kinds: np.ndarray  # int8 fastphone.KIND_* of numbers the columnar path decided (timezones use it)
 
     @property
     def accepted(self) -> np.ndarray:
@@ -218,7 +220,7 @@ def normalise_columns(sheet: RawSheet, columns: ColumnMap, default_region: str) 
     variables = {key: _strip(_arrow(cells[index])) for key, index in columns.variables.items()}
     if phones.extensions is not None and (phones.extensions[keys != 0] != None).any():  # noqa: E711
         variables[EXTENSION_VARIABLE] = pa.array(phones.extensions, type=pa.string()).fill_null("")
-    return Normalised(sheet, keys, reasons, raw, overrides, zones, _names(cells, columns), variables)
+    return Normalised(sheet, keys, reasons, raw, overrides, zones, _names(cells, columns), variables, phones.kinds)
 
 
 REASON_TEXT = np.array([reason.value if reason else "" for reason in REASON_BY_CODE], dtype=object)

@@ -13,6 +13,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from pipelines.arrow import text_array, text_series
+from pipelines.filesink import FileSink
 from pipelines.ingest import IngestResult
 from pipelines.normalise import variables_json
 from pipelines.threads import pool
@@ -50,7 +51,6 @@ def _excel_safe(text: pa.Array) -> pa.Array:
     return pc.replace_with_mask(text, pa.array(escape), pc.binary_join_element_wise("'", text.filter(pa.array(escape)), ""))
 
 
-CSV_OPTIONS = pacsv.WriteOptions(quoting_style="needed")
 PIECE_ROWS = 1 << 16  # rows rendered per task: pieces render on two threads while earlier ones are written
 
 
@@ -62,23 +62,23 @@ def excel_safe_array(text: pa.Array) -> pa.Array:
 class CsvOutput:
     """One output CSV, written in pieces to a hidden partial file; `close` renames it into place.
 
-    Each `write` renders its table as CSV on the worker threads, piece by piece, and writes
-    the pieces in order as they are ready. With no path, writes are dropped (a dry run
-    without --out).
+    Each `write` renders its table as CSV on the worker threads, piece by piece, and hands
+    the pieces in order to a FileSink, whose own thread writes them while the next pieces
+    render. With no path, writes are dropped (a dry run without --out).
     """
 
     def __init__(self, path: Path | None, columns: list[str]):
         self.path = path
         self.columns = columns
         self.partial = path.with_name(f".{path.name}.partial") if path is not None else None
-        self._file = None
+        self._file: FileSink | None = None
 
     def write(self, table: pa.Table) -> None:
         if self.path is None:
             return
         header = self._file is None
         if header:
-            self._file = open(self.partial, "wb")  # noqa: SIM115 - closed by close() or abandon()
+            self._file = FileSink(self.partial)
         table = table.select(self.columns)
         pieces = [(table.slice(start, PIECE_ROWS), header and start == 0) for start in range(0, max(table.num_rows, 1), PIECE_ROWS)]
         for rendered in pool().map(_render, pieces):
@@ -94,7 +94,7 @@ class CsvOutput:
 
     def abandon(self) -> None:
         if self._file is not None:
-            self._file.close()
+            self._file.abandon()
         if self.partial is not None:
             self.partial.unlink(missing_ok=True)
 
@@ -137,9 +137,12 @@ def write_outputs(result: IngestResult, out_dir: str | Path) -> dict[str, Path]:
     }
     written = {}
     for name, frame in frames.items():
-        target = out / name
-        partial = out / f".{name}.partial"
-        pacsv.write_csv(csv_table(frame, list(frame.columns)), partial, CSV_OPTIONS)
-        os.replace(partial, target)  # a reader never sees half a file
-        written[name] = target
+        output = CsvOutput(out / name, list(frame.columns))
+        try:
+            output.write(csv_table(frame, list(frame.columns)))
+            output.close()
+        except BaseException:
+            output.abandon()
+            raise
+        written[name] = out / name
     return written

@@ -234,7 +234,7 @@ class _Import:
 
     def _zones(self, done: Normalised, rows: np.ndarray) -> np.ndarray:
         """Each accepted row's zone-set code: its timezone cell where given, else what its number says."""
-        codes, names = zones_of_keys(done.keys[rows])
+        codes, names = zones_of_keys(done.keys[rows], done.kinds[rows])
         if done.zones is not None:
             given = done.zones.take(pa.array(rows))
             named = np.flatnonzero(pc.not_equal(given, "").to_numpy(zero_copy_only=False))

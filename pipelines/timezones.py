@@ -23,19 +23,16 @@ import pandas as pd
 import phonenumbers
 import pyarrow as pa
 import pyarrow.compute as pc
-from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, PhoneMetadata
 from phonenumbers.timezone import UNKNOWN_TIMEZONE, time_zones_for_number
 from phonenumbers.tzdata import TIMEZONE_DATA, TIMEZONE_LONGEST_PREFIX
 
 from pipelines.arrow import text_array, text_series
-from pipelines.fastphone import KNOWN_CODE, Desc, _full, _matches_desc, e164_keys, rules_for_region
+from pipelines.fastphone import KIND_FIXED, KIND_MOBILE, KIND_UNKNOWN, KNOWN_CODE, _validate, e164_keys
 from pipelines.threads import pool
 from schemas.contacts import E164, TIMEZONE
 
 PARALLEL_FROM = 100_000
 FALLBACK_ZONE = "UTC"  # a number neither its prefix nor its country places anywhere (rare)
-# phonenumbers' _number_type_helper checks these before fixed line and mobile; all are not geographical
-NON_GEOGRAPHIC_TYPES = ("premium_rate", "toll_free", "shared_cost", "voip", "personal_number", "pager", "uan", "voicemail")
 GEO_MOBILE_COUNTRIES = frozenset({52, 54, 55, 62, 86})  # phonenumbers' _GEO_MOBILE_COUNTRIES
 
 
@@ -117,13 +114,18 @@ class ZoneNames:
         return mapping[codes]
 
 
-def zones_of_keys(keys: np.ndarray) -> tuple[np.ndarray, list[str]]:
-    """The zone set of each valid number (E.164 keys, fastphone.e164_keys): (int32 codes, zone-set strings)."""
+def zones_of_keys(keys: np.ndarray, kinds: np.ndarray | None = None) -> tuple[np.ndarray, list[str]]:
+    """The zone set of each valid number: (int32 codes, zone-set strings).
+
+    `keys` are E.164 keys (fastphone.e164_keys); `kinds`, where given, are the fastphone.KIND_*
+    the normalise stage already decided, which spares the type patterns here.
+    """
     keys = np.asarray(keys, dtype=np.int64)
+    kinds = np.zeros(len(keys), dtype=np.int8) if kinds is None else np.asarray(kinds, dtype=np.int8)
     if len(keys) < PARALLEL_FROM:
-        return _zones_of_keys(keys)
+        return _zones_of_keys(keys, kinds)
     half = len(keys) // 2  # RE2 in pyarrow and numpy release the GIL: two halves on two cores
-    (first, first_names), (second, second_names) = pool().map(_zones_of_keys, (keys[:half], keys[half:]))
+    (first, first_names), (second, second_names) = pool().map(_zones_of_keys, (keys[:half], keys[half:]), (kinds[:half], kinds[half:]))
     names = ZoneNames()
     return np.concatenate([names.adopt(first, first_names), names.adopt(second, second_names)]), names.names
 
@@ -135,7 +137,7 @@ def _digit_counts(keys: np.ndarray) -> np.ndarray:
     return np.searchsorted(POWERS, keys.astype(np.uint64), side="right")
 
 
-def _zones_of_keys(keys: np.ndarray) -> tuple[np.ndarray, list[str]]:
+def _zones_of_keys(keys: np.ndarray, kinds: np.ndarray) -> tuple[np.ndarray, list[str]]:
     names = ZoneNames()
     result = np.full(len(keys), -1, dtype=np.int32)
     counts = _digit_counts(keys)
@@ -144,13 +146,18 @@ def _zones_of_keys(keys: np.ndarray) -> tuple[np.ndarray, list[str]]:
         prefix = keys // np.power(10, np.maximum(counts - length, 0)).astype(np.int64)
         hit = ~assigned & (counts > length) & KNOWN_CODE[length][np.minimum(prefix, 10**length - 1)]
         assigned |= hit
-        for code in np.unique(prefix[hit]).tolist():
+        for code in np.flatnonzero(np.bincount(prefix[hit], minlength=1)).tolist():  # prefix < 10**length: a small range
             rows = np.flatnonzero(hit & (prefix == code))
-            nsn = pc.utf8_slice_codeunits(pc.cast(pa.array(keys[rows]), pa.string()), length)
-            geographical = _geographical(code, nsn)
-            if geographical is None:
-                result[rows] = [names.code(exact_zones(f"+{key}")) for key in keys[rows].tolist()]
-                continue
+            geographical = geographical_kinds(kinds[rows], code)
+            unknown = np.flatnonzero(kinds[rows] == KIND_UNKNOWN)
+            if len(unknown):  # the normalise stage did not decide these: the type patterns do
+                nsn = pc.utf8_slice_codeunits(pc.cast(pa.array(keys[rows[unknown]]), pa.string()), length)
+                found = _geographical(code, nsn)
+                if found is None:
+                    result[rows[unknown]] = [names.code(exact_zones(f"+{key}")) for key in keys[rows[unknown]].tolist()]
+                    rows, geographical = np.delete(rows, unknown), np.delete(geographical, unknown)
+                else:
+                    geographical[unknown] = found
             result[rows[~geographical]] = names.code(_country_zones(code))
             if geographical.any():
                 result[rows[geographical]] = _prefix_zones(keys[rows[geographical]], counts[rows[geographical]], code, names)
@@ -168,10 +175,11 @@ def _prefix_zones(keys: np.ndarray, counts: np.ndarray, country_code: int, names
         rows = np.flatnonzero(counts == count)
         bounds, labels = _prefix_segments(count)
         segment = np.searchsorted(bounds, keys[rows].astype(np.uint64), side="right") - 1
-        found = np.where(segment >= 0, labels[np.maximum(segment, 0)], -1)
-        used, where = np.unique(found, return_inverse=True)
-        codes = np.array([names.code(zones[label] or country if label >= 0 else country) for label in used.tolist()], dtype=np.int32)
-        out[rows] = codes[where]
+        found = np.where(segment >= 0, labels[np.maximum(segment, 0)], -1) + 1  # 0: no prefix
+        codes = np.zeros(len(zones) + 1, dtype=np.int32)
+        for label in np.flatnonzero(np.bincount(found)).tolist():
+            codes[label] = names.code(zones[label - 1] or country if label else country)
+        out[rows] = codes[found]
     return out
 
 
@@ -191,88 +199,23 @@ def _prefix_segments(count: int) -> tuple[np.ndarray, np.ndarray]:
     longest matching prefix: one searchsorted per number instead of one lookup per length.
     """
     prefixes, _ = _prefix_table()
-    spans = [(int(p) * 10 ** (count - len(p)), (int(p) + 1) * 10 ** (count - len(p)), i)
-             for i, p in enumerate(prefixes) if len(p) <= count]  # fmt: skip
-    bounds = np.unique(np.array([edge for start, end, _ in spans for edge in (start, end)], dtype=np.uint64))
+    fitting = [(index, prefix) for index, prefix in enumerate(prefixes) if len(prefix) <= count]
+    starts = np.array([int(prefix) * 10 ** (count - len(prefix)) for _, prefix in fitting], dtype=np.uint64)
+    ends = np.array([(int(prefix) + 1) * 10 ** (count - len(prefix)) for _, prefix in fitting], dtype=np.uint64)
+    bounds = np.unique(np.concatenate([starts, ends]))
     labels = np.full(len(bounds), -1, dtype=np.int64)
-    for start, end, index in spans:  # shortest first: longer prefixes paint over the ones they nest in
-        labels[np.searchsorted(bounds, np.uint64(start)) : np.searchsorted(bounds, np.uint64(end))] = index
+    first, last = np.searchsorted(bounds, starts).tolist(), np.searchsorted(bounds, ends).tolist()
+    for (index, _), begin, end in zip(fitting, first, last):  # shortest first: longer prefixes paint over the ones they nest in
+        labels[begin:end] = index
     return bounds, labels
 
 
-@lru_cache(maxsize=None)
-def _type_descs(region: str) -> tuple[Desc | None, tuple[Desc, ...], Desc | None, Desc | None, bool]:
-    metadata = PhoneMetadata.metadata_for_region(region, None)
-
-    def desc(d) -> Desc | None:
-        return None if d is None else Desc(d.national_number_pattern, tuple(d.possible_length or ()))
-
-    others = tuple(d for d in (desc(getattr(metadata, name)) for name in NON_GEOGRAPHIC_TYPES) if d is not None)
-    return desc(metadata.general_desc), others, desc(metadata.fixed_line), desc(metadata.mobile), bool(metadata.same_mobile_and_fixed_line_pattern)
-
-
 def _geographical(country_code: int, nsn: pa.Array) -> np.ndarray | None:
-    """is_number_type_geographical(number_type(n)) for numbers of one country code; None → exact path."""
-    regions = COUNTRY_CODE_TO_REGION_CODE.get(country_code, ())
-    if not regions or "001" in regions:
-        return None
-    rules = [rules_for_region(r) for r in regions]
-    if any(r is None or not r.supported for r in rules):
-        return None
-    lengths = pc.utf8_length(nsn).to_numpy(zero_copy_only=False)
-    result = np.zeros(len(nsn), dtype=bool)
-    remaining = np.arange(len(nsn))
-    for region, rule in zip(regions, rules):  # region_code_for_number, in phonenumbers' order
-        if not len(remaining):
-            break
-        sub = nsn.take(pa.array(remaining))
-        if rule.leading_digits:
-            chosen = pc.match_substring_regex(sub, f"^(?:{rule.leading_digits})").to_numpy(zero_copy_only=False)
-            geo, _ = _type_of(region, sub.filter(pa.array(chosen)), lengths[remaining[chosen]])
-        else:
-            geo, known = _type_of(region, sub, lengths[remaining])
-            chosen = known
-            geo = geo[known]
-        result[remaining[chosen]] = geo
-        remaining = remaining[~chosen]
-    return result
+    """is_number_type_geographical(number_type(n)) for national numbers of one country code; None → exact path."""
+    kinds = _validate(country_code, nsn, pc.binary_length(nsn).to_numpy(zero_copy_only=False))
+    return None if kinds is None else geographical_kinds(kinds, country_code)
 
 
-def _type_of(region: str, nsn: pa.Array, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(geographical, known type) per number under one region's metadata, in _number_type_helper's order."""
-    general, others, fixed, mobile, same_pattern = _type_descs(region)
-    country_code = PhoneMetadata.metadata_for_region(region).country_code
-    known = _matches_desc(nsn, lengths, general)
-    geo = np.zeros(len(nsn), dtype=bool)
-    undecided = known.copy()
-    for length in np.unique(lengths[undecided]).tolist():  # every non-geographical type at once
-        pattern = _non_geographical_pattern(region, length)
-        if pattern is None:
-            continue
-        rows = np.flatnonzero(undecided & (lengths == length))
-        undecided[rows[_full(nsn.take(pa.array(rows)), pattern)]] = False
-    rows = np.flatnonzero(undecided)
-    if len(rows):
-        is_fixed = _matches_desc(nsn.take(pa.array(rows)), lengths[rows], fixed)
-        geo[rows[is_fixed]] = True
-        undecided[rows[is_fixed]] = False
-    rows = np.flatnonzero(undecided)
-    if len(rows) and not same_pattern:
-        is_mobile = _matches_desc(nsn.take(pa.array(rows)), lengths[rows], mobile)
-        geo[rows[is_mobile]] = country_code in GEO_MOBILE_COUNTRIES
-        undecided[rows[is_mobile]] = False
-    known &= ~undecided  # matched the general pattern but no type: UNKNOWN
-    return geo, known
-
-
-@lru_cache(maxsize=None)
-def _non_geographical_pattern(region: str, length: int) -> str | None:
-    """One pattern matching a number of this length exactly when some non-geographical type of the region does.
-
-    _number_type_helper tests those types before fixed line and mobile, and which of them
-    matches does not matter here, so their patterns (each with its own length test) join
-    into one alternation: one RE2 pass instead of one per type.
-    """
-    _, others, _, _, _ = _type_descs(region)
-    patterns = [desc.pattern for desc in others if desc.pattern and (not desc.lengths or length in desc.lengths)]
-    return "|".join(f"(?:{pattern})" for pattern in patterns) or None
+def geographical_kinds(kinds: np.ndarray, country_code) -> np.ndarray:
+    """phonenumbers' is_number_type_geographical: fixed line (or fixed line or mobile), and mobiles where those are geographical."""
+    return (kinds == KIND_FIXED) | ((kinds == KIND_MOBILE) & np.isin(country_code, list(GEO_MOBILE_COUNTRIES)))

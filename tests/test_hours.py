@@ -25,9 +25,11 @@ from pipelines.errors import UsageError
 from pipelines.hours import CallingHours, account_window, next_open
 from pipelines.sandbox.app import SandboxConfig
 from pipelines.sandbox.server import running
-from pipelines.timezones import recipient_zones
+from pipelines.normalise import classify_column
+from pipelines.timezones import recipient_zones, zones_of_keys
 from tests.conftest import run_cli, write_delimited
 from tests.submit_helpers import provider_env
+from tests.test_fastphone import phone_like
 
 DEFAULT = CallingHours()
 NEWFOUNDLAND = "America/Halifax|America/St_Johns"  # what phonenumbers gives +1 709
@@ -200,6 +202,36 @@ def test_recipient_zones_agree_with_phonenumbers(samples):
     for number, zones in zip(numbers, got):
         expected = "|".join(sorted(time_zones_for_number(phonenumbers.parse(number))))
         assert zones == expected, number
+
+
+ALL_REGIONS = sorted(phonenumbers.SUPPORTED_REGIONS)
+
+
+@st.composite
+def spelled_numbers(draw):
+    """A number of any region and type that is mostly valid, written internationally or nationally (with its country)."""
+    region = draw(st.sampled_from(ALL_REGIONS))
+    example = phonenumbers.example_number_for_type(region, draw(st.sampled_from(TYPES))) or phonenumbers.example_number(region)
+    if example is None:
+        return "", ""
+    digits = str(example.national_number)
+    tail = str(draw(st.integers(0, 999))).zfill(3)
+    example.national_number = int(digits[:-3] + tail) if len(digits) > 5 else example.national_number
+    style = draw(st.sampled_from([phonenumbers.PhoneNumberFormat.INTERNATIONAL, phonenumbers.PhoneNumberFormat.NATIONAL,
+                                  phonenumbers.PhoneNumberFormat.E164]))  # fmt: skip
+    return phonenumbers.format_number(example, style), region if style == phonenumbers.PhoneNumberFormat.NATIONAL else ""
+
+
+@settings(max_examples=100, deadline=None)
+@given(cases=st.lists(st.one_of(spelled_numbers(), phone_like()), min_size=1, max_size=80))
+def test_zones_from_the_normalise_stage_agree_with_phonenumbers(cases):
+    # the number types validation decided spare the timezone stage its own patterns; same answers
+    phones = classify_column(pa.array([text for text, _ in cases]), "US", pa.array([region for _, region in cases]))
+    accepted = phones.keys != 0
+    codes, names = zones_of_keys(phones.keys[accepted], phones.kinds[accepted])
+    for key, code in zip(phones.keys[accepted].tolist(), codes.tolist()):
+        number = phonenumbers.parse(f"+{key}")
+        assert names[code] == "|".join(sorted(time_zones_for_number(number))), key
 
 
 # ------------------------------------------------------------------ the CLI
