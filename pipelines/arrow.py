@@ -24,6 +24,15 @@ def text_array(column: pd.Series) -> pa.Array:
     return array.fill_null("")
 
 
+def text_chunks(column: pd.Series) -> pa.ChunkedArray:
+    """A pandas column as Arrow strings, nulls as "", in the chunks it already has (no copy to join them)."""
+    if isinstance(column.dtype, pd.ArrowDtype) and pa.types.is_string(column.dtype.pyarrow_dtype):
+        array = pa.array(column.array)
+        array = array if isinstance(array, pa.ChunkedArray) else pa.chunked_array([array])
+        return array.fill_null("") if array.null_count else array
+    return pa.chunked_array([text_array(column)])
+
+
 def text_series(array: pa.Array, index=None) -> pd.Series:
     """An Arrow string array as a pandas column, without copying."""
     return pd.Series(pd.arrays.ArrowExtensionArray(array), index=index, copy=False)

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from phonenumbers import NumberParseException, PhoneNumberFormat, ValidationResult
 
-from pipelines.arrow import string_buffers, text_array, text_series
+from pipelines.arrow import string_buffers, text_array, text_chunks, text_series
 from pipelines.columns import ColumnMap
 from pipelines.fastphone import Classified, classify_columns, e164_text
 from pipelines.read import RawSheet
@@ -121,15 +121,20 @@ _LEADS = np.isin(np.arange(256), [c.encode()[0] for c in BLANKS])
 _TRAILS = np.isin(np.arange(256), [c.encode()[-1] for c in BLANKS])
 
 
-def _strip(array: pa.Array) -> pa.Array:
+def _strip(array: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     """The column with BLANKS trimmed from both ends of every cell."""
-    if not pa.types.is_string(array.type):
-        return pc.utf8_trim(array, characters=BLANKS)
-    offsets, data = string_buffers(array)
-    filled = offsets[1:] > offsets[:-1]
-    if _LEADS[data[offsets[:-1][filled]]].any() or _TRAILS[data[offsets[1:][filled] - 1]].any():
+    chunks = array.chunks if isinstance(array, pa.ChunkedArray) else [array]
+    if any(_needs_trim(chunk) for chunk in chunks):
         return pc.utf8_trim(array, characters=BLANKS)
     return array
+
+
+def _needs_trim(array: pa.Array) -> bool:
+    if not pa.types.is_string(array.type):
+        return True
+    offsets, data = string_buffers(array)
+    filled = offsets[1:] > offsets[:-1]
+    return bool(_LEADS[data[offsets[:-1][filled]]].any() or _TRAILS[data[offsets[1:][filled] - 1]].any())
 
 
 PARALLEL_MIN_ROWS = 200_000  # below this, one thread is as fast
@@ -190,8 +195,8 @@ class Normalised:
     raw: pa.Array  # the phone cells as read: rejects show them
     regions: pa.Array | None  # the country column, upper-cased ("" = the default region), if any
     zones: pa.Array | None  # the timezone column in the tz database's spelling ("" = from the number), if any
-    names: pa.Array
-    variables: dict[str, pa.Array]  # variable key → stripped text, the phone extension included when any row has one
+    names: pa.Array | pa.ChunkedArray
+    variables: dict[str, pa.Array | pa.ChunkedArray]  # variable key → stripped text (the phone extension too, when any row has one)
     kinds: np.ndarray  # int8 fastphone.KIND_* of numbers the columnar path decided (timezones use it)
 
     @property
@@ -217,7 +222,7 @@ def normalise_columns(sheet: RawSheet, columns: ColumnMap, default_region: str) 
         bad = (keys != 0) & named & ~known
         reasons[bad] = REASON_CODE[RejectReason.INVALID_TIMEZONE]
         keys[bad] = 0
-    variables = {key: _strip(_arrow(cells[index])) for key, index in columns.variables.items()}
+    variables = {key: _strip(text_chunks(cells[index])) for key, index in columns.variables.items()}
     if phones.extensions is not None and (phones.extensions[keys != 0] != None).any():  # noqa: E711
         variables[EXTENSION_VARIABLE] = pa.array(phones.extensions, type=pa.string()).fill_null("")
     return Normalised(sheet, keys, reasons, raw, overrides, zones, _names(cells, columns), variables, phones.kinds)
@@ -264,10 +269,10 @@ def _constant(value: str, count: int) -> pd.Categorical:
     return pd.Categorical.from_codes(np.zeros(count, dtype=np.int8), categories=[value])
 
 
-def _names(cells: pd.DataFrame, columns: ColumnMap) -> pa.Array:
+def _names(cells: pd.DataFrame, columns: ColumnMap) -> pa.Array | pa.ChunkedArray:
     if columns.name is not None:
-        return _strip(_arrow(cells[columns.name]))
-    parts = [_strip(_arrow(cells[i])) for i in (columns.first_name, columns.last_name) if i is not None]
+        return _strip(text_chunks(cells[columns.name]))
+    parts = [_strip(text_chunks(cells[i])) for i in (columns.first_name, columns.last_name) if i is not None]
     if not parts:
         return pa.array([""] * len(cells), type=pa.string())
     if len(parts) == 1:

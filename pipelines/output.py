@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import os
 import re
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +56,7 @@ def _excel_safe(text: pa.Array) -> pa.Array:
 
 
 PIECE_ROWS = 1 << 16  # rows rendered per task: pieces render on two threads while earlier ones are written
+IN_FLIGHT = 4  # pieces rendered ahead of the writer: bounds the memory a large write takes
 
 
 def excel_safe_array(text: pa.Array) -> pa.Array:
@@ -73,15 +78,20 @@ class CsvOutput:
         self.partial = path.with_name(f".{path.name}.partial") if path is not None else None
         self._file: FileSink | None = None
 
-    def write(self, table: pa.Table) -> None:
+    def write(self, table: pa.Table, complete: Callable[[pa.Table], pa.Table] | None = None) -> None:
+        """Append the rows of `table`; `complete`, if given, adds computed columns to each piece before it renders.
+
+        Computing a column piece by piece on the worker threads (the accepted rows' JSON)
+        keeps only a few pieces in memory at a time instead of the whole column.
+        """
         if self.path is None:
             return
         header = self._file is None
         if header:
             self._file = FileSink(self.partial)
-        table = table.select(self.columns)
-        pieces = [(table.slice(start, PIECE_ROWS), header and start == 0) for start in range(0, max(table.num_rows, 1), PIECE_ROWS)]
-        for rendered in pool().map(_render, pieces):
+        tasks = [partial(_render, table.slice(start, PIECE_ROWS), complete, self.columns, header and start == 0)
+                 for start in range(0, max(table.num_rows, 1), PIECE_ROWS)]  # fmt: skip
+        for rendered in _in_order(tasks, IN_FLIGHT):
             self._file.write(rendered)
 
     def close(self) -> None:
@@ -99,11 +109,24 @@ class CsvOutput:
             self.partial.unlink(missing_ok=True)
 
 
-def _render(piece: tuple[pa.Table, bool]) -> pa.Buffer:
-    table, header = piece
+def _render(piece: pa.Table, complete: Callable[[pa.Table], pa.Table] | None, columns: list[str], header: bool) -> pa.Buffer:
+    """One piece of a CSV file: its columns computed if need be, strings quoted, quotes doubled."""
+    if complete is not None:
+        piece = complete(piece)
     sink = pa.BufferOutputStream()
-    pacsv.write_csv(table, sink, pacsv.WriteOptions(quoting_style="needed", include_header=header))
+    pacsv.write_csv(piece.select(columns), sink, pacsv.WriteOptions(quoting_style="needed", include_header=header))
     return sink.getvalue()
+
+
+def _in_order(tasks: list[Callable[[], pa.Buffer]], depth: int) -> Iterator[pa.Buffer]:
+    """Results of tasks run on the worker threads, in order, with at most `depth` of them started ahead."""
+    started: deque[Future] = deque()
+    for task in tasks:
+        started.append(pool().submit(task))
+        if len(started) >= depth:
+            yield started.popleft().result()
+    while started:
+        yield started.popleft().result()
 
 
 def csv_table(frame: pd.DataFrame, columns: list[str]) -> pa.Table:

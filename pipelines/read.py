@@ -197,7 +197,7 @@ def _read_delimited_arrow(path: Path, label: str, delimiter: str, sample: str) -
 
 def _from_arrow_grid(table, label: str, *, encoding: str, delimiter: str) -> RawSheet:
     """Like _from_grid, on Arrow columns: header row, trailing blank rows dropped, text kept as Arrow strings."""
-    columns = [table.column(i).combine_chunks() for i in range(table.num_columns)]
+    columns = [table.column(i) for i in range(table.num_columns)]  # chunked as read: joining them would copy every cell
 
     def blank(row: int) -> bool:
         return all(not str(column[row].as_py()).strip() for column in columns)

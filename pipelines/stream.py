@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -298,9 +299,9 @@ class _Import:
         sizes = np.diff(bounds)
         self.plans += [BatchPlan(key=key, size=count, timezone=self.zones.names[zone])
                        for key, count, zone in zip(keys, sizes.tolist(), zones)]  # fmt: skip
-        names = [name for name in rows.column_names if name.startswith(VARIABLE)]
         origins = rows.column(ORIGIN).to_numpy()
         zone_codes = np.repeat(np.array(zones, dtype=np.int32), sizes)
+        variables = [name for name in rows.column_names if name.startswith(VARIABLE)]
         self.outputs["accepted"].write(pa.table({
             E164: e164,
             NAME: rows.column(NAME),
@@ -309,8 +310,8 @@ class _Import:
             SOURCE_ROW: rows.column(ROW),
             TIMEZONE: pa.DictionaryArray.from_arrays(pa.array(zone_codes), pa.array(self.zones.names, type=pa.string())),
             CHUNK_KEY: pa.DictionaryArray.from_arrays(pa.array(np.repeat(np.arange(len(keys), dtype=np.int32), sizes)), pa.array(keys)),
-            DYNAMIC_VARIABLES: json_objects([name[len(VARIABLE):] for name in names], [rows.column(name) for name in names], rows.num_rows),
-        }))  # fmt: skip
+            **{name: rows.column(name) for name in variables},
+        }), complete=partial(_with_variables_json, variables))  # fmt: skip
 
     def _write(self, output: str, origin: int, rows: np.ndarray, columns: dict[str, pa.Array]) -> None:
         """Rows of one origin into one of the per-row output files."""
@@ -350,6 +351,12 @@ class _Import:
             batches=self.plans,
             dry_run=True,
         )
+
+
+def _with_variables_json(variables: list[str], piece: pa.Table) -> pa.Table:
+    """A piece of accepted rows with its var:* columns as one JSON object per row (run on a worker thread)."""
+    objects = json_objects([name[len(VARIABLE) :] for name in variables], [piece.column(name) for name in variables], piece.num_rows)
+    return piece.append_column(DYNAMIC_VARIABLES, objects)
 
 
 def _zone_slices(tables: list[pa.Table]) -> Iterator[tuple[int, list[pa.Table]]]:
@@ -487,7 +494,7 @@ def _batched_sheets(batches, path: Path, width: int) -> Iterator[RawSheet]:
             carried_first = next_row + end
             next_row += size
             cells = pd.DataFrame(
-                {i: pd.Series(pd.arrays.ArrowExtensionArray(body.column(i).combine_chunks()), copy=False) for i in range(width)}
+                {i: pd.Series(pd.arrays.ArrowExtensionArray(body.column(i)), copy=False) for i in range(width)}
             )
             yield _finish(label, None, list(headers), cells, np.arange(first, first + body.num_rows, dtype=np.int64), encoding="utf-8")
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
