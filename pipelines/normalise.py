@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -289,91 +288,70 @@ def variables_json(contacts: pd.DataFrame) -> pd.Series:
     return text_series(objects, contacts.index)
 
 
-MAX_SHAPES = 64  # distinct sets of empty cells; beyond this, members are joined one by one
-DUCKDB_ROWS = 1 << 16  # record batches of this many rows: DuckDB scans them on every core
-# json.dumps writes \u001a, DuckDB \u001A: the nine control characters escaped with hex letters
-HEX_LETTER_CONTROLS = np.isin(np.arange(256), [0x0B, 0x0E, 0x0F, *range(0x1A, 0x20)])
+# bytes json.dumps escapes inside a string: control characters, the quote and the backslash
+NEEDS_ESCAPE = np.isin(np.arange(256), [*range(0x20), ord('"'), ord("\\")])
 
 
 def json_objects(names: list[str], columns: list[pa.Array | pa.ChunkedArray], rows: int) -> pa.Array | pa.ChunkedArray:
     """One JSON object per row, {name: text} for every non-empty cell, exactly as json.dumps(ensure_ascii=False) writes it.
 
-    Rows are grouped by which cells are empty (a bit mask; lists have few such shapes) and
-    DuckDB writes each group with to_json over a struct of just its filled columns, on every
-    core. Its escaping equals json.dumps except for nine control characters, whose rare rows
-    are redone with json.dumps. Chunked columns stay chunked: nothing is copied to join them.
+    Each filled cell becomes a member '"name":"text"' by one Arrow join per column (a
+    member is null where its cell is empty, set on the validity bitmap without copying),
+    then the members of a row are joined with commas skipping the nulls, and wrapped in
+    braces. A text needing no escaping is its own JSON, so that is exact; the rare rows
+    holding a quote, a backslash or a control character are written by json.dumps itself.
     """
     if not names or not rows:
         return pa.array(["{}"] * rows, type=pa.string())
+    members, all_empty, redo = [], np.ones(rows, dtype=bool), np.zeros(rows, dtype=bool)
     columns = [pc.fill_null(_as_chunked(column).cast(pa.string()), "") for column in columns]
-    shape = np.zeros(rows, dtype=np.int64)
-    redo = np.zeros(rows, dtype=bool)
-    for bit, column in enumerate(columns):
-        at = 0
-        for chunk in column.chunks:
-            offsets, data = string_buffers(chunk)
-            shape[at : at + len(chunk)] |= (offsets[1:] == offsets[:-1]).astype(np.int64) << bit
-            text = data[offsets[0] : offsets[-1]]
-            if len(text) and text.min() < 0x20:  # a control character: rare, so the exact test runs rarely
-                odd = np.flatnonzero(HEX_LETTER_CONTROLS[text]) + offsets[0]
-                redo[at + np.searchsorted(offsets, odd, side="right") - 1] = True
-            at += len(chunk)
-    shapes = np.flatnonzero(np.bincount(shape)).tolist() if len(names) <= 16 else np.unique(shape).tolist()
-    fields = [f'"{_sql_name(name)}"' for name in names]
-    if len(shapes) <= MAX_SHAPES and len(names) < 63:
-        cases = " ".join(
-            f"WHEN {mask} THEN "
-            + (f"to_json(struct_pack({', '.join(f'{field} := v{i}' for i, field in enumerate(fields) if not mask >> i & 1)}))"
-               if mask != (1 << len(names)) - 1 else "'{}'")  # fmt: skip
-            for mask in shapes
-        )
-        select = f"CASE m {cases} END::VARCHAR"
-    else:  # too many shapes for one CASE: the members, joined by concat_ws (which skips NULLs)
-        members = ", ".join(f"CASE WHEN v{i} = '' THEN NULL ELSE (json_object('{_sql(name)}', v{i})::VARCHAR)[2:-2] END"
-                            for i, name in enumerate(names))  # fmt: skip
-        select = f"'{{' || concat_ws(',', {members}) || '}}'"
-    table = pa.table({**{f"v{i}": column for i, column in enumerate(columns)}, "m": shape})
-    db = _duckdb()
-    db.register("variables", pa.Table.from_batches(table.to_batches(max_chunksize=DUCKDB_ROWS)))
-    try:
-        objects = db.sql(f"SELECT {select} AS j FROM variables").to_arrow_table().column(0)
-    finally:
-        db.unregister("variables")
-    if objects.type != pa.string():
-        objects = objects.cast(pa.string())
+    for name, column in zip(names, columns):
+        empty = _empty_cells(column, redo)
+        all_empty &= empty
+        if empty.all():
+            continue
+        member = pc.binary_join_element_wise(json.dumps(name, ensure_ascii=False) + ':"', column, '"', "")
+        members.append(_null_where(member, empty) if empty.any() else member)
+    if not members:
+        return pa.array(["{}"] * rows, type=pa.string())
+    if all_empty.any():  # a row of only nulls would vanish from the skipping join: give it one empty member
+        members[0] = pc.if_else(pa.array(all_empty), "", members[0])
+    body = pc.binary_join_element_wise(*members, ",", null_handling="skip") if len(members) > 1 else members[0]
+    objects = pc.binary_join_element_wise("{", body, "}", "")
+    if len(objects) != rows:
+        raise AssertionError("json_objects lost rows")
     if redo.any():
         index = np.flatnonzero(redo)
         cells = [column.take(pa.array(index)).to_pylist() for column in columns]
         exact = [json.dumps({name: cell[k] for name, cell in zip(names, cells) if cell[k]}, ensure_ascii=False,
                             separators=(",", ":")) for k in range(len(index))]  # fmt: skip
-        objects = pc.replace_with_mask(objects.combine_chunks(), pa.array(redo), pa.array(exact, type=pa.string()))
-    if len(objects) != rows:
-        raise AssertionError("json_objects lost rows")
+        objects = pc.replace_with_mask(_as_chunked(objects).combine_chunks(), pa.array(redo), pa.array(exact, type=pa.string()))
     return objects
+
+
+def _empty_cells(column: pa.ChunkedArray, redo: np.ndarray) -> np.ndarray:
+    """Which cells are empty; marks in `redo` the rows whose text json.dumps would escape."""
+    empty, at = np.empty(len(column), dtype=bool), 0
+    for chunk in column.chunks:
+        offsets, data = string_buffers(chunk)
+        empty[at : at + len(chunk)] = offsets[1:] == offsets[:-1]
+        odd = np.flatnonzero(NEEDS_ESCAPE[data[offsets[0] : offsets[-1]]]) + offsets[0]
+        if len(odd):
+            redo[at + np.searchsorted(offsets, odd, side="right") - 1] = True
+        at += len(chunk)
+    return empty
+
+
+def _null_where(member: pa.Array | pa.ChunkedArray, empty: np.ndarray) -> pa.ChunkedArray:
+    """The member column with nulls where `empty`, made by giving each chunk a validity bitmap (no data copied)."""
+    chunks, at = [], 0
+    for chunk in _as_chunked(member).chunks:
+        bits = np.concatenate([np.ones(chunk.offset, dtype=bool), ~empty[at : at + len(chunk)]])  # a slice reads from its offset
+        valid = np.packbits(bits, bitorder="little")
+        chunks.append(pa.Array.from_buffers(chunk.type, len(chunk), [pa.py_buffer(valid), *chunk.buffers()[1:]], offset=chunk.offset))
+        at += len(chunk)
+    return pa.chunked_array(chunks, type=pa.string())
 
 
 def _as_chunked(column: pa.Array | pa.ChunkedArray) -> pa.ChunkedArray:
     return column if isinstance(column, pa.ChunkedArray) else pa.chunked_array([column])
-
-
-_local = threading.local()
-
-
-def _duckdb():
-    """This thread's in-memory DuckDB connection (a connection serves one thread at a time)."""
-    import duckdb
-
-    db = getattr(_local, "db", None)
-    if db is None:
-        db = _local.db = duckdb.connect()
-    return db
-
-
-def _sql(text: str) -> str:
-    """Text as the inside of an SQL string literal."""
-    return text.replace("'", "''")
-
-
-def _sql_name(text: str) -> str:
-    """Text as the inside of an SQL quoted identifier."""
-    return text.replace('"', '""')

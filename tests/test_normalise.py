@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import phonenumbers
+import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipelines.normalise import INTEGRAL_DECIMAL, SCIENTIFIC, classify_phone
+from pipelines.normalise import INTEGRAL_DECIMAL, SCIENTIFIC, classify_phone, json_objects
 from schemas.contacts import RejectReason
 
 US_PARENS = ("(415) 555-0132", "US", "+14155550132")  # the most common CRM spelling
@@ -93,3 +96,20 @@ def test_agrees_with_phonenumbers_on_validity(text, region):
         assert e164 == phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     elif e164 is not None:  # only our documented rewrites (integral decimals) may accept more
         assert text.strip().endswith(".0") or "e" in text.lower()
+
+
+JSON_TEXT = st.text(alphabet=st.sampled_from(['a', 'Z', ' ', 'é', '😀', '"', '\\', '\n', '\t', '\x00', '\x1f', '\x7f', '\u2028', ',', '}', ':']), max_size=6)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    table=st.integers(1, 4).flatmap(lambda width: st.lists(st.lists(st.one_of(st.just(""), JSON_TEXT), min_size=width, max_size=width), min_size=1, max_size=30)),
+    cut=st.integers(0, 30),
+)
+def test_json_objects_are_json_dumps_of_the_filled_cells(table, cut):
+    # as json.dumps(ensure_ascii=False) writes them, empty cells left out; chunked input too
+    names = [f"var_{i}" for i in range(len(table[0]))]
+    columns = [[row[i] for row in table] for i in range(len(names))]
+    arrays = [pa.chunked_array([c[:cut], c[cut:]], type=pa.string()) if cut < len(c) else pa.array(c) for c in columns]
+    expected = [json.dumps({n: v for n, v in zip(names, row) if v}, ensure_ascii=False, separators=(",", ":")) for row in table]
+    assert json_objects(names, arrays, len(table)).to_pylist() == expected
