@@ -1,24 +1,29 @@
-"""`python -m bench [duckdb] [--rows N] [--json]`: run the benchmarks and print their figures."""
+"""`python -m bench [all|ingest|scale|duckdb] [--rows N] [--repeat K] [--json]`: run the benchmarks and print their figures."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
 
-from bench import duckdb_load, ingest
+from bench import duckdb_load, ingest, scale
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
-    parser.add_argument("suite", nargs="?", default="all", choices=["all", "ingest", "duckdb"])
-    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("suite", nargs="?", default="all", choices=["all", "ingest", "scale", "duckdb"])
+    parser.add_argument("--rows", type=int, default=1_000_000, help="rows for the ingest and duckdb suites")
+    parser.add_argument("--scale-rows", type=int, default=10_000_000, help="rows for the scale suite")
+    parser.add_argument("--repeat", type=int, default=3, help="fresh-process runs per side; the fastest and the median are reported")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     args = parser.parse_args()
-    figures = {"machine": f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}"}
+    figures = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_implementation()} {platform.python_version()}"}
     if args.suite in ("all", "ingest"):
-        figures["ingest"] = ingest.run(args.rows)
+        figures["ingest"] = ingest.run(args.rows, args.repeat)
+    if args.suite in ("all", "scale"):
+        figures["scale"] = scale.run(args.scale_rows, args.rows)
     if args.suite in ("all", "duckdb"):
         figures["duckdb_load"] = duckdb_load.run(args.rows)
     figures["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)

@@ -293,40 +293,53 @@ NEEDS_ESCAPE = np.isin(np.arange(256), [*range(0x20), ord('"'), ord("\\")])
 
 
 def json_objects(names: list[str], columns: list[pa.Array | pa.ChunkedArray], rows: int) -> pa.Array | pa.ChunkedArray:
-    """One JSON object per row, {name: text} for every non-empty cell, exactly as json.dumps(ensure_ascii=False) writes it.
+    """One JSON object per row, {name: text} for every non-empty cell, exactly as json.dumps(ensure_ascii=False) writes it."""
+    body, redo = json_members(names, columns, rows)
+    if body is None:
+        return pa.array(["{}"] * rows, type=pa.string())
+    objects = pc.binary_join_element_wise("{", body, "}", "")
+    if redo.any():
+        objects = pc.replace_with_mask(_as_chunked(objects).combine_chunks(), pa.array(redo), pa.array(exact_json(names, columns, redo), type=pa.string()))
+    return objects
+
+
+def json_members(names: list[str], columns: list[pa.Array | pa.ChunkedArray], rows: int, quote: str = '"') -> tuple[pa.ChunkedArray | None, np.ndarray]:
+    """The inside of each row's JSON object (its members, without braces) and the rows this cannot write.
 
     Each filled cell becomes a member '"name":"text"' by one Arrow join per column (a
-    member is null where its cell is empty, set on the validity bitmap without copying),
-    then the members of a row are joined with commas skipping the nulls, and wrapped in
-    braces. A text needing no escaping is its own JSON, so that is exact; the rare rows
-    holding a quote, a backslash or a control character are written by json.dumps itself.
+    member is null where its cell is empty, set on the validity bitmap without copying);
+    then a row's members are joined with commas, skipping the nulls. Text needing no
+    escaping is its own JSON, so that is exact, except in the rows returned as True: a
+    quote, a backslash or a control character there needs json.dumps (exact_json).
+    `quote` stands for every quote character: '""' gives the members already escaped for
+    a quoted CSV field. None means no row has a filled cell.
     """
-    if not names or not rows:
-        return pa.array(["{}"] * rows, type=pa.string())
     members, all_empty, redo = [], np.ones(rows, dtype=bool), np.zeros(rows, dtype=bool)
-    columns = [pc.fill_null(_as_chunked(column).cast(pa.string()), "") for column in columns]
     for name, column in zip(names, columns):
+        column = pc.fill_null(_as_chunked(column).cast(pa.string()), "")
         empty = _empty_cells(column, redo)
         all_empty &= empty
         if empty.all():
             continue
-        member = pc.binary_join_element_wise(json.dumps(name, ensure_ascii=False) + ':"', column, '"', "")
+        key = json.dumps(name, ensure_ascii=False).replace('"', quote)
+        member = pc.binary_join_element_wise(f"{key}:{quote}", column, quote, "")
         members.append(_null_where(member, empty) if empty.any() else member)
     if not members:
-        return pa.array(["{}"] * rows, type=pa.string())
+        return None, redo
     if all_empty.any():  # a row of only nulls would vanish from the skipping join: give it one empty member
         members[0] = pc.if_else(pa.array(all_empty), "", members[0])
     body = pc.binary_join_element_wise(*members, ",", null_handling="skip") if len(members) > 1 else members[0]
-    objects = pc.binary_join_element_wise("{", body, "}", "")
-    if len(objects) != rows:
-        raise AssertionError("json_objects lost rows")
-    if redo.any():
-        index = np.flatnonzero(redo)
-        cells = [column.take(pa.array(index)).to_pylist() for column in columns]
-        exact = [json.dumps({name: cell[k] for name, cell in zip(names, cells) if cell[k]}, ensure_ascii=False,
-                            separators=(",", ":")) for k in range(len(index))]  # fmt: skip
-        objects = pc.replace_with_mask(_as_chunked(objects).combine_chunks(), pa.array(redo), pa.array(exact, type=pa.string()))
-    return objects
+    if len(body) != rows:
+        raise AssertionError("json_members lost rows")
+    return _as_chunked(body), redo
+
+
+def exact_json(names: list[str], columns: list[pa.Array | pa.ChunkedArray], rows: np.ndarray) -> list[str]:
+    """json.dumps of the filled cells of the rows marked in `rows`."""
+    index = pa.array(np.flatnonzero(rows))
+    cells = [pc.fill_null(column.take(index), "").to_pylist() for column in columns]
+    return [json.dumps({name: cell[k] for name, cell in zip(names, cells) if cell[k]}, ensure_ascii=False, separators=(",", ":"))
+            for k in range(len(index))]  # fmt: skip
 
 
 def _empty_cells(column: pa.ChunkedArray, redo: np.ndarray) -> np.ndarray:

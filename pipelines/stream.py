@@ -29,8 +29,8 @@ from pipelines.columns import map_columns
 from pipelines.fastphone import e164_keys, e164_text
 from pipelines.hours import closed_zone, never_open
 from pipelines.ingest import IngestOptions, _is_excel
-from pipelines.normalise import REASON_TEXT, Normalised, json_objects, normalise_columns
-from pipelines.output import CsvOutput, excel_safe_array
+from pipelines.normalise import REASON_TEXT, Normalised, json_members, json_objects, normalise_columns
+from pipelines.output import CsvOutput, csv_rows, excel_safe_array, joined_rows, quoted_text
 from pipelines.read import RawSheet, SNIFF_BYTES, arrow_csv_options, detect_encoding, header_width, read_sheet, sniff_delimiter
 from pipelines.suppress import SUPPRESSED_COLUMNS
 from pipelines.timezones import ZoneNames, zones_of_keys
@@ -311,7 +311,7 @@ class _Import:
             TIMEZONE: pa.DictionaryArray.from_arrays(pa.array(zone_codes), pa.array(self.zones.names, type=pa.string())),
             CHUNK_KEY: pa.DictionaryArray.from_arrays(pa.array(np.repeat(np.arange(len(keys), dtype=np.int32), sizes)), pa.array(keys)),
             **{name: rows.column(name) for name in variables},
-        }), complete=partial(_with_variables_json, variables))  # fmt: skip
+        }), render=partial(_accepted_rows, variables))  # fmt: skip
 
     def _write(self, output: str, origin: int, rows: np.ndarray, columns: dict[str, pa.Array]) -> None:
         """Rows of one origin into one of the per-row output files."""
@@ -353,10 +353,23 @@ class _Import:
         )
 
 
-def _with_variables_json(variables: list[str], piece: pa.Table) -> pa.Table:
-    """A piece of accepted rows with its var:* columns as one JSON object per row (run on a worker thread)."""
-    objects = json_objects([name[len(VARIABLE) :] for name in variables], [piece.column(name) for name in variables], piece.num_rows)
-    return piece.append_column(DYNAMIC_VARIABLES, objects)
+def _accepted_rows(variables: list[str], piece: pa.Table) -> list[pa.Buffer]:
+    """accepted.csv rows of a piece, with its var:* columns as the JSON column (run on a worker thread).
+
+    One Arrow join assembles each row, quoting and escaping as Arrow's writer does; a piece
+    where some cell would need escaping (a quote in a name, JSON needing json.dumps) goes
+    through the writer instead.
+    """
+    names = [name[len(VARIABLE) :] for name in variables]
+    cells = [piece.column(name) for name in variables]
+    body, redo = json_members(names, cells, piece.num_rows, quote='""')
+    text = {column: quoted_text(piece.column(column)) for column in (E164, NAME, SOURCE_FILE, SOURCE_SHEET, TIMEZONE, CHUNK_KEY)}
+    if redo.any() or any(column is None for column in text.values()):
+        return csv_rows(ACCEPTED_COLUMNS, piece.append_column(DYNAMIC_VARIABLES, json_objects(names, cells, piece.num_rows)))
+    variables_json = ['","{', body, '}"\n'] if body is not None else ['","{}"\n']
+    return joined_rows(['"', text[E164], '","', text[NAME], '","', text[SOURCE_FILE], '","', text[SOURCE_SHEET], '",',
+                        pc.cast(piece.column(SOURCE_ROW), pa.string()), ',"', text[TIMEZONE], '","', text[CHUNK_KEY],
+                        *variables_json])  # fmt: skip
 
 
 def _zone_slices(tables: list[pa.Table]) -> Iterator[tuple[int, list[pa.Table]]]:

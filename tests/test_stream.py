@@ -5,17 +5,30 @@ from __future__ import annotations
 import csv
 import random
 
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipelines import stream
 from pipelines.ingest import IngestOptions, ingest
+from pipelines.normalise import json_objects
+from pipelines.output import csv_rows
+from schemas.contacts import ACCEPTED_COLUMNS, DYNAMIC_VARIABLES
 from pipelines.output import write_outputs
 from tests.conftest import write_delimited
 
 PHONES = ["(415) 555-0132", "+1 212 555 0199", "415.555.0147", "+44 20 7946 0958", "", "n/a", "555-0100", "4.15555E+09",
           "212-555-0199", "+49 30 901820", "1-800-FLOWERS", "312.555.0188 ext. 204"]  # fmt: skip
+
+
+NAMES, NOTES = ["ann", "bo", ""], ["x", "", "=1+2"]
+# now and then a cell a CSV or JSON writer must escape: its piece of accepted.csv goes through Arrow's writer
+ESCAPED = ['Dwayne "The Rock"', "line\nbreak", 'say "hi"', "back\\slash", "tab\there", "bell\x07"]
+
+
+def _cell(rng, plain):
+    return rng.choice(ESCAPED) if rng.random() < 0.04 else rng.choice(plain)
 
 
 def _read(path):
@@ -30,7 +43,7 @@ def test_streamed_equals_in_memory(tmp_path_factory, monkeypatch, seed, batch_ro
     folder = tmp_path_factory.mktemp("s")
     files = []
     for index in range(2):
-        rows = [["Phone", "Name", "Note"]] + [[rng.choice(PHONES), rng.choice(["ann", "bo", ""]), rng.choice(["x", "", "=1+2"])] for _ in range(rng.randint(0, 40))]
+        rows = [["Phone", "Name", "Note"]] + [[rng.choice(PHONES), _cell(rng, NAMES), _cell(rng, NOTES)] for _ in range(rng.randint(0, 40))]
         if rng.random() < 0.5:
             rows.insert(rng.randint(1, len(rows)), ["", "", ""])  # an interior blank row
         rows += [["", "", ""]] * rng.randint(0, 3)  # trailing blank rows are not rows
@@ -59,3 +72,32 @@ def test_streamed_equals_in_memory(tmp_path_factory, monkeypatch, seed, batch_ro
         assert _read(folder / "streamed" / name) == _read(folder / "memory" / name), name
     accepted, expected = _read(folder / "streamed" / "accepted.csv"), _read(folder / "memory" / "accepted.csv")
     assert accepted[0] == expected[0] and sorted(accepted[1:]) == sorted(expected[1:])
+
+
+def _accepted_piece(names, notes):
+    count = len(names)
+    codes = pa.array([0] * count, type=pa.int32())
+    return pa.table({
+        "e164": pa.array([f"+1415555{i:04d}" for i in range(count)]),
+        "name": pa.array(names),
+        "source_file": pa.DictionaryArray.from_arrays(codes, pa.array(["in/contacts.csv"])),
+        "source_sheet": pa.DictionaryArray.from_arrays(codes, pa.array([""])),
+        "source_row": pa.array(range(2, count + 2), type=pa.int64()),
+        "timezone": pa.DictionaryArray.from_arrays(codes, pa.array(["America/Los_Angeles"])),
+        "chunk_key": pa.DictionaryArray.from_arrays(codes, pa.array(["ck0123456789abcdef"])),
+        "var:clinic": pa.array(["Mission", "", "Loop", ""][:count]),
+        "var:notes": pa.array(notes),
+    })  # fmt: skip
+
+
+@pytest.mark.parametrize("names, notes", [
+    (["Ann", "Bo", "Cy", "Di"], ["VIP", "", "", "x"]),  # plain: one Arrow join, and an all-empty row ({})
+    (['Dwayne "The Rock"', "Bo", "Cy", "Di"], ["VIP", "", "", "x"]),  # a quote in a name: Arrow's writer
+    (["Ann", "Bo", "Cy", "Di"], ['say "hi"', "tab\there", "", "x"]),  # JSON json.dumps must escape: Arrow's writer
+])  # fmt: skip
+def test_accepted_rows_are_the_bytes_arrows_writer_makes(names, notes):
+    piece = _accepted_piece(names, notes)
+    variables = ["var:clinic", "var:notes"]
+    objects = json_objects(["clinic", "notes"], [piece.column(v) for v in variables], piece.num_rows)
+    expected = b"".join(b.to_pybytes() for b in csv_rows(ACCEPTED_COLUMNS, piece.append_column(DYNAMIC_VARIABLES, objects)))
+    assert b"".join(memoryview(b).tobytes() for b in stream._accepted_rows(variables, piece)) == expected
