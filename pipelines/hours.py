@@ -25,6 +25,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import numpy as np
+import pandas as pd
 
 from pipelines.errors import UsageError
 
@@ -32,7 +33,6 @@ DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # index = Monday-
 LEGAL_START, LEGAL_END = 8 * 60, 21 * 60  # 08:00–21:00 at the called party's location (US TCPA)
 HORIZON_DAYS = 14
 MIN_RUN_MINUTES = 60
-GRANULE = 15  # minutes; every zone's UTC offset changes on a quarter hour
 THURSDAY = 3  # 1970-01-01, minute 0 of Unix time
 
 
@@ -114,14 +114,14 @@ def _zone(name: str) -> ZoneInfo:
 
 
 def _local_minutes(zone: str, minutes: np.ndarray) -> np.ndarray:
-    """Unix minutes (UTC) → the same instants as local wall-clock minutes since 1970-01-01 in `zone`."""
-    granules = minutes // GRANULE
-    unique, where = np.unique(granules, return_inverse=True)
-    tz = _zone(zone)
-    offsets = np.array(
-        [int(tz.utcoffset(datetime.fromtimestamp(int(g) * GRANULE * 60, UTC).replace(tzinfo=None)).total_seconds()) // 60
-         for g in unique], dtype=np.int64)  # fmt: skip
-    return minutes + offsets[where]
+    """Unix minutes (UTC) → the same instants as local wall-clock minutes since 1970-01-01 in `zone`.
+
+    The offset is the zone's at each instant (pandas converts whole arrays with the zone's
+    transitions); DST changes land on the minute they happen.
+    """
+    instants = pd.DatetimeIndex(pd.to_datetime(minutes * 60, unit="s", utc=True))
+    wall = instants.tz_convert(_zone(zone)).tz_localize(None)
+    return (wall.to_numpy().astype("datetime64[m]").astype(np.int64)).astype(np.int64)
 
 
 def allowed_minutes(zones: str, hours: CallingHours, start_minute: int, count: int) -> np.ndarray:

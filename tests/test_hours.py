@@ -22,7 +22,7 @@ from phonenumbers import PhoneNumberType
 from phonenumbers.timezone import time_zones_for_number
 
 from pipelines.errors import UsageError
-from pipelines.hours import CallingHours, account_window, next_open
+from pipelines.hours import CallingHours, account_window, allowed_minutes, next_open
 from pipelines.sandbox.app import SandboxConfig
 from pipelines.sandbox.server import running
 from pipelines.normalise import classify_column
@@ -144,6 +144,27 @@ def test_every_minute_of_the_magpipe_window_is_allowed_in_every_zone(zones, acco
         sunday_based = (clock.weekday() + 1) % 7
         if first <= clock.hour * 60 + clock.minute <= last and sunday_based in window.days:
             assert allowed_by_zoneinfo(moment, zones, hours), (moment, clock, window)
+
+
+# the days clocks change in 2026, in zones west and far east of UTC and one with a half-hour change
+DST_DAYS = [("Pacific/Auckland", utc(2026, 4, 5)), ("Pacific/Auckland", utc(2026, 9, 27)), ("America/New_York", utc(2026, 3, 8)),
+            ("America/New_York", utc(2026, 11, 1)), ("Europe/London", utc(2026, 10, 25)), ("Australia/Lord_Howe", utc(2026, 4, 5)),
+            ("America/St_Johns", utc(2026, 3, 8))]  # fmt: skip
+
+
+@pytest.mark.parametrize("zone, day", DST_DAYS)
+def test_every_minute_around_a_clock_change_is_judged_in_the_zones_own_time(zone, day):
+    # the offset is the one in force at each instant, not the one at the same wall-clock reading
+    start = int((day - timedelta(days=1)).timestamp() // 60)
+    allowed = allowed_minutes(zone, DEFAULT, start, 3 * 1440)
+    for minute in range(0, 3 * 1440):
+        moment = datetime.fromtimestamp((start + minute) * 60, UTC)
+        assert allowed[minute] == allowed_by_zoneinfo(moment, zone, DEFAULT), moment.astimezone(ZoneInfo(zone))
+
+
+def test_the_morning_auckland_falls_back_opens_at_eight_local_not_seven():
+    # 2026-04-05 03:00 NZDT becomes 02:00 NZST; at 06:00 NZST the next legal minute is 08:00 NZST = 20:00 UTC
+    assert next_open("Pacific/Auckland", DEFAULT, utc(2026, 4, 4, 18)) == utc(2026, 4, 4, 20)
 
 
 # ------------------------------------------------------------------ batchcall: when to trigger
