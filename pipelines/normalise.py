@@ -294,44 +294,75 @@ NEEDS_ESCAPE = np.isin(np.arange(256), [*range(0x20), ord('"'), ord("\\")])
 
 def json_objects(names: list[str], columns: list[pa.Array | pa.ChunkedArray], rows: int) -> pa.Array | pa.ChunkedArray:
     """One JSON object per row, {name: text} for every non-empty cell, exactly as json.dumps(ensure_ascii=False) writes it."""
-    body, redo = json_members(names, columns, rows)
-    if body is None:
-        return pa.array(["{}"] * rows, type=pa.string())
-    objects = pc.binary_join_element_wise("{", body, "}", "")
+    parts, redo = json_parts(names, columns, rows)
+    objects = join_parts(parts, rows)
     if redo.any():
         objects = pc.replace_with_mask(_as_chunked(objects).combine_chunks(), pa.array(redo), pa.array(exact_json(names, columns, redo), type=pa.string()))
     return objects
 
 
-def json_members(names: list[str], columns: list[pa.Array | pa.ChunkedArray], rows: int, quote: str = '"') -> tuple[pa.ChunkedArray | None, np.ndarray]:
-    """The inside of each row's JSON object (its members, without braces) and the rows this cannot write.
+def json_parts(names: list[str], columns: list[pa.Array | pa.ChunkedArray], rows: int, quote: str = '"') -> tuple[list, np.ndarray]:
+    """Literal text and columns that, joined (join_parts), make each row's JSON object; and the rows that need json.dumps.
 
-    Each filled cell becomes a member '"name":"text"' by one Arrow join per column (a
-    member is null where its cell is empty, set on the validity bitmap without copying);
-    then a row's members are joined with commas, skipping the nulls. Text needing no
-    escaping is its own JSON, so that is exact, except in the rows returned as True: a
-    quote, a backslash or a control character there needs json.dumps (exact_json).
-    `quote` stands for every quote character: '""' gives the members already escaped for
-    a quoted CSV field. None means no row has a filled cell.
+    Text needing no escaping is its own JSON, so joining keys and cells is exact, except in
+    the rows returned as True: a quote, a backslash or a control character there needs
+    json.dumps (exact_json). `quote` stands for every quote character: '""' gives the object
+    already escaped for a quoted CSV field. A column filled in every row is its key as
+    literal text, then the column: nothing is copied before the final join. A column empty
+    in some rows is a member ',"name":"text"' that is null (joined as nothing) where the
+    cell is empty; that needs the first present column to be filled in every row, for the
+    commas. Otherwise the members are joined by commas skipping the empty ones.
     """
-    members, all_empty, redo = [], np.ones(rows, dtype=bool), np.zeros(rows, dtype=bool)
+    redo = np.zeros(rows, dtype=bool)
+    present = []
     for name, column in zip(names, columns):
         column = pc.fill_null(_as_chunked(column).cast(pa.string()), "")
         empty = _empty_cells(column, redo)
-        all_empty &= empty
-        if empty.all():
-            continue
-        key = json.dumps(name, ensure_ascii=False).replace('"', quote)
-        member = pc.binary_join_element_wise(f"{key}:{quote}", column, quote, "")
+        if not empty.all():
+            present.append((name, column, empty))
+    if not present:
+        return ["{}"], redo
+    if present[0][2].any():
+        return ["{", _comma_joined(present, rows, quote), "}"], redo
+    parts = ["{"]
+    for position, (name, column, empty) in enumerate(present):
+        key = ("," if position else "") + f"{json.dumps(name, ensure_ascii=False)}:".replace('"', quote) + quote
+        if empty.any():
+            parts.append(_null_where(pc.binary_join_element_wise(key, column, quote, ""), empty))
+        else:
+            parts += [key, column, quote]
+    parts.append("}")
+    return parts, redo
+
+
+def join_parts(parts: list, rows: int) -> pa.Array | pa.ChunkedArray:
+    """Each row's text: literal strings and columns joined in order, a null cell counting as nothing."""
+    merged: list = []
+    for part in parts:  # neighbouring literals become one: fewer inputs to the join
+        if isinstance(part, str) and merged and isinstance(merged[-1], str):
+            merged[-1] += part
+        else:
+            merged.append(part)
+    if all(isinstance(part, str) for part in merged):
+        return pa.array(["".join(merged)] * rows, type=pa.string())
+    return pc.binary_join_element_wise(*merged, "", null_handling="replace", null_replacement="")
+
+
+def _comma_joined(present: list, rows: int, quote: str) -> pa.ChunkedArray:
+    """Each row's members '"name":"text"' joined by commas, empty cells skipped."""
+    members = []
+    all_empty = np.ones(rows, dtype=bool)
+    for name, column, empty in present:
+        key = f"{json.dumps(name, ensure_ascii=False)}:".replace('"', quote) + quote
+        member = pc.binary_join_element_wise(key, column, quote, "")
         members.append(_null_where(member, empty) if empty.any() else member)
-    if not members:
-        return None, redo
-    if all_empty.any():  # a row of only nulls would vanish from the skipping join: give it one empty member
+        all_empty &= empty
+    if all_empty.any():  # pyarrow 26's skipping join drops a row whose inputs are all null: give it one empty member
         members[0] = pc.if_else(pa.array(all_empty), "", members[0])
     body = pc.binary_join_element_wise(*members, ",", null_handling="skip") if len(members) > 1 else members[0]
     if len(body) != rows:
-        raise AssertionError("json_members lost rows")
-    return _as_chunked(body), redo
+        raise AssertionError("json members lost rows")
+    return _as_chunked(body)
 
 
 def exact_json(names: list[str], columns: list[pa.Array | pa.ChunkedArray], rows: np.ndarray) -> list[str]:

@@ -19,7 +19,7 @@ import pyarrow.csv as pacsv
 from pipelines.arrow import text_array, text_series
 from pipelines.filesink import FileSink
 from pipelines.ingest import IngestResult
-from pipelines.normalise import variables_json
+from pipelines.normalise import join_parts, variables_json
 from pipelines.threads import pool
 from schemas.contacts import ACCEPTED_COLUMNS, DUPLICATE_COLUMNS, DYNAMIC_VARIABLES, REJECTED_COLUMNS
 
@@ -125,12 +125,12 @@ def _write_csv(table: pa.Table, *, header: bool) -> pa.Buffer:
 
 
 def joined_rows(parts: list) -> list[pa.Buffer]:
-    """CSV rows made by joining literal text and columns as they are, each row ending in a newline.
+    """CSV rows made by joining literal text and columns (normalise.join_parts), each row ending in a newline.
 
     The caller quotes and escapes; the joined column's bytes are then the file's bytes,
     written without another copy. Arrow's writer makes the same bytes at about twice the cost.
     """
-    lines = pc.binary_join_element_wise(*parts, "")
+    lines = join_parts(parts, 0)
     chunks = lines.chunks if isinstance(lines, pa.ChunkedArray) else [lines]
     buffers = []
     for chunk in chunks:
@@ -140,13 +140,25 @@ def joined_rows(parts: list) -> list[pa.Buffer]:
     return buffers
 
 
-def quoted_text(column: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray | None:
-    """A string (or dictionary) column ready to sit between quotes in a CSV row; None if a cell holds a quote."""
+def quoted_text(column: pa.Array | pa.ChunkedArray) -> str | pa.Array | pa.ChunkedArray | None:
+    """A string or dictionary column ready to sit between quotes in a CSV row; None if a cell holds a quote.
+
+    A dictionary column whose rows all hold one value (the file, often the timezone) comes
+    back as that text: a literal in the join instead of a column of copies.
+    """
     if pa.types.is_dictionary(column.type):
-        chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
-        if any(pc.any(pc.match_substring(chunk.dictionary, '"')).as_py() for chunk in chunks):
-            return None
-        return column.cast(pa.string())
+        chunks = [chunk for chunk in (column.chunks if isinstance(column, pa.ChunkedArray) else [column]) if len(chunk)]
+        used = set()
+        for chunk in chunks:
+            low, high = pc.min_max(chunk.indices).values()
+            used.update(chunk.dictionary[i].as_py() for i in {low.as_py(), high.as_py()})
+            if len(used) > 1 or low != high:
+                break
+        else:
+            if len(used) == 1:
+                text = used.pop()
+                return None if '"' in text else text
+        column = column.cast(pa.string())
     if pc.any(pc.match_substring(column, '"')).as_py():
         return None
     return column

@@ -29,7 +29,7 @@ from pipelines.columns import map_columns
 from pipelines.fastphone import e164_keys, e164_text
 from pipelines.hours import closed_zone, never_open
 from pipelines.ingest import IngestOptions, _is_excel
-from pipelines.normalise import REASON_TEXT, Normalised, json_members, json_objects, normalise_columns
+from pipelines.normalise import REASON_TEXT, Normalised, json_objects, json_parts, normalise_columns
 from pipelines.output import CsvOutput, csv_rows, excel_safe_array, joined_rows, quoted_text
 from pipelines.read import RawSheet, SNIFF_BYTES, arrow_csv_options, detect_encoding, header_width, read_sheet, sniff_delimiter
 from pipelines.suppress import SUPPRESSED_COLUMNS
@@ -362,14 +362,13 @@ def _accepted_rows(variables: list[str], piece: pa.Table) -> list[pa.Buffer]:
     """
     names = [name[len(VARIABLE) :] for name in variables]
     cells = [piece.column(name) for name in variables]
-    body, redo = json_members(names, cells, piece.num_rows, quote='""')
+    variables_json, redo = json_parts(names, cells, piece.num_rows, quote='""')
     text = {column: quoted_text(piece.column(column)) for column in (E164, NAME, SOURCE_FILE, SOURCE_SHEET, TIMEZONE, CHUNK_KEY)}
     if redo.any() or any(column is None for column in text.values()):
         return csv_rows(ACCEPTED_COLUMNS, piece.append_column(DYNAMIC_VARIABLES, json_objects(names, cells, piece.num_rows)))
-    variables_json = ['","{', body, '}"\n'] if body is not None else ['","{}"\n']
     return joined_rows(['"', text[E164], '","', text[NAME], '","', text[SOURCE_FILE], '","', text[SOURCE_SHEET], '",',
-                        pc.cast(piece.column(SOURCE_ROW), pa.string()), ',"', text[TIMEZONE], '","', text[CHUNK_KEY],
-                        *variables_json])  # fmt: skip
+                        pc.cast(piece.column(SOURCE_ROW), pa.string()), ',"', text[TIMEZONE], '","', text[CHUNK_KEY], '","',
+                        *variables_json, '"\n'])  # fmt: skip
 
 
 def _zone_slices(tables: list[pa.Table]) -> Iterator[tuple[int, list[pa.Table]]]:
