@@ -22,7 +22,7 @@ from pathlib import Path
 
 ALIGN = 4096  # a multiple of the logical block size of the devices in use
 STAGE_BYTES = 8 << 20
-MAX_QUEUED = 8  # writes handed over but not yet done; the caller waits beyond this
+MAX_QUEUED = 4  # writes handed over but not yet done (each up to a rendered piece); the caller waits beyond this
 
 
 class FileSink:
@@ -46,9 +46,16 @@ class FileSink:
 
     def write(self, data) -> None:
         """Append a bytes-like object (kept alive until it is written); errors surface on a later call."""
+        self._queue(self._append, memoryview(data).cast("B"))
+
+    def write_when_ready(self, pieces: Future) -> None:
+        """Append the buffers a future will give (in order, after what is already queued), without waiting for it here."""
+        self._queue(self._append_all, pieces)
+
+    def _queue(self, work, argument) -> None:
         while len(self._queued) >= MAX_QUEUED:
             self._queued.popleft().result()
-        self._queued.append(self._thread.submit(self._append, memoryview(data).cast("B")))
+        self._queued.append(self._thread.submit(work, argument))
 
     def close(self) -> None:
         """Write everything still queued or staged and close the file."""
@@ -72,6 +79,10 @@ class FileSink:
         self.path.unlink(missing_ok=True)
 
     # ---------------------------------------------------------------- on the writer thread
+
+    def _append_all(self, pieces: Future) -> None:
+        for piece in pieces.result():
+            self._append(memoryview(piece).cast("B"))
 
     def _append(self, view: memoryview) -> None:
         if self._fd is None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -139,14 +140,17 @@ def _needs_trim(array: pa.Array) -> bool:
 PARALLEL_MIN_ROWS = 200_000  # below this, one thread is as fast
 
 
-def _classify_in_parallel(raw: pa.Array, default_region: str, overrides: pa.Array | None):
-    """classify_columns on halves of the column in two threads (Arrow kernels release the GIL)."""
+def _classify_in_parallel(raw: pa.Array, default_region: str, overrides: pa.Array | None, meanwhile: Callable[[], None]):
+    """classify_columns on halves of the column on the worker threads (Arrow kernels release the GIL); `meanwhile` runs here."""
     if len(raw) < PARALLEL_MIN_ROWS:
+        meanwhile()
         return classify_columns(raw, default_region, overrides)
     half = len(raw) // 2
     parts = [(raw.slice(0, half), overrides.slice(0, half) if overrides is not None else None),
              (raw.slice(half), overrides.slice(half) if overrides is not None else None)]  # fmt: skip
-    results = list(pool().map(lambda part: classify_columns(part[0], default_region, part[1]), parts))
+    futures = [pool().submit(classify_columns, part, default_region, regions) for part, regions in parts]
+    meanwhile()
+    results = [future.result() for future in futures]
     return Classified(*(np.concatenate([first, second]) for first, second in zip(*results)))
 
 
@@ -165,9 +169,12 @@ class Phones:
         return [f"+{key}" if key else None for key in self.keys.tolist()]
 
 
-def classify_column(raw: pa.Array, default_region: str, overrides: pa.Array | None) -> Phones:
-    """Normalise a phone column: the columnar path first, the exact path for what it leaves."""
-    keys, reasons, handled, kinds = _classify_in_parallel(raw, default_region, overrides)
+def classify_column(raw: pa.Array, default_region: str, overrides: pa.Array | None, meanwhile: Callable[[], None] = lambda: None) -> Phones:
+    """Normalise a phone column: the columnar path first, the exact path for what it leaves.
+
+    `meanwhile` runs on the calling thread while the workers classify.
+    """
+    keys, reasons, handled, kinds = _classify_in_parallel(raw, default_region, overrides, meanwhile)
     extensions = None
     rest = np.flatnonzero(~handled)
     if len(rest):
@@ -210,8 +217,15 @@ def normalise_columns(sheet: RawSheet, columns: ColumnMap, default_region: str) 
     overrides = None
     if columns.country is not None:
         overrides = pc.utf8_upper(_strip(_arrow(cells[columns.country])))
-    phones = classify_column(raw, default_region, overrides)
+    trimmed = {}
+
+    def trim() -> None:  # names and variables, on this thread while the workers classify the phones
+        trimmed["variables"] = {key: _strip(text_chunks(cells[index])) for key, index in columns.variables.items()}
+        trimmed["names"] = _names(cells, columns)
+
+    phones = classify_column(raw, default_region, overrides, meanwhile=trim)
     keys, reasons = phones.keys, phones.reasons
+    variables = trimmed["variables"]
     zones = None
     if columns.timezone is not None:
         zones = _strip(_arrow(cells[columns.timezone]))
@@ -221,10 +235,9 @@ def normalise_columns(sheet: RawSheet, columns: ColumnMap, default_region: str) 
         bad = (keys != 0) & named & ~known
         reasons[bad] = REASON_CODE[RejectReason.INVALID_TIMEZONE]
         keys[bad] = 0
-    variables = {key: _strip(text_chunks(cells[index])) for key, index in columns.variables.items()}
     if phones.extensions is not None and (phones.extensions[keys != 0] != None).any():  # noqa: E711
         variables[EXTENSION_VARIABLE] = pa.array(phones.extensions, type=pa.string()).fill_null("")
-    return Normalised(sheet, keys, reasons, raw, overrides, zones, _names(cells, columns), variables, phones.kinds)
+    return Normalised(sheet, keys, reasons, raw, overrides, zones, trimmed["names"], variables, phones.kinds)
 
 
 REASON_TEXT = np.array([reason.value if reason else "" for reason in REASON_BY_CODE], dtype=object)

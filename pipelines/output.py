@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections import deque
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
@@ -55,8 +53,7 @@ def _excel_safe(text: pa.Array) -> pa.Array:
     return pc.replace_with_mask(text, pa.array(escape), pc.binary_join_element_wise("'", text.filter(pa.array(escape)), ""))
 
 
-PIECE_ROWS = 1 << 16  # rows rendered per task: pieces render on two threads while earlier ones are written
-IN_FLIGHT = 4  # pieces rendered ahead of the writer: bounds the memory a large write takes
+PIECE_ROWS = 1 << 16  # rows rendered per task: pieces render on the worker threads while earlier ones are written
 
 
 def excel_safe_array(text: pa.Array) -> pa.Array:
@@ -88,10 +85,8 @@ class CsvOutput:
             return
         self._open()
         render = render or partial(csv_rows, self.columns)
-        tasks = [partial(render, table.slice(start, PIECE_ROWS)) for start in range(0, table.num_rows, PIECE_ROWS)]
-        for buffers in _in_order(tasks, IN_FLIGHT):
-            for buffer in buffers:
-                self._file.write(buffer)
+        for start in range(0, table.num_rows, PIECE_ROWS):  # the writer waits for each piece, in order; this call does not
+            self._file.write_when_ready(pool().submit(render, table.slice(start, PIECE_ROWS)))
 
     def close(self) -> None:
         if self.path is None:
@@ -162,17 +157,6 @@ def quoted_text(column: pa.Array | pa.ChunkedArray) -> str | pa.Array | pa.Chunk
     if pc.any(pc.match_substring(column, '"')).as_py():
         return None
     return column
-
-
-def _in_order(tasks: list[Callable[[], list]], depth: int) -> Iterator[list]:
-    """Results of tasks run on the worker threads, in order, with at most `depth` of them started ahead."""
-    started: deque[Future] = deque()
-    for task in tasks:
-        started.append(pool().submit(task))
-        if len(started) >= depth:
-            yield started.popleft().result()
-    while started:
-        yield started.popleft().result()
 
 
 def csv_table(frame: pd.DataFrame, columns: list[str]) -> pa.Table:

@@ -31,6 +31,7 @@ from pipelines.hours import closed_zone, never_open
 from pipelines.ingest import IngestOptions, _is_excel
 from pipelines.normalise import REASON_TEXT, Normalised, json_objects, json_parts, normalise_columns
 from pipelines.output import CsvOutput, csv_rows, excel_safe_array, joined_rows, quoted_text
+from pipelines.threads import pool
 from pipelines.read import RawSheet, SNIFF_BYTES, arrow_csv_options, detect_encoding, header_width, read_sheet, sniff_delimiter
 from pipelines.suppress import SUPPRESSED_COLUMNS
 from pipelines.timezones import ZoneNames, zones_of_keys
@@ -257,16 +258,16 @@ class _Import:
     def _gather(self, done: Normalised, origin: int, rows: np.ndarray, zones: np.ndarray) -> pa.Table:
         """The accepted rows' cells that accepted.csv needs, as one table (the only per-row copy made of them)."""
         index = pa.array(rows)
-        columns = {
+        texts = {NAME: done.names, **{VARIABLE + key: values for key, values in done.variables.items()}}
+        taken = dict(zip(texts, pool().map(lambda values: values.take(index), texts.values())))
+        return pa.table({
             KEY: pa.array(done.keys[rows]),
             ORIGIN: pa.array(np.full(len(rows), origin, dtype=np.int32)),
             ROW: pa.array(done.sheet.rows[rows], type=pa.int64()),
             ZONE: pa.array(zones, type=pa.int32()),
-            NAME: excel_safe_array(done.names.take(index)),
-        }
-        for key, values in done.variables.items():
-            columns[VARIABLE + key] = values.take(index)
-        return pa.table(columns)
+            **taken,
+            NAME: excel_safe_array(_combined(taken[NAME])),
+        })  # fmt: skip
 
     def _chunk(self, table: pa.Table, *, final: bool) -> None:
         """Write every complete chunk (every chunk, when final) of the waiting rows plus these; the rest wait.
@@ -369,6 +370,10 @@ def _accepted_rows(variables: list[str], piece: pa.Table) -> list[pa.Buffer]:
     return joined_rows(['"', text[E164], '","', text[NAME], '","', text[SOURCE_FILE], '","', text[SOURCE_SHEET], '",',
                         pc.cast(piece.column(SOURCE_ROW), pa.string()), ',"', text[TIMEZONE], '","', text[CHUNK_KEY], '","',
                         *variables_json, '"\n'])  # fmt: skip
+
+
+def _combined(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
 
 
 def _zone_slices(tables: list[pa.Table]) -> Iterator[tuple[int, list[pa.Table]]]:
