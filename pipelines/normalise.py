@@ -21,7 +21,7 @@ from phonenumbers import NumberParseException, PhoneNumberFormat, ValidationResu
 
 from pipelines.arrow import string_buffers, text_array, text_chunks, text_series
 from pipelines.columns import ColumnMap
-from pipelines.fastphone import Classified, classify_columns, e164_text
+from pipelines.fastphone import classify_columns, e164_text
 from pipelines.read import RawSheet
 from pipelines.threads import pool
 from pipelines.timezones import canonical_zones, known_zones
@@ -140,20 +140,6 @@ def _needs_trim(array: pa.Array) -> bool:
 PARALLEL_MIN_ROWS = 200_000  # below this, one thread is as fast
 
 
-def _classify_in_parallel(raw: pa.Array, default_region: str, overrides: pa.Array | None, meanwhile: Callable[[], None]):
-    """classify_columns on halves of the column on the worker threads (Arrow kernels release the GIL); `meanwhile` runs here."""
-    if len(raw) < PARALLEL_MIN_ROWS:
-        meanwhile()
-        return classify_columns(raw, default_region, overrides)
-    half = len(raw) // 2
-    parts = [(raw.slice(0, half), overrides.slice(0, half) if overrides is not None else None),
-             (raw.slice(half), overrides.slice(half) if overrides is not None else None)]  # fmt: skip
-    futures = [pool().submit(classify_columns, part, default_region, regions) for part, regions in parts]
-    meanwhile()
-    results = [future.result() for future in futures]
-    return Classified(*(np.concatenate([first, second]) for first, second in zip(*results)))
-
-
 @dataclass(frozen=True)
 class Phones:
     """A phone column after normalising: row i of each array is row i of the column."""
@@ -172,12 +158,31 @@ class Phones:
 def classify_column(raw: pa.Array, default_region: str, overrides: pa.Array | None, meanwhile: Callable[[], None] = lambda: None) -> Phones:
     """Normalise a phone column: the columnar path first, the exact path for what it leaves.
 
-    `meanwhile` runs on the calling thread while the workers classify.
+    Halves of a long column are classified on the worker threads (Arrow kernels release
+    the GIL); `meanwhile` runs on the calling thread while they do.
     """
-    keys, reasons, handled, kinds = _classify_in_parallel(raw, default_region, overrides, meanwhile)
+    if len(raw) < PARALLEL_MIN_ROWS:
+        meanwhile()
+        return _classify_part(raw, default_region, overrides)
+    half = len(raw) // 2
+    futures = [pool().submit(_classify_part, raw.slice(start, length), default_region,
+                             overrides.slice(start, length) if overrides is not None else None)
+               for start, length in ((0, half), (half, len(raw) - half))]  # fmt: skip
+    meanwhile()
+    first, second = (future.result() for future in futures)
+    extensions = None
+    if first.extensions is not None or second.extensions is not None:
+        extensions = np.concatenate([part.extensions if part.extensions is not None else np.full(len(part.keys), None, dtype=object)
+                                     for part in (first, second)])  # fmt: skip
+    return Phones(*(np.concatenate([a, b]) for a, b in ((first.keys, second.keys), (first.reasons, second.reasons))),
+                  extensions, np.concatenate([first.kinds, second.kinds]))  # fmt: skip
+
+
+def _classify_part(raw: pa.Array, default_region: str, overrides: pa.Array | None) -> Phones:
+    keys, reasons, handled, kinds = classify_columns(raw, default_region, overrides)
     extensions = None
     rest = np.flatnonzero(~handled)
-    if len(rest):
+    if len(rest):  # the exact path, one phonenumbers call per distinct (value, region)
         values = raw.take(pa.array(rest)).to_numpy(zero_copy_only=False)
         if overrides is None:
             regions = np.full(len(rest), default_region, dtype=object)

@@ -212,7 +212,10 @@ class _Import:
                 self._write("suppressed", origin, sheet.rows[rows], {E164: e164_text(keys[rows])})
             candidates = candidates[~blocked]
 
-        repeat, first_origin, first_row = self.seen.split(keys[candidates], origin, sheet.rows[candidates])
+        # which numbers repeat, on a worker, while this thread finds every candidate's zone set
+        split = pool().submit(self.seen.split, keys[candidates], origin, sheet.rows[candidates])
+        zone_codes, zone_names = self._zones(done, candidates)
+        repeat, first_origin, first_row = split.result()
         counts.duplicates += int(repeat.sum())
         repeats = candidates[repeat]
         self._write("duplicates", origin, sheet.rows[repeats], {
@@ -221,21 +224,22 @@ class _Import:
             DUPLICATE_OF_ROW: pa.array(first_row[repeat], type=pa.int64()),
         })  # fmt: skip
 
-        accepted = candidates[~repeat]
-        counts.accepted += len(accepted)
+        kept = np.flatnonzero(~repeat)  # positions among the candidates
+        counts.accepted += len(kept)
         for name, numbers in self.skips.items():
-            if len(numbers) and len(accepted):
-                skip = np.isin(keys[accepted], numbers)
+            if len(numbers) and len(kept):
+                skip = np.isin(keys[candidates[kept]], numbers)
                 self.skipped[name] += int(skip.sum())
-                accepted = accepted[~skip]
-        if len(accepted):
-            zones = self._zones(done, accepted)
+                kept = kept[~skip]
+        if len(kept):
+            accepted = candidates[kept]
+            zones = self.zones.adopt(zone_codes[kept], zone_names)  # numbered in the order the accepted rows meet them
             self._check_callable(zones, sheet, accepted)
             order = np.argsort(zones, kind="stable")  # grouped by zone set, in arrival order within each
             self._chunk(self._gather(done, origin, accepted[order], zones[order]), final=False)
 
-    def _zones(self, done: Normalised, rows: np.ndarray) -> np.ndarray:
-        """Each accepted row's zone-set code: its timezone cell where given, else what its number says."""
+    def _zones(self, done: Normalised, rows: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        """Each row's zone set, as codes into a list of names: its timezone cell where given, else what its number says."""
         codes, names = zones_of_keys(done.keys[rows], done.kinds[rows])
         if done.zones is not None:
             given = done.zones.take(pa.array(rows))
@@ -244,7 +248,7 @@ class _Import:
                 encoded = pc.dictionary_encode(given.take(pa.array(named)))
                 codes[named] = encoded.indices.to_numpy(zero_copy_only=False) + len(names)
                 names = names + encoded.dictionary.to_pylist()
-        return self.zones.adopt(codes, names)
+        return codes, names
 
     def _check_callable(self, zones: np.ndarray, sheet: RawSheet, rows: np.ndarray) -> None:
         """Refuse the import if some zone set never has the window open (each zone set is checked once per import)."""
