@@ -142,9 +142,12 @@ def _zones_of_keys(keys: np.ndarray, kinds: np.ndarray) -> tuple[np.ndarray, lis
     result = np.full(len(keys), -1, dtype=np.int32)
     counts = _digit_counts(keys)
     assigned = np.zeros(len(keys), dtype=bool)
-    for length in (1, 2, 3):  # the country code: E.164 codes are prefix-free
-        prefix = keys // np.power(10, np.maximum(counts - length, 0)).astype(np.int64)
-        hit = ~assigned & (counts > length) & KNOWN_CODE[length][np.minimum(prefix, 10**length - 1)]
+    # the country code: E.164 codes are prefix-free, so the first of 1, 2, 3 leading digits that is one
+    leading = keys // POWERS.astype(np.int64)[np.maximum(counts - 3, 0)]  # the first three digits (fewer if shorter)
+    leading = leading * np.array([1, 10, 100, 1000], dtype=np.int64)[np.clip(3 - counts, 0, 3)]  # padded to three digits
+    for length in (1, 2, 3):
+        prefix = leading // 10 ** (3 - length)
+        hit = ~assigned & (counts > length) & KNOWN_CODE[length][prefix]
         assigned |= hit
         for code in np.flatnonzero(np.bincount(prefix[hit], minlength=1)).tolist():  # prefix < 10**length: a small range
             rows = np.flatnonzero(hit & (prefix == code))
@@ -160,7 +163,8 @@ def _zones_of_keys(keys: np.ndarray, kinds: np.ndarray) -> tuple[np.ndarray, lis
                     geographical[unknown] = found
             result[rows[~geographical]] = names.code(_country_zones(code))
             if geographical.any():
-                result[rows[geographical]] = _prefix_zones(keys[rows[geographical]], counts[rows[geographical]], code, names)
+                local = rows[geographical]
+                result[local] = _prefix_zones(keys[local], counts[local], code, names)
     for row in np.flatnonzero(result < 0):  # not a country code we know: phonenumbers decides
         result[row] = names.code(exact_zones(f"+{keys[row]}"))
     return result, names.names
@@ -171,10 +175,11 @@ def _prefix_zones(keys: np.ndarray, counts: np.ndarray, country_code: int, names
     _, zones = _prefix_table()
     country = _country_zones(country_code)  # no prefix, or one whose zones are unknown
     out = np.empty(len(keys), dtype=np.int32)
-    for count in np.unique(counts).tolist():
-        rows = np.flatnonzero(counts == count)
+    lengths = np.flatnonzero(np.bincount(counts))  # numbers of each length (at most 19 digits)
+    for count in lengths.tolist():
+        rows = slice(None) if len(lengths) == 1 else np.flatnonzero(counts == count)
         bounds, labels = _prefix_segments(count)
-        segment = np.searchsorted(bounds, keys[rows].astype(np.uint64), side="right") - 1
+        segment = np.searchsorted(bounds, keys[rows].view(np.uint64), side="right") - 1  # keys are positive: same bits
         found = np.where(segment >= 0, labels[np.maximum(segment, 0)], -1) + 1  # 0: no prefix
         codes = np.zeros(len(zones) + 1, dtype=np.int32)
         for label in np.flatnonzero(np.bincount(found)).tolist():
