@@ -88,3 +88,10 @@ def test_digits_only_on_sliced_and_multibyte_input():
     values = pa.array(["x", "(415) 555-0132", "", "é9ü1", "+1 2"])
     assert digits_only(values).to_pylist() == ["", "4155550132", "", "91", "12"]
     assert digits_only(values.slice(1, 3)).to_pylist() == ["4155550132", "", "91"]
+
+
+def test_digits_only_keeps_the_last_digit_before_trailing_empty_rows():
+    # reduceat over row starts: empty rows at the end start where the data ends
+    assert digits_only(pa.array(["+1 (415) 555-0132", "", "", "7"])).to_pylist() == ["14155550132", "", "", "7"]
+    assert digits_only(pa.array(["", "12", "", ""])).to_pylist() == ["", "12", "", ""]
+    assert digits_only(pa.array(["", ""])).to_pylist() == ["", ""]
