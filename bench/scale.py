@@ -6,7 +6,7 @@ from bench.generate import write
 from bench.ingest import OUT, timed
 
 
-def run(rows: int = 10_000_000, base: int = 1_000_000, repeat: int = 1) -> dict:
+def run(rows: int = 10_000_000, base: int = 1_000_000, repeat: int = 2) -> dict:
     figures = {}
     for count in (base, rows):
         path = write(OUT / f"messy_{count}.csv", count)

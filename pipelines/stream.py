@@ -13,6 +13,7 @@ complete. Output files are rendered on the worker threads and renamed into place
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -91,17 +92,24 @@ class _Seen:
 
     One run per batch: its numbers sorted, searched only for the keys that a bitmap of hashed
     keys says may be in it, so a batch costs the same after nine million numbers as after
-    none. The first batch's run is only built when a second batch comes.
+    none. A batch's run is built on a worker while the next batch is read and normalised,
+    and only when another batch follows (a one-batch import builds none).
     """
 
     BITS = 1 << 28  # 32 MB; with ten million numbers, under 4 % of new numbers need a search
 
     def __init__(self) -> None:
         self.runs: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (sorted keys, origins, rows)
-        self.unsorted: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self.bitmap: np.ndarray | None = None
+        self._building: Future | None = None
 
-    def split(self, keys: np.ndarray, origin: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def wait(self) -> None:
+        """Wait until the last batch's run is built: call before split, on the thread that submits it."""
+        if self._building is not None:
+            self._building.result()
+            self._building = None
+
+    def split(self, keys: np.ndarray, origin: int, rows: np.ndarray, *, more: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """For each number: (is it a repeat, origin and row of its first occurrence), in this batch or before."""
         codes, uniques = pd.factorize(keys)  # codes in order of first occurrence
         running = np.maximum.accumulate(codes) if len(codes) else codes
@@ -111,14 +119,13 @@ class _Seen:
         earlier = self._find(uniques, origins, first_rows)
         repeat = np.ones(len(keys), dtype=bool)
         repeat[first_at[~earlier]] = False
-        self._sort_pending()
-        self.unsorted = (uniques[~earlier], origins[~earlier], first_rows[~earlier])
+        if more and (~earlier).any():
+            self._building = pool().submit(self._add_run, uniques[~earlier], origins[~earlier], first_rows[~earlier])
         return repeat, origins[codes], first_rows[codes]
 
     def _find(self, keys: np.ndarray, origins: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """Which keys were seen in earlier batches; fills their origin and row in place."""
         earlier = np.zeros(len(keys), dtype=bool)
-        self._sort_pending()
         if not self.runs:
             return earlier
         maybe = np.flatnonzero(self._test(keys))
@@ -133,13 +140,7 @@ class _Seen:
             maybe = maybe[~hit]
         return earlier
 
-    def _sort_pending(self) -> None:
-        if self.unsorted is None:
-            return
-        keys, origins, rows = self.unsorted
-        self.unsorted = None
-        if not len(keys):
-            return
+    def _add_run(self, keys: np.ndarray, origins: np.ndarray, rows: np.ndarray) -> None:
         order = np.argsort(keys)
         self.runs.append((keys[order], origins[order], rows[order]))
         if self.bitmap is None:
@@ -186,8 +187,11 @@ class _Import:
             "suppressed": output("suppressed.csv", SUPPRESSED_COLUMNS),
         }
 
-    def add(self, sheet: RawSheet) -> None:
-        """One batch of one sheet: account for every row, write rejects and duplicates, chunk what is accepted."""
+    def add(self, sheet: RawSheet, *, more: bool = True) -> None:
+        """One batch of one sheet: account for every row, write rejects and duplicates, chunk what is accepted.
+
+        `more`: whether other batches follow in this import (then dedupe prepares for them).
+        """
         counts = self.files.setdefault(sheet.source_file, FileCounts(source_file=sheet.source_file))
         columns = map_columns(sheet.headers, label=sheet.source_file, phone_column=self.options.phone_column)
         done = normalise_columns(sheet, columns, self.options.region)
@@ -213,7 +217,8 @@ class _Import:
             candidates = candidates[~blocked]
 
         # which numbers repeat, on a worker, while this thread finds every candidate's zone set
-        split = pool().submit(self.seen.split, keys[candidates], origin, sheet.rows[candidates])
+        self.seen.wait()
+        split = pool().submit(self.seen.split, keys[candidates], origin, sheet.rows[candidates], more=more)
         zone_codes, zone_names = self._zones(done, candidates)
         repeat, first_origin, first_row = split.result()
         counts.duplicates += int(repeat.sum())
@@ -419,8 +424,8 @@ def stream_import(
     try:
         for path in paths:
             run.files.setdefault(str(path), FileCounts(source_file=str(path)))
-        for sheet in _sheets(paths, options):
-            run.add(sheet)
+        for sheet, more in _sheets(paths, options):
+            run.add(sheet, more=more)
         run.finish()
     except BaseException:
         run.abandon()
@@ -428,15 +433,22 @@ def stream_import(
     return run.summary()
 
 
-def _sheets(paths: Sequence[str | Path], options: IngestOptions) -> Iterator[RawSheet]:
-    """Every input as RawSheet batches, in order, with the spreadsheet's row numbers."""
-    for path in paths:
+def _sheets(paths: Sequence[str | Path], options: IngestOptions) -> Iterator[tuple[RawSheet, bool]]:
+    """Every input as RawSheet batches, in order, with the spreadsheet's row numbers; and whether more batches follow.
+
+    Within a file the next batch is read before the current one is handed out (to know it
+    is there); a next file is not opened early.
+    """
+    for index, path in enumerate(paths):
         path = Path(path)
         streamed = _csv_batches(path) if path.suffix.lower() in (".csv", ".txt", ".tsv", ".tab") and path.is_file() else None
-        if streamed is None:
-            yield read_sheet(path, sheet=options.sheet if _is_excel(path) else None)
-            continue
-        yield from streamed
+        batches = iter([read_sheet(path, sheet=options.sheet if _is_excel(path) else None)]) if streamed is None else streamed
+        last_path = index == len(paths) - 1
+        current = next(batches, None)
+        while current is not None:
+            following = next(batches, None)
+            yield current, following is not None or not last_path
+            current = following
 
 
 def _csv_batches(path: Path) -> Iterator[RawSheet] | None:
