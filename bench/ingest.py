@@ -3,10 +3,10 @@
 Both run in child processes on one generated file (bench/generate.py, fixed seed). The
 project's side is what `campaigns import --dry-run --out` runs: read → normalise → dedupe
 → chunk → write accepted/rejected/duplicates CSVs. Each side runs `repeat` times, each in
-a fresh process; before every run, outside its timing, the previous run's output is
-removed and the disk is synced, so no run pays for another's writeback. Both the fastest
-and the median run are reported (this VM's speed varies by tens of percent from one
-minute to the next). Then every row's keep/reject decision and the accepted E.164 sets are
+a fresh process, the two sides alternating; before every run, outside its timing, that
+side's previous output is removed and the disk is synced, so no run pays for another's
+writeback. Both the fastest and the median run are reported (this VM's speed varies by
+tens of percent from one minute to the next). Then every row's keep/reject decision and the accepted E.164 sets are
 compared; rows where the project's documented rules intentionally differ from the naive
 loop are counted by reason.
 """
@@ -39,14 +39,20 @@ def _side(name: str, path: Path, folder: Path) -> dict:
 
 def timed(name: str, path: Path, folder: Path, repeat: int) -> dict:
     """Run one side `repeat` times from a clean, synced disk; its fastest and median seconds and its peak RSS."""
-    runs = []
-    for _ in range(repeat):
-        if name == "ours":
-            shutil.rmtree(folder / "ours", ignore_errors=True)
-        else:
-            (folder / "naive.parquet").unlink(missing_ok=True)
-        os.sync()
-        runs.append(_side(name, path, folder))
+    return figures_of([run_once(name, path, folder) for _ in range(repeat)])
+
+
+def run_once(name: str, path: Path, folder: Path) -> dict:
+    """One run of one side in a fresh process, after deleting that side's previous output and syncing the disk."""
+    if name == "ours":
+        shutil.rmtree(folder / "ours", ignore_errors=True)
+    else:
+        (folder / "naive.parquet").unlink(missing_ok=True)
+    os.sync()
+    return _side(name, path, folder)
+
+
+def figures_of(runs: list[dict]) -> dict:
     seconds = [run["seconds"] for run in runs]
     figures = {**runs[-1], "seconds": min(seconds), "median_seconds": statistics.median(seconds),
                "runs_seconds": [round(s, 3) for s in seconds], "peak_rss_mb": max(run["peak_rss_mb"] for run in runs)}  # fmt: skip
@@ -74,8 +80,16 @@ def run(rows: int, repeat: int = 3) -> dict:
     path = write(OUT / f"messy_{rows}.csv", rows)
     folder = OUT / f"run_{rows}"
     figures = {"rows": rows, "file_mb": round(path.stat().st_size / 1e6, 1), "repeat": repeat}
-    naive = timed("naive", path, folder, repeat) if rows <= 2_000_000 else None  # the naive loop takes ~30 s per million rows
-    figures["ours"] = timed("ours", path, folder, repeat)  # last, so its output files are the ones compared
+    if rows > 2_000_000:  # the naive loop takes ~30 s per million rows
+        figures["ours"] = timed("ours", path, folder, repeat)
+        return figures
+    # the sides alternate, so both see the same spells of this VM's drifting speed; ours goes
+    # second each time, so its last output files are the ones compared
+    runs = {"naive": [], "ours": []}
+    for _ in range(repeat):
+        for name in ("naive", "ours"):
+            runs[name].append(run_once(name, path, folder))
+    naive, figures["ours"] = figures_of(runs["naive"]), figures_of(runs["ours"])
     if naive is not None:
         figures["naive"] = naive
         figures["speedup"] = round(naive["seconds"] / figures["ours"]["seconds"], 1)  # fastest against fastest
