@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from pipelines.arrow import text_array, text_series
+from pipelines.arrow import string_buffers, text_array, text_series
 from pipelines.filesink import FileSink
 from pipelines.ingest import IngestResult
 from pipelines.normalise import join_parts, variables_json
@@ -29,7 +29,7 @@ def excel_safe(column: pd.Series) -> pd.Series:
     """Prefix a quote to text Excel would run as a formula (=, +, -, @), unless it is a phone number."""
     if column.dtype.kind in "iufb":
         return column
-    return text_series(_excel_safe(text_array(column)), column.index)
+    return text_series(excel_safe_array(text_array(column)), column.index)
 
 
 _as_text = text_array
@@ -38,8 +38,8 @@ _as_text = text_array
 RISKY_FIRST = pa.array(["=", "+", "-", "@", "\t", "\r"])
 
 
-def _excel_safe(text: pa.Array) -> pa.Array:
-    """Escape formula-looking cells; the phone-number check runs only on cells that start riskily."""
+def excel_safe_array(text: pa.Array) -> pa.Array:
+    """excel_safe for an Arrow string column: escape formula-looking cells; the phone-number check runs only on cells that start riskily."""
     risky = pc.is_in(pc.utf8_slice_codeunits(text, 0, 1), value_set=RISKY_FIRST).to_numpy(zero_copy_only=False)
     if not risky.any():
         return text
@@ -54,11 +54,6 @@ def _excel_safe(text: pa.Array) -> pa.Array:
 
 
 PIECE_ROWS = 1 << 16  # rows rendered per task: pieces render on the worker threads while earlier ones are written
-
-
-def excel_safe_array(text: pa.Array) -> pa.Array:
-    """excel_safe for an Arrow string column."""
-    return _excel_safe(text)
 
 
 class CsvOutput:
@@ -119,18 +114,17 @@ def _write_csv(table: pa.Table, *, header: bool) -> pa.Buffer:
     return sink.getvalue()
 
 
-def joined_rows(parts: list) -> list[pa.Buffer]:
-    """CSV rows made by joining literal text and columns (normalise.join_parts), each row ending in a newline.
+def joined_rows(parts: list, rows: int) -> list[pa.Buffer]:
+    """`rows` CSV rows made by joining literal text and columns (normalise.join_parts), each ending in a newline.
 
     The caller quotes and escapes; the joined column's bytes are then the file's bytes,
     written without another copy. Arrow's writer makes the same bytes at about twice the cost.
     """
-    lines = join_parts(parts, 0)
-    chunks = lines.chunks if isinstance(lines, pa.ChunkedArray) else [lines]
+    lines = join_parts(parts, rows)
     buffers = []
-    for chunk in chunks:
-        offsets = np.frombuffer(chunk.buffers()[1], dtype=np.int32)[chunk.offset : chunk.offset + len(chunk) + 1]
+    for chunk in lines.chunks if isinstance(lines, pa.ChunkedArray) else [lines]:
         if len(chunk):
+            offsets, _ = string_buffers(chunk)
             buffers.append(chunk.buffers()[2].slice(int(offsets[0]), int(offsets[-1] - offsets[0])))
     return buffers
 
@@ -164,7 +158,7 @@ def csv_table(frame: pd.DataFrame, columns: list[str]) -> pa.Table:
     arrays = {}
     for column in columns:
         values = frame[column]
-        arrays[column] = pa.array(values.to_numpy(), type=pa.int64()) if values.dtype.kind in "iu" else _excel_safe(_as_text(values))
+        arrays[column] = pa.array(values.to_numpy(), type=pa.int64()) if values.dtype.kind in "iu" else excel_safe_array(_as_text(values))
     return pa.table(arrays)
 
 

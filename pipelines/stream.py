@@ -24,7 +24,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from pipelines.arrow import text_array
 from pipelines.chunk import chunk_keys
 from pipelines.columns import map_columns
 from pipelines.fastphone import e164_keys, e164_text
@@ -32,9 +31,9 @@ from pipelines.hours import closed_zone, never_open
 from pipelines.ingest import IngestOptions, _is_excel
 from pipelines.normalise import REASON_TEXT, Normalised, json_objects, json_parts, normalise_columns
 from pipelines.output import CsvOutput, csv_rows, excel_safe_array, joined_rows, quoted_text
-from pipelines.threads import pool
 from pipelines.read import RawSheet, SNIFF_BYTES, arrow_csv_options, detect_encoding, header_width, read_sheet, sniff_delimiter
 from pipelines.suppress import SUPPRESSED_COLUMNS
+from pipelines.threads import pool
 from pipelines.timezones import ZoneNames, zones_of_keys
 from schemas.contacts import (
     ACCEPTED_COLUMNS,
@@ -378,7 +377,7 @@ def _accepted_rows(variables: list[str], piece: pa.Table) -> list[pa.Buffer]:
         return csv_rows(ACCEPTED_COLUMNS, piece.append_column(DYNAMIC_VARIABLES, json_objects(names, cells, piece.num_rows)))
     return joined_rows(['"', text[E164], '","', text[NAME], '","', text[SOURCE_FILE], '","', text[SOURCE_SHEET], '",',
                         pc.cast(piece.column(SOURCE_ROW), pa.string()), ',"', text[TIMEZONE], '","', text[CHUNK_KEY], '","',
-                        *variables_json, '"\n'])  # fmt: skip
+                        *variables_json, '"\n'], piece.num_rows)  # fmt: skip
 
 
 def _combined(values: pa.Array | pa.ChunkedArray) -> pa.Array:

@@ -5,9 +5,11 @@ phonenumbers' `time_zones_for_number` looks at the number's type: geographical n
 geographical) get the zones of their longest known prefix (area-code level for North
 America); every other type gets the zones of its whole country. Deciding the type needs
 the metadata patterns, so per number it costs tens of microseconds. This module does the
-same over the distinct numbers of a column with RE2 (the pattern machinery of
-pipelines.fastphone); codes whose patterns RE2 cannot run go through phonenumbers itself.
-tests/test_hours.py checks both agree.
+same for whole columns of E.164 keys: the type comes from the normalise stage, which
+decided it while validating (fastphone.KIND_*), or else from fastphone's RE2 patterns;
+the longest prefix is one binary search over phonenumbers' prefix table laid out as
+integer intervals. Codes whose patterns RE2 cannot run go through phonenumbers itself.
+tests/test_hours.py checks both agree with phonenumbers.
 
 A recipient's zones are one string, sorted and joined with "|" ("America/Halifax|America/St_Johns"):
 a number whose prefix spans zones may be called only when every one of them allows it.
