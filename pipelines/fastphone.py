@@ -448,21 +448,31 @@ def classify_columns(raw: pa.Array, default_region: str, overrides: pa.Array | N
     return Classified(keys, reasons, handled, kinds)
 
 
+def country_codes(leading: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The country calling code each number starts with, from its first three digits: (code, its digit count; 0 if none).
+
+    Calling codes are prefix-free, so the first of the 1-, 2- and 3-digit prefixes that is
+    one is the code.
+    """
+    code = np.zeros(len(leading), dtype=np.int64)
+    size = np.zeros(len(leading), dtype=np.int8)
+    for length in (1, 2, 3):
+        prefix = leading // 10 ** (3 - length)
+        hit = (size == 0) & KNOWN_CODE[length][prefix]
+        code[hit], size[hit] = prefix[hit], length
+    return code, size
+
+
 def _from_plus(digits: pa.Array, rows: np.ndarray) -> list:
     """'+' then digits: the country code is the 1–3 digit prefix phonenumbers knows."""
     groups = []
-    first = _leading_number(digits, rows, 3)
-    assigned = np.zeros(len(rows), dtype=bool)
-    for length in (1, 2, 3):
-        code = first // 10 ** (3 - length)
-        hit = ~assigned & KNOWN_CODE[length][code]
-        assigned |= hit
-        for country_code in np.unique(code[hit]):
-            main = main_rules(int(country_code))
-            if main is None:  # non-geographic codes take the exact path
-                continue
-            mine = rows[hit & (code == country_code)]
-            groups.append((mine, int(country_code), main, pc.utf8_slice_codeunits(digits.take(pa.array(mine)), length)))
+    code, size = country_codes(_leading_number(digits, rows, 3))
+    for country_code in np.unique(code[size > 0]).tolist():
+        main = main_rules(country_code)
+        if main is None:  # non-geographic codes take the exact path
+            continue
+        mine = rows[(size > 0) & (code == country_code)]
+        groups.append((mine, country_code, main, pc.utf8_slice_codeunits(digits.take(pa.array(mine)), len(str(country_code)))))
     # a leading 0 or an unknown code: phonenumbers retries without the '+'; the exact path decides
     return groups
 

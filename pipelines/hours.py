@@ -121,7 +121,7 @@ def _local_minutes(zone: str, minutes: np.ndarray) -> np.ndarray:
     """
     instants = pd.DatetimeIndex(pd.to_datetime(minutes * 60, unit="s", utc=True))
     wall = instants.tz_convert(_zone(zone)).tz_localize(None)
-    return (wall.to_numpy().astype("datetime64[m]").astype(np.int64)).astype(np.int64)
+    return wall.to_numpy().astype("datetime64[m]").astype(np.int64)
 
 
 def allowed_minutes(zones: str, hours: CallingHours, start_minute: int, count: int) -> np.ndarray:

@@ -344,13 +344,18 @@ def json_parts(names: list[str], columns: list[pa.Array | pa.ChunkedArray], rows
         return ["{", _comma_joined(present, rows, quote), "}"], redo
     parts = ["{"]
     for position, (name, column, empty) in enumerate(present):
-        key = ("," if position else "") + f"{json.dumps(name, ensure_ascii=False)}:".replace('"', quote) + quote
+        key = ("," if position else "") + _json_key(name, quote)
         if empty.any():
             parts.append(_null_where(pc.binary_join_element_wise(key, column, quote, ""), empty))
         else:
             parts += [key, column, quote]
     parts.append("}")
     return parts, redo
+
+
+def _json_key(name: str, quote: str) -> str:
+    """'"name":"' with `quote` for every quote character: what comes before a member's text."""
+    return f"{json.dumps(name, ensure_ascii=False)}:".replace('"', quote) + quote
 
 
 def join_parts(parts: list, rows: int) -> pa.Array | pa.ChunkedArray:
@@ -371,8 +376,7 @@ def _comma_joined(present: list, rows: int, quote: str) -> pa.ChunkedArray:
     members = []
     all_empty = np.ones(rows, dtype=bool)
     for name, column, empty in present:
-        key = f"{json.dumps(name, ensure_ascii=False)}:".replace('"', quote) + quote
-        member = pc.binary_join_element_wise(key, column, quote, "")
+        member = pc.binary_join_element_wise(_json_key(name, quote), column, quote, "")
         members.append(_null_where(member, empty) if empty.any() else member)
         all_empty &= empty
     if all_empty.any():  # pyarrow 26's skipping join drops a row whose inputs are all null: give it one empty member

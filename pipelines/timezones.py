@@ -29,7 +29,7 @@ from phonenumbers.timezone import UNKNOWN_TIMEZONE, time_zones_for_number
 from phonenumbers.tzdata import TIMEZONE_DATA, TIMEZONE_LONGEST_PREFIX
 
 from pipelines.arrow import text_array, text_series
-from pipelines.fastphone import KIND_FIXED, KIND_MOBILE, KIND_UNKNOWN, KNOWN_CODE, _validate, e164_keys
+from pipelines.fastphone import KIND_FIXED, KIND_MOBILE, KIND_UNKNOWN, _validate, country_codes, e164_keys
 from pipelines.threads import pool
 from schemas.contacts import E164, TIMEZONE
 
@@ -143,30 +143,27 @@ def _zones_of_keys(keys: np.ndarray, kinds: np.ndarray) -> tuple[np.ndarray, lis
     names = ZoneNames()
     result = np.full(len(keys), -1, dtype=np.int32)
     counts = _digit_counts(keys)
-    assigned = np.zeros(len(keys), dtype=bool)
-    # the country code: E.164 codes are prefix-free, so the first of 1, 2, 3 leading digits that is one
     leading = keys // POWERS.astype(np.int64)[np.maximum(counts - 3, 0)]  # the first three digits (fewer if shorter)
     leading = leading * np.array([1, 10, 100, 1000], dtype=np.int64)[np.clip(3 - counts, 0, 3)]  # padded to three digits
-    for length in (1, 2, 3):
-        prefix = leading // 10 ** (3 - length)
-        hit = ~assigned & (counts > length) & KNOWN_CODE[length][prefix]
-        assigned |= hit
-        for code in np.flatnonzero(np.bincount(prefix[hit], minlength=1)).tolist():  # prefix < 10**length: a small range
-            rows = np.flatnonzero(hit & (prefix == code))
-            geographical = geographical_kinds(kinds[rows], code)
-            unknown = np.flatnonzero(kinds[rows] == KIND_UNKNOWN)
-            if len(unknown):  # the normalise stage did not decide these: the type patterns do
-                nsn = pc.utf8_slice_codeunits(pc.cast(pa.array(keys[rows[unknown]]), pa.string()), length)
-                found = _geographical(code, nsn)
-                if found is None:
-                    result[rows[unknown]] = [names.code(exact_zones(f"+{key}")) for key in keys[rows[unknown]].tolist()]
-                    rows, geographical = np.delete(rows, unknown), np.delete(geographical, unknown)
-                else:
-                    geographical[unknown] = found
-            result[rows[~geographical]] = names.code(_country_zones(code))
-            if geographical.any():
-                local = rows[geographical]
-                result[local] = _prefix_zones(keys[local], counts[local], code, names)
+    codes, sizes = country_codes(leading)
+    sizes[counts <= sizes] = 0  # a code with no number after it is no number
+    for code in np.flatnonzero(np.bincount(codes[sizes > 0], minlength=1)).tolist():  # codes < 1000: a small range
+        length = len(str(code))
+        rows = np.flatnonzero((sizes > 0) & (codes == code))
+        geographical = geographical_kinds(kinds[rows], code)
+        unknown = np.flatnonzero(kinds[rows] == KIND_UNKNOWN)
+        if len(unknown):  # the normalise stage did not decide these: the type patterns do
+            nsn = pc.utf8_slice_codeunits(pc.cast(pa.array(keys[rows[unknown]]), pa.string()), length)
+            found = _geographical(code, nsn)
+            if found is None:
+                result[rows[unknown]] = [names.code(exact_zones(f"+{key}")) for key in keys[rows[unknown]].tolist()]
+                rows, geographical = np.delete(rows, unknown), np.delete(geographical, unknown)
+            else:
+                geographical[unknown] = found
+        result[rows[~geographical]] = names.code(_country_zones(code))
+        if geographical.any():
+            local = rows[geographical]
+            result[local] = _prefix_zones(keys[local], counts[local], code, names)
     for row in np.flatnonzero(result < 0):  # not a country code we know: phonenumbers decides
         result[row] = names.code(exact_zones(f"+{keys[row]}"))
     return result, names.names
