@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -235,7 +235,33 @@ def check_callable(contacts, hours: CallingHours, now: datetime | None = None) -
 def closed_zone(zone_sets, hours: CallingHours, now: datetime | None = None) -> str | None:
     """The first zone set in which the window never opens in all zones at once, or None."""
     moment = now or datetime.now(UTC)
-    return next((zones for zones in zone_sets if next_open(zones, hours, moment) is None), None)
+    return next((zones for zones in zone_sets if not _opens_soon(zones, hours, moment) and next_open(zones, hours, moment) is None), None)
+
+
+def _opens_soon(zones: str, hours: CallingHours, now: datetime) -> bool:
+    """A quick proof that next_open finds a minute: a window start of one of the zones, on one of the
+    coming days, that allowed_minutes would allow in every zone of the set.
+
+    Each candidate minute is checked exactly as the minute grid would check it; False only
+    means no proof was found, and the grid decides (about 2 ms per zone set instead of 20 µs).
+    """
+    first = _minute(now)
+    last = first + (HORIZON_DAYS + 1) * 1440
+    members = zones.split("|")
+    for zone in members:
+        today = now.astimezone(_zone(zone))
+        for day in range(HORIZON_DAYS + 1):
+            wall = (today + timedelta(days=day)).replace(hour=hours.start // 60, minute=hours.start % 60, second=0, microsecond=0)
+            minute = _minute(wall)
+            if first <= minute < last and all(_allowed_at(member, hours, minute) for member in members):
+                return True
+    return False
+
+
+def _allowed_at(zone: str, hours: CallingHours, minute: int) -> bool:
+    """allowed_minutes for one zone and one Unix minute."""
+    local = datetime.fromtimestamp(minute * 60, _zone(zone))
+    return hours.start <= local.hour * 60 + local.minute < hours.end and local.weekday() in hours.days
 
 
 def never_open(zones: str, hours: CallingHours, count: int, row, source_file):

@@ -148,8 +148,10 @@ def quoted_text(column: pa.Array | pa.ChunkedArray) -> str | pa.Array | pa.Chunk
                 text = used.pop()
                 return None if '"' in text else text
         column = column.cast(pa.string())
-    if pc.any(pc.match_substring(column, '"')).as_py():
-        return None
+    for chunk in column.chunks if isinstance(column, pa.ChunkedArray) else [column]:
+        offsets, data = string_buffers(chunk)
+        if len(chunk) and (data[offsets[0] : offsets[-1]] == ord('"')).any():  # numpy: far faster than a substring kernel
+            return None
     return column
 
 

@@ -12,7 +12,7 @@ complete. Output files are rendered on the worker threads and renamed into place
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from functools import partial
@@ -215,11 +215,15 @@ class _Import:
                 self._write("suppressed", origin, sheet.rows[rows], {E164: e164_text(keys[rows])})
             candidates = candidates[~blocked]
 
-        # which numbers repeat, on a worker, while this thread finds every candidate's zone set
+        # which numbers repeat, found on this thread while the workers find every candidate's zone set
         self.seen.wait()
-        split = pool().submit(self.seen.split, keys[candidates], origin, sheet.rows[candidates], more=more)
-        zone_codes, zone_names = self._zones(done, candidates)
-        repeat, first_origin, first_row = split.result()
+        found = {}
+
+        def dedupe() -> None:
+            found["split"] = self.seen.split(keys[candidates], origin, sheet.rows[candidates], more=more)
+
+        zone_codes, zone_names = self._zones(done, candidates, meanwhile=dedupe)
+        repeat, first_origin, first_row = found["split"]
         counts.duplicates += int(repeat.sum())
         repeats = candidates[repeat]
         self._write("duplicates", origin, sheet.rows[repeats], {
@@ -239,12 +243,16 @@ class _Import:
             accepted = candidates[kept]
             zones = self.zones.adopt(zone_codes[kept], zone_names)  # numbered in the order the accepted rows meet them
             self._check_callable(zones, sheet, accepted)
-            order = np.argsort(zones, kind="stable")  # grouped by zone set, in arrival order within each
-            self._chunk(self._gather(done, origin, accepted[order], zones[order]), final=False)
+            # grouped by zone set, in arrival order within each (a stable sort of 16-bit codes is a radix sort)
+            order = np.argsort(zones.astype(np.int16) if len(self.zones.names) < 1 << 15 else zones, kind="stable")
+            self._chunk(self._gather(done, origin, accepted[order], zones[order]), final=not more)
 
-    def _zones(self, done: Normalised, rows: np.ndarray) -> tuple[np.ndarray, list[str]]:
-        """Each row's zone set, as codes into a list of names: its timezone cell where given, else what its number says."""
-        codes, names = zones_of_keys(done.keys[rows], done.kinds[rows])
+    def _zones(self, done: Normalised, rows: np.ndarray, meanwhile: Callable[[], None]) -> tuple[np.ndarray, list[str]]:
+        """Each row's zone set, as codes into a list of names: its timezone cell where given, else what its number says.
+
+        `meanwhile` runs on this thread while the workers look the numbers up.
+        """
+        codes, names = zones_of_keys(done.keys[rows], done.kinds[rows], meanwhile=meanwhile)
         if done.zones is not None:
             given = done.zones.take(pa.array(rows))
             named = np.flatnonzero(pc.not_equal(given, "").to_numpy(zero_copy_only=False))
@@ -256,7 +264,7 @@ class _Import:
 
     def _check_callable(self, zones: np.ndarray, sheet: RawSheet, rows: np.ndarray) -> None:
         """Refuse the import if some zone set never has the window open (each zone set is checked once per import)."""
-        new = [code for code in np.unique(zones).tolist() if code not in self.callable_zones]
+        new = [code for code in np.flatnonzero(np.bincount(zones)).tolist() if code not in self.callable_zones]
         closed = closed_zone([self.zones.names[code] for code in new], self.options.hours)
         if closed is not None:
             mine = np.flatnonzero(zones == self.zones.names.index(closed))
@@ -470,8 +478,9 @@ def _csv_batches(path: Path) -> Iterator[RawSheet] | None:
         delimiter = sniff_delimiter(text[:cut] if cut > 0 else text)
     width = header_width(text, delimiter)
     if path.stat().st_size <= WHOLE_FILE_BYTES:
-        try:
-            table = pacsv.read_csv(path, **arrow_csv_options(delimiter, width, 16 << 20))
+        try:  # mapped, the reader parses the page cache in place instead of copying the file into fresh memory first
+            with pa.memory_map(str(path)) as source:
+                table = pacsv.read_csv(source, **arrow_csv_options(delimiter, width, 16 << 20))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             return None
         return _batched_sheets((table.slice(start, BATCH_ROWS) for start in range(0, table.num_rows, BATCH_ROWS)), path, width)

@@ -17,6 +17,7 @@ a number whose prefix spans zones may be called only when every one of them allo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 from zoneinfo import available_timezones
 
@@ -116,18 +117,22 @@ class ZoneNames:
         return mapping[codes]
 
 
-def zones_of_keys(keys: np.ndarray, kinds: np.ndarray | None = None) -> tuple[np.ndarray, list[str]]:
+def zones_of_keys(keys: np.ndarray, kinds: np.ndarray | None = None, meanwhile: Callable[[], None] = lambda: None) -> tuple[np.ndarray, list[str]]:
     """The zone set of each valid number: (int32 codes, zone-set strings).
 
     `keys` are E.164 keys (fastphone.e164_keys); `kinds`, where given, are the fastphone.KIND_*
-    the normalise stage already decided, which spares the type patterns here.
+    the normalise stage already decided, which spares the type patterns here. Halves of a
+    long column go to the worker threads; `meanwhile` runs on the calling thread while they do.
     """
     keys = np.asarray(keys, dtype=np.int64)
     kinds = np.zeros(len(keys), dtype=np.int8) if kinds is None else np.asarray(kinds, dtype=np.int8)
     if len(keys) < PARALLEL_FROM:
+        meanwhile()
         return _zones_of_keys(keys, kinds)
     half = len(keys) // 2  # RE2 in pyarrow and numpy release the GIL: two halves on two cores
-    (first, first_names), (second, second_names) = pool().map(_zones_of_keys, (keys[:half], keys[half:]), (kinds[:half], kinds[half:]))
+    futures = [pool().submit(_zones_of_keys, part, part_kinds) for part, part_kinds in ((keys[:half], kinds[:half]), (keys[half:], kinds[half:]))]
+    meanwhile()
+    (first, first_names), (second, second_names) = (future.result() for future in futures)
     names = ZoneNames()
     return np.concatenate([names.adopt(first, first_names), names.adopt(second, second_names)]), names.names
 

@@ -22,7 +22,7 @@ from phonenumbers import PhoneNumberType
 from phonenumbers.timezone import time_zones_for_number
 
 from pipelines.errors import UsageError
-from pipelines.hours import CallingHours, account_window, allowed_minutes, next_open
+from pipelines.hours import CallingHours, _opens_soon, account_window, allowed_minutes, closed_zone, next_open
 from pipelines.sandbox.app import SandboxConfig
 from pipelines.sandbox.server import running
 from pipelines.normalise import classify_column
@@ -194,6 +194,21 @@ def test_trigger_on_the_morning_clocks_spring_forward():
 def test_a_window_that_never_opens_in_all_zones_is_none():
     # Perth is 3 hours behind Sydney in summer: 09:00-10:00 in both never overlaps
     assert next_open("Australia/Perth|Australia/Sydney", CallingHours.parse("09:00-10:00"), utc(2026, 11, 23)) is None
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    zones=st.sampled_from([*ZONE_SETS, "Australia/Perth|Australia/Sydney", "Pacific/Auckland|America/Los_Angeles"]),
+    start=st.integers(0, 23 * 60), length=st.integers(1, 10 * 60), days=st.sampled_from(["daily", "mon-fri", "sat,sun", "tue", "sun"]),
+    minutes=st.integers(0, 366 * 1440),
+)  # fmt: skip
+def test_the_quick_proof_of_an_open_window_agrees_with_the_minute_grid(zones, start, length, days, minutes):
+    hours = CallingHours(start, min(start + length, 24 * 60), CallingHours.parse(None, days).days)
+    now = utc(2026, 1, 1) + timedelta(minutes=minutes)
+    grid_open = next_open(zones, hours, now) is not None
+    if _opens_soon(zones, hours, now):
+        assert grid_open  # a proof is never wrong; without one the grid decides
+    assert (closed_zone([zones], hours, now) is None) == grid_open
 
 
 # ------------------------------------------------------------------ recipient timezones
