@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 
 import numpy as np
@@ -15,6 +16,25 @@ import pyarrow as pa
 # ARROW_DEFAULT_MEMORY_POOL still wins.
 if "ARROW_DEFAULT_MEMORY_POOL" not in os.environ:
     pa.set_memory_pool(pa.system_memory_pool())
+
+
+def _tune_glibc_malloc() -> None:
+    """One malloc arena for all threads, and freed memory kept for reuse rather than handed back.
+
+    Each thread otherwise gets its own arena, and memory freed in one is fresh, zeroed
+    pages to the next: a 1M-row dry run touched ~20% more memory (faults and peak RSS).
+    Not glibc (macOS, musl): nothing to do.
+    """
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (AttributeError, OSError):
+        return
+    for option, value in ((M_ARENA_MAX, 1), (M_MMAP_THRESHOLD, 32 << 20), (M_TRIM_THRESHOLD, 1 << 30)):
+        mallopt(ctypes.c_int(option), ctypes.c_int(value))
+
+
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_ARENA_MAX = -1, -3, -8  # glibc's malloc.h
+_tune_glibc_malloc()
 
 
 def text_array(column: pd.Series) -> pa.Array:

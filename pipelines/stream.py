@@ -12,8 +12,10 @@ complete. Output files are rendered on the worker threads and renamed into place
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -429,15 +431,32 @@ def stream_import(
     run = _Import(options, folder, _keys_of(suppressed), {"already_submitted": _keys_of(already_submitted),
                                                          "cooled_down": _keys_of(cooled_down)})  # fmt: skip
     try:
-        for path in paths:
-            run.files.setdefault(str(path), FileCounts(source_file=str(path)))
-        for sheet, more in _sheets(paths, options):
-            run.add(sheet, more=more)
-        run.finish()
+        with _cyclic_gc_paused():
+            for path in paths:
+                run.files.setdefault(str(path), FileCounts(source_file=str(path)))
+            for sheet, more in _sheets(paths, options):
+                run.add(sheet, more=more)
+            run.finish()
     except BaseException:
         run.abandon()
         raise
     return run.summary()
+
+
+@contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """Python's cycle collector off for the run, back on after.
+
+    The run makes few Python objects and no cycles, but each full collection it would
+    trigger walks every object the imports made: ~40 ms on the main thread per million rows.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _sheets(paths: Sequence[str | Path], options: IngestOptions) -> Iterator[tuple[RawSheet, bool]]:
