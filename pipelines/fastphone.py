@@ -17,6 +17,7 @@ path (normalise.classify_phone). tests/test_fastphone.py checks both agree.
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import NamedTuple
@@ -249,14 +250,46 @@ def non_geographic_pattern(region: str, length: int) -> str | None:
 def _validate(country_code: int, values: pa.Array, lengths: np.ndarray) -> np.ndarray | None:
     """The KIND_* of each national number of one country code under the region phonenumbers picks for it.
 
-    Valid numbers are those not KIND_UNKNOWN (is_valid_number); None when the exact path must decide.
+    Valid numbers are those not KIND_UNKNOWN (is_valid_number); None when the exact path must
+    decide. Lengths shared by many numbers are looked up by prefix (prefix_kinds); the
+    patterns decide the rest.
     """
+    all_rules = _country_rules(country_code)
+    if all_rules is None:
+        return None
+    if len(values) < TABLE_MIN_ROWS:
+        return _validate_by_patterns(all_rules, values, lengths)
+    kinds = np.zeros(len(values), dtype=np.int8)
+    undecided = np.ones(len(values), dtype=bool)
+    counts = np.bincount(lengths)
+    for length in np.flatnonzero(counts >= TABLE_MIN_ROWS).tolist():
+        table = prefix_kinds(country_code, length) if length >= PREFIX_DIGITS else None
+        if table is None:
+            continue
+        rows = np.flatnonzero(lengths == length)
+        found = table[_leading_number(values, rows, PREFIX_DIGITS)]
+        decided = found != UNDECIDED
+        kinds[rows[decided]] = found[decided]
+        undecided[rows[decided]] = False
+    rest = np.flatnonzero(undecided)
+    if len(rest):
+        kinds[rest] = _validate_by_patterns(all_rules, _subset(values, rest), lengths[rest])
+    return kinds
+
+
+def _country_rules(country_code: int) -> list[Rules] | None:
+    """The rules of a country code's regions in phonenumbers' order; None when the columnar path cannot validate its numbers."""
     regions = COUNTRY_CODE_TO_REGION_CODE.get(country_code, ())
     if not regions or "001" in regions:
         return None
     all_rules = [rules_for_region(r) for r in regions]
     if any(r is None or not r.supported for r in all_rules):
         return None
+    return all_rules
+
+
+def _validate_by_patterns(all_rules: list[Rules], values: pa.Array, lengths: np.ndarray) -> np.ndarray:
+    """_validate by running the metadata patterns over the numbers."""
     if len(all_rules) == 1:
         return _type_kinds(values, lengths, all_rules[0])
     kinds = np.zeros(len(values), dtype=np.int8)
@@ -276,6 +309,150 @@ def _validate(country_code: int, values: pa.Array, lengths: np.ndarray) -> np.nd
             kinds[remaining[chosen]] = found[chosen]
         remaining = remaining[~chosen]
     return kinds
+
+
+# ------------------------------------------------------------------ validation by prefix tables
+
+PREFIX_DIGITS = 4  # prefix tables hold 10**4 entries: NANP numbers are decided by area code and one more digit
+TABLE_MIN_ROWS = 20_000  # numbers of one code and length it takes for a prefix table to pay for itself
+UNDECIDED = -1  # in a prefix table: the digits after the prefix matter, the patterns decide
+NONE, SOME, ALL = 0, 1, 2  # how many of the numbers with a given prefix a pattern matches
+_building = threading.Lock()
+
+
+@lru_cache(maxsize=None)
+def prefix_kinds(country_code: int, length: int) -> np.ndarray | None:
+    """What _validate decides for every national number of `length` digits under `country_code`, by its first digits.
+
+    Entry p is the KIND_* of every number whose first PREFIX_DIGITS digits are p, or
+    UNDECIDED where the digits after them matter. Each pattern is asked two questions about
+    each prefix, both answered exactly by RE2 over all prefixes at once (_pattern_outcome):
+    does it match none of the numbers starting with p, or all of them? The answers combine
+    in _validate's own order of checks. None when a pattern is more than digits, classes,
+    groups, alternatives and counted repeats (the patterns decide then).
+    """
+    rules = _country_rules(country_code)
+    if rules is None:
+        return None
+    with _building:
+        try:
+            return _Prefixes(length).kinds(rules)
+        except _NotDigitsOnly:
+            return None
+
+
+def prepare_tables(region: str) -> None:
+    """Build the prefix tables that numbers of the region's own country will use (~5-50 ms each).
+
+    For a worker to run while a large file is read, so that the classification does not wait for them.
+    """
+    rules = rules_for_region(region)
+    if rules is None or not rules.supported:
+        return
+    for length in rules.general.lengths:
+        if length >= PREFIX_DIGITS:
+            prefix_kinds(rules.country_code, length)
+
+
+class _NotDigitsOnly(Exception):
+    pass
+
+
+class _Prefixes:
+    """Every PREFIX_DIGITS-digit prefix of numbers `length` digits long, and how patterns judge them."""
+
+    def __init__(self, length: int) -> None:
+        self.length = length
+        digits = pc.utf8_lpad(pc.cast(pa.array(np.arange(10**PREFIX_DIGITS)), pa.string()), PREFIX_DIGITS, "0")
+        rest = length - PREFIX_DIGITS
+        self.any_digits = pc.binary_join_element_wise(digits, "X" * rest, "")  # X: a digit any digit class accepts
+        self.some_digits = pc.binary_join_element_wise(digits, "Y" * rest, "")  # Y: a digit some class accepts
+
+    def kinds(self, all_rules: list[Rules]) -> np.ndarray:
+        """_validate_by_patterns, one prefix at a time, with UNDECIDED where it depends on the rest."""
+        everything = np.arange(10**PREFIX_DIGITS)
+        if len(all_rules) == 1:
+            return self._type_kinds(all_rules[0], everything)
+        kinds = np.full(len(everything), UNDECIDED, dtype=np.int8)
+        remaining = everything
+        for rules in all_rules:
+            if not len(remaining):
+                break
+            if rules.leading_digits:
+                chosen = self._outcome(rules.leading_digits, remaining, whole=False)
+                picked = remaining[chosen == ALL]
+                kinds[picked] = self._type_kinds(rules, picked)
+                remaining = remaining[chosen == NONE]  # SOME: the region depends on the rest
+            else:
+                found = self._type_kinds(rules, remaining)
+                chosen = (found != KIND_UNKNOWN) & (found != UNDECIDED)
+                kinds[remaining[chosen]] = found[chosen]
+                remaining = remaining[found == KIND_UNKNOWN]
+        kinds[remaining] = KIND_UNKNOWN
+        return kinds
+
+    def _type_kinds(self, rules: Rules, prefixes: np.ndarray) -> np.ndarray:
+        """_type_kinds for the given prefixes."""
+        kinds = np.full(len(prefixes), UNDECIDED, dtype=np.int8)
+        general = self._desc_outcome(rules.general, prefixes)
+        kinds[general == NONE] = KIND_UNKNOWN
+        open_ = np.flatnonzero(general == ALL)
+        checks = ((non_geographic_pattern(rules.region, self.length), KIND_OTHER), (rules.fixed_line, KIND_FIXED), (rules.mobile, KIND_MOBILE))
+        for check, kind in checks:
+            outcome = self._desc_outcome(check, prefixes[open_]) if isinstance(check, Desc | None) else self._outcome(check, prefixes[open_])
+            kinds[open_[outcome == ALL]] = kind
+            open_ = open_[outcome == NONE]  # SOME: the type depends on the rest
+        kinds[open_] = KIND_UNKNOWN
+        return kinds
+
+    def _desc_outcome(self, desc: Desc | None, prefixes: np.ndarray) -> np.ndarray:
+        """_matches_desc: the length must be possible, then the pattern decides."""
+        if desc is None or not desc.pattern or (desc.lengths and self.length not in desc.lengths):
+            return np.full(len(prefixes), NONE, dtype=np.int8)
+        return self._outcome(desc.pattern, prefixes)
+
+    def _outcome(self, pattern: str | None, prefixes: np.ndarray, whole: bool = True) -> np.ndarray:
+        """NONE, SOME or ALL of the numbers with each prefix match `pattern` (in full, or a leading part of them).
+
+        Exact: a number with prefix p can match only if the pattern with 'Y' added to every
+        class accepts p then Ys, so a failure there means NONE. If the pattern with 'X' added to
+        the classes holding every digit accepts p then Xs, that path accepts p followed by any
+        digits: ALL. Otherwise SOME, which may hide an ALL (two classes that together
+        cover every digit): those prefixes are merely left to the patterns.
+        """
+        if pattern is None or not len(prefixes):
+            return np.full(len(prefixes), NONE, dtype=np.int8)
+        end = "$" if whole else ""
+        index = pa.array(prefixes)
+        every = _matches(self.any_digits.take(index), f"^(?:{_widened(pattern, 'X', every_class=False)}){end}")
+        some = _matches(self.some_digits.take(index), f"^(?:{_widened(pattern, 'Y', every_class=True)}){end}")
+        return np.where(every, ALL, np.where(some, SOME, NONE)).astype(np.int8)
+
+
+# the whole grammar of phonenumbers' number patterns: digits, classes of digits and ranges,
+# \d, non-capturing groups, alternatives, ? and counted repeats
+PATTERN_TOKEN = re.compile(r"\\d|\[[0-9\-]+\]|[0-9]|\{[0-9]+(?:,[0-9]*)?\}|\(\?:|[)|?]")
+
+
+@lru_cache(maxsize=None)
+def _widened(pattern: str, mark: str, *, every_class: bool) -> str:
+    """The pattern with `mark` added to every digit class (or only to those holding all ten digits: \\d)."""
+    out, at = [], 0
+    for token in PATTERN_TOKEN.finditer(pattern):
+        if token.start() != at:
+            raise _NotDigitsOnly(pattern)
+        text = token.group()
+        if text == r"\d":
+            text = f"[0-9{mark}]"
+        elif every_class and text[0] == "[":
+            text = f"{text[:-1]}{mark}]"
+        elif every_class and text.isdigit():
+            text = f"[{text}{mark}]"
+        out.append(text)
+        at = token.end()
+    if at != len(pattern):
+        raise _NotDigitsOnly(pattern)
+    return "".join(out)
 
 
 # ------------------------------------------------------------------ E.164 numbers as int64 keys

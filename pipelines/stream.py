@@ -28,7 +28,7 @@ import pyarrow.csv as pacsv
 
 from pipelines.chunk import chunk_keys
 from pipelines.columns import map_columns
-from pipelines.fastphone import e164_keys, e164_text
+from pipelines.fastphone import TABLE_MIN_ROWS, e164_keys, e164_text, prepare_tables
 from pipelines.hours import closed_zone, never_open
 from pipelines.ingest import IngestOptions, _is_excel
 from pipelines.normalise import REASON_TEXT, Normalised, json_objects, json_parts, normalise_columns
@@ -62,6 +62,7 @@ from schemas.contacts import (
 WHOLE_FILE_BYTES = 1 << 30  # up to this size a delimited file is read at once, by the multi-threaded reader
 BATCH_ROWS = 1 << 20  # rows per batch when a whole file is cut up: bounds the working memory
 BATCH_BYTES = 64 << 20  # bytes per record batch of the streaming reader (larger files)
+PREPARE_FROM_BYTES = TABLE_MIN_ROWS * 50  # inputs this large (~50 bytes a row) will likely validate by prefix table
 # the accepted rows waiting for their chunk to fill, as columns
 KEY, ORIGIN, ROW, ZONE = "key", "origin", "row", "zone"
 VARIABLE = "var:"
@@ -430,6 +431,8 @@ def stream_import(
         folder.mkdir(parents=True, exist_ok=True)
     run = _Import(options, folder, _keys_of(suppressed), {"already_submitted": _keys_of(already_submitted),
                                                          "cooled_down": _keys_of(cooled_down)})  # fmt: skip
+    if sum(Path(path).stat().st_size for path in paths if Path(path).is_file()) >= PREPARE_FROM_BYTES:
+        pool().submit(prepare_tables, options.region)  # while the first file is read
     try:
         with _cyclic_gc_paused():
             for path in paths:

@@ -3,12 +3,17 @@ and the whole normalise stage agrees with the per-value rule book on everything.
 
 from __future__ import annotations
 
+from unittest import mock
+
+import numpy as np
 import phonenumbers
 import pyarrow as pa
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipelines.fastphone import classify_columns, digits_only
+from pipelines import fastphone
+from pipelines.fastphone import PREFIX_DIGITS, UNDECIDED, _country_rules, _validate_by_patterns, classify_columns, digits_only, prefix_kinds
 from pipelines.normalise import classify_column, classify_phone
 from schemas.contacts import REASON_BY_CODE
 
@@ -64,6 +69,46 @@ def test_fast_path_agrees_with_phonenumbers(cases):
             assert e164 == _truth(text, region), (text, region)
             exact = classify_phone(text, region)
             assert (e164, REASON_BY_CODE[reasons[i]]) == (exact[0], exact[1]), (text, region)
+
+
+@settings(max_examples=300, deadline=None)
+@given(cases=st.lists(phone_like(), min_size=1, max_size=60))
+def test_fast_path_by_prefix_tables_agrees_with_phonenumbers(cases):
+    # large columns validate by prefix tables; here every column is "large"
+    with mock.patch.object(fastphone, "TABLE_MIN_ROWS", 1):
+        keys, reasons, handled, _ = classify_columns(pa.array([t for t, _ in cases]), "US", pa.array([r for _, r in cases]))
+    for i, (text, region) in enumerate(cases):
+        if handled[i]:
+            assert (f"+{keys[i]}" if keys[i] else None) == _truth(text, region), (text, region)
+            assert REASON_BY_CODE[reasons[i]] == classify_phone(text, region)[1], (text, region)
+
+
+# country code and length: NANP, the bench file's other countries, and some with many regions or types
+TABLE_CASES = [(1, 10), (44, 10), (44, 9), (61, 9), (49, 11), (49, 10), (91, 10), (33, 9), (52, 10), (55, 11), (7, 10), (39, 10), (86, 11), (81, 10)]
+
+
+@pytest.mark.parametrize("country_code, length", TABLE_CASES)
+def test_every_prefix_table_entry_agrees_with_the_patterns(country_code, length):
+    # each prefix, followed by digits of every kind: all zeros, all nines and random ones
+    table = prefix_kinds(country_code, length)
+    assert table is not None and (table != UNDECIDED).mean() > (0.98 if country_code == 1 else 0.5)
+    rng = np.random.default_rng(country_code * 100 + length)
+    rest = length - PREFIX_DIGITS
+    prefixes = np.repeat(np.arange(10**PREFIX_DIGITS), 6)
+    tails = rng.integers(0, 10**rest, len(prefixes))
+    tails[0::6], tails[1::6] = 0, 10**rest - 1
+    numbers = [f"{p:0{PREFIX_DIGITS}d}{t:0{rest}d}" for p, t in zip(prefixes.tolist(), tails.tolist())]
+    kinds = _validate_by_patterns(_country_rules(country_code), pa.array(numbers), np.full(len(numbers), length))
+    decided = table[prefixes] != UNDECIDED
+    mismatch = np.flatnonzero(decided & (table[prefixes] != kinds))
+    assert not len(mismatch), [(numbers[i], int(table[prefixes[i]]), int(kinds[i])) for i in mismatch[:5]]
+
+
+def test_a_pattern_beyond_digits_gets_no_table():
+    with pytest.raises(fastphone._NotDigitsOnly):
+        fastphone._widened(r"[^0]\d{4}", "X", every_class=False)
+    assert fastphone._widened(r"(?:2[0-2]|3\d)\d{6,7}|9?", "Y", every_class=True) == "(?:[2Y][0-2Y]|[3Y][0-9Y])[0-9Y]{6,7}|[9Y]?"
+    assert fastphone._widened(r"(?:2[0-2]|3\d)\d{6,7}|9?", "X", every_class=False) == "(?:2[0-2]|3[0-9X])[0-9X]{6,7}|9?"
 
 
 @settings(max_examples=200, deadline=None)
