@@ -631,6 +631,13 @@ def country_codes(leading: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     Calling codes are prefix-free, so the first of the 1-, 2- and 3-digit prefixes that is
     one is the code.
     """
+    codes, sizes = _CODE_OF_LEADING
+    return codes[leading], sizes[leading]
+
+
+def _code_of_leading() -> tuple[np.ndarray, np.ndarray]:
+    """country_codes for each of the 1000 three-digit starts, worked out once: then it is two lookups per number."""
+    leading = np.arange(1000)
     code = np.zeros(len(leading), dtype=np.int64)
     size = np.zeros(len(leading), dtype=np.int8)
     for length in (1, 2, 3):
@@ -638,6 +645,9 @@ def country_codes(leading: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         hit = (size == 0) & KNOWN_CODE[length][prefix]
         code[hit], size[hit] = prefix[hit], length
     return code, size
+
+
+_CODE_OF_LEADING = _code_of_leading()
 
 
 def _from_plus(digits: pa.Array, rows: np.ndarray) -> list:

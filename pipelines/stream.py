@@ -62,6 +62,7 @@ from schemas.contacts import (
 WHOLE_FILE_BYTES = 1 << 30  # up to this size a delimited file is read at once, by the multi-threaded reader
 BATCH_ROWS = 1 << 20  # rows per batch when a whole file is cut up: bounds the working memory
 BATCH_BYTES = 64 << 20  # bytes per record batch of the streaming reader (larger files)
+SPLIT_PARALLEL_FROM = 200_000  # numbers in a batch from which dedupe runs on two threads
 PREPARE_FROM_BYTES = TABLE_MIN_ROWS * 50  # inputs this large (~50 bytes a row) will likely validate by prefix table
 # the accepted rows waiting for their chunk to fill, as columns
 KEY, ORIGIN, ROW, ZONE = "key", "origin", "row", "zone"
@@ -112,18 +113,39 @@ class _Seen:
             self._building = None
 
     def split(self, keys: np.ndarray, origin: int, rows: np.ndarray, *, more: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """For each number: (is it a repeat, origin and row of its first occurrence), in this batch or before."""
-        codes, uniques = pd.factorize(keys)  # codes in order of first occurrence
+        """For each number: (is it a repeat, origin and row of its first occurrence), in this batch or before.
+
+        A long batch is split by the keys' last bit, so that a number and all its repeats fall in
+        the same part: one part is hashed on a worker while this thread hashes the other (two
+        small hash tables are also faster than one large one).
+        """
+        repeat = np.ones(len(keys), dtype=bool)
+        first_origin = np.full(len(keys), origin, dtype=np.int32)
+        first_row = np.empty(len(keys), dtype=np.int64)
+        if len(keys) < SPLIT_PARALLEL_FROM:
+            parts = [np.arange(len(keys))]
+        else:
+            odd = (keys & 1).astype(bool)
+            parts = [np.flatnonzero(~odd), np.flatnonzero(odd)]
+        outputs = (repeat, first_origin, first_row)
+        others = [pool().submit(self._split_part, keys, origin, rows, part, outputs) for part in parts[1:]]
+        new = [self._split_part(keys, origin, rows, parts[0], outputs), *(future.result() for future in others)]
+        if more and any(len(part_keys) for part_keys, _, _ in new):
+            self._building = pool().submit(self._add_run, *(np.concatenate(column) for column in zip(*new)))
+        return repeat, first_origin, first_row
+
+    def _split_part(self, keys: np.ndarray, origin: int, rows: np.ndarray, part: np.ndarray, outputs: tuple) -> tuple:
+        """split for the positions `part` (every repeat of their numbers among them): fills `outputs` there, returns the new numbers."""
+        repeat, first_origin, first_row = outputs
+        codes, uniques = pd.factorize(keys[part])  # codes in order of first occurrence
         running = np.maximum.accumulate(codes) if len(codes) else codes
         first_at = np.flatnonzero(np.concatenate([[True], running[1:] > running[:-1]])) if len(codes) else codes
         origins = np.full(len(uniques), origin, dtype=np.int32)
-        first_rows = rows[first_at].astype(np.int64)
+        first_rows = rows[part[first_at]].astype(np.int64)
         earlier = self._find(uniques, origins, first_rows)
-        repeat = np.ones(len(keys), dtype=bool)
-        repeat[first_at[~earlier]] = False
-        if more and (~earlier).any():
-            self._building = pool().submit(self._add_run, uniques[~earlier], origins[~earlier], first_rows[~earlier])
-        return repeat, origins[codes], first_rows[codes]
+        repeat[part[first_at[~earlier]]] = False
+        first_origin[part], first_row[part] = origins[codes], first_rows[codes]
+        return uniques[~earlier], origins[~earlier], first_rows[~earlier]
 
     def _find(self, keys: np.ndarray, origins: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """Which keys were seen in earlier batches; fills their origin and row in place."""

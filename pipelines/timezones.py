@@ -121,8 +121,8 @@ def zones_of_keys(keys: np.ndarray, kinds: np.ndarray | None = None, meanwhile: 
     """The zone set of each valid number: (int32 codes, zone-set strings).
 
     `keys` are E.164 keys (fastphone.e164_keys); `kinds`, where given, are the fastphone.KIND_*
-    the normalise stage already decided, which spares the type patterns here. Halves of a
-    long column go to the worker threads; `meanwhile` runs on the calling thread while they do.
+    the normalise stage already decided, which spares the type patterns here. Half of a long
+    column goes to a worker thread; `meanwhile` runs on the calling thread, then the other half.
     """
     keys = np.asarray(keys, dtype=np.int64)
     kinds = np.zeros(len(keys), dtype=np.int8) if kinds is None else np.asarray(kinds, dtype=np.int8)
@@ -130,9 +130,10 @@ def zones_of_keys(keys: np.ndarray, kinds: np.ndarray | None = None, meanwhile: 
         meanwhile()
         return _zones_of_keys(keys, kinds)
     half = len(keys) // 2  # RE2 in pyarrow and numpy release the GIL: two halves on two cores
-    futures = [pool().submit(_zones_of_keys, part, part_kinds) for part, part_kinds in ((keys[:half], kinds[:half]), (keys[half:], kinds[half:]))]
+    later = pool().submit(_zones_of_keys, keys[half:], kinds[half:])
     meanwhile()
-    (first, first_names), (second, second_names) = (future.result() for future in futures)
+    first, first_names = _zones_of_keys(keys[:half], kinds[:half])
+    second, second_names = later.result()
     names = ZoneNames()
     return np.concatenate([names.adopt(first, first_names), names.adopt(second, second_names)]), names.names
 
