@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future
 from functools import partial
 from pathlib import Path
 
@@ -78,10 +79,20 @@ class CsvOutput:
         """
         if self.path is None:
             return
-        self._open()
         render = render or partial(csv_rows, self.columns)
-        for start in range(0, table.num_rows, PIECE_ROWS):  # the writer waits for each piece, in order; this call does not
-            self._file.write_when_ready(pool().submit(render, table.slice(start, PIECE_ROWS)))
+        self.write_rendered(pool().submit(render, table.slice(start, PIECE_ROWS)) for start in range(0, table.num_rows, PIECE_ROWS))
+
+    def write_rendered(self, pieces: Iterable[Future]) -> None:
+        """Append pieces being rendered elsewhere (futures of their CSV rows as buffers), in order.
+
+        The writer waits for each piece in turn; this call waits only while the writer's queue
+        is full, so `pieces` (a generator) is drawn, and its work started, no faster than written.
+        """
+        if self.path is None:
+            return
+        self._open()
+        for piece in pieces:
+            self._file.write_when_ready(piece)
 
     def close(self) -> None:
         if self.path is None:

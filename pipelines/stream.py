@@ -32,7 +32,7 @@ from pipelines.fastphone import TABLE_MIN_ROWS, e164_keys, e164_text, prepare_ta
 from pipelines.hours import closed_zone, never_open
 from pipelines.ingest import IngestOptions, _is_excel
 from pipelines.normalise import REASON_TEXT, Normalised, json_objects, json_parts, normalise_columns
-from pipelines.output import CsvOutput, csv_rows, excel_safe_array, joined_rows, quoted_text
+from pipelines.output import PIECE_ROWS, CsvOutput, csv_rows, excel_safe_array, joined_rows, quoted_text
 from pipelines.read import RawSheet, SNIFF_BYTES, arrow_csv_options, detect_encoding, header_width, read_sheet, sniff_delimiter
 from pipelines.suppress import SUPPRESSED_COLUMNS
 from pipelines.threads import pool
@@ -335,25 +335,49 @@ class _Import:
             self._write_chunks(pa.concat_tables(ready, promote_options="default"), np.array(bounds), plans_zones)
 
     def _write_chunks(self, rows: pa.Table, bounds: np.ndarray, zones: list[int]) -> None:
-        """Rows grouped into chunks (chunk i is rows[bounds[i]:bounds[i+1]], all of zone set zones[i]) → plans and accepted.csv."""
+        """Rows grouped into chunks (chunk i is rows[bounds[i]:bounds[i+1]], all of zone set zones[i]) → plans and accepted.csv.
+
+        Pieces of whole chunks go to the workers, each to be written as text, hashed into its
+        chunks' keys (filling in their plans) and rendered as accepted.csv rows; this thread
+        only cuts the pieces.
+        """
+        first_plan = len(self.plans)
+        self.plans += [None] * len(zones)  # each filled in by the piece holding its chunk
+        names = [self.zones.names[zone] for zone in zones]
+        cuts = _piece_cuts(bounds)
+        pieces = ((rows.slice(bounds[a], bounds[b] - bounds[a]), bounds[a : b + 1] - bounds[a], first_plan + a, names[a:b])
+                  for a, b in zip(cuts, cuts[1:]))  # fmt: skip
+        if self.folder is None:  # no files: only the plans
+            for piece in pieces:
+                self._piece_plans(*piece)
+            return
+        self.outputs["accepted"].write_rendered(pool().submit(self._accepted_piece, *piece) for piece in pieces)
+
+    def _piece_plans(self, rows: pa.Table, bounds: np.ndarray, first_plan: int, zones: list[str]) -> pa.Array:
+        """Fill in the plans of a piece's chunks; returns the piece's numbers as E.164 text."""
         e164 = e164_text(rows.column(KEY).to_numpy())
         keys = chunk_keys(self.options.campaign, e164, bounds)
+        for offset, (key, count, zone) in enumerate(zip(keys, np.diff(bounds).tolist(), zones)):
+            self.plans[first_plan + offset] = BatchPlan(key=key, size=count, timezone=zone)
+        return e164
+
+    def _accepted_piece(self, rows: pa.Table, bounds: np.ndarray, first_plan: int, zones: list[str]) -> list[pa.Buffer]:
+        """A piece of whole chunks → its plans and its accepted.csv rows (on a worker)."""
+        e164 = self._piece_plans(rows, bounds, first_plan, zones)
         sizes = np.diff(bounds)
-        self.plans += [BatchPlan(key=key, size=count, timezone=self.zones.names[zone])
-                       for key, count, zone in zip(keys, sizes.tolist(), zones)]  # fmt: skip
+        chunk = np.repeat(np.arange(len(sizes), dtype=np.int32), sizes)
         origins = rows.column(ORIGIN).to_numpy()
-        zone_codes = np.repeat(np.array(zones, dtype=np.int32), sizes)
         variables = [name for name in rows.column_names if name.startswith(VARIABLE)]
-        self.outputs["accepted"].write(pa.table({
+        return _accepted_rows(variables, pa.table({
             E164: e164,
             NAME: rows.column(NAME),
             SOURCE_FILE: self.origins.column(origins, self.origins.files),
             SOURCE_SHEET: self.origins.column(origins, self.origins.sheets),
             SOURCE_ROW: rows.column(ROW),
-            TIMEZONE: pa.DictionaryArray.from_arrays(pa.array(zone_codes), pa.array(self.zones.names, type=pa.string())),
-            CHUNK_KEY: pa.DictionaryArray.from_arrays(pa.array(np.repeat(np.arange(len(keys), dtype=np.int32), sizes)), pa.array(keys)),
+            TIMEZONE: pa.DictionaryArray.from_arrays(pa.array(chunk), pa.array(zones, type=pa.string())),
+            CHUNK_KEY: pa.DictionaryArray.from_arrays(pa.array(chunk), pa.array([plan.key for plan in self.plans[first_plan : first_plan + len(sizes)]])),
             **{name: rows.column(name) for name in variables},
-        }), render=partial(_accepted_rows, variables))  # fmt: skip
+        }))  # fmt: skip
 
     def _write(self, output: str, origin: int, rows: np.ndarray, columns: dict[str, pa.Array]) -> None:
         """Rows of one origin into one of the per-row output files."""
@@ -411,6 +435,17 @@ def _accepted_rows(variables: list[str], piece: pa.Table) -> list[pa.Buffer]:
     return joined_rows(['"', text[E164], '","', text[NAME], '","', text[SOURCE_FILE], '","', text[SOURCE_SHEET], '",',
                         pc.cast(piece.column(SOURCE_ROW), pa.string()), ',"', text[TIMEZONE], '","', text[CHUNK_KEY], '","',
                         *variables_json, '"\n'], piece.num_rows)  # fmt: skip
+
+
+def _piece_cuts(bounds: np.ndarray) -> list[int]:
+    """Indices into chunk bounds that cut the rows into pieces of whole chunks, each about PIECE_ROWS rows."""
+    cuts = [0]
+    for index, bound in enumerate(bounds.tolist()):
+        if bound - bounds[cuts[-1]] >= PIECE_ROWS:
+            cuts.append(index)
+    if cuts[-1] != len(bounds) - 1:
+        cuts.append(len(bounds) - 1)
+    return cuts
 
 
 def _combined(values: pa.Array | pa.ChunkedArray) -> pa.Array:
