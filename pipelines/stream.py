@@ -429,12 +429,34 @@ def _accepted_rows(variables: list[str], piece: pa.Table) -> list[pa.Buffer]:
     names = [name[len(VARIABLE) :] for name in variables]
     cells = [piece.column(name) for name in variables]
     variables_json, redo = json_parts(names, cells, piece.num_rows, quote='""')
-    text = {column: quoted_text(piece.column(column)) for column in (E164, NAME, SOURCE_FILE, SOURCE_SHEET, TIMEZONE, CHUNK_KEY)}
+    zone_and_key = _zone_and_key(piece.column(TIMEZONE), piece.column(CHUNK_KEY))
+    text = {column: quoted_text(piece.column(column)) for column in (E164, NAME, SOURCE_FILE, SOURCE_SHEET)}
+    if zone_and_key is None:
+        text |= {column: quoted_text(piece.column(column)) for column in (TIMEZONE, CHUNK_KEY)}
     if redo.any() or any(column is None for column in text.values()):
         return csv_rows(ACCEPTED_COLUMNS, piece.append_column(DYNAMIC_VARIABLES, json_objects(names, cells, piece.num_rows)))
+    if zone_and_key is None:
+        zone_and_key = ['"', text[TIMEZONE], '","', text[CHUNK_KEY], '"']
     return joined_rows(['"', text[E164], '","', text[NAME], '","', text[SOURCE_FILE], '","', text[SOURCE_SHEET], '",',
-                        pc.cast(piece.column(SOURCE_ROW), pa.string()), ',"', text[TIMEZONE], '","', text[CHUNK_KEY], '","',
+                        pc.cast(piece.column(SOURCE_ROW), pa.string()), ',', *zone_and_key, ',"',
                         *variables_json, '"\n'], piece.num_rows)  # fmt: skip
+
+
+def _zone_and_key(zones: pa.ChunkedArray, keys: pa.ChunkedArray) -> list | None:
+    """The quoted timezone and chunk key fields ('"zone","key"') as one column, when both are dictionary
+    columns over the same indices (a chunk's rows share both) and neither holds a quote; else None.
+
+    One column instead of two and a separator: a fifth fewer parts for the row join.
+    """
+    if zones.num_chunks != 1 or keys.num_chunks != 1:
+        return None
+    zones, keys = zones.chunk(0), keys.chunk(0)
+    if not (pa.types.is_dictionary(zones.type) and pa.types.is_dictionary(keys.type)) or not zones.indices.equals(keys.indices):
+        return None
+    if len(zones.dictionary) != len(keys.dictionary) or quoted_text(zones.dictionary) is None or quoted_text(keys.dictionary) is None:
+        return None
+    pairs = pc.binary_join_element_wise('"', zones.dictionary, '","', keys.dictionary, '"', "")
+    return [pairs.take(zones.indices)]
 
 
 def _piece_cuts(bounds: np.ndarray) -> list[int]:

@@ -74,17 +74,19 @@ def test_streamed_equals_in_memory(tmp_path_factory, monkeypatch, seed, batch_ro
     assert accepted[0] == expected[0] and sorted(accepted[1:]) == sorted(expected[1:])
 
 
-def _accepted_piece(names, notes):
+def _accepted_piece(names, notes, chunks=None, zone_codes=None):
     count = len(names)
     codes = pa.array([0] * count, type=pa.int32())
+    chunks = pa.array(chunks or [0] * count, type=pa.int32())
+    zone_codes = pa.array(zone_codes, type=pa.int32()) if zone_codes else chunks
     return pa.table({
         "e164": pa.array([f"+1415555{i:04d}" for i in range(count)]),
         "name": pa.array(names),
         "source_file": pa.DictionaryArray.from_arrays(codes, pa.array(["in/contacts.csv"])),
         "source_sheet": pa.DictionaryArray.from_arrays(codes, pa.array([""])),
         "source_row": pa.array(range(2, count + 2), type=pa.int64()),
-        "timezone": pa.DictionaryArray.from_arrays(codes, pa.array(["America/Los_Angeles"])),
-        "chunk_key": pa.DictionaryArray.from_arrays(codes, pa.array(["ck0123456789abcdef"])),
+        "timezone": pa.DictionaryArray.from_arrays(zone_codes, pa.array(["America/Los_Angeles", "America/New_York"])),
+        "chunk_key": pa.DictionaryArray.from_arrays(chunks, pa.array(["ck0123456789abcdef", "ckfedcba9876543210"])),
         "var:clinic": pa.array(["Mission", "", "Loop", ""][:count]),
         "var:notes": pa.array(notes),
     })  # fmt: skip
@@ -95,8 +97,13 @@ def _accepted_piece(names, notes):
     (['Dwayne "The Rock"', "Bo", "Cy", "Di"], ["VIP", "", "", "x"]),  # a quote in a name: Arrow's writer
     (["Ann", "Bo", "Cy", "Di"], ['say "hi"', "tab\there", "", "x"]),  # JSON json.dumps must escape: Arrow's writer
 ])  # fmt: skip
-def test_accepted_rows_are_the_bytes_arrows_writer_makes(names, notes):
-    piece = _accepted_piece(names, notes)
+@pytest.mark.parametrize("chunks, zone_codes", [
+    (None, None),  # one chunk
+    ([0, 0, 1, 1], None),  # two chunks, one zone set each: zone and key joined as one column
+    ([0, 0, 1, 1], [1, 1, 1, 1]),  # the zone codes are not the chunk's: zone and key apart
+])  # fmt: skip
+def test_accepted_rows_are_the_bytes_arrows_writer_makes(names, notes, chunks, zone_codes):
+    piece = _accepted_piece(names, notes, chunks, zone_codes)
     variables = ["var:clinic", "var:notes"]
     objects = json_objects(["clinic", "notes"], [piece.column(v) for v in variables], piece.num_rows)
     expected = b"".join(b.to_pybytes() for b in csv_rows(ACCEPTED_COLUMNS, piece.append_column(DYNAMIC_VARIABLES, objects)))
