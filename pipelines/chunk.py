@@ -29,9 +29,9 @@ def chunk_key(campaign: str, numbers: list[str]) -> str:
     return "ck" + digest[:16]
 
 
-def chunk_keys(campaign: str, e164: pa.Array, bounds: np.ndarray) -> list[str]:
-    """chunk_key of each chunk e164[bounds[i]:bounds[i+1]], hashed straight from the Arrow buffers."""
-    lines = pc.binary_join_element_wise(e164, "\n", "")  # every number followed by a newline
+def chunk_keys(campaign: str, digits: pa.Array, bounds: np.ndarray) -> list[str]:
+    """chunk_key of each chunk of numbers digits[bounds[i]:bounds[i+1]] (E.164 without its '+'), hashed straight from the Arrow buffers."""
+    lines = pc.binary_join_element_wise("+", digits, "\n", "")  # every number in E.164, followed by a newline
     offsets, data = string_buffers(lines)
     head = f"{campaign}\n".encode()
     keys = []
@@ -66,7 +66,7 @@ def chunk(accepted: pd.DataFrame, campaign: str, size: int) -> tuple[pd.DataFram
     first_chunk = np.concatenate([[0], np.cumsum(chunks_per_zone)[:-1]])
     position = first_chunk[sorted_codes] + within // size
     bounds = np.flatnonzero(np.diff(np.concatenate([[-1], position, [position[-1] + 1]])))
-    keys = chunk_keys(campaign, text_array(ordered[E164]), bounds)
+    keys = chunk_keys(campaign, pc.utf8_slice_codeunits(text_array(ordered[E164]), 1), bounds)  # without the "+"
     plans = [BatchPlan(key=key, size=int(end - begin), timezone=str(names[sorted_codes[begin]]))
              for key, begin, end in zip(keys, bounds[:-1], bounds[1:])]  # fmt: skip
     # one key per chunk, stored once: a categorical, not a string per contact

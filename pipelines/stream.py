@@ -354,22 +354,22 @@ class _Import:
         self.outputs["accepted"].write_rendered(pool().submit(self._accepted_piece, *piece) for piece in pieces)
 
     def _piece_plans(self, rows: pa.Table, bounds: np.ndarray, first_plan: int, zones: list[str]) -> pa.Array:
-        """Fill in the plans of a piece's chunks; returns the piece's numbers as E.164 text."""
-        e164 = e164_text(rows.column(KEY).to_numpy())
-        keys = chunk_keys(self.options.campaign, e164, bounds)
+        """Fill in the plans of a piece's chunks; returns the piece's numbers as text (E.164 without the '+')."""
+        digits = pc.cast(rows.column(KEY).combine_chunks(), pa.string())
+        keys = chunk_keys(self.options.campaign, digits, bounds)
         for offset, (key, count, zone) in enumerate(zip(keys, np.diff(bounds).tolist(), zones)):
             self.plans[first_plan + offset] = BatchPlan(key=key, size=count, timezone=zone)
-        return e164
+        return digits
 
     def _accepted_piece(self, rows: pa.Table, bounds: np.ndarray, first_plan: int, zones: list[str]) -> list[pa.Buffer]:
         """A piece of whole chunks → its plans and its accepted.csv rows (on a worker)."""
-        e164 = self._piece_plans(rows, bounds, first_plan, zones)
+        digits = self._piece_plans(rows, bounds, first_plan, zones)
         sizes = np.diff(bounds)
         chunk = np.repeat(np.arange(len(sizes), dtype=np.int32), sizes)
         origins = rows.column(ORIGIN).to_numpy()
         variables = [name for name in rows.column_names if name.startswith(VARIABLE)]
         return _accepted_rows(variables, pa.table({
-            E164: e164,
+            E164: digits,
             NAME: rows.column(NAME),
             SOURCE_FILE: self.origins.column(origins, self.origins.files),
             SOURCE_SHEET: self.origins.column(origins, self.origins.sheets),
@@ -422,9 +422,10 @@ class _Import:
 def _accepted_rows(variables: list[str], piece: pa.Table) -> list[pa.Buffer]:
     """accepted.csv rows of a piece, with its var:* columns as the JSON column (run on a worker thread).
 
-    One Arrow join assembles each row, quoting and escaping as Arrow's writer does; a piece
-    where some cell would need escaping (a quote in a name, JSON needing json.dumps) goes
-    through the writer instead.
+    The piece's E164 column holds the numbers without their '+' (the join puts it back). One
+    Arrow join assembles each row, quoting and escaping as Arrow's writer does; a piece where
+    some cell would need escaping (a quote in a name, JSON needing json.dumps) goes through
+    the writer instead.
     """
     names = [name[len(VARIABLE) :] for name in variables]
     cells = [piece.column(name) for name in variables]
@@ -434,10 +435,11 @@ def _accepted_rows(variables: list[str], piece: pa.Table) -> list[pa.Buffer]:
     if zone_and_key is None:
         text |= {column: quoted_text(piece.column(column)) for column in (TIMEZONE, CHUNK_KEY)}
     if redo.any() or any(column is None for column in text.values()):
+        piece = piece.set_column(piece.schema.get_field_index(E164), E164, pc.binary_join_element_wise("+", piece.column(E164), ""))
         return csv_rows(ACCEPTED_COLUMNS, piece.append_column(DYNAMIC_VARIABLES, json_objects(names, cells, piece.num_rows)))
     if zone_and_key is None:
         zone_and_key = ['"', text[TIMEZONE], '","', text[CHUNK_KEY], '"']
-    return joined_rows(['"', text[E164], '","', text[NAME], '","', text[SOURCE_FILE], '","', text[SOURCE_SHEET], '",',
+    return joined_rows(['"+', text[E164], '","', text[NAME], '","', text[SOURCE_FILE], '","', text[SOURCE_SHEET], '",',
                         pc.cast(piece.column(SOURCE_ROW), pa.string()), ',', *zone_and_key, ',"',
                         *variables_json, '"\n'], piece.num_rows)  # fmt: skip
 
