@@ -320,7 +320,6 @@ NONE, SOME, ALL = 0, 1, 2  # how many of the numbers with a given prefix a patte
 _building = threading.Lock()
 
 
-@lru_cache(maxsize=None)
 def prefix_kinds(country_code: int, length: int) -> np.ndarray | None:
     """What _validate decides for every national number of `length` digits under `country_code`, by its first digits.
 
@@ -331,14 +330,19 @@ def prefix_kinds(country_code: int, length: int) -> np.ndarray | None:
     in _validate's own order of checks. None when a pattern is more than digits, classes,
     groups, alternatives and counted repeats (the patterns decide then).
     """
+    with _building:  # a second thread asking for a table being built waits for it, then finds it cached
+        return _prefix_kinds(country_code, length)
+
+
+@lru_cache(maxsize=None)
+def _prefix_kinds(country_code: int, length: int) -> np.ndarray | None:
     rules = _country_rules(country_code)
     if rules is None:
         return None
-    with _building:
-        try:
-            return _Prefixes(length).kinds(rules)
-        except _NotDigitsOnly:
-            return None
+    try:
+        return _Prefixes(length).kinds(rules)
+    except _NotDigitsOnly:
+        return None
 
 
 def prepare_tables(region: str) -> None:
