@@ -133,8 +133,13 @@ def _needs_trim(array: pa.Array) -> bool:
     if not pa.types.is_string(array.type):
         return True
     offsets, data = string_buffers(array)
-    filled = offsets[1:] > offsets[:-1]
-    return bool(_LEADS[data[offsets[:-1][filled]]].any() or _TRAILS[data[offsets[1:][filled] - 1]].any())
+    if not len(data):
+        return False
+    starts, ends = offsets[:-1], offsets[1:]
+    filled = ends > starts  # an empty cell's "first" and "last" bytes are clipped reads, masked out here
+    first = np.take(data, np.minimum(starts, len(data) - 1))
+    last = np.take(data, np.maximum(ends - 1, 0))
+    return bool((np.take(_LEADS, first) & filled).any() or (np.take(_TRAILS, last) & filled).any())
 
 
 PARALLEL_MIN_ROWS = 200_000  # below this, one thread is as fast
