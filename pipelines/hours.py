@@ -243,7 +243,8 @@ def _opens_soon(zones: str, hours: CallingHours, now: datetime) -> bool:
     coming days, that allowed_minutes would allow in every zone of the set.
 
     Each candidate minute is checked exactly as the minute grid would check it; False only
-    means no proof was found, and the grid decides (about 2 ms per zone set instead of 20 µs).
+    means no proof was found, and the grid decides. A proof takes about 20 µs, the grid ~2 ms
+    per zone set (an import meets dozens).
     """
     first = _minute(now)
     last = first + (HORIZON_DAYS + 1) * 1440
