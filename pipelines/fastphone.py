@@ -330,7 +330,10 @@ def prefix_kinds(country_code: int, length: int) -> np.ndarray | None:
     in _validate's own order of checks. None when a pattern is more than digits, classes,
     groups, alternatives and counted repeats (the patterns decide then).
     """
-    with _building:  # a second thread asking for a table being built waits for it, then finds it cached
+    # A second thread asking for a table being built waits for it, then finds it cached. Pool
+    # tasks may wait here (threads.py forbids waiting for another task): the lock is only ever
+    # held by a build that is running and waits for nothing.
+    with _building:
         return _prefix_kinds(country_code, length)
 
 
