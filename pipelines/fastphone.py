@@ -404,9 +404,9 @@ class _Prefixes:
         general = self._desc_outcome(rules.general, prefixes)
         kinds[general == NONE] = KIND_UNKNOWN
         open_ = np.flatnonzero(general == ALL)
-        checks = ((non_geographic_pattern(rules.region, self.length), KIND_OTHER), (rules.fixed_line, KIND_FIXED), (rules.mobile, KIND_MOBILE))
-        for check, kind in checks:
-            outcome = self._desc_outcome(check, prefixes[open_]) if isinstance(check, Desc | None) else self._outcome(check, prefixes[open_])
+        non_geographic = Desc(non_geographic_pattern(rules.region, self.length), ())  # already kept to this length
+        for desc, kind in ((non_geographic, KIND_OTHER), (rules.fixed_line, KIND_FIXED), (rules.mobile, KIND_MOBILE)):
+            outcome = self._desc_outcome(desc, prefixes[open_])
             kinds[open_[outcome == ALL]] = kind
             open_ = open_[outcome == NONE]  # SOME: the type depends on the rest
         kinds[open_] = KIND_UNKNOWN
@@ -418,7 +418,7 @@ class _Prefixes:
             return np.full(len(prefixes), NONE, dtype=np.int8)
         return self._outcome(desc.pattern, prefixes)
 
-    def _outcome(self, pattern: str | None, prefixes: np.ndarray, whole: bool = True) -> np.ndarray:
+    def _outcome(self, pattern: str, prefixes: np.ndarray, whole: bool = True) -> np.ndarray:
         """NONE, SOME or ALL of the numbers with each prefix match `pattern` (in full, or a leading part of them).
 
         Exact: a number with prefix p can match only if the pattern with 'Y' added to every
@@ -427,7 +427,7 @@ class _Prefixes:
         digits: ALL. Otherwise SOME, which may hide an ALL (two classes that together
         cover every digit): those prefixes are merely left to the patterns.
         """
-        if pattern is None or not len(prefixes):
+        if not len(prefixes):
             return np.full(len(prefixes), NONE, dtype=np.int8)
         end = "$" if whole else ""
         index = pa.array(prefixes)

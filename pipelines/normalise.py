@@ -311,8 +311,6 @@ def variables_json(contacts: pd.DataFrame) -> pd.Series:
     return text_series(objects, contacts.index)
 
 
-
-
 def json_objects(names: list[str], columns: list[pa.Array | pa.ChunkedArray], rows: int) -> pa.Array | pa.ChunkedArray:
     """One JSON object per row, {name: text} for every non-empty cell, exactly as json.dumps(ensure_ascii=False) writes it."""
     parts, redo = json_parts(names, columns, rows)
