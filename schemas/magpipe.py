@@ -13,6 +13,7 @@ RecipientStatus = Literal[
 TERMINAL_RECIPIENT = {"completed", "busy", "no_answer", "failed", "skipped"}
 FINISHED_BATCH = {"completed", "cancelled", "failed"}
 MAX_RECIPIENTS = 500
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
 
 class _Request(BaseModel):
@@ -36,8 +37,9 @@ class WindowFields(_Request):
     window_start_time: str | None = Field(default=None, pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
     window_end_time: str | None = Field(default=None, pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
     window_days: list[int] | None = None
-    reserved_concurrency: int | None = None
-    max_concurrency: int | None = None
+    # A 32-bit integer, as the server's database column holds; max_concurrency is then clamped to 1..5.
+    reserved_concurrency: int | None = Field(default=None, ge=INT32_MIN, le=INT32_MAX)
+    max_concurrency: int | None = Field(default=None, ge=INT32_MIN, le=INT32_MAX)
     purpose: str | None = None
     goal: str | None = None
 
@@ -54,7 +56,7 @@ class ListRequest(_Request):
     action: Literal["list"] = "list"
     status: BatchStatus | None = None
     limit: int = Field(default=50, ge=1, le=1000)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=INT32_MAX)
 
 
 class BatchIdRequest(_Request):

@@ -311,3 +311,82 @@ def test_reset_and_slow_really_commit():
 def test_bad_fault_spec_is_refused(url):
     response = httpx.post(url + "/_sandbox/faults", json={"spec": "418=0.5"})
     assert response.status_code == 400 and "bad fault" in response.json()["error"]
+
+
+# ------------------------------------------------------------------ never a 5xx, never half-applied (see also test_sandbox_fuzz.py)
+
+
+def test_odd_credentials_are_a_401_not_a_500(url):
+    """hmac.compare_digest raised on non-ASCII str: header bytes are compared instead."""
+    assert mp(url, {"action": "list"}, headers={"Authorization": "Bearer clé".encode("latin-1")}).json() == {"error": "Unauthorized"}
+    for headers in ({"X-API-KEY": "ключ".encode(), "X-API-SECRET": b"sandbox-secret"}, {"X-API-KEY": b"sandbox-key", "X-API-SECRET": b"\xff"}):
+        response = httpx.get(url + "/batch-call", headers=headers)
+        assert response.status_code == 401 and response.json()["status"] == "error"
+
+
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        (b'{"action": ["create"]}', "action must be a string"),
+        (b"[" * 100_000 + b"]" * 100_000, "must be a JSON object"),
+        (b'{"action": "list", "limit": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "limit.0.0"),
+        (b'{"action": "list", "limit": ' + b"9" * 5000 + b"}", "limit: an integer with more than 4300 digits"),
+        (b'{"action": "list", "limit": NaN}', "limit: not a JSON number"),
+        (b'{"action": "list", "limit": 1e999}', "limit: not a JSON number"),
+        (b'{"action": "list", "limit": "5"}', "limit: Input should be a valid integer"),
+        (b'{"action": "list", "offset": 100000000000000000000}', "offset"),
+        (b'{"action": "get", "batch_id": "\\ud800"}', "batch_id: not valid Unicode text"),
+        (b'{"action": "create", "name": "n", "caller_id": "+16045551234", "recipients": [{"phone_number": "+14155550100"}],'
+         b' "status": "scheduled", "scheduled_at": "9999-12-31T23:59:59-23:00"}', "scheduled_at"),
+        (b'{"action": "create", "name": "n", "caller_id": "+16045551234", "recipients": [{"phone_number": "+14155550100"}],'
+         b' "max_concurrency": 100000000000000000000}', "max_concurrency"),
+        (b'{"action": "create", "name": "n", "caller_id": "+16045551234", "recipients": [{"phone_number": "+14155550100"}],'
+         b' "send_now": "yes"}', "send_now"),
+        (b"", "request body is empty"),
+    ],
+)  # fmt: skip
+def test_magpipe_malformed_bodies_are_a_400_naming_the_field(url, content, message):
+    response = httpx.post(url + MAGPIPE, content=content, headers=BEARER)
+    assert response.status_code == 400 and message in response.json()["error"], response.text
+    assert recipients(url) == []
+
+
+def test_batchcall_trigger_beyond_the_calendar_is_refused_before_anything_is_stored(url):
+    """10**20 ms once made a 500 after the draft had been created."""
+    response = bc_create(url, numbers(1), status="scheduled", trigger_timestamp=10**20)
+    assert response.status_code == 400 and "trigger_timestamp" in response.json()["error"]
+    assert recipients(url) == [] and httpx.get(url + "/batch-call", headers=BC_HEADERS).json()["data"] == []
+
+
+def test_a_refused_update_changes_nothing(url, server):
+    """Recipients were replaced (magpipe) or a schedule withdrawn (batchcall) before a later check refused the update."""
+    draft = mp_create(url, numbers(2))
+    before = server.sandbox.store.snapshot()
+    refused = mp(url, {"action": "update", "batch_id": draft["id"], "recipients": [{"phone_number": "+14155559999"}], "window_days": [9]})
+    assert refused.status_code == 400 and "window_days" in refused.json()["error"]
+    refused = mp(url, {"action": "update", "batch_id": draft["id"], "status": "scheduled", "scheduled_at": "9999-12-31T23:59:59-23:00"})
+    assert refused.status_code == 400 and "scheduled_at" in refused.json()["error"]
+    assert server.sandbox.store.snapshot() == before
+
+    later = int((time.time() + 3600) * 1000)
+    scheduled = bc_create(url, numbers(1, 50), status="scheduled", trigger_timestamp=later).json()["data"]["batch_call_id"]
+    before = server.sandbox.store.snapshot()
+    for body in ({"trigger_timestamp": 10**20}, {"tasks": [{"to_number": "+14155550100", "dynamic_variables": ["x"]}]}, {"status": "sent", "name": {"a": 1}}):
+        response = httpx.put(f"{url}/batch-call/{scheduled}", json=body, headers=BC_HEADERS)
+        assert response.status_code == 400, response.text
+    assert server.sandbox.store.snapshot() == before
+    assert httpx.get(f"{url}/batch-call/{scheduled}", headers=BC_HEADERS).json()["data"]["status"] == "scheduled"
+
+
+@pytest.mark.parametrize("params", [{"limit": "-1"}, {"limit": "9" * 30}, {"offset": "1.5"}, {"limit": "0"}, {"status": "sent"}])
+def test_batchcall_list_query_is_checked(url, params):
+    response = httpx.get(url + "/batch-call", params=params, headers=BC_HEADERS)
+    assert response.status_code == 400 and next(iter(params)) in response.json()["error"]
+
+
+def test_unknown_paths_and_methods_answer_in_the_dialects_shape(url):
+    missing = httpx.get(url + "/batch-call/a/b", headers=BC_HEADERS)
+    assert missing.status_code == 404 and missing.json() == {"message": "Not Found", "status": "error", "error": "Not Found", "data": None}
+    wrong_method = httpx.delete(url + "/batch-call", headers=BC_HEADERS)
+    assert wrong_method.status_code == 405 and wrong_method.json()["status"] == "error" and wrong_method.headers["Allow"]
+    assert httpx.get(url + MAGPIPE, headers=BEARER).json() == {"error": "Method Not Allowed"}

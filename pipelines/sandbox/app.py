@@ -5,16 +5,18 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import math
 import re
 import socket
 import struct
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import available_timezones
 
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -27,6 +29,17 @@ from schemas import magpipe as mp
 
 DEFAULT_CALLER_IDS = ("+16045551234", "+14157774444")
 TIMEZONES = frozenset(available_timezones()) | {"UTC"}
+MAX_DEPTH = 32  # nesting of a request body; deeper is refused before anything reads it
+# Times a request may ask for: from 1973 (10**11 ms, below which a batchcall timestamp looks
+# like seconds) to before 9000-01-01, which leaves the simulation centuries of room before
+# Python's datetime ends (year 9999) however slow the calls or narrow the window.
+MIN_TRIGGER_MS = 10**11
+MAX_TIME = datetime(9000, 1, 1, tzinfo=UTC).timestamp()
+MAX_TRIGGER_MS = int(MAX_TIME * 1000)
+LIST_LIMIT = 1000
+MAX_OFFSET = 2**31 - 1
+BATCHCALL_STATUSES = ("draft", "scheduled", "in_progress", "completed")
+MAGPIPE_ACTIONS = ("create", "list", "get", "update", "start", "cancel")
 
 
 class SandboxConfig(BaseModel):
@@ -72,18 +85,37 @@ class Sandbox:
             Route("/_sandbox/reset", self.reset, methods=["POST"]),
             Route("/_sandbox/health", lambda request: JSONResponse({"ok": True}), methods=["GET"]),
         ]
-        self.app = DropConnectionMiddleware(Starlette(routes=routes))
+        self.app = DropConnectionMiddleware(Starlette(routes=routes, exception_handlers={HTTPException: self._http_error}))
 
     # ------------------------------------------------------------------ shared
 
     async def _body(self, request: Request) -> dict:
+        """The request body as a JSON object whose every string is valid Unicode, at most MAX_DEPTH deep."""
+        raw = await request.body()
+        if not raw.strip():
+            raise BadRequest("request body is empty: send a JSON object")
         try:
-            body = json.loads(await request.body() or b"null")
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise BadRequest("request body is not valid JSON") from None
+            body = json.loads(raw, parse_int=_json_int)
+        except RecursionError:  # deeper than the parser goes: find where, to name the field
+            if not raw.lstrip().startswith(b"{"):
+                raise BadRequest("request body must be a JSON object") from None
+            raise BadRequest(f"{_deep_path(raw)}: nested more than {MAX_DEPTH} levels deep") from None
+        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+            raise BadRequest(f"request body is not valid JSON ({_clip(str(exc), 120)})") from None
         if not isinstance(body, dict):
-            raise BadRequest("request body must be a JSON object")
+            raise BadRequest(f"request body must be a JSON object, not {_json_type(body)}")
+        _check_json(body)
         return body
+
+    async def _http_error(self, request: Request, exc: HTTPException) -> Response:
+        """Unknown paths and methods, answered in the shape of the dialect the path belongs to."""
+        if request.url.path.startswith("/batch-call"):
+            response = self._bc_error(exc.status_code, exc.detail)
+        else:
+            response = self._mp_error(exc.status_code, exc.detail)
+        for name, value in (exc.headers or {}).items():
+            response.headers[name] = value
+        return response
 
     async def _mutate(self, request: Request, commit: Callable[[], Response], error: Callable[[int, str], Response]) -> Response:
         """Apply a change under the fault plan: refuse it, fail after it, answer late, or drop the line."""
@@ -111,11 +143,15 @@ class Sandbox:
 
     async def magpipe(self, request: Request) -> Response:
         expected = f"Bearer {self.config.api_key.get_secret_value()}"
-        if not hmac.compare_digest(request.headers.get("authorization", ""), expected):
+        if not _same_secret(request, "authorization", expected):
             return self._mp_error(401, "Unauthorized")
         try:
             body = await self._body(request)
             action = body.get("action")
+            if action is None:
+                raise BadRequest(f"action is required (one of {', '.join(MAGPIPE_ACTIONS)})")
+            if not isinstance(action, str):
+                raise BadRequest(f"action must be a string, not {_json_type(action)}")
             handlers = {
                 "create": self._mp_create,
                 "update": self._mp_update,
@@ -128,7 +164,7 @@ class Sandbox:
                 return self._mp_list(body)
             if action == "get":
                 return self._mp_get(body)
-            return self._mp_error(400, f"Unknown action: {action}")
+            return self._mp_error(400, f"Unknown action: {_clip(action, 100)}")
         except BadRequest as exc:
             return self._mp_error(400, str(exc))
         except NotFound as exc:
@@ -153,53 +189,75 @@ class Sandbox:
             if not isinstance(phone, str) or not _is_e164(phone):
                 raise BadRequest(f"recipients[{index}].phone_number must be an E.164 number")
 
+    # Every handler below first reads and checks the whole request (raising BadRequest or
+    # NotFound before anything is written), then makes its change in one store transaction:
+    # a refused request leaves the store exactly as it was.
+
+    def _mp_check(self, request: mp.CreateRequest | mp.UpdateRequest) -> None:
+        """What create and update share beyond the field types."""
+        if request.caller_id is not None and request.caller_id not in self.config.caller_ids:
+            raise BadRequest(f"caller_id {_clip(request.caller_id, 40)} is not an active number on this account")
+        if request.window_days is not None and (not request.window_days or any(d not in range(7) for d in request.window_days)):
+            raise BadRequest("window_days must list days 0 (Sunday) to 6 (Saturday)")
+        if request.scheduled_at:
+            _parse_iso(request.scheduled_at, "scheduled_at")
+
+    def _mp_plan(self, status: str | None, send_now: bool | None, scheduled_at: str | None) -> tuple[float, str] | None:
+        """When a run starts and the status it starts in, or None when this status dials nobody."""
+        now = self.store.clock()
+        if status == "running" or (status == "scheduled" and send_now):
+            return now, "running"
+        if status == "scheduled" and scheduled_at:
+            return max(now, _parse_iso(scheduled_at, "scheduled_at")), "scheduled"
+        return None
+
     def _mp_create(self, body: dict) -> Response:
-        if not body.get("name") or not body.get("caller_id"):
+        if body.get("name") in (None, "") or body.get("caller_id") in (None, ""):
             raise BadRequest("name and caller_id are required")
         self._mp_validate_recipients(body.get("recipients"))
         request = _parse(mp.CreateRequest, body)
-        if request.caller_id not in self.config.caller_ids:
-            raise BadRequest(f"caller_id {request.caller_id} is not an active number on this account")
-        _check_window(request)
+        self._mp_check(request)
+        plan = self._mp_plan(request.status, request.send_now, request.scheduled_at)
         fields = request.model_dump(exclude={"action", "name", "recipients", "status"}, exclude_none=True)
         recipients = [r.model_dump() for r in request.recipients]
-        batch = self.store.create("magpipe", request.name, request.status or "draft", fields, recipients)
-        self._mp_apply_status(batch.id, request.status, request.send_now, request.scheduled_at)
+        with self.store.transaction():
+            batch = self.store.create("magpipe", request.name, request.status or "draft", fields, recipients)
+            if plan:
+                self.store.start_run(batch.id, at=plan[0], status=plan[1])
         return JSONResponse(mp.BatchAnswer(batch=self._mp_batch(batch.id)).model_dump(exclude_none=True))
-
-    def _mp_apply_status(self, batch_id: str, status: str | None, send_now: bool | None, scheduled_at: str | None) -> None:
-        now = self.store.clock()
-        if status == "running" or (status == "scheduled" and send_now):
-            self.store.start_run(batch_id, at=now)
-        elif status == "scheduled" and scheduled_at:
-            self.store.start_run(batch_id, at=max(now, _parse_iso(scheduled_at)), status="scheduled")
 
     def _mp_update(self, body: dict) -> Response:
         request = _parse(mp.UpdateRequest, body)
+        if request.recipients is not None:
+            self._mp_validate_recipients(body.get("recipients"))
+        if request.name == "":
+            raise BadRequest("name must not be empty")
+        self._mp_check(request)
         view = self._mp_view(request.batch_id)
         if view.status not in ("draft", "recurring"):
             raise BadRequest(f"Only draft batches can be updated (this one is {view.status})")
-        if request.caller_id is not None and request.caller_id not in self.config.caller_ids:
-            raise BadRequest(f"caller_id {request.caller_id} is not an active number on this account")
-        if request.recipients is not None:
-            self._mp_validate_recipients(body.get("recipients"))
-            self.store.replace_recipients(request.batch_id, [r.model_dump() for r in request.recipients])
-        _check_window(request)
+        plan = self._mp_plan(request.status, request.send_now, request.scheduled_at)
         fields = request.model_dump(exclude={"action", "batch_id", "name", "recipients", "status"}, exclude_none=True)
-        self.store.update(request.batch_id, name=request.name, status=request.status, fields=fields)
-        self._mp_apply_status(request.batch_id, request.status, request.send_now, request.scheduled_at)
+        with self.store.transaction():
+            if request.recipients is not None:
+                self.store.replace_recipients(request.batch_id, [r.model_dump() for r in request.recipients])
+            self.store.update(request.batch_id, name=request.name, status=request.status, fields=fields)
+            if plan:
+                self.store.start_run(request.batch_id, at=plan[0], status=plan[1])
         return JSONResponse(mp.BatchAnswer(batch=self._mp_batch(request.batch_id)).model_dump(exclude_none=True))
 
     def _mp_start(self, body: dict) -> Response:
         request = _parse(mp.BatchIdRequest, {**body, "action": "start"})
         view = self._mp_view(request.batch_id)
+        already = JSONResponse(mp.ActionAnswer(success=True, message="Batch is already running").model_dump())
         if view.status == "running":
-            return JSONResponse(mp.ActionAnswer(success=True, message="Batch is already running").model_dump())
-        if view.status == "scheduled":
-            self.store.unplan(request.batch_id, status="scheduled")
-        # Like the real server: on a completed, cancelled or failed batch this resets every
-        # recipient to pending and calls everyone again.
-        self.store.start_run(request.batch_id, at=self.store.clock())
+            return already
+        with self.store.transaction():
+            if view.status == "scheduled" and not self.store.unplan(request.batch_id, status="scheduled"):
+                return already  # its start time came while this request was being read
+            # Like the real server: on a completed, cancelled or failed batch this resets every
+            # recipient to pending and calls everyone again.
+            self.store.start_run(request.batch_id, at=self.store.clock())
         return JSONResponse(mp.ActionAnswer(success=True, message="Batch started").model_dump())
 
     def _mp_cancel(self, body: dict) -> Response:
@@ -279,11 +337,9 @@ class Sandbox:
         return JSONResponse(envelope.model_dump(), status_code=status)
 
     def _bc_authorised(self, request: Request) -> bool:
-        key = request.headers.get("x-api-key", "")
-        secret = request.headers.get("x-api-secret", "")
-        return hmac.compare_digest(key, self.config.api_key.get_secret_value()) and hmac.compare_digest(
-            secret, self.config.api_secret.get_secret_value()
-        )
+        key_ok = _same_secret(request, "x-api-key", self.config.api_key.get_secret_value())
+        secret_ok = _same_secret(request, "x-api-secret", self.config.api_secret.get_secret_value())
+        return key_ok and secret_ok
 
     async def _bc_handle(self, request: Request, handler, *, mutating: bool) -> Response:
         if not self._bc_authorised(request):
@@ -316,30 +372,38 @@ class Sandbox:
         if request.from_number is not None and request.from_number not in self.config.caller_ids:
             raise BadRequest(f"from_number {request.from_number} is not a number on this account")
         if request.timezone is not None and request.timezone not in TIMEZONES:
-            raise BadRequest(f"timezone {request.timezone!r} is not a valid IANA timezone")
-        if request.trigger_timestamp is not None and request.trigger_timestamp < 10**11:
-            raise BadRequest("trigger_timestamp must be Unix time in milliseconds (this looks like seconds)")
+            raise BadRequest(f"timezone {_clip(request.timezone, 60)!r} is not a valid IANA timezone")
+        if request.trigger_timestamp is not None:
+            _check_trigger(request.trigger_timestamp)
+
+    def _bc_plan(self, status: str | None, send_now: bool | None, trigger_ms: int | None) -> tuple[float, str] | None:
+        """When a run starts and the status it starts in, or None when the batch stays a draft."""
+        now = self.store.clock()
+        if status == "sent" or send_now:
+            return now, "running"
+        if status == "scheduled":
+            if trigger_ms:
+                _check_trigger(trigger_ms)
+                return max(now, trigger_ms / 1000), "scheduled"
+            return now, "scheduled"
+        return None
+
+    @staticmethod
+    def _bc_tasks(tasks: list[bc.Task]) -> list[dict]:
+        return [{"phone_number": t.to_number, "variables": t.dynamic_variables} for t in tasks]
 
     def _bc_create(self, request: Request, body: dict) -> Response:
         create = _parse(bc.CreateRequest, body)
         self._bc_check(create)
+        plan = self._bc_plan(create.status, create.send_now, create.trigger_timestamp)
         fields = create.model_dump(exclude={"tasks", "name", "status"}, exclude_none=True)
         fields.setdefault("timezone", "UTC")
-        tasks = [{"phone_number": t.to_number, "variables": t.dynamic_variables} for t in create.tasks]
-        batch = self.store.create("batchcall", create.name, "draft", fields, tasks)
-        self._bc_apply_status(batch.id, create.status, create.send_now, create.trigger_timestamp)
+        with self.store.transaction():
+            batch = self.store.create("batchcall", create.name, "draft", fields, self._bc_tasks(create.tasks))
+            if plan:
+                self.store.start_run(batch.id, at=plan[0], status=plan[1])
         data = self._bc_data(self.store.view(self.store.get(batch.id)), request)
         return JSONResponse(bc.Envelope(message="Batch call created successfully", status="success", data=data).model_dump())
-
-    def _bc_apply_status(self, batch_id: str, status: str | None, send_now: bool | None, trigger_ms: int | None) -> None:
-        now = self.store.clock()
-        if status == "sent" or send_now:
-            self.store.start_run(batch_id, at=now)
-        elif status == "scheduled":
-            at = max(now, trigger_ms / 1000) if trigger_ms else now
-            self.store.start_run(batch_id, at=at, status="scheduled")
-        elif status == "draft":
-            self.store.update(batch_id, status="draft")
 
     def _bc_update(self, request: Request, body: dict) -> Response:
         batch_id = request.path_params["batch_id"]
@@ -349,16 +413,21 @@ class Sandbox:
         update = _parse(bc.UpdateRequest, body)
         self._bc_check(update)
         view = self.store.view(batch)
-        if view.status not in ("draft", "scheduled") or (batch.run and not self.store.unplan(batch_id, status="draft")):
-            raise BadRequest(f"batch call is {_bc_status(view.status)}: only draft or scheduled batches can be updated")
-        if update.tasks is not None:
-            tasks = [{"phone_number": t.to_number, "variables": t.dynamic_variables} for t in update.tasks]
-            self.store.replace_recipients(batch_id, tasks)
-        fields = update.model_dump(exclude={"tasks", "name", "status"}, exclude_none=True)
-        self.store.update(batch_id, name=update.name, fields=fields)
+        refusal = f"batch call is {_bc_status(view.status)}: only draft or scheduled batches can be updated"
+        if view.status not in ("draft", "scheduled") or (batch.run and self.store.dialled(batch_id)):
+            raise BadRequest(refusal)
         trigger = update.trigger_timestamp or batch.fields.get("trigger_timestamp")
         status = update.status or ("scheduled" if view.status == "scheduled" else "draft")
-        self._bc_apply_status(batch_id, status, update.send_now, trigger)
+        plan = self._bc_plan(status, update.send_now, trigger)
+        fields = update.model_dump(exclude={"tasks", "name", "status"}, exclude_none=True)
+        with self.store.transaction():
+            if batch.run and not self.store.unplan(batch_id, status="draft"):
+                raise BadRequest(refusal)  # dialling began while this request was read: roll back
+            if update.tasks is not None:
+                self.store.replace_recipients(batch_id, self._bc_tasks(update.tasks))
+            self.store.update(batch_id, name=update.name, status="draft", fields=fields)
+            if plan:
+                self.store.start_run(batch_id, at=plan[0], status=plan[1])
         data = self._bc_data(self.store.view(self.store.get(batch_id)), request)
         return JSONResponse(bc.Envelope(message="Batch call updated successfully", status="success", data=data).model_dump())
 
@@ -386,14 +455,14 @@ class Sandbox:
 
     def _bc_list(self, request: Request, _body) -> Response:
         params = request.query_params
-        try:
-            limit = int(params.get("limit", 50))
-            offset = int(params.get("offset", 0))
-        except ValueError:
-            raise BadRequest("limit and offset must be integers") from None
+        limit = _query_int(params.get("limit"), "limit", 50, 1, LIST_LIMIT)
+        offset = _query_int(params.get("offset"), "offset", 0, 0, MAX_OFFSET)
+        status = params.get("status")
+        if status and status not in BATCHCALL_STATUSES:
+            raise BadRequest(f"status must be one of {', '.join(BATCHCALL_STATUSES)}")
         views = [self.store.view(b) for b in self.store.list("batchcall", name=params.get("name"))]
-        if params.get("status"):
-            views = [v for v in views if _bc_status(v.status) == params["status"]]
+        if status:
+            views = [v for v in views if _bc_status(v.status) == status]
         data = [self._bc_data(v, request) for v in views[offset : offset + limit]]
         return JSONResponse(bc.Envelope(message="Batch calls listed", status="success", data=data).model_dump())
 
@@ -473,24 +542,144 @@ def _is_e164(value: str) -> bool:
 
 
 def _parse(model: type[BaseModel], body: dict):
+    """Validate a request body strictly: JSON types as declared (no "5" for 5, no 1 for true)."""
     try:
-        return model.model_validate(body)
+        return model.model_validate(body, strict=True)
     except ValidationError as exc:
         raise BadRequest(_validation_message(exc)) from None
 
 
-def _parse_iso(value: str) -> float:
+def _same_secret(request: Request, header: str, expected: str) -> bool:
+    """Compare a credential header in constant time, whatever bytes it carries.
+
+    Header values arrive as latin-1 text; comparing str with non-ASCII characters makes
+    hmac.compare_digest raise, so compare the raw bytes against the UTF-8 of the secret.
+    """
+    sent = request.headers.get(header, "").encode("latin-1")
+    return hmac.compare_digest(sent, expected.encode("utf-8"))
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _json_type(value) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "an array" if isinstance(value, list) else "an object"
+
+
+class _LongInt:
+    """An integer literal too long for Python to read (over 4300 digits): refused where it stands."""
+
+
+def _json_int(text: str) -> int | _LongInt:
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        return int(text)
     except ValueError:
-        raise BadRequest(f"scheduled_at {value!r} is not an ISO 8601 timestamp") from None
+        return _LongInt()
 
 
-def _check_window(request) -> None:
-    if request.window_days is not None and (not request.window_days or any(d not in range(7) for d in request.window_days)):
-        raise BadRequest("window_days must list days 0 (Sunday) to 6 (Saturday)")
-    if request.scheduled_at:
-        _parse_iso(request.scheduled_at)
+def _deep_path(raw: bytes) -> str:
+    """Where a body too deep for the JSON parser first goes deeper than MAX_DEPTH ("tasks.0.x")."""
+    positions: list = []  # per open container: the current key (object) or index (array)
+    last_string = None
+    for token in re.finditer(rb'"(?:[^"\\]|\\.)*"|[\[\]{},:]', raw):
+        text = token.group()
+        if text.startswith(b'"'):
+            last_string = text
+        elif text in (b"[", b"{"):
+            if len(positions) >= MAX_DEPTH:
+                break
+            positions.append(0 if text == b"[" else None)
+        elif text in (b"]", b"}"):
+            if positions:
+                positions.pop()
+        elif text == b"," and positions and isinstance(positions[-1], int):
+            positions[-1] += 1
+        elif text == b":" and positions and last_string is not None:
+            try:
+                key = json.loads(last_string)
+            except ValueError:
+                key = "?"
+            positions[-1] = key if _is_text(key) else "?"  # the message must be writable as UTF-8
+    return _clip(".".join(str(p) for p in positions if p is not None), 80) or "request body"
+
+
+def _check_json(body: dict) -> None:
+    """Refuse what JSON lets through but a field cannot hold, naming where it is.
+
+    Nesting deeper than MAX_DEPTH; strings that are not Unicode text (a lone surrogate, sent
+    as \\ud800, could be stored but never written back out as UTF-8); NaN, Infinity and
+    numbers too large for a float (1e999), which are not JSON; integers too long to read.
+    Iterative, so a body just inside the JSON parser's own limit cannot exhaust the stack.
+    """
+    stack: list[tuple[object, tuple, int]] = [(body, (), 1)]
+    while stack:
+        value, path, depth = stack.pop()
+        where = _clip(".".join(map(str, path)), 80) or "request body"
+        if isinstance(value, str):
+            if not _is_text(value):
+                raise BadRequest(f"{where}: not valid Unicode text (a lone surrogate)")
+        elif isinstance(value, float):
+            if not math.isfinite(value):
+                raise BadRequest(f"{where}: not a JSON number (NaN, Infinity or too large)")
+        elif isinstance(value, _LongInt):
+            raise BadRequest(f"{where}: an integer with more than 4300 digits")
+        elif isinstance(value, dict | list):
+            if depth > MAX_DEPTH:
+                raise BadRequest(f"{where}: nested more than {MAX_DEPTH} levels deep")
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for key, item in items:
+                if isinstance(key, str) and not _is_text(key):
+                    raise BadRequest(f"{where}: a key is not valid Unicode text (a lone surrogate)")
+                stack.append((item, (*path, key), depth + 1))
+
+
+def _is_text(value: str) -> bool:
+    if value.isascii():
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _parse_iso(value: str, field: str) -> float:
+    """An ISO 8601 time as epoch seconds (no offset means UTC, the server's clock), before MAX_TIME."""
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadRequest(f"{field} {_clip(value, 60)!r} is not an ISO 8601 timestamp") from None
+    try:
+        seconds = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+    except (OverflowError, ValueError, OSError):  # the offset takes it past year 1 or 9999
+        raise BadRequest(f"{field} {_clip(value, 60)!r} is out of range") from None
+    if seconds >= MAX_TIME:
+        raise BadRequest(f"{field} {_clip(value, 60)!r} is out of range (it must be before 9000-01-01)")
+    return seconds
+
+
+def _check_trigger(ms: int) -> None:
+    if ms < MIN_TRIGGER_MS:
+        raise BadRequest("trigger_timestamp must be Unix time in milliseconds (this looks like seconds)")
+    if ms >= MAX_TRIGGER_MS:
+        raise BadRequest(f"trigger_timestamp must be Unix time in milliseconds before 9000-01-01 (below {MAX_TRIGGER_MS})")
+
+
+def _query_int(value: str | None, name: str, default: int, low: int, high: int) -> int:
+    if value is None:
+        return default
+    if re.fullmatch(r"[0-9]{1,10}", value) is None or not low <= int(value) <= high:
+        raise BadRequest(f"{name} must be an integer from {low} to {high}")
+    return int(value)
 
 
 class DropConnectionMiddleware:

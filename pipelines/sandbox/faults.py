@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 from dataclasses import dataclass, field
@@ -31,6 +32,8 @@ class FaultPlan:
                 number = float(value)
             except ValueError:
                 raise ValueError(f"bad fault {part!r}: {value!r} is not a number") from None
+            if not math.isfinite(number):  # nan would slip past every comparison below
+                raise ValueError(f"bad fault {part!r}: {value!r} is not a finite number")
             if key in SETTINGS:
                 if number < 0:
                     raise ValueError(f"bad fault {part!r}: must not be negative")

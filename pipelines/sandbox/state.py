@@ -12,7 +12,8 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -115,10 +116,38 @@ class SandboxStore:
         if path:
             self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(SCHEMA)
+        self._depth = 0  # nesting of transaction(): only the outermost one begins and commits
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All writes inside commit together or not at all (an exception rolls every one back).
+
+        Nested uses join the outermost transaction, so a handler can group several writes
+        (create, then plan the first run) into one change that a refusal leaves untouched.
+        """
+        with self._lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield
+                finally:
+                    self._depth -= 1
+                return
+            self._db.execute("BEGIN IMMEDIATE")
+            self._depth = 1
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            else:
+                self._db.execute("COMMIT")
+            finally:
+                self._depth = 0
 
     # ------------------------------------------------------------ writes
 
@@ -127,8 +156,7 @@ class SandboxStore:
         prefix = "batch_call_" if dialect == "batchcall" else ""
         batch_id = prefix + (uuid.uuid4().hex if dialect == "batchcall" else str(uuid.uuid4()))
         now = self.clock()
-        with self._lock, self._db:
-            self._db.execute("BEGIN IMMEDIATE")
+        with self.transaction():
             self._db.execute(
                 "INSERT INTO batches (id, dialect, name, status, fields, created_at) VALUES (?, ?, ?, ?, ?, ?)",
                 (batch_id, dialect, name, status, json.dumps(fields), now),
@@ -137,8 +165,7 @@ class SandboxStore:
         return self.get(batch_id)
 
     def replace_recipients(self, batch_id: str, recipients: list[dict]) -> None:
-        with self._lock, self._db:
-            self._db.execute("BEGIN IMMEDIATE")
+        with self.transaction():
             self._db.execute("DELETE FROM recipients WHERE batch_id = ?", (batch_id,))
             self._insert_recipients(batch_id, recipients)
 
@@ -161,9 +188,9 @@ class SandboxStore:
 
     def update(self, batch_id: str, *, name: str | None = None, status: str | None = None, fields: dict | None = None) -> None:
         """Change stored attributes (no dialling side effects)."""
-        batch = self.get(batch_id)
-        merged = {**batch.fields, **(fields or {})}
-        with self._lock:
+        with self.transaction():
+            batch = self.get(batch_id)
+            merged = {**batch.fields, **(fields or {})}
             self._db.execute(
                 "UPDATE batches SET name = ?, status = ?, fields = ? WHERE id = ?",
                 (name if name is not None else batch.name, status or batch.status, json.dumps(merged), batch_id),
@@ -171,19 +198,18 @@ class SandboxStore:
 
     def start_run(self, batch_id: str, *, at: float, status: str = "running") -> None:
         """Begin a new run at `at`: every recipient is (re)planned, as the real `start` does."""
-        batch = self.get(batch_id)
-        run = batch.run + 1
-        count = self._db.execute("SELECT COUNT(*) FROM recipients WHERE batch_id = ?", (batch_id,)).fetchone()[0]
-        planned = plan_run(
-            count,
-            start_at=at,
-            window=self.window(batch),
-            concurrency=self.concurrency(batch),
-            speed=self.speed,
-            seed=f"{self.seed}:{batch.seq}:{run}",  # creation order, not the random id: reproducible
-        )
-        with self._lock, self._db:
-            self._db.execute("BEGIN IMMEDIATE")
+        with self.transaction():
+            batch = self.get(batch_id)
+            run = batch.run + 1
+            count = self._db.execute("SELECT COUNT(*) FROM recipients WHERE batch_id = ?", (batch_id,)).fetchone()[0]
+            planned = plan_run(
+                count,
+                start_at=at,
+                window=self.window(batch),
+                concurrency=self.concurrency(batch),
+                speed=self.speed,
+                seed=f"{self.seed}:{batch.seq}:{run}",  # creation order, not the random id: reproducible
+            )
             self._db.executemany(
                 "INSERT INTO calls VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [(batch_id, c.index, run, c.dial_at, c.ring_end, c.end_at, c.outcome, c.call_record_id) for c in planned],
@@ -196,14 +222,9 @@ class SandboxStore:
 
     def unplan(self, batch_id: str, *, status: str) -> bool:
         """Withdraw a run no call of which has been dialled yet; False if dialling began."""
-        batch = self.get(batch_id)
-        now = self.clock()
-        with self._lock, self._db:
-            self._db.execute("BEGIN IMMEDIATE")
-            dialled = self._db.execute(
-                "SELECT COUNT(*) FROM calls WHERE batch_id = ? AND run = ? AND dial_at <= ?", (batch_id, batch.run, now)
-            ).fetchone()[0]
-            if dialled:
+        with self.transaction():
+            batch = self.get(batch_id)
+            if self.dialled(batch_id):
                 return False
             self._db.execute("DELETE FROM calls WHERE batch_id = ? AND run = ?", (batch_id, batch.run))
             self._db.execute(
@@ -214,20 +235,36 @@ class SandboxStore:
 
     def cancel(self, batch_id: str, *, at: float) -> None:
         """Stop dialling: calls not yet dialled are dropped (their recipients become skipped)."""
-        with self._lock, self._db:
-            self._db.execute("BEGIN IMMEDIATE")
+        with self.transaction():
             run = self._db.execute("SELECT run FROM batches WHERE id = ?", (batch_id,)).fetchone()[0]
             self._db.execute("DELETE FROM calls WHERE batch_id = ? AND run = ? AND dial_at > ?", (batch_id, run, at))
             self._db.execute("UPDATE batches SET status = 'cancelled', cancelled_at = ? WHERE id = ?", (at, batch_id))
 
     def reset(self) -> None:
         """Forget every batch."""
-        with self._lock, self._db:
-            self._db.execute("BEGIN IMMEDIATE")
+        with self.transaction():
             for table in ("calls", "recipients", "batches"):
                 self._db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
 
     # ------------------------------------------------------------ reads
+
+    def dialled(self, batch_id: str, now: float | None = None) -> int:
+        """How many calls of the batch's current run have been dialled by `now`."""
+        now = self.clock() if now is None else now
+        with self._lock:
+            return self._db.execute(
+                "SELECT COUNT(*) FROM calls c JOIN batches b ON b.id = c.batch_id AND b.run = c.run"
+                " WHERE c.batch_id = ? AND c.dial_at <= ?",
+                (batch_id, now),
+            ).fetchone()[0]
+
+    def snapshot(self) -> tuple:
+        """Every stored row of every table, in a fixed order: equal snapshots mean nothing changed."""
+        with self._lock:
+            return tuple(
+                tuple(tuple(row) for row in self._db.execute(f"SELECT * FROM {table} ORDER BY {order}").fetchall())  # noqa: S608
+                for table, order in (("batches", "seq"), ("recipients", "batch_id, idx"), ("calls", "batch_id, idx, run"))
+            )
 
     def get(self, batch_id: str, dialect: str | None = None) -> StoredBatch | None:
         with self._lock:
