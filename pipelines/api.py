@@ -56,32 +56,42 @@ def load_contacts(
     return ContactsResult(accepted, result.rejected, result.duplicates, result.summary())
 
 
-def _db(home: str | Path, db: str | Path | None) -> Path:
-    return Path(db) if db is not None else Path(home) / "campaigns.duckdb"
+def _db(home: str | Path, db: str | Path | None, state: str | None = None) -> Path:
+    """The DuckDB file of `home` (or `db`); warns when it lags the ledger (a publish failed or was interrupted)."""
+    import warnings
+
+    from pipelines import report
+
+    path = Path(db) if db is not None else Path(home) / "campaigns.duckdb"
+    ledger_file = Path(home) / "ledger.sqlite"
+    url = state or (f"sqlite:///{ledger_file.resolve()}" if ledger_file.exists() else None)
+    behind = report.staleness(url, path)
+    if behind:
+        warnings.warn(behind, stacklevel=3)
+    return path
 
 
-def summary(campaign: str | None = None, *, home: str | Path = ".campaigns", db: str | Path | None = None) -> pd.DataFrame:
+def summary(
+    campaign: str | None = None, *, home: str | Path = ".campaigns", db: str | Path | None = None, state: str | None = None
+) -> pd.DataFrame:
     """campaign_summary as a DataFrame: one row per campaign (rows read … completion rate, dial cost)."""
     from pipelines import report
 
-    return report.summary(_db(home, db), campaign)
+    return report.summary(_db(home, db, state), campaign)
 
 
 def outcomes(
-    campaign: str | None = None, *, home: str | Path = ".campaigns", db: str | Path | None = None, expand_variables: bool = True
-) -> pd.DataFrame:
+    campaign: str | None = None, *, home: str | Path = ".campaigns", db: str | Path | None = None, state: str | None = None,
+    expand_variables: bool = True,
+) -> pd.DataFrame:  # fmt: skip
     """recipient_outcomes as a DataFrame; each spreadsheet column also as a `var_<key>` column to group by."""
     from pipelines import report
 
-    return report.outcomes(_db(home, db), campaign, expand_variables=expand_variables)
+    return report.outcomes(_db(home, db, state), campaign, expand_variables=expand_variables)
 
 
-def connect(*, home: str | Path = ".campaigns", db: str | Path | None = None):
+def connect(*, home: str | Path = ".campaigns", db: str | Path | None = None, state: str | None = None):
     """A read-only DuckDB connection to the newest published file, for your own SQL. Close it when done."""
-    import duckdb
+    from pipelines.publish import connect_read_only
 
-    path = _db(home, db)
-    connection = duckdb.connect()
-    connection.execute(f"ATTACH '{path.as_posix()}' AS warehouse (READ_ONLY)")
-    connection.execute("USE warehouse")
-    return connection
+    return connect_read_only(_db(home, db, state))

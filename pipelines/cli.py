@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sys
@@ -31,7 +32,9 @@ from pipelines.config import (
 from pipelines.errors import CampaignError, ExitCode, UsageError
 from pipelines.hours import CallingHours
 from pipelines.ingest import IngestOptions
+from pipelines.read import MAX_WORKBOOK_BYTES
 from pipelines.ledger import Ledger
+from pipelines.redact import redact
 from pipelines import report
 from pipelines.output import write_outputs
 from pipelines.publish import publish
@@ -209,7 +212,34 @@ def _ingest_options(
     return IngestOptions(
         campaign=campaign, region=settings.region, phone_column=phone_column, sheet=sheet,
         batch_size=batch_limit(settings.provider, settings.batch_size), hours=hours,
+        max_workbook_bytes=_megabytes(env.get("CAMPAIGNS_MAX_WORKBOOK_MB") or ctx.toml.get("max_workbook_mb"), MAX_WORKBOOK_BYTES),
     )  # fmt: skip
+
+
+def _megabytes(value, default: int) -> int:
+    """A size limit given in MB (environment or campaigns.toml), as bytes."""
+    if value is None:
+        return default
+    try:
+        megabytes = float(value)
+    except (TypeError, ValueError):
+        megabytes = -1
+    if megabytes <= 0:
+        raise UsageError(f"CAMPAIGNS_MAX_WORKBOOK_MB must be a positive number of megabytes, not {value!r}")
+    return int(megabytes * 2**20)
+
+
+def _distinct(paths: list[Path]) -> list[Path]:
+    """Each file once: a path given twice (or two names of one file) is read once, and the user is told."""
+    seen, distinct = set(), []
+    for path in paths:
+        identity = path.resolve() if path.exists() else path
+        if identity in seen:
+            _stderr().print(f"warning: {path} was given more than once; it is read once", markup=False)
+            continue
+        seen.add(identity)
+        distinct.append(path)
+    return distinct
 
 
 def _hours_warning(options: IngestOptions) -> str:
@@ -264,6 +294,7 @@ def import_command(
     """Import spreadsheets into a campaign and submit them (or --dry-run)."""
     if not campaign.strip():
         raise UsageError("--campaign must not be empty")
+    paths = _distinct(paths)
     ctx = _context(
         home, config, state, db, provider=provider, caller_id=caller_id, agent_id=agent_id, account_timezone=account_timezone
     )  # fmt: skip
@@ -298,7 +329,11 @@ def import_command(
             write_outputs(run.result, out)
         _print_summary(run.summary, as_json, out, pending=run.report.pending)
         if run.report.pending:
+            if run.report.publish_error is not None:
+                err.print(f"campaigns: warning: {run.report.publish_error}", markup=False)
             raise pending_error(run.report)
+        if run.report.publish_error is not None:
+            raise run.report.publish_error
 
 
 @app.command("sync")
@@ -327,6 +362,8 @@ def sync_command(
         print(json.dumps(payload))
     else:
         show.sync_summary(Console(highlight=False), report)
+    if report.publish_error is not None:
+        raise report.publish_error
 
 
 CampaignRequired = Annotated[str, typer.Option("--campaign", help="The campaign to act on.")]
@@ -371,6 +408,8 @@ def _control_exit(result, verb: str) -> None:
         raise pending_error(SubmitReport(pending=result.pending, unreachable=result.unreachable))
     if result.outcome.not_done:
         raise SubmissionPending(f"{len(result.outcome.not_done)} batch(es) could not be {verb} (listed above)")
+    if result.publish_error is not None:
+        raise result.publish_error
 
 
 @app.command("cancel")
@@ -460,10 +499,18 @@ def report_command(
         raise UsageError(f"--format must be table, csv or json, not {output!r}")
     ctx = _context(home, config, None, db)
     frame = report.summary(ctx.state.db_path, campaign)
+    behind = report.staleness(ctx.state.ledger_url if _ledger_exists(ctx) else None, ctx.state.db_path)
+    if behind:
+        _stderr().print(f"warning: {behind}", markup=False)
     if campaign is not None and frame.empty:
         raise UsageError(f"no campaign named {campaign!r} in {ctx.state.db_path}")
     if output == "csv":
-        sys.stdout.write(frame.to_csv(index=False))
+        import pandas as pd
+
+        from pipelines.output import excel_safe
+
+        text = [c for c in frame.columns if frame[c].dtype == object or isinstance(frame[c].dtype, pd.StringDtype)]
+        sys.stdout.write(frame.assign(**{c: excel_safe(frame[c]) for c in text}).to_csv(index=False))
     elif output == "json":
         print(frame.to_json(orient="records", date_format="iso"))
     else:
@@ -482,7 +529,7 @@ def publish_command(
     """Rewrite the DuckDB file from the ledger (import and sync do this themselves; this repairs)."""
     ctx = _context(home, config, state, db)
     with Ledger(ctx.state.ledger_url) as ledger:
-        publish(ledger, ctx.state.db_path, [campaign] if campaign else None)
+        publish(ledger, ctx.state.db_path, [campaign] if campaign else None, rebuild=campaign is None)
     _stderr().print(f"published {ctx.state.db_path}")
 
 
@@ -608,12 +655,26 @@ def sandbox_command(
 
 def _sandbox_credentials() -> dict:
     """The sandbox's own key and secret may be set in the environment (never on the command line)."""
+    from pipelines.config import credential
+
     values = {}
-    if os.environ.get("CAMPAIGNS_SANDBOX_KEY"):
-        values["api_key"] = os.environ["CAMPAIGNS_SANDBOX_KEY"]
-    if os.environ.get("CAMPAIGNS_SANDBOX_SECRET"):
-        values["api_secret"] = os.environ["CAMPAIGNS_SANDBOX_SECRET"]
+    for field, variable in (("api_key", "CAMPAIGNS_SANDBOX_KEY"), ("api_secret", "CAMPAIGNS_SANDBOX_SECRET")):
+        if os.environ.get(variable):
+            try:
+                values[field] = credential(variable, os.environ[variable])
+            except ValueError as exc:
+                raise UsageError(str(exc)) from None
     return values
+
+
+STORAGE_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT, errno.EFBIG}
+
+
+def _traceback(exc: BaseException) -> None:
+    """CAMPAIGNS_DEBUG=1: the traceback, secrets redacted like every other text the tool prints."""
+    import traceback
+
+    sys.stderr.write(redact("".join(traceback.format_exception(exc))))
 
 
 def main() -> None:
@@ -632,17 +693,22 @@ def main() -> None:
         sys.exit(ExitCode.USAGE)
     except CampaignError as exc:
         if debug:
-            raise
-        err.print(f"campaigns: error: {exc}", markup=False)
+            _traceback(exc)
+        err.print(f"campaigns: error: {redact(str(exc))}", markup=False)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err.print("campaigns: interrupted")
         sys.exit(130)
     except Exception as exc:  # a bug of ours: still one line, traceback on request
         if debug:
-            raise
+            _traceback(exc)
+        if isinstance(exc, OSError) and exc.errno in STORAGE_ERRNOS:  # a local file the system refused to write
+            where = f" {exc.filename}" if exc.filename else ""
+            err.print(f"campaigns: error: cannot write{where}: {exc.strerror}; free space or fix permissions, then run again",
+                      markup=False)  # fmt: skip
+            sys.exit(ExitCode.STORAGE)
         err.print(
-            f"campaigns: internal error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            f"campaigns: internal error: {type(exc).__name__}: {redact(str(exc).splitlines()[0]) if str(exc) else ''}"
             " (set CAMPAIGNS_DEBUG=1 for the traceback, and please report it)",
             markup=False,
         )

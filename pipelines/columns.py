@@ -69,12 +69,12 @@ def map_columns(headers: list[str], *, label: str, phone_column: str | None = No
             continue
         key = variable_key(header)
         if key == EXTENSION_VARIABLE:
-            raise InputError(f"column {header!r} clashes with the variable the tool sets for extensions", path=label)
+            raise InputError("a column clashes with the variable the tool sets for extensions", path=label,
+                             code="duplicate_variable", detail=f"column {header!r}")  # fmt: skip
         if key in variables:
             other = headers[variables[key]]
-            raise InputError(
-                f"columns {other!r} and {header!r} both become the variable {key!r}; rename one", path=label
-            )
+            raise InputError("two columns become the same variable; rename one", path=label, code="duplicate_variable",
+                             detail=f"{other!r} and {header!r} both become {key!r}")  # fmt: skip
         variables[key] = index
     return ColumnMap(phone, name, first, last, country, timezone, variables)
 
@@ -87,12 +87,14 @@ def _find_phone(headers: list[str], tokens: list[str], label: str, phone_column:
         match = exact or loose
         if len(match) != 1:
             problem = "no column" if not match else "several columns"
-            raise InputError(f"{problem} named {phone_column!r}; headers found: {found_list}", path=label)
+            raise InputError(f"{problem} named {phone_column!r}", path=label, code="no_phone_column", detail=f"headers found: {found_list}")
         return match[0]
     candidates = [i for i, token in enumerate(tokens) if token in PHONE_HEADERS]
     if len(candidates) == 1:
         return candidates[0]
     if not candidates:
-        raise InputError(f"no phone column found; headers found: {found_list}; use --phone-column", path=label)
+        raise InputError("no phone column found; name it with --phone-column", path=label, code="no_phone_column",
+                         detail=f"headers found: {found_list}")  # fmt: skip
     names = ", ".join(repr(headers[i]) for i in candidates)
-    raise InputError(f"several phone columns ({names}); choose one with --phone-column", path=label)
+    raise InputError("several phone columns; choose one with --phone-column", path=label, code="several_phone_columns",
+                     detail=names)  # fmt: skip

@@ -16,12 +16,32 @@ import phonenumbers
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, field_validator
 
 from pipelines.errors import UsageError
+from pipelines.redact import register
 
 Provider = Literal["sandbox", "magpipe", "batchcall"]
 DEFAULT_HOME = Path(".campaigns")
 MAGPIPE_DEFAULT_URL = "https://api.magpipe.ai/functions/v1"
 SANDBOX_CALLER_ID = "+14157774444"
 SECRET_KEYS = {"magpipe_api_key", "batchcall_api_key", "batchcall_api_secret", "api_key", "api_secret"}
+SECRET_ENVIRONMENT = ("MAGPIPE_API_KEY", "BATCHCALL_API_KEY", "BATCHCALL_API_SECRET", "CAMPAIGNS_SANDBOX_KEY", "CAMPAIGNS_SANDBOX_SECRET")
+
+
+def credential(variable: str, value: str | None) -> SecretStr | None:
+    """A secret as read from the environment: surrounding whitespace dropped (a pasted CR or LF),
+    refused — naming the variable, never the value — if it cannot be sent in an HTTP header."""
+    if value is None:
+        return None
+    text = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+    register(text)
+    stripped = text.strip()
+    if not stripped:
+        raise ValueError(f"{variable} is set but empty")
+    if any(not " " <= ch <= "~" for ch in stripped):
+        raise ValueError(
+            f"{variable} contains a character that cannot be sent in an HTTP header (non-ASCII or a control "
+            "character); set it again without it"
+        )
+    return SecretStr(stripped)
 
 
 class IngestSettings(BaseModel):
@@ -71,6 +91,11 @@ class ProviderSettings(BaseModel):
     sandbox_speed: float = 60.0
     account_timezone: str = "UTC"  # the clock magpipe compares its window with
     failpoint: str | None = None  # test-only: CAMPAIGNS_FAILPOINT=name[:n] kills the process there
+
+    @field_validator("magpipe_api_key", "batchcall_api_key", "batchcall_api_secret", mode="before")
+    @classmethod
+    def _credential(cls, value, info):
+        return credential(ENVIRONMENT[info.field_name], value)
 
     @field_validator("account_timezone")
     @classmethod
@@ -147,13 +172,13 @@ def load_toml(path: Path | None, home: Path | None) -> dict:
 
 
 def _flatten(data: Mapping, prefix: str = "") -> dict:
+    """Every key of a TOML document, tables and arrays of tables ([[watch]]) included, at any depth."""
     flat = {}
     for key, value in data.items():
-        if isinstance(value, Mapping):
-            flat.update(_flatten(value, f"{key}."))
-            flat[key] = value
-        else:
-            flat[key] = value
+        flat[key] = value
+        tables = [value] if isinstance(value, Mapping) else [v for v in value if isinstance(v, Mapping)] if isinstance(value, list) else []
+        for table in tables:
+            flat.update(_flatten(table, f"{key}."))
     return flat
 
 
@@ -179,7 +204,8 @@ ENVIRONMENT = {
 
 
 def provider_settings(flags: dict, env: Mapping[str, str], toml: dict) -> ProviderSettings:
-    """Merge flags, environment and campaigns.toml into ProviderSettings."""
+    """Merge flags, environment and campaigns.toml into ProviderSettings; every secret is registered for redaction."""
+    register(*(env.get(name) for name in SECRET_ENVIRONMENT))
     values = {k: v for k, v in toml.items() if k in ProviderSettings.model_fields and k not in SECRET_KEYS}
     values.update({k: env[name] for k, name in ENVIRONMENT.items() if k in ProviderSettings.model_fields and env.get(name)})
     values.update({k: v for k, v in flags.items() if v is not None})
@@ -203,7 +229,8 @@ def build(model: type[BaseModel], **values):
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"])
         message = str(first["msg"]).removeprefix("Value error, ")
-        raise UsageError(message if field in ("region", "batch_size") else f"{field}: {message}") from None
+        plain = field in ("region", "batch_size") or field in SECRET_KEYS  # messages that already say what is wrong
+        raise UsageError(message if plain else f"{field}: {message}") from None
 
 
 def environment() -> dict[str, str]:

@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from pipelines.redact import redact
 from schemas.contacts import ImportSummary
 
 
@@ -103,7 +104,7 @@ class SubmitDisplay:
 
     def retry(self, message: str) -> None:
         if not self.quiet:
-            self.console.print(f"[dim]{message}[/dim]")
+            self.console.print(redact(message), style="dim", markup=False)
 
 
 def sync_summary(console: Console, report) -> None:

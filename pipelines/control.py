@@ -26,15 +26,14 @@ from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 
-from pipelines.errors import ProviderError, UsageError
+from pipelines.errors import ProviderError, TransientProviderError, UsageError
 from pipelines.hours import CallingHours, next_open, timezone_label
 from pipelines.ledger import Ledger, aware, now
 from pipelines.providers.base import ProviderClient
-from pipelines.submit import Submitter, batch_name
-from schemas.ledger import ChunkRecord, ChunkState, ContactRecord, RecipientRecord, RetryRecord
-from schemas.provider import FINISHED, NOT_STARTED, Schedule
+from pipelines.submit import Submitter, idempotent, batch_name
+from schemas.ledger import OPEN_STATES, ChunkRecord, ChunkState, ContactRecord, RecipientRecord, RetryRecord
+from schemas.provider import FINISHED, NOT_STARTED, STOPPED, Schedule
 
-OPEN_STATES = (ChunkState.PLANNED, ChunkState.CREATING, ChunkState.DRAFT_CREATED, ChunkState.STARTING, ChunkState.STARTED)
 DIALLED = {"completed", "busy", "no_answer", "failed"}  # a call was placed and ended
 RETRYABLE = ("busy", "no_answer", "failed", "skipped")
 
@@ -62,57 +61,95 @@ def _resolve(submitter: Submitter, chunk: ChunkRecord, dry_run: bool) -> ChunkRe
 
 
 def cancel_chunks(ledger: Ledger, client: ProviderClient, submitter: Submitter, chunks: list[ChunkRecord], *, dry_run: bool) -> Outcome:
+    """Stop every chunk given: nothing planned is sent, no draft is ever started, what dials is stopped where the API can.
+
+    The intent for all of them is committed first, in one transaction, before any request:
+    planned chunks become `cancelled`, chunks that may hold a batch not yet dialling
+    (`creating`, `draft_created`, `starting`) become `cancelling`. Whatever happens after
+    that — a kill, a lost answer — no run ever starts one of them; the next run (cancel,
+    import, watch, retry) stops them again and reads them back.
+    """
     outcome = Outcome()
-    hit = submitter.failpoints.hit
+    if not dry_run:
+        marked = {
+            ChunkState.PLANNED: ChunkState.CANCELLED,
+            ChunkState.CREATING: ChunkState.CANCELLING,
+            ChunkState.DRAFT_CREATED: ChunkState.CANCELLING,
+            ChunkState.STARTING: ChunkState.CANCELLING,
+        }
+        moves = [(c.key, ChunkState(c.state), marked[ChunkState(c.state)]) for c in chunks if c.state in marked]
+        ledger.transition_many(moves, intent_at=now())
+        submitter.failpoints.hit("after_mark_cancelling")
+        chunks = [ledger.chunk(c.key) for c in chunks]
     for chunk in chunks:
-        chunk = _resolve(submitter, chunk, dry_run)
-        state = ChunkState(chunk.state)
-        if state in (ChunkState.PLANNED, ChunkState.CREATING):
-            if not dry_run:
-                ledger.transition(chunk.key, state, ChunkState.CANCELLED)
+        if chunk.state in (ChunkState.PLANNED, ChunkState.CANCELLED) and not chunk.provider_batch_id:
             outcome.add(chunk, "cancelled before it was sent")
-        elif state in (ChunkState.DRAFT_CREATED, ChunkState.STARTING):
-            if not dry_run:
-                if client.dialect == "magpipe":  # a cancelled draft can never be started by anyone
-                    client.cancel(chunk.provider_batch_id)
-                    hit("after_cancel_request")
-                ledger.transition(chunk.key, state, ChunkState.CANCELLED)
-            outcome.add(chunk, "draft cancelled")
-        elif state == ChunkState.STARTED:
-            _cancel_started(ledger, client, chunk, outcome, dry_run, hit)
+        elif chunk.state == ChunkState.CREATING:  # dry run: nothing is read back
+            outcome.add(chunk, "a create may have been sent: it is looked up by name, then cancelled")
+        else:
+            try:
+                stop_chunk(ledger, client, submitter, chunk, outcome, dry_run=dry_run)
+            except (ProviderError, TransientProviderError) as exc:  # an emergency stop goes on with the other batches
+                outcome.add(chunk, f"not stopped yet; the next run stops it again: {exc}", failed=True)
     return outcome
 
 
-def _cancel_started(ledger: Ledger, client: ProviderClient, chunk: ChunkRecord, outcome: Outcome, dry_run: bool, hit) -> None:
-    remote = client.get_batch(chunk.provider_batch_id)
-    if remote.status in FINISHED:
-        outcome.add(chunk, f"already {remote.status}")
-        return
-    if remote.status in NOT_STARTED:  # an earlier cancel put it back to draft and was killed before recording it
-        if not dry_run:
-            ledger.transition(chunk.key, ChunkState.STARTED, ChunkState.CANCELLED)
-        outcome.add(chunk, "cancelled (was back in draft)")
-        return
-    if client.dialect == "magpipe":
-        if not dry_run:
-            client.cancel(chunk.provider_batch_id)
-            hit("after_cancel_request")
-        outcome.add(chunk, f"cancelled while {remote.status}: recipients not yet called are skipped")
-        return
-    if remote.status != "scheduled":
-        outcome.add(chunk, f"{remote.status}: batchcall documents no way to stop a batch that is dialling", failed=True)
-        return
-    if not dry_run:
-        try:
-            client.unschedule(chunk.provider_batch_id)
-        except ProviderError as exc:
-            if exc.status_code != 400:
-                raise
-            outcome.add(chunk, f"began dialling before it could be stopped ({exc})", failed=True)
+def stop_chunk(ledger: Ledger, client: ProviderClient, submitter: Submitter, chunk: ChunkRecord, outcome: Outcome, *, dry_run: bool) -> None:
+    """Stop one chunk, decided by what the provider reports now; a `cancelling` chunk ends `cancelled` (or
+    `started`, when it dialled before it could be stopped: sync then follows it)."""
+    hit = submitter.failpoints.hit
+    if chunk.state == ChunkState.STARTING and dry_run:
+        chunk = chunk.model_copy(update={"state": ChunkState.DRAFT_CREATED})  # what reading it back would show at worst
+    if chunk.provider_batch_id is None:  # a create may have been sent: find it by name, never leave it behind
+        found = submitter.find_created(chunk, discard=not dry_run)
+        if found is None:
+            if not dry_run:
+                ledger.transition(chunk.key, ChunkState.CANCELLING, ChunkState.CANCELLED)
+            outcome.add(chunk, "cancelled before it was sent")
             return
-        hit("after_cancel_request")
-        ledger.transition(chunk.key, ChunkState.STARTED, ChunkState.CANCELLED)
-    outcome.add(chunk, "scheduled batch put back to draft; it will not dial")
+        if not dry_run:
+            ledger.update_chunk(chunk.key, provider_batch_id=found.id)
+        chunk = chunk.model_copy(update={"provider_batch_id": found.id})
+    remote = submitter.read(chunk)
+    state = ChunkState(chunk.state)
+    dialling = remote.status not in NOT_STARTED | {"scheduled"}
+    if remote.status in FINISHED or (dialling and not client.stops_running):
+        if state in (ChunkState.DRAFT_CREATED, ChunkState.CANCELLING) and not dry_run:
+            # over, or dialling where it cannot be stopped: what dialled is followed by sync, what never did is cancelled
+            stopped = remote.status in STOPPED and remote.completed + remote.failed == 0
+            ledger.transition(chunk.key, state, ChunkState.CANCELLED if stopped else ChunkState.STARTED,
+                              **({} if stopped else {"started_at": chunk.started_at or now()}))  # fmt: skip
+        if remote.status in FINISHED:
+            outcome.add(chunk, f"already {remote.status}")
+        else:
+            outcome.add(chunk, f"{remote.status}: {client.label} documents no way to stop a batch that is dialling", failed=True)
+        return
+    what = {"draft": "draft cancelled; it will never be started", "scheduled": "scheduled batch stopped before it dialled"}.get(
+        remote.status, f"stopped while {remote.status}: recipients not yet called are skipped, calls in progress end"
+    )
+    if dry_run:
+        outcome.add(chunk, what)
+        return
+    if state == ChunkState.STARTED and not dialling:  # a scheduled batch put back to draft is a cancelled chunk
+        chunk = ledger.transition(chunk.key, state, ChunkState.CANCELLING, intent_at=now())
+    try:
+        submitter.retrying(lambda: idempotent(lambda: client.stop(chunk.provider_batch_id, remote.status)))
+    except ProviderError as exc:
+        if exc.status_code != 400:
+            raise
+        after = submitter.read(chunk)  # refused: it began dialling before it could be stopped
+        if chunk.state == ChunkState.CANCELLING and after.status not in NOT_STARTED | STOPPED:
+            ledger.transition(chunk.key, ChunkState.CANCELLING, ChunkState.STARTED, started_at=chunk.started_at or now())
+        outcome.add(chunk, f"began dialling before it could be stopped ({exc})", failed=True)
+        return
+    hit("after_cancel_request")
+    if chunk.state == ChunkState.CANCELLING:
+        after = submitter.read(chunk)
+        stopped = after.status in NOT_STARTED | STOPPED and not dialling
+        ledger.transition(chunk.key, ChunkState.CANCELLING, ChunkState.CANCELLED if stopped else ChunkState.STARTED,
+                          **({} if stopped else {"started_at": chunk.started_at or now()}))  # fmt: skip
+        hit("after_record_cancelled")
+    outcome.add(chunk, what)
 
 
 # ------------------------------------------------------------------ reschedule
@@ -136,6 +173,9 @@ def reschedule_chunks(
     pending = []
     for chunk in chunks:
         chunk = _resolve(submitter, chunk, dry_run)
+        if chunk.state in (ChunkState.CANCELLING, ChunkState.CANCELLED):
+            outcome.add(chunk, "being cancelled: it will not be started (run `campaigns cancel` to finish stopping it)", failed=True)
+            continue
         if chunk.state in (ChunkState.PLANNED, ChunkState.DRAFT_CREATED, ChunkState.CREATING, ChunkState.STARTING):
             pending.append(chunk)
             continue
@@ -279,10 +319,11 @@ class ControlResult:
     unreachable: bool = False
     skipped: dict[str, int] = field(default_factory=dict)  # retry: contacts not retried, by reason
     planned: int = 0  # retry: contacts put into new chunks
+    publish_error: Exception | None = None  # the DuckDB file could not be updated (the ledger is intact)
 
 
 def cancel_campaign(campaign: str, settings, ledger: Ledger, home, db, *, dry_run: bool) -> ControlResult:
-    from pipelines.run import campaign_lock, make_submitter, open_provider
+    from pipelines.run import campaign_lock, make_submitter, open_provider, refresh
 
     with campaign_lock(ledger, campaign):
         chunks = chunks_to_control(ledger, campaign, settings.provider)
@@ -290,9 +331,7 @@ def cancel_campaign(campaign: str, settings, ledger: Ledger, home, db, *, dry_ru
             return ControlResult(Outcome())
         with open_provider(settings, home) as client:
             outcome = cancel_chunks(ledger, client, make_submitter(ledger, client, settings), chunks, dry_run=dry_run)
-        if not dry_run:
-            _publish(ledger, db, campaign)
-        return ControlResult(outcome)
+        return ControlResult(outcome, publish_error=None if dry_run else refresh(ledger, db))
 
 
 def reschedule_campaign(campaign: str, at: datetime, settings, ledger: Ledger, home, db, *, dry_run: bool) -> ControlResult:
@@ -309,7 +348,7 @@ def reschedule_campaign(campaign: str, at: datetime, settings, ledger: Ledger, h
         if dry_run:
             return ControlResult(outcome)
         report, _ = submit_pending(campaign, settings, ledger, home, db=db)  # drafts and planned chunks, scheduled for AT
-        return ControlResult(outcome, report.started, report.pending, report.unreachable)
+        return ControlResult(outcome, report.started, report.pending, report.unreachable, publish_error=report.publish_error)
 
 
 def retry_campaign(
@@ -331,11 +370,5 @@ def retry_campaign(
         for chunk in chunks:
             outcome.add(chunk, f"retry of {chunk.size} contact(s) planned")
         report, _ = submit_pending(campaign, settings, ledger, home, db=db)
-        return ControlResult(outcome, report.started, report.pending, report.unreachable, skipped, len(candidates))
-
-
-def _publish(ledger: Ledger, db, campaign: str) -> None:
-    from pipelines.publish import publish
-
-    if db is not None:
-        publish(ledger, db, [campaign])
+        return ControlResult(outcome, report.started, report.pending, report.unreachable, skipped, len(candidates),
+                             report.publish_error)  # fmt: skip

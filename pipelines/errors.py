@@ -15,13 +15,23 @@ class ExitCode(IntEnum):
     PENDING = 4  # submission left chunks pending; the next run resumes them first
     PROVIDER = 5  # provider unreachable, or it refused our credentials
     LOCKED = 6  # another run holds the campaign's lock
+    STORAGE = 7  # a local file cannot be written (disk full, read-only, permissions); the ledger stays consistent
 
 
 class CampaignError(Exception):
-    """Base of every error the tool raises on purpose. `str()` is the one line a person sees."""
+    """Base of every error the tool raises on purpose. `str()` is the one line a person sees.
+
+    The message passes pipelines.redact on the way in: no registered secret survives in it,
+    wherever it is printed, logged or stored.
+    """
 
     exit_code: ExitCode = ExitCode.INTERNAL
     transient: bool = False  # retry code decides on this, never on the message
+
+    def __init__(self, message: str = "", *args):
+        from pipelines.redact import redact
+
+        super().__init__(redact(str(message)), *args)
 
 
 class UsageError(CampaignError):
@@ -31,15 +41,23 @@ class UsageError(CampaignError):
 
 
 class InputError(CampaignError):
-    """A spreadsheet cannot be read or mapped; carries the file (and row) it is about."""
+    """A spreadsheet cannot be read or mapped; carries the file (and row) it is about.
+
+    `code` is stable (not_found, unreadable, too_large, no_phone_column, …). Anything
+    quoted from the file (its headers, a parser's complaint) goes in `detail`, shown on a
+    terminal but left out of `unquoted` — what an unattended log or a `.why.txt` shows.
+    """
 
     exit_code = ExitCode.BAD_INPUT
 
-    def __init__(self, message: str, *, path: str | None = None, row: int | None = None):
+    def __init__(self, message: str, *, path: str | None = None, row: int | None = None, code: str = "bad_input",
+                 detail: str | None = None):  # fmt: skip
         where = f"{path}" + (f", row {row}" if row is not None else "") if path else ""
-        super().__init__(f"{where}: {message}" if where else message)
+        self.unquoted = f"{where}: {message}" if where else message
+        super().__init__(self.unquoted + (f" ({detail})" if detail else ""))
         self.path = path
         self.row = row
+        self.code = code
 
 
 class ProviderError(CampaignError):
@@ -87,3 +105,12 @@ class ProviderUnreachable(CampaignError):
     """The provider could not be reached at all; what was planned stays pending for the next run."""
 
     exit_code = ExitCode.PROVIDER
+
+
+class StorageError(CampaignError):
+    """A local file (the ledger, the report database, an output file) cannot be written: disk full, read-only, permissions.
+
+    What the ledger committed before stays committed; the next run carries on from it.
+    """
+
+    exit_code = ExitCode.STORAGE

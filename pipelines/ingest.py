@@ -12,7 +12,7 @@ from pipelines.chunk import chunk
 from pipelines.columns import map_columns
 from pipelines.dedupe import dedupe, split_already_submitted
 from pipelines.normalise import normalise_sheet
-from pipelines.read import read_sheet
+from pipelines.read import MAX_WORKBOOK_BYTES, read_sheet
 from pipelines.suppress import split_numbers
 from pipelines.hours import CallingHours, check_callable
 from pipelines.timezones import assign_timezones
@@ -43,6 +43,7 @@ class IngestOptions:
     sheet: str | None = None
     batch_size: int = 1000
     hours: CallingHours = field(default_factory=CallingHours)  # local calling window and days
+    max_workbook_bytes: int = MAX_WORKBOOK_BYTES  # a zipped workbook expanding beyond this is refused (too_large)
 
 
 @dataclass
@@ -97,7 +98,7 @@ def ingest(
     """
     contact_parts, reject_parts, rows_read = [], [], {}
     for path in paths:
-        sheet = read_sheet(path, sheet=options.sheet if _is_excel(path) else None)
+        sheet = read_sheet(path, sheet=options.sheet if _is_excel(path) else None, max_workbook_bytes=options.max_workbook_bytes)
         columns = map_columns(sheet.headers, label=sheet.source_file, phone_column=options.phone_column)
         contacts, rejects = normalise_sheet(sheet, columns, options.region)
         contact_parts.append(contacts)

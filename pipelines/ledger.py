@@ -15,15 +15,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import delete, event, insert, select, update
+from sqlalchemy import delete, event, func, insert, literal, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, SQLModel, create_engine
 
-from pipelines.errors import CampaignError, LockHeld, UsageError
+from pipelines.errors import CampaignError, LockHeld, StorageError, UsageError
+from pipelines.redact import redact
 from schemas.ledger import (
     PENDING_STATES,
+    TRANSITIONS,
     CampaignLock,
+    ChangeRecord,
+    LedgerMeta,
     ChunkRecord,
     ChunkState,
     ContactRecord,
@@ -50,25 +54,28 @@ def aware(moment: datetime) -> datetime:
     return moment.astimezone(UTC) if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def _add_missing_columns(engine: Engine) -> None:
+def _add_missing_columns(connection) -> None:
     """A ledger made by an older version gains the columns added since (all nullable or defaulted)."""
     from sqlalchemy import inspect, text
 
-    inspector = inspect(engine)
-    with engine.begin() as connection:
-        for table in SQLModel.metadata.sorted_tables:
-            present = {column["name"] for column in inspector.get_columns(table.name)}
-            for column in table.columns:
-                if column.name in present:
-                    continue
-                default = column.default.arg if column.default is not None and not callable(column.default.arg) else None
-                kind = column.type.compile(engine.dialect)
-                literal = "" if default is None else f" DEFAULT {default!r}" if isinstance(default, str) else f" DEFAULT {default}"
-                connection.execute(text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}{literal}'))
+    inspector = inspect(connection)
+    for table in SQLModel.metadata.sorted_tables:
+        present = {column["name"] for column in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present:
+                continue
+            default = column.default.arg if column.default is not None and not callable(column.default.arg) else None
+            kind = column.type.compile(connection.dialect)
+            literal = "" if default is None else f" DEFAULT {default!r}" if isinstance(default, str) else f" DEFAULT {default}"
+            connection.execute(text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}{literal}'))
 
 
 class ConcurrentChange(CampaignError):
     """A chunk was not in the state we expected: someone else moved it."""
+
+
+class IllegalTransition(CampaignError):
+    """A bug: code asked for a move the state machine does not have."""
 
 
 class Ledger:
@@ -77,15 +84,41 @@ class Ledger:
     def __init__(self, url: str):
         self.url = url
         if url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+            folder = Path(url.removeprefix("sqlite:///")).parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StorageError(f"cannot create the state folder {folder}: {exc.strerror}") from None
         try:
             self.engine: Engine = create_engine(url, connect_args={"timeout": 30} if url.startswith("sqlite") else {})
             if url.startswith("sqlite"):
                 event.listen(self.engine, "connect", _sqlite_pragmas)
-            SQLModel.metadata.create_all(self.engine)
-            _add_missing_columns(self.engine)
+            event.listen(self.engine, "handle_error", _storage_errors)
+            self._create_schema()
+        except StorageError:
+            raise
         except (OperationalError, ImportError) as exc:
             raise UsageError(f"cannot open the ledger ({_safe_url(url)}): {str(exc).splitlines()[0]}") from None
+
+    def _create_schema(self) -> None:
+        """Create missing tables and columns once, even when several first runs start together.
+
+        The check-then-create of create_all is not atomic: a writer lock is taken first
+        (SQLite's BEGIN IMMEDIATE, a PostgreSQL advisory lock) so a second run waits and
+        then finds the tables made.
+        """
+        with self.engine.connect() as connection:
+            if self.engine.dialect.name == "sqlite":
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            elif self.engine.dialect.name == "postgresql":
+                connection.exec_driver_sql("SELECT pg_advisory_xact_lock(7242031)")
+            SQLModel.metadata.create_all(connection)
+            _add_missing_columns(connection)
+            if connection.execute(select(LedgerMeta.value).where(LedgerMeta.key == "ledger_id")).first() is None:
+                connection.execute(insert(LedgerMeta).values(key="ledger_id", value=secrets.token_hex(16)))
+            connection.commit()
+        with Session(self.engine) as session:
+            self.ledger_id = session.get(LedgerMeta, "ledger_id").value
 
     def close(self) -> None:
         self.engine.dispose()
@@ -99,38 +132,50 @@ class Ledger:
     # ------------------------------------------------------------------ locks
 
     def acquire(self, campaign: str) -> str:
-        """Take the campaign's lock or raise LockHeld; recover a lock whose holder is gone."""
+        """Take the campaign's lock or raise LockHeld; take over a lock whose holder is gone.
+
+        Both are one atomic statement: an insert that does nothing when a row exists, and a
+        takeover that replaces the row only while it still names the dead holder's token
+        (compare-and-set). Of several runs racing for one lock, exactly one gets it.
+        """
         token = secrets.token_hex(8)
-        with Session(self.engine) as session:
-            held = session.get(CampaignLock, campaign)
-            if held is not None:
-                if _alive(held):
-                    raise LockHeld(
-                        f"campaign {campaign!r} is busy: another run (pid {held.pid} on {held.host}) has held its lock "
-                        f"since {held.acquired_at:%Y-%m-%d %H:%M:%S} UTC; try again when it ends"
-                    )
-                session.delete(held)
-                session.commit()
+        for _ in range(3):
             stamp = now()
-            session.add(CampaignLock(campaign=campaign, owner=token, host=socket.gethostname(), pid=os.getpid(),
-                                     acquired_at=stamp, heartbeat_at=stamp))  # fmt: skip
-            try:
-                session.commit()
-            except IntegrityError:
-                raise LockHeld(f"campaign {campaign!r} is busy: another run took its lock just now") from None
-        return token
+            row = {"campaign": campaign, "owner": token, "host": socket.gethostname(), "pid": os.getpid(),
+                   "acquired_at": stamp, "heartbeat_at": stamp}  # fmt: skip
+            with self.engine.begin() as connection:
+                if connection.execute(self._insert_ignore(CampaignLock), row).rowcount == 1:
+                    return token
+            with Session(self.engine) as session:
+                held = session.get(CampaignLock, campaign)
+            if held is None:
+                continue  # released between the two statements: try again
+            if _alive(held):
+                raise LockHeld(
+                    f"campaign {campaign!r} is busy: another run (pid {held.pid} on {held.host}) has held its lock "
+                    f"since {held.acquired_at:%Y-%m-%d %H:%M:%S} UTC; try again when it ends"
+                )
+            takeover = (
+                update(CampaignLock)
+                .where(CampaignLock.campaign == campaign, CampaignLock.owner == held.owner)
+                .values({k: v for k, v in row.items() if k != "campaign"})
+            )
+            with self.engine.begin() as connection:
+                if connection.execute(takeover).rowcount == 1:
+                    return token
+            break
+        raise LockHeld(f"campaign {campaign!r} is busy: another run took its lock just now")
 
     def heartbeat(self, campaign: str, token: str) -> None:
-        with Session(self.engine) as session:
-            session.exec(update(CampaignLock).where(CampaignLock.campaign == campaign, CampaignLock.owner == token).values(heartbeat_at=now()))
-            session.commit()
+        with self.engine.begin() as connection:
+            connection.execute(
+                update(CampaignLock).where(CampaignLock.campaign == campaign, CampaignLock.owner == token).values(heartbeat_at=now())
+            )
 
     def release(self, campaign: str, token: str) -> None:
-        with Session(self.engine) as session:
-            lock = session.get(CampaignLock, campaign)
-            if lock is not None and lock.owner == token:
-                session.delete(lock)
-                session.commit()
+        """Give the lock back, only if it is still ours."""
+        with self.engine.begin() as connection:
+            connection.execute(delete(CampaignLock).where(CampaignLock.campaign == campaign, CampaignLock.owner == token))
 
     # ------------------------------------------------------------------ suppression and cooldown
 
@@ -201,6 +246,7 @@ class Ledger:
                 if frame is not None and len(frame):
                     rows = frame.assign(import_id=import_id, campaign=record.campaign).to_dict("records")
                     session.execute(insert(model), rows)
+            self._log(session, [(record.campaign, "import", str(import_id))])
             session.commit()
             session.refresh(record)
             return record
@@ -212,9 +258,10 @@ class Ledger:
             return session.exec(query.order_by(ImportRecord.id)).scalars().first()
 
     def finish_import(self, import_id: int, outcome: str) -> None:
-        with Session(self.engine) as session:
-            session.exec(update(ImportRecord).where(ImportRecord.id == import_id).values(outcome=outcome, finished_at=now()))
-            session.commit()
+        with self.engine.begin() as connection:
+            connection.execute(update(ImportRecord).where(ImportRecord.id == import_id).values(outcome=outcome, finished_at=now()))
+            self._log_from(connection, select(ImportRecord.campaign, literal("import"), literal(str(import_id)))
+                           .where(ImportRecord.id == import_id))  # fmt: skip
 
     # ------------------------------------------------------------------ chunks
 
@@ -240,22 +287,29 @@ class Ledger:
             return record
 
     def transition(self, key: str, expected: ChunkState, new: ChunkState, **values) -> ChunkRecord:
-        """Move a chunk from `expected` to `new` (compare-and-set) and commit."""
-        with Session(self.engine) as session:
-            result = session.exec(
-                update(ChunkRecord)
-                .where(ChunkRecord.key == key, ChunkRecord.state == str(expected))
-                .values(state=str(new), updated_at=now(), **values)
-            )
-            session.commit()
-        if result.rowcount != 1:
-            raise ConcurrentChange(f"chunk {key} was expected in state {expected} but another process moved it")
+        """Move a chunk from `expected` to `new` (compare-and-set) and commit; only moves in TRANSITIONS."""
+        self.transition_many([(key, expected, new)], **values)
         return self.chunk(key)
 
+    def transition_many(self, moves: list[tuple[str, ChunkState, ChunkState]], **values) -> None:
+        """Chunk moves (key, expected, new), each a compare-and-set, in one transaction: all are committed, or none."""
+        for key, expected, new in moves:
+            if ChunkState(new) not in TRANSITIONS[ChunkState(expected)]:
+                raise IllegalTransition(f"chunk {key}: {expected} → {new} is not a move of the submission state machine")
+        stamp = now()
+        with self.engine.begin() as connection:
+            for key, expected, new in moves:
+                result = connection.execute(
+                    update(ChunkRecord)
+                    .where(ChunkRecord.key == key, ChunkRecord.state == str(expected))
+                    .values(state=str(new), updated_at=stamp, **values)
+                )
+                if result.rowcount != 1:
+                    raise ConcurrentChange(f"chunk {key} was expected in state {expected} but another process moved it")
+            self._log_chunks(connection, [key for key, _, _ in moves])
+
     def note_error(self, key: str, message: str) -> None:
-        with Session(self.engine) as session:
-            session.exec(update(ChunkRecord).where(ChunkRecord.key == key).values(last_error=message[:500], updated_at=now()))
-            session.commit()
+        self.update_chunk(key, last_error=redact(message)[:500])
 
     def chunk_contacts(self, key: str) -> list[OutgoingContact]:
         """The people of one chunk, in order: its contacts, or for a retry chunk the contacts it repeats."""
@@ -281,13 +335,50 @@ class Ledger:
                 session.add(chunk)
             for member in members:
                 session.add(member)
+            session.flush()
+            self._log(session, [(chunk.campaign, "chunk", chunk.key) for chunk in chunks])
             session.commit()
 
     def update_chunk(self, key: str, **values) -> None:
         """Change fields of a chunk that are not its state (not_before, last_error, …)."""
+        with self.engine.begin() as connection:
+            connection.execute(update(ChunkRecord).where(ChunkRecord.key == key).values(updated_at=now(), **values))
+            self._log_chunks(connection, [key])
+
+    # ------------------------------------------------------------------ the change log (what DuckDB must receive)
+
+    def _log(self, connection, rows: list[tuple[str, str, str]]) -> None:
+        """Record changes (campaign, kind, ref) in the caller's transaction."""
+        if not rows:
+            return
+        self._serialise_log(connection)
+        stamp = now()
+        connection.execute(insert(ChangeRecord), [{"campaign": c, "kind": k, "ref": r, "at": stamp} for c, k, r in rows])
+
+    def _log_from(self, connection, query) -> None:
+        """Record changes selected by `query` (campaign, kind, ref) in the caller's transaction."""
+        self._serialise_log(connection)
+        columns = query.add_columns(literal(now()))
+        connection.execute(insert(ChangeRecord).from_select(["campaign", "kind", "ref", "at"], columns))
+
+    def _log_chunks(self, connection, keys: list[str]) -> None:
+        self._log_from(connection, select(ChunkRecord.campaign, literal("chunk"), ChunkRecord.key).where(ChunkRecord.key.in_(keys)))
+
+    def _serialise_log(self, connection) -> None:
+        """PostgreSQL: change rows are numbered in commit order (a publish must never skip a late-committing one)."""
+        if self.engine.dialect.name == "postgresql":
+            connection.execute(select(func.pg_advisory_xact_lock(7242032)))
+
+    def change_head(self) -> int:
+        """The newest change's number (0 for a ledger with none)."""
+        with self.engine.connect() as connection:
+            return int(connection.execute(select(func.coalesce(func.max(ChangeRecord.seq), 0))).scalar_one())
+
+    def changes_since(self, seq: int, upto: int) -> list[ChangeRecord]:
+        """Changes after `seq`, up to and including `upto`, in order."""
+        query = select(ChangeRecord).where(ChangeRecord.seq > seq, ChangeRecord.seq <= upto).order_by(ChangeRecord.seq)
         with Session(self.engine) as session:
-            session.exec(update(ChunkRecord).where(ChunkRecord.key == key).values(updated_at=now(), **values))
-            session.commit()
+            return list(session.exec(query).scalars())
 
     # ------------------------------------------------------------------ sync
 
@@ -313,6 +404,7 @@ class Ledger:
                 connection.execute(
                     self._upsert(RecipientRecord, ["provider_batch_id", "e164"], list(recipient_rows[0])), recipient_rows
                 )
+            self._log(connection, [(chunk.campaign, "batch", batch.id)])
 
     def _upsert(self, model, keys: list[str], columns: list[str]):
         """INSERT … ON CONFLICT (keys) DO UPDATE, for SQLite and PostgreSQL alike."""
@@ -328,6 +420,9 @@ class Ledger:
     def record_snapshots(self, rows: list[SnapshotRecord]) -> None:
         with Session(self.engine) as session:
             session.add_all(rows)
+            session.flush()
+            stamps = sorted({(row.campaign, aware(row.snapshot_at).isoformat()) for row in rows})
+            self._log(session, [(campaign, "snapshot", stamp) for campaign, stamp in stamps])
             session.commit()
 
     def frame(self, model, campaigns: Iterable[str] | None = None, **equals_any) -> pd.DataFrame:
@@ -357,11 +452,25 @@ def _aware(value: datetime | None) -> datetime | None:
     return None if value is None else aware(value)
 
 
+STORAGE_FAILURES = ("database or disk is full", "readonly database", "disk i/o error", "unable to open database file",
+                    "no space left on device", "read-only file system", "permission denied")  # fmt: skip
+
+
+def _storage_errors(context) -> None:
+    """A write the disk refused (full, read-only, permissions) becomes one StorageError line, not an internal error."""
+    text = str(context.original_exception).lower()
+    if any(failure in text for failure in STORAGE_FAILURES):
+        raise StorageError(
+            f"the ledger cannot be written ({str(context.original_exception).splitlines()[0]}); what was committed "
+            "before is intact — free space or fix permissions, then run again"
+        ) from context.original_exception
+
+
 def _sqlite_pragmas(connection, _record) -> None:
     cursor = connection.cursor()
+    cursor.execute("PRAGMA busy_timeout=30000")  # first: switching to WAL waits for a concurrent first run too
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")  # a state change survives a power cut, not only a crash
-    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
 
 

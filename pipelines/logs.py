@@ -7,6 +7,8 @@ import sys
 from datetime import UTC, datetime
 from typing import TextIO
 
+from pipelines.redact import redact
+
 
 class EventLog:
     """`log.info("file_imported", campaign=…, file=…, counts={…})` → one line on stderr."""
@@ -31,7 +33,7 @@ class EventLog:
                     text = str(value)
                     parts.append(f"{key}={json.dumps(text) if ' ' in text else text}")
             line = f"{stamp} {level.upper():<5} {event} " + " ".join(parts)
-        print(line.rstrip(), file=self.stream, flush=True)
+        print(redact(line.rstrip()), file=self.stream, flush=True)
 
     def info(self, event: str, **fields) -> None:
         self.emit("info", event, **fields)

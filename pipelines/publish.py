@@ -1,10 +1,17 @@
 """Publish stage: ledger → campaigns.duckdb, so that an open notebook never blocks a writer.
 
+The ledger logs every change the file must receive (schemas.ledger.ChangeRecord, in the
+same transaction as the change); the file records the last change it holds (its
+watermark, in `publish_state`). A publish applies every change after the watermark,
+whoever made it, so a publish that failed or was killed is caught up by the next one,
+and a publish with nothing new does nothing at all.
+
 A publish copies the current file to a temporary name, upserts (INSERT OR REPLACE on
-natural keys, in bulk from DataFrames) into the copy, checkpoints it and renames it
-over the old file. Readers that hold the old file keep reading their complete snapshot;
-new readers get the complete new one; nobody ever sees half a sync, and a reader's lock
-is on a file the writer no longer touches. Writers take turns through a lock file.
+natural keys, in bulk) into the copy, checkpoints it and renames it over the old file.
+Readers that hold the old file keep reading their complete snapshot; new readers get
+the complete new one; nobody ever sees half a sync, and a reader's lock is on a file the
+writer no longer touches. Writers take turns through a lock file; leftovers of a killed
+writer are swept by the next.
 """
 
 from __future__ import annotations
@@ -15,12 +22,14 @@ import shutil
 import time
 from collections.abc import Iterable
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 
-from pipelines.errors import CampaignError, ExitCode
+from pipelines.errors import StorageError
 from pipelines.ledger import Ledger
 from schemas.ledger import (
     ChunkRecord,
@@ -37,10 +46,16 @@ from schemas.warehouse import ADDED_COLUMNS, TABLES, VIEWS
 WRITER_WAIT_SECONDS = 300
 
 
-class PublishError(CampaignError):
-    """The DuckDB file could not be updated; the ledger is intact and the next publish repairs it."""
+class PublishError(StorageError):
+    """The DuckDB file could not be updated; the ledger is intact and the next command that publishes repairs it."""
 
-    exit_code = ExitCode.INTERNAL
+
+@dataclass(frozen=True)
+class Published:
+    """What a DuckDB file holds: the ledger it came from and the last change it received."""
+
+    ledger_id: str
+    change_seq: int
 
 
 @contextmanager
@@ -63,63 +78,115 @@ def _writer_lock(db: Path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def publish(
-    ledger: Ledger,
-    db: Path,
-    campaigns: Iterable[str] | None = None,
-    *,
-    import_ids: Iterable[int] | None = None,
-    batch_ids: Iterable[str] | None = None,
-) -> None:
-    """Upsert the ledger's rows for `campaigns` (all if None) into the DuckDB file, atomically.
+def publish(ledger: Ledger, db: Path, campaigns: Iterable[str] | None = None, *, rebuild: bool = False) -> int:
+    """Bring the DuckDB file up to date with the ledger; returns how many changes it received.
 
-    import_ids / batch_ids narrow the large tables (contacts, rejects, duplicates,
-    recipients) to what just changed; without them everything of the campaigns is upserted.
+    Every change after the file's watermark is applied. `campaigns` re-upserts all rows of
+    those campaigns as well; `rebuild` writes a fresh file from the whole ledger (also what
+    happens when the file is missing, older than the watermark, or from another ledger).
     """
-    campaigns = list(campaigns) if campaigns is not None else ledger.campaigns()
-    frames = _frames(ledger, campaigns, import_ids, batch_ids)
     temporary = db.with_name(f".{db.name}.{os.getpid()}.tmp")
     try:
         with _writer_lock(db):
-            if db.exists():
+            _sweep(db)
+            state = published_state(db)
+            head = ledger.change_head()
+            fresh = rebuild or state is None or state.ledger_id != ledger.ledger_id
+            if not fresh and state.change_seq >= head and not campaigns:
+                return 0
+            if fresh:
+                frames = _frames(ledger, ledger.campaigns(), None, None, None)
+            else:
+                frames = _changed_frames(ledger, state.change_seq, head, list(campaigns or ()))
+            if not fresh and db.exists():
                 shutil.copyfile(db, temporary)
-            connection = duckdb.connect(str(temporary))
-            try:
-                for ddl in TABLES.values():
-                    connection.execute(ddl)
-                for table, added in ADDED_COLUMNS.items():
-                    for column, kind in added:
-                        connection.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {kind}")
-                connection.execute("BEGIN TRANSACTION")
-                for table, frame in frames.items():
-                    if len(frame):
-                        connection.register("incoming", frame)
-                        columns = ", ".join(frame.columns)
-                        connection.execute(f"INSERT OR REPLACE INTO {table} ({columns}) SELECT {columns} FROM incoming")  # noqa: S608
-                        connection.unregister("incoming")
-                for ddl in VIEWS.values():
-                    connection.execute(ddl)
-                connection.execute("COMMIT")
-                connection.execute("CHECKPOINT")
-            finally:
-                connection.close()
+            _write(temporary, frames, Published(ledger.ledger_id, head))
             _fsync(temporary)
             os.replace(temporary, db)
             _fsync(db.parent)
+            return head - (0 if fresh else state.change_seq)
     except (duckdb.Error, OSError) as exc:
-        raise PublishError(f"{db} was not updated ({str(exc).splitlines()[0]}); run `campaigns publish` to repair it") from exc
+        raise PublishError(
+            f"{db} was not updated ({str(exc).splitlines()[0]}); the ledger is intact, and the next command that "
+            "publishes (or `campaigns publish`) brings the file up to date"
+        ) from exc
     finally:
         temporary.unlink(missing_ok=True)
         Path(str(temporary) + ".wal").unlink(missing_ok=True)
 
 
-def _frames(ledger: Ledger, campaigns, import_ids, batch_ids) -> dict[str, pd.DataFrame]:
-    ids = list(import_ids) if import_ids is not None else None
-    batches = list(batch_ids) if batch_ids is not None else None
+def published_state(db: Path) -> Published | None:
+    """The ledger and watermark a DuckDB file was published from (None: missing, or made before watermarks)."""
+    if not db.exists():
+        return None
+    try:
+        with reader(db) as connection:
+            row = connection.execute("SELECT ledger_id, change_seq FROM publish_state").fetchone()
+    except duckdb.Error:
+        return None
+    return Published(row[0], int(row[1])) if row else None
+
+
+def lag(ledger: Ledger, db: Path) -> int:
+    """How many ledger changes the DuckDB file does not hold yet (0 when it is up to date)."""
+    state = published_state(db)
+    head = ledger.change_head()
+    if state is None or state.ledger_id != ledger.ledger_id:
+        return head
+    return max(0, head - state.change_seq)
+
+
+def _sweep(db: Path) -> None:
+    """Remove what killed publishes left behind (the caller holds the writer lock, so no live writer owns them)."""
+    for leftover in db.parent.glob(f".{db.name}.*.tmp*"):
+        leftover.unlink(missing_ok=True)
+
+
+def _write(path: Path, frames: dict[str, pd.DataFrame], state: Published) -> None:
+    connection = duckdb.connect(str(path))
+    try:
+        for ddl in TABLES.values():
+            connection.execute(ddl)
+        for table, added in ADDED_COLUMNS.items():
+            for column, kind in added:
+                connection.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {kind}")
+        connection.execute("BEGIN TRANSACTION")
+        for table, frame in frames.items():
+            if len(frame):
+                connection.register("incoming", frame)
+                columns = ", ".join(frame.columns)
+                connection.execute(f"INSERT OR REPLACE INTO {table} ({columns}) SELECT {columns} FROM incoming")  # noqa: S608
+                connection.unregister("incoming")
+        connection.execute("DELETE FROM publish_state")
+        connection.execute("INSERT INTO publish_state VALUES (?, ?, now())", [state.ledger_id, state.change_seq])
+        for ddl in VIEWS.values():
+            connection.execute(ddl)
+        connection.execute("COMMIT")
+        connection.execute("CHECKPOINT")
+    finally:
+        connection.close()
+
+
+def _changed_frames(ledger: Ledger, after: int, upto: int, campaigns: list[str]) -> dict[str, pd.DataFrame]:
+    """The rows the changes after the watermark touched, plus every row of `campaigns`."""
+    changes = ledger.changes_since(after, upto)
+    touched = sorted({c.campaign for c in changes} | set(campaigns))
+    import_ids = sorted({int(c.ref) for c in changes if c.kind == "import"})
+    batch_ids = sorted({c.ref for c in changes if c.kind == "batch"})
+    stamps = [datetime.fromisoformat(c.ref) for c in changes if c.kind == "snapshot"]
+    frames = _frames(ledger, touched, import_ids, batch_ids, min(stamps) if stamps else None)
+    if campaigns:
+        whole = _frames(ledger, campaigns, None, None, None)
+        frames = {name: pd.concat([frames[name], whole[name]], ignore_index=True).drop_duplicates() for name in frames}
+    return frames
+
+
+def _frames(ledger: Ledger, campaigns, import_ids, batch_ids, snapshots_since) -> dict[str, pd.DataFrame]:
+    """Rows of `campaigns`; import_ids / batch_ids (None = all) narrow the large tables, snapshots_since the snapshots."""
     imports = ledger.frame(ImportRecord, campaigns).rename(columns={"id": "import_id"})
-    contacts = ledger.frame(ContactRecord, campaigns, import_id=ids).drop(columns=["position"])
-    rejects = ledger.frame(RejectRecord, campaigns, import_id=ids)
-    duplicates = ledger.frame(DuplicateRecord, campaigns, import_id=ids)
+    contacts = ledger.frame(ContactRecord, campaigns, import_id=import_ids).drop(columns=["position"])
+    rejects = ledger.frame(RejectRecord, campaigns, import_id=import_ids)
+    duplicates = ledger.frame(DuplicateRecord, campaigns, import_id=import_ids)
     chunks = ledger.frame(ChunkRecord, campaigns)
     provider = ledger.frame(ProviderBatchRecord, campaigns)[
         ["provider_batch_id", "status", "total", "completed", "failed", "completed_at", "synced_at"]
@@ -130,8 +197,10 @@ def _frames(ledger: Ledger, campaigns, import_ids, batch_ids) -> dict[str, pd.Da
          "completed", "failed", "created_at", "started_at", "completed_at", "synced_at", "last_error", "timezone", "window",
          "days", "kind", "not_before"]
     ].rename(columns={"key": "chunk_key", "window": "calling_window", "days": "calling_days"})  # fmt: skip
-    recipients = ledger.frame(RecipientRecord, campaigns, provider_batch_id=batches)
+    recipients = ledger.frame(RecipientRecord, campaigns, provider_batch_id=batch_ids)
     snapshots = ledger.frame(SnapshotRecord, campaigns)
+    if snapshots_since is not None and len(snapshots):
+        snapshots = snapshots[pd.to_datetime(snapshots["snapshot_at"], utc=True) >= pd.Timestamp(snapshots_since).tz_convert("UTC")]
     return {
         "imports": imports,
         "contacts": contacts,
@@ -151,17 +220,31 @@ def _fsync(path: Path) -> None:
         os.close(descriptor)
 
 
-@contextmanager
-def reader(db: Path):
-    """A read-only connection to the newest published file (never a stale in-process cached one)."""
+def connect_read_only(db: Path):
+    """A read-only connection to the newest published file (never a stale in-process cached one).
+
+    The file is ATTACHed to an in-memory database, its path passed as a parameter: a
+    path is never pasted into SQL.
+    """
     if not db.exists():
         from pipelines.errors import UsageError
 
         raise UsageError(f"no report database at {db} yet: run `campaigns import` (and `campaigns sync`) first")
     connection = duckdb.connect()
     try:
-        connection.execute(f"ATTACH '{db.as_posix()}' AS warehouse (READ_ONLY)")
+        connection.execute("ATTACH ? AS warehouse (READ_ONLY)", [str(db)])
         connection.execute("USE warehouse")
+    except BaseException:
+        connection.close()
+        raise
+    return connection
+
+
+@contextmanager
+def reader(db: Path):
+    """`with reader(db) as connection:` — connect_read_only, closed at the end of the block."""
+    connection = connect_read_only(db)
+    try:
         yield connection
     finally:
         connection.close()

@@ -30,6 +30,8 @@ SUPPORTED = sorted(CSV_SUFFIXES | TSV_SUFFIXES | EXCEL_SUFFIXES | PARQUET_SUFFIX
 
 SNIFF_BYTES = 64 * 1024
 DELIMITERS = [",", ";", "\t", "|"]
+MAX_WORKBOOK_BYTES = 512 << 20  # default cap on what a zipped workbook may expand to (CAMPAIGNS_MAX_WORKBOOK_MB)
+ZIPPED_WORKBOOKS = {".xlsx", ".xlsm", ".xlsb", ".ods"}
 
 
 @dataclass(frozen=True)
@@ -45,22 +47,29 @@ class RawSheet:
     delimiter: str | None = None
 
 
-def read_sheet(path: str | Path, *, sheet: str | None = None) -> RawSheet:
-    """Read one file of any supported format into text cells; raise InputError on bad input."""
+def read_sheet(path: str | Path, *, sheet: str | None = None, max_workbook_bytes: int = MAX_WORKBOOK_BYTES) -> RawSheet:
+    """Read one file of any supported format into text cells; raise InputError on bad input.
+
+    Every failure of a reader library is translated here: a corrupt or hostile file is
+    one InputError (exit 3), never an internal error.
+    """
     path = Path(path)
     label = str(path)
     if not path.exists():
-        raise InputError("file not found", path=label)
+        raise InputError("file not found", path=label, code="not_found")
     if path.is_dir():
-        raise InputError("is a folder, not a spreadsheet", path=label)
-    if path.stat().st_size == 0:
-        raise InputError("file is empty", path=label)
+        raise InputError("is a folder, not a spreadsheet", path=label, code="not_a_file")
+    try:
+        if path.stat().st_size == 0:
+            raise InputError("file is empty", path=label, code="empty")
+    except PermissionError as exc:
+        raise InputError(f"cannot read file ({exc.strerror})", path=label, code="unreadable") from None
     suffix = path.suffix.lower()
     if sheet is not None and suffix not in EXCEL_SUFFIXES:
-        raise InputError("--sheet only applies to Excel workbooks", path=label)
+        raise InputError("--sheet only applies to Excel workbooks", path=label, code="bad_sheet")
     try:
         if suffix in EXCEL_SUFFIXES:
-            return _read_excel(path, label, sheet)
+            return _read_excel(path, label, sheet, max_workbook_bytes)
         if suffix in PARQUET_SUFFIXES:
             return _read_parquet(path, label)
         if suffix in JSONL_SUFFIXES:
@@ -71,12 +80,22 @@ def read_sheet(path: str | Path, *, sheet: str | None = None) -> RawSheet:
             return _read_delimited(path, label, delimiter=None)
     except InputError:
         raise
-    except (OSError, ValueError, UnicodeError, csv.Error) as exc:
-        raise InputError(f"cannot read file ({_first_line(exc)})", path=label) from exc
-    raise InputError(f"unsupported file type {suffix!r}; supported: {', '.join(SUPPORTED)}", path=label)
+    except BinaryContent as exc:
+        raise InputError(str(exc), path=label, code="unreadable") from None
+    except PermissionError as exc:
+        raise InputError(f"cannot read file ({exc.strerror})", path=label, code="unreadable") from None
+    except MemoryError:
+        raise InputError("file is too large to read in the memory available", path=label, code="too_large") from None
+    except Exception as exc:  # noqa: BLE001 - a reader library's failure on a bad file is bad input, said in one line
+        raise InputError("cannot read file", path=label, code="unreadable", detail=f"{type(exc).__name__}: {_first_line(exc)}") from exc
+    raise InputError(f"unsupported file type {suffix!r}; supported: {', '.join(SUPPORTED)}", path=label, code="unsupported")
 
 
 # ---------------------------------------------------------------- delimited text
+
+
+class BinaryContent(ValueError):
+    """The bytes are not text in any encoding a spreadsheet export uses."""
 
 
 def detect_encoding(sample: bytes) -> str:
@@ -91,7 +110,7 @@ def detect_encoding(sample: bytes) -> str:
             return "utf-16-le"
         if even.count(0) > len(even) * 0.3 and odd.count(0) < len(odd) * 0.05:
             return "utf-16-be"
-        raise ValueError("binary content, not a text spreadsheet")
+        raise BinaryContent("binary content, not a text spreadsheet")
     try:
         sample.decode("utf-8")
         return "utf-8"
@@ -134,7 +153,7 @@ def _read_delimited(path: Path, label: str, delimiter: str | None) -> RawSheet:
     encoding = detect_encoding(sample)
     text_sample = sample.decode(encoding, errors="ignore")
     if _looks_binary(text_sample):
-        raise InputError("binary content, not a text spreadsheet", path=label)
+        raise InputError("binary content, not a text spreadsheet", path=label, code="unreadable")
     if delimiter is None:
         cut = text_sample.rfind("\n")
         delimiter = sniff_delimiter(text_sample[:cut] if cut > 0 else text_sample)
@@ -154,9 +173,10 @@ def _read_delimited(path: Path, label: str, delimiter: str | None) -> RawSheet:
             encoding = "latin-1"
             table = _parse_delimited(path, encoding, delimiter)
     except pd.errors.ParserError as exc:
-        raise InputError(f"malformed {_delimiter_name(delimiter)}-separated text ({_first_line(exc)})", path=label) from exc
+        raise InputError(f"malformed {_delimiter_name(delimiter)}-separated text", path=label, code="malformed",
+                         detail=_first_line(exc)) from exc  # fmt: skip
     except pd.errors.EmptyDataError as exc:
-        raise InputError("file has no rows", path=label) from exc
+        raise InputError("file has no rows", path=label, code="empty") from exc
     return _from_grid(table, label, None, first_row_number=1, encoding=encoding, delimiter=delimiter)
 
 
@@ -205,7 +225,7 @@ def _from_arrow_grid(table, label: str, *, encoding: str, delimiter: str) -> Raw
     # Only the header and the rows after the last data row need finding: scan inward from both ends.
     header_at = next((row for row in range(table.num_rows) if not blank(row)), None)
     if header_at is None:
-        raise InputError("file has no rows", path=label)
+        raise InputError("file has no rows", path=label, code="empty")
     last = next(row for row in range(table.num_rows - 1, header_at - 1, -1) if not blank(row))
     headers = [str(column[header_at].as_py()).strip() for column in columns]
     cells = pd.DataFrame(
@@ -237,24 +257,44 @@ def _delimiter_name(delimiter: str) -> str:
 # ---------------------------------------------------------------- typed formats
 
 
-def _read_excel(path: Path, label: str, sheet: str | None) -> RawSheet:
+def _read_excel(path: Path, label: str, sheet: str | None, max_bytes: int) -> RawSheet:
     from python_calamine import CalamineError, CalamineWorkbook
 
+    if path.suffix.lower() in ZIPPED_WORKBOOKS:
+        _check_expansion(path, label, max_bytes)
     try:
         workbook = CalamineWorkbook.from_path(str(path))
+        names = list(workbook.sheet_names)
+        if not names:
+            raise InputError("workbook has no sheets", path=label, code="empty")
+        if sheet is None:
+            sheet = names[0]
+        elif sheet not in names:
+            raise InputError(f"no sheet named {sheet!r}", path=label, code="bad_sheet", detail=f"sheets: {', '.join(names)}")
+        grid = workbook.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
     except (CalamineError, OSError, ValueError) as exc:
-        raise InputError(f"not a readable Excel workbook ({_first_line(exc)})", path=label) from exc
-    names = list(workbook.sheet_names)
-    if not names:
-        raise InputError("workbook has no sheets", path=label)
-    if sheet is None:
-        sheet = names[0]
-    elif sheet not in names:
-        raise InputError(f"no sheet named {sheet!r}; sheets: {', '.join(names)}", path=label)
-    grid = workbook.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
+        raise InputError("not a readable Excel workbook", path=label, code="unreadable",
+                         detail=f"{type(exc).__name__}: {_first_line(exc)}") from exc  # fmt: skip
     frame = pd.DataFrame(grid, dtype=object) if grid else pd.DataFrame()
     frame = frame.apply(lambda column: column.map(cell_text)) if not frame.empty else frame
     return _from_grid(frame, label, sheet, first_row_number=1)
+
+
+def _check_expansion(path: Path, label: str, max_bytes: int) -> None:
+    """Refuse a zipped workbook whose parts expand beyond `max_bytes` (a zip bomb) before anything is inflated."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            expanded = sum(max(0, info.file_size) for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise InputError("not a readable Excel workbook", path=label, code="unreadable", detail=_first_line(exc)) from None
+    if expanded > max_bytes:
+        raise InputError(
+            f"workbook expands to {expanded / 2**20:,.0f} MB, more than the {max_bytes / 2**20:,.0f} MB allowed "
+            "(CAMPAIGNS_MAX_WORKBOOK_MB); export it as CSV, or raise the limit if it is genuine",
+            path=label, code="too_large",
+        )  # fmt: skip
 
 
 def _read_parquet(path: Path, label: str) -> RawSheet:
@@ -265,7 +305,7 @@ def _read_parquet(path: Path, label: str) -> RawSheet:
     try:
         table = pq.read_table(path)
     except (pa.ArrowException, OSError) as exc:
-        raise InputError(f"not a readable Parquet file ({_first_line(exc)})", path=label) from exc
+        raise InputError("not a readable Parquet file", path=label, code="unreadable", detail=_first_line(exc)) from exc
     columns = {}
     for index, name in enumerate(table.column_names):
         column = table.column(index)
@@ -300,9 +340,9 @@ def _read_jsonl(path: Path, label: str) -> RawSheet:
                 # Numbers stay exactly as written: parse_int/parse_float keep the text.
                 record = json.loads(line, parse_int=str, parse_float=str)
             except json.JSONDecodeError as exc:
-                raise InputError(f"not valid JSON ({exc.msg})", path=label, row=number) from exc
+                raise InputError("not valid JSON", path=label, row=number, code="malformed", detail=exc.msg) from exc
             if not isinstance(record, dict):
-                raise InputError("each line must be a JSON object", path=label, row=number)
+                raise InputError("each line must be a JSON object", path=label, row=number, code="malformed")
             records.append(record)
             line_numbers.append(number)
     headers: list[str] = []
@@ -354,12 +394,12 @@ def _from_grid(
 ) -> RawSheet:
     """Split a grid whose first non-blank row is the header into headers, cells and row numbers."""
     if grid.empty:
-        raise InputError("file has no rows" if sheet is None else f"sheet {sheet!r} is empty", path=label)
+        raise InputError("file has no rows" if sheet is None else f"sheet {sheet!r} is empty", path=label, code="empty")
     grid = grid.fillna("").astype(object)
     blank = _blank_rows(grid)
     non_blank = np.flatnonzero(~blank)
     if len(non_blank) == 0:
-        raise InputError("file has no rows" if sheet is None else f"sheet {sheet!r} is empty", path=label)
+        raise InputError("file has no rows" if sheet is None else f"sheet {sheet!r} is empty", path=label, code="empty")
     header_at = int(non_blank[0])
     last = int(non_blank[-1])  # blank rows after the last data row are not rows
     headers = [str(value).strip() for value in grid.iloc[header_at]]

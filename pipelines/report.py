@@ -10,6 +10,21 @@ import pandas as pd
 from pipelines.publish import reader
 
 
+def staleness(ledger_url: str | None, db: Path) -> str | None:
+    """A warning when the DuckDB file lags the ledger (a publish failed or was killed), else None."""
+    if ledger_url is None or not db.exists():
+        return None
+    from pipelines.ledger import Ledger
+    from pipelines.publish import lag
+
+    with Ledger(ledger_url) as ledger:
+        behind = lag(ledger, db)
+    if not behind:
+        return None
+    return (f"{db} is behind the ledger by {behind} change(s) (a publish failed or was interrupted); "
+            "`campaigns publish` brings it up to date, as does the next import or sync")  # fmt: skip
+
+
 def summary(db: Path, campaign: str | None = None) -> pd.DataFrame:
     """campaign_summary: one row per campaign."""
     with reader(db) as connection:

@@ -13,14 +13,14 @@ from pathlib import Path
 import pandas as pd
 
 from pipelines.config import SANDBOX_CALLER_ID, ProviderSettings
-from pipelines.errors import CampaignError, ProviderUnreachable, SubmissionPending, UsageError
+from pipelines.errors import CampaignError, InputError, ProviderUnreachable, SubmissionPending, UsageError
 from pipelines.hours import CallingHours
 from pipelines.ingest import IngestOptions, IngestResult, ingest
 from pipelines.ledger import Ledger, now
 from pipelines.normalise import variables_json
 from pipelines.providers.base import ProviderClient
 from pipelines.providers.retry import RetryPolicy
-from pipelines.publish import publish
+from pipelines.publish import PublishError, publish
 from pipelines.submit import Failpoints, SubmitReport, Submitter, batch_name
 from pipelines.sync import SyncReport, sync
 from schemas.contacts import CHUNK_KEY, E164, NAME, SOURCE_FILE, SOURCE_ROW, SOURCE_SHEET, BatchPlan, ImportSummary
@@ -130,16 +130,26 @@ def campaign_lock(ledger: Ledger, campaign: str) -> Iterator[str]:
 def import_and_submit(
     paths: Sequence[str | Path], options: IngestOptions, settings: ProviderSettings, ledger: Ledger, home: Path,
     hooks: Hooks | None = None, db: Path | None = None, *, lock: bool = True,
-    suppressed: Collection[str] = (), cooled_down: Collection[str] = (),
+    suppressed: Collection[str] = (), cooled_down: Collection[str] = (), hashes: Sequence[str] | None = None,
 ) -> ImportRun:  # fmt: skip
-    """Plan new contacts into the ledger, then submit every pending chunk of the campaign (oldest first)."""
+    """Plan new contacts into the ledger, then submit every pending chunk of the campaign (oldest first).
+
+    Each file is hashed before it is read and again after: the hash recorded is the
+    content whose contacts were planned, or nothing is planned (a file changed while it
+    was read is refused; import it again once it is complete).
+    """
     settings.require_credentials()
     with campaign_lock(ledger, options.campaign) if lock else nullcontext():
+        before = list(hashes) if hashes is not None else [_hash_input(p) for p in paths]
         result = ingest(
             paths, options, already_submitted=ledger.submitted_numbers(options.campaign),
             suppressed=set(suppressed) | ledger.suppressed_numbers(), cooled_down=cooled_down,
         )  # fmt: skip
-        record = _plan(ledger, result, paths, settings, options.hours)
+        for path, digest in zip(paths, before):
+            if _hash_input(path) != digest:
+                raise InputError("the file changed while it was being read: nothing was imported; import it again once "
+                                 "it is complete", path=str(path), code="changed_while_reading")  # fmt: skip
+        record = _plan(ledger, result, paths, before, settings, options.hours)
         report, chunks = submit_pending(options.campaign, settings, ledger, home, hooks, db, import_id=record.id)
         touched = {c.key for c in chunks} | {b.key for b in result.batches}
         batches = [_plan_of(c) for c in ledger.chunks(options.campaign) if c.key in touched]
@@ -151,10 +161,17 @@ def submit_pending(
     campaign: str, settings: ProviderSettings, ledger: Ledger, home: Path, hooks: Hooks | None = None,
     db: Path | None = None, *, import_id: int | None = None,
 ) -> tuple[SubmitReport, list[ChunkRecord]]:  # fmt: skip
-    """Submit every chunk of the campaign not yet started, oldest first; the caller holds the lock."""
+    """Submit every chunk of the campaign not yet started, oldest first; the caller holds the lock.
+
+    A chunk left `cancelling` by an interrupted cancel is stopped again and read back
+    first: it is never started.
+    """
+    from pipelines.control import cancel_chunks
+
     hooks = hooks or Hooks()
     pending = ledger.pending_chunks(campaign)
-    foreign = [c for c in pending if c.provider != settings.provider]
+    stopping = ledger.chunks(campaign, [ChunkState.CANCELLING])
+    foreign = [c for c in pending + stopping if c.provider != settings.provider]
     if foreign:
         raise UsageError(
             f"campaign {campaign!r} has {len(foreign)} batch(es) pending on provider {foreign[0].provider!r}; "
@@ -163,21 +180,44 @@ def submit_pending(
     hooks.on_plan(len(pending))
     report = SubmitReport()
     try:
-        if pending:
+        if pending or stopping:
             with open_provider(settings, home) as client:
                 submitter = make_submitter(ledger, client, settings, hooks)
                 report = submitter.report
+                if stopping:
+                    cancel_chunks(ledger, client, submitter, stopping, dry_run=False)
                 submitter.run(pending)
     finally:
         if import_id is not None:
             ledger.finish_import(import_id, "pending" if report.pending else "submitted")
-        if db is not None:  # what the ledger now knows, submitted or not
-            publish(ledger, db, [campaign], import_ids=[import_id] if import_id is not None else [])
+        report.publish_error = refresh(ledger, db)  # what the ledger now knows, submitted or not
     return report, pending
 
 
-def _plan(ledger: Ledger, result: IngestResult, paths, settings: ProviderSettings, hours: CallingHours) -> ImportRecord:
-    files = [{"path": str(p), "sha256": file_sha256(p)} for p in paths]
+def refresh(ledger: Ledger, db: Path | None) -> PublishError | None:
+    """Publish the ledger's changes to the DuckDB file. A failure is returned, not raised: the command still
+    reports what it did (the ledger holds it), then exits 7; the next command that publishes catches the file up."""
+    if db is None:
+        return None
+    try:
+        publish(ledger, db)
+    except PublishError as exc:
+        return exc
+    return None
+
+
+def _hash_input(path: str | Path) -> str:
+    try:
+        return file_sha256(path)
+    except FileNotFoundError:
+        raise InputError("file not found (it was moved or deleted while it was imported)", path=str(path),
+                         code="changed_while_reading") from None  # fmt: skip
+    except OSError as exc:
+        raise InputError(f"cannot read file ({exc.strerror})", path=str(path), code="unreadable") from None
+
+
+def _plan(ledger: Ledger, result: IngestResult, paths, hashes: list[str], settings: ProviderSettings, hours: CallingHours) -> ImportRecord:
+    files = [{"path": str(p), "sha256": digest} for p, digest in zip(paths, hashes)]
     content = content_hash([f["sha256"] for f in files])
     summary = result.summary(dry_run=False)
     stamp = now()
@@ -227,17 +267,17 @@ def sync_ledger(
 ) -> SyncReport:
     """Read the provider's view of every started batch into the ledger (again, until finished or `wait_seconds`)."""
     deadline = time.monotonic() + wait_seconds
+    failpoints = Failpoints(settings.failpoint)
     with open_provider(settings, home) as client:
         total = SyncReport()
         while True:
             report = sync(ledger, client, provider=settings.provider, policy=retry_policy(settings), campaign=campaign)
+            failpoints.hit("after_sync_commit")
             latest = {b.id: b for b in total.batches} | {b.id: b for b in report.batches}
             total = SyncReport(
                 list(latest.values()), total.finished + report.finished, report.recipients, report.skipped_other_provider,
-                total.campaigns | report.campaigns,
+                total.campaigns | report.campaigns, refresh(ledger, db),
             )  # fmt: skip
-            if report.batches and db is not None:
-                publish(ledger, db, report.campaigns, batch_ids=[b.id for b in report.batches])
             unfinished = [c for c in ledger.chunks(campaign, [ChunkState.STARTED]) if c.provider == settings.provider]
             if not unfinished or time.monotonic() >= deadline:
                 return total

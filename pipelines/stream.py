@@ -551,7 +551,10 @@ def _sheets(paths: Sequence[str | Path], options: IngestOptions) -> Iterator[tup
     for index, path in enumerate(paths):
         path = Path(path)
         streamed = _csv_batches(path) if path.suffix.lower() in (".csv", ".txt", ".tsv", ".tab") and path.is_file() else None
-        batches = iter([read_sheet(path, sheet=options.sheet if _is_excel(path) else None)]) if streamed is None else streamed
+        if streamed is None:
+            batches = iter([read_sheet(path, sheet=options.sheet if _is_excel(path) else None, max_workbook_bytes=options.max_workbook_bytes)])
+        else:
+            batches = streamed
         last_path = index == len(paths) - 1
         current = next(batches, None)
         while current is not None:
@@ -641,6 +644,6 @@ def _batched_sheets(batches, path: Path, width: int) -> Iterator[RawSheet]:
             )
             yield _finish(label, None, list(headers), cells, np.arange(first, first + body.num_rows, dtype=np.int64), encoding="utf-8")
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        raise InputError(f"malformed delimited text ({str(exc).splitlines()[0]})", path=label) from exc
+        raise InputError("malformed delimited text", path=label, code="malformed", detail=str(exc).splitlines()[0]) from exc
     if headers is None:
-        raise InputError("file has no rows", path=label)
+        raise InputError("file has no rows", path=label, code="empty")

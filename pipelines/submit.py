@@ -1,15 +1,17 @@
 """Submit stage: move each chunk through the two-phase state machine, exactly once.
 
-    planned ──create draft──▶ creating ──id recorded──▶ draft_created ──start──▶ starting ──▶ started
-                                 │ outcome unknown                                  │ outcome unknown
-                                 ▼                                                  ▼
-                 list by name: found → draft_created (or started)     read batch: still draft → draft_created
-                               none  → planned                                       otherwise  → started
+    planned ──create draft──▶ creating ──id recorded──▶ draft_created ──read back: a draft──▶ starting ──start──▶ started
+                                 │ outcome unknown              │ read back: not a draft          │ outcome unknown
+                                 ▼                              ▼                                 ▼
+                 list by name: found → draft_created     stopped → cancelled           read batch: still draft → draft_created
+                               none  → planned           started → started                         otherwise  → started
 
 Each transition is committed before the next request. An ambiguous answer (timeout,
 reset, 5xx) is never answered by sending again: it is resolved by reading the provider.
-`start` is only ever sent for a batch the provider reports as a draft, so a batch that
-may have run is never started again.
+`start` is only ever sent for a batch the provider reports as a draft, read just before,
+so a batch that may have run or been stopped is never started again. `cancelling`
+chunks (see pipelines.control) are never submitted. The moves allowed are
+schemas.ledger.TRANSITIONS.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from pipelines.providers.base import ProviderClient
 from pipelines.providers.retry import RetryPolicy, with_retries
 from schemas.ledger import ChunkRecord, ChunkState
 from pipelines.hours import CallingHours, account_window, next_open, timezone_label
-from schemas.provider import NOT_STARTED, RemoteBatch, Schedule
+from schemas.provider import NOT_STARTED, STOPPED, RemoteBatch, Schedule
 
 MAX_NAME = 255
 SETTLE_SECONDS = 1.0  # before concluding an ambiguous create made nothing, look twice
@@ -61,6 +63,7 @@ class SubmitReport:
     pending: dict[str, str] = field(default_factory=dict)
     reconciled: int = 0  # ambiguous outcomes resolved by reading back
     unreachable: bool = False  # the run ended because the provider could not be reached at all
+    publish_error: Exception | None = None  # the DuckDB file could not be updated afterwards (the ledger is intact)
 
 
 class Submitter:
@@ -152,7 +155,8 @@ class Submitter:
             window_days=window.days, trigger_at=None if trigger == moment else trigger,
         )  # fmt: skip
 
-    def _retrying(self, operation):
+    def retrying(self, operation):
+        """Run a request under the retry policy (only "not processed" errors are retried)."""
         return with_retries(
             operation, self.policy, sleep=self.sleep, on_retry=lambda n, delay, exc: self.on_retry(f"{exc}; retry {n} in {delay:.1f}s")
         )
@@ -163,7 +167,7 @@ class Submitter:
         contacts = self.ledger.chunk_contacts(chunk.key)
         try:
             schedule = self._schedule(chunk)
-            remote = self._retrying(lambda: self.client.create_draft(chunk.batch_name, contacts, schedule))
+            remote = self.retrying(lambda: self.client.create_draft(chunk.batch_name, contacts, schedule))
         except AmbiguousOutcome as exc:
             self.on_retry(f"{exc}; reading back")
             return self._reconcile_create(chunk)
@@ -182,33 +186,53 @@ class Submitter:
     def _reconcile_create(self, chunk: ChunkRecord) -> ChunkRecord:
         """A create may have happened: find the batch by its name, never create blindly."""
         self.report.reconciled += 1
+        keep = self.find_created(chunk)
+        if keep is None:
+            return self.ledger.transition(chunk.key, ChunkState.CREATING, ChunkState.PLANNED)
+        if keep.status in NOT_STARTED:
+            return self.ledger.transition(chunk.key, ChunkState.CREATING, ChunkState.DRAFT_CREATED, provider_batch_id=keep.id)
+        return self._adopt(chunk, keep, provider_batch_id=keep.id)
+
+    def find_created(self, chunk: ChunkRecord, *, discard: bool = True) -> RemoteBatch | None:
+        """The batch a create that may have been sent made, looked up by name (twice, a settle apart).
+
+        Several (creates resent by an earlier version, or by hand): one is kept — a started
+        one if any — and the other drafts are discarded so nobody can start them.
+        """
         since = (chunk.intent_at or chunk.created_at) - timedelta(seconds=5)
         matches = self._find(chunk, since)
         if not matches:
             self.sleep(self.settle_seconds)
             matches = self._find(chunk, since)
         if not matches:
-            return self.ledger.transition(chunk.key, ChunkState.CREATING, ChunkState.PLANNED)
+            return None
         keep = _choose(matches)
         for extra in matches:
-            if extra.id != keep.id and extra.status in NOT_STARTED:
+            if discard and extra.id != keep.id and extra.status in NOT_STARTED:
                 try:
-                    self._retrying(lambda extra=extra: self.client.discard_draft(extra.id))
+                    self.retrying(lambda extra=extra: self.client.discard_draft(extra.id))
                 except (ProviderError, TransientProviderError) as exc:  # a stray draft never dials; note and go on
                     self.on_retry(f"could not discard duplicate draft {extra.id}: {exc}")
-        if keep.status in NOT_STARTED:
-            return self.ledger.transition(chunk.key, ChunkState.CREATING, ChunkState.DRAFT_CREATED, provider_batch_id=keep.id)
-        return self.ledger.transition(chunk.key, ChunkState.CREATING, ChunkState.STARTED, provider_batch_id=keep.id, started_at=now())
+        return keep
 
     def _find(self, chunk: ChunkRecord, since: datetime) -> list[RemoteBatch]:
-        return self._retrying(lambda: _as_transient(lambda: self.client.find_by_name(chunk.batch_name, since)))
+        return self.retrying(lambda: idempotent(lambda: self.client.find_by_name(chunk.batch_name, since)))
 
     def _start(self, chunk: ChunkRecord) -> ChunkRecord:
+        """Start a draft, after reading it back: a batch the provider no longer holds as a draft is never started.
+
+        A draft may have been stopped (a cancel whose answer was lost, someone in the
+        provider's console) or started by another hand since it was recorded; magpipe's
+        `start` on a cancelled batch would call everyone again.
+        """
+        remote = self.read(chunk)
+        if remote.status not in NOT_STARTED:
+            return self._adopt(chunk, remote)
         chunk = self.ledger.transition(chunk.key, ChunkState.DRAFT_CREATED, ChunkState.STARTING, intent_at=now())
         self.failpoints.hit("after_mark_starting")
         try:
             schedule = self._schedule(chunk)
-            self._retrying(lambda: self.client.start(chunk.provider_batch_id, schedule))
+            self.retrying(lambda: self.client.start(chunk.provider_batch_id, schedule))
         except AmbiguousOutcome as exc:
             self.on_retry(f"{exc}; reading back")
             return self._reconcile_start(chunk)
@@ -224,16 +248,28 @@ class Submitter:
         self.failpoints.hit("after_record_started")
         return chunk
 
+    def read(self, chunk: ChunkRecord) -> RemoteBatch:
+        """The chunk's batch as the provider reports it now (reads are retried)."""
+        return self.retrying(lambda: idempotent(lambda: self.client.get_batch(chunk.provider_batch_id)))
+
+    def _adopt(self, chunk: ChunkRecord, remote: RemoteBatch, **values) -> ChunkRecord:
+        """A batch the provider no longer holds as a draft: stopped stays stopped, started is followed by sync."""
+        state = ChunkState(chunk.state)
+        if remote.status in STOPPED:
+            self.on_retry(f"batch {remote.id} is {remote.status} at the provider: it is not started")
+            return self.ledger.transition(chunk.key, state, ChunkState.CANCELLED, **values)
+        return self.ledger.transition(chunk.key, state, ChunkState.STARTED, started_at=now(), **values)
+
     def _reconcile_start(self, chunk: ChunkRecord, *, or_raise: bool = False) -> ChunkRecord:
         """A start may have happened: read the batch. Only a draft may be started (again)."""
         self.report.reconciled += 1
-        remote = self._retrying(lambda: _as_transient(lambda: self.client.get_batch(chunk.provider_batch_id)))
+        remote = self.read(chunk)
         if remote.status in NOT_STARTED:
             chunk = self.ledger.transition(chunk.key, ChunkState.STARTING, ChunkState.DRAFT_CREATED)
             if or_raise:
                 raise TransientProviderError(f"{self.client.label} kept refusing to start batch {remote.id}")
             return chunk
-        return self.ledger.transition(chunk.key, ChunkState.STARTING, ChunkState.STARTED, started_at=now())
+        return self._adopt(chunk, remote)
 
 
 def _choose(matches: list[RemoteBatch]) -> RemoteBatch:
@@ -243,9 +279,9 @@ def _choose(matches: list[RemoteBatch]) -> RemoteBatch:
     return min(pool, key=lambda m: (m.created_at is None, m.created_at.timestamp() if m.created_at else 0.0))
 
 
-def _as_transient(read):
-    """Reads are idempotent: an ambiguous read is simply retried."""
+def idempotent(request):
+    """A request that may safely be repeated (a read, a stop): an ambiguous answer is retried like a refusal."""
     try:
-        return read()
+        return request()
     except AmbiguousOutcome as exc:
         raise TransientProviderError(str(exc)) from exc

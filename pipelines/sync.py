@@ -9,7 +9,7 @@ from pipelines.ledger import Ledger, now
 from pipelines.providers.base import ProviderClient
 from pipelines.providers.retry import RetryPolicy, with_retries
 from schemas.ledger import ChunkState, SnapshotRecord
-from schemas.provider import FINISHED, RemoteBatch
+from schemas.provider import FINAL_RECIPIENT, FINISHED, RemoteBatch
 
 
 @dataclass
@@ -19,10 +19,11 @@ class SyncReport:
     recipients: int = 0
     skipped_other_provider: int = 0
     campaigns: set[str] = field(default_factory=set)
+    publish_error: Exception | None = None  # the DuckDB file could not be updated (the ledger is intact)
 
 
 def sync(ledger: Ledger, client: ProviderClient, *, provider: str, policy: RetryPolicy, campaign: str | None = None) -> SyncReport:
-    """Read started batches from the provider; a finished batch moves its chunk to `finished`."""
+    """Read started batches from the provider; a batch over at the provider, every recipient final, is `finished`."""
     report = SyncReport()
     stamp = now()
     snapshots = []
@@ -47,7 +48,8 @@ def sync(ledger: Ledger, client: ProviderClient, *, provider: str, policy: Retry
             SnapshotRecord(snapshot_at=stamp, provider_batch_id=b.id, campaign=chunk.campaign, chunk_key=chunk.key,
                            status=b.status, total=b.total, completed=b.completed, failed=b.failed)  # fmt: skip
         )
-        if detail.batch.status in FINISHED:
+        if detail.batch.status in FINISHED and all(r.status in FINAL_RECIPIENT for r in detail.recipients):
+            # a cancelled batch may still have calls in progress: it is read again until they end
             ledger.transition(chunk.key, ChunkState.STARTED, ChunkState.FINISHED)
             report.finished += 1
     if snapshots:

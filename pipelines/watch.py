@@ -21,11 +21,12 @@ from pipelines.ledger import Ledger
 from pipelines.logs import EventLog
 from pipelines.read import SUPPORTED
 from pipelines.run import campaign_lock, file_sha256, import_and_submit, pending_error, submit_pending
+from schemas.ledger import ChunkState
 
 PROCESSED, FAILED = "processed", "failed"
 IGNORED_SUFFIXES = (".partial", ".part", ".tmp", ".crdownload", ".why.txt")
 # When several things went wrong in one cycle, the exit code names the most urgent.
-SEVERITY = [ExitCode.LOCKED, ExitCode.PROVIDER, ExitCode.PENDING, ExitCode.BAD_INPUT]
+SEVERITY = [ExitCode.INTERNAL, ExitCode.LOCKED, ExitCode.PROVIDER, ExitCode.STORAGE, ExitCode.PENDING, ExitCode.BAD_INPUT]
 
 
 @dataclass(frozen=True)
@@ -50,17 +51,24 @@ class CycleResult:
         return next((code for code in SEVERITY if code in self.codes), ExitCode.OK)
 
 
-def candidates(inbox: Inbox) -> list[Path]:
-    """Spreadsheets waiting in the inbox, oldest first (no hidden, temporary or Excel lock files)."""
-    files = []
+def candidates(inbox: Inbox) -> tuple[list[Path], list[Path]]:
+    """Spreadsheets waiting in the inbox, oldest first (no hidden, temporary or Excel lock files), and the
+    entries refused unread: symbolic links, and anything that resolves outside the inbox."""
+    files, refused = [], []
+    home = inbox.folder.resolve()
     for path in inbox.folder.iterdir():
         name = path.name
-        if not path.is_file() or name.startswith((".", "~$")) or name.endswith(IGNORED_SUFFIXES):
+        if name.startswith((".", "~$")) or name.endswith(IGNORED_SUFFIXES) or name in (PROCESSED, FAILED):
             continue
-        if path.suffix.lower() not in SUPPORTED or not fnmatch.fnmatch(name, inbox.pattern):
+        if not fnmatch.fnmatch(name, inbox.pattern):
+            continue
+        if path.is_symlink() or path.resolve().parent != home:
+            refused.append(path)
+            continue
+        if not path.is_file() or path.suffix.lower() not in SUPPORTED:
             continue
         files.append(path)
-    return sorted(files, key=lambda p: (p.stat().st_mtime_ns, p.name))
+    return sorted(files, key=lambda p: (p.stat().st_mtime_ns, p.name)), refused
 
 
 def stable(paths: list[Path], settle_seconds: float, sleep: Callable[[float], None] = time.sleep) -> tuple[list[Path], list[Path]]:
@@ -71,7 +79,7 @@ def stable(paths: list[Path], settle_seconds: float, sleep: Callable[[float], No
     ready, moving = [], []
     for path in paths:
         now = _signature(path)
-        (ready if now is not None and now == before[path] and now[0] > 0 else moving).append(path)
+        (ready if now is not None and now == before[path] else moving).append(path)
     return ready, moving
 
 
@@ -95,11 +103,19 @@ def run_cycle(
     try:
         with campaign_lock(ledger, campaign):
             _resume(campaign, settings, ledger, home, db, log, result)
-            ready, moving = stable(candidates(inbox), settle_seconds)
+            files, refused = candidates(inbox)
+            for path in refused:
+                _fail(path, inbox, log, result, InputError(
+                    "a symbolic link, or a file outside the inbox: refused unread (drop the file itself into the inbox)",
+                    path=path.name, code="outside_inbox"))  # fmt: skip
+            ready, moving = stable(files, settle_seconds)
             for path in moving:
                 result.deferred.append(path.name)
                 log.info("file_still_changing", campaign=campaign, file=path.name)
             for path in ready:
+                if path.stat().st_size == 0:  # stable and still empty after the settle time: nothing will come
+                    _fail(path, inbox, log, result, InputError("file is empty (0 bytes)", path=path.name, code="empty"))
+                    continue
                 _one_file(path, inbox, settings, ledger, home, db, log, result)
     except LockHeld as exc:
         log.error("lock_held", campaign=campaign, message=str(exc))
@@ -108,7 +124,7 @@ def run_cycle(
 
 
 def _resume(campaign, settings, ledger, home, db, log, result: CycleResult) -> None:
-    if not ledger.pending_chunks(campaign):
+    if not ledger.pending_chunks(campaign) and not ledger.chunks(campaign, [ChunkState.CANCELLING]):
         return
     try:
         report, _ = submit_pending(campaign, settings, ledger, home, db=db)
@@ -119,11 +135,18 @@ def _resume(campaign, settings, ledger, home, db, log, result: CycleResult) -> N
     log.info("resumed", campaign=campaign, started=len(report.started), pending=len(report.pending))
     if report.pending:
         result.codes.add(pending_error(report).exit_code)
+    if report.publish_error is not None:
+        result.codes.add(ExitCode.STORAGE)
+        log.error("report_not_updated", campaign=campaign, message=str(report.publish_error))
 
 
 def _one_file(path: Path, inbox: Inbox, settings, ledger: Ledger, home: Path, db, log: EventLog, result: CycleResult) -> None:
     campaign = inbox.options.campaign
-    digest = file_sha256(path)
+    try:
+        digest = file_sha256(path)
+    except OSError as exc:
+        _fail(path, inbox, log, result, InputError(f"cannot read file ({exc.strerror})", path=path.name, code="unreadable"))
+        return
     earlier = ledger.import_with_content(campaign, digest)
     if earlier is not None:
         target = _move(path, inbox.folder / PROCESSED)
@@ -131,13 +154,13 @@ def _one_file(path: Path, inbox: Inbox, settings, ledger: Ledger, home: Path, db
         log.info("file_already_imported", campaign=campaign, file=path.name, import_id=earlier, moved_to=str(target))
         return
     try:
-        run = import_and_submit([path], inbox.options, settings, ledger, home, db=db, lock=False)
+        run = import_and_submit([path], inbox.options, settings, ledger, home, db=db, lock=False, hashes=[digest])
     except InputError as exc:
-        target = _move(path, inbox.folder / FAILED)
-        _sidecar(target, exc)
-        result.failed.append(path.name)
-        result.codes.add(exc.exit_code)
-        log.error("file_failed", campaign=campaign, file=path.name, message=str(exc), moved_to=str(target))
+        if exc.code == "changed_while_reading":  # still being written after all: the next run takes it
+            result.deferred.append(path.name)
+            log.info("file_still_changing", campaign=campaign, file=path.name)
+            return
+        _fail(path, inbox, log, result, exc)
         return
     except (ProviderError, ProviderUnreachable, CampaignError) as exc:
         # the file's contacts are already in the ledger; the next cycle resumes their batches
@@ -147,15 +170,36 @@ def _one_file(path: Path, inbox: Inbox, settings, ledger: Ledger, home: Path, db
         log.error("submission_incomplete", campaign=campaign, file=path.name, message=str(exc),
                   moved_to=str(target) if target else None)  # fmt: skip
         return
+    except Exception as exc:  # noqa: BLE001 - a bug must not block the inbox: this file fails, the others go through
+        _fail(path, inbox, log, result, InputError(f"internal error ({type(exc).__name__}); please report it", path=path.name,
+                                                    code="internal"), exit_code=ExitCode.INTERNAL)  # fmt: skip
+        return
     target = _move(path, inbox.folder / PROCESSED)
     summary = run.summary
     counts = {k: getattr(summary, k) for k in ("rows_read", "accepted", "duplicates", "rejected", "already_submitted")}
     counts["batches"] = len(summary.batches)
     if run.report.pending:
         result.codes.add(pending_error(run.report).exit_code)
+    if run.report.publish_error is not None:
+        result.codes.add(ExitCode.STORAGE)
+        log.error("report_not_updated", campaign=campaign, message=str(run.report.publish_error))
     result.imported.append(path.name)
     log.info("file_imported", campaign=campaign, file=path.name, counts=counts, pending=len(run.report.pending) or None,
              moved_to=str(target))  # fmt: skip
+
+
+def _fail(path: Path, inbox: Inbox, log: EventLog, result: CycleResult, exc: InputError, exit_code: ExitCode | None = None) -> None:
+    """Move a file to failed/ with a sidecar saying why, in words that quote nothing from the file."""
+    target = _move(path, inbox.folder / FAILED)
+    code = exit_code or exc.exit_code
+    stamp = datetime.now(UTC).isoformat(timespec="seconds")
+    target.with_name(target.name + ".why.txt").write_text(
+        f"{exc.unquoted}\nreason: {exc.code}\nexit code: {int(code)}\nat: {stamp}\n", encoding="utf-8"
+    )
+    result.failed.append(path.name)
+    result.codes.add(code)
+    log.error("file_failed", campaign=inbox.options.campaign, file=path.name, reason=exc.code, message=exc.unquoted,
+              moved_to=str(target))  # fmt: skip
 
 
 def _move(path: Path, folder: Path) -> Path:
@@ -166,9 +210,3 @@ def _move(path: Path, folder: Path) -> Path:
         target = folder / f"{path.stem}.{stamp}{path.suffix}"
     path.replace(target)
     return target
-
-
-def _sidecar(target: Path, exc: CampaignError) -> None:
-    stamp = datetime.now(UTC).isoformat(timespec="seconds")
-    text = f"{exc}\nexit code: {int(exc.exit_code)}\nat: {stamp}\n"
-    target.with_name(target.name + ".why.txt").write_text(text, encoding="utf-8")

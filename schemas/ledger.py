@@ -12,19 +12,35 @@ from sqlmodel import Field, SQLModel
 
 
 class ChunkState(StrEnum):
-    """Where a chunk is in two-phase submission. `creating` and `starting` are intents:
-    found after a crash they mean "outcome unknown", resolved by reading the provider."""
+    """Where a chunk is in two-phase submission. `creating`, `starting` and `cancelling` are
+    intents: found after a crash they mean "outcome unknown", resolved by reading the provider."""
 
     PLANNED = "planned"  # recorded, nothing sent
     CREATING = "creating"  # create (as draft) may have been sent
     DRAFT_CREATED = "draft_created"  # the provider holds a draft; its id is recorded
     STARTING = "starting"  # start may have been sent
     STARTED = "started"  # dialling (or scheduled); never started again
-    FINISHED = "finished"  # the provider says the batch is over (sync)
-    CANCELLED = "cancelled"  # stopped by `campaigns cancel` before it dialled; never submitted again
+    FINISHED = "finished"  # the provider says the batch is over and every recipient is final (sync)
+    CANCELLING = "cancelling"  # a stop was decided and may have been sent: never started, only stopped again and read back
+    CANCELLED = "cancelled"  # stopped before it dialled; never submitted again
 
 
-PENDING_STATES = (ChunkState.PLANNED, ChunkState.CREATING, ChunkState.DRAFT_CREATED, ChunkState.STARTING)
+S = ChunkState
+# Every move the ledger allows (Ledger.transition refuses any other), and why it happens.
+TRANSITIONS: dict[ChunkState, frozenset[ChunkState]] = {
+    S.PLANNED: frozenset({S.CREATING, S.CANCELLED}),  # submit; cancel before anything was sent
+    S.CREATING: frozenset({S.PLANNED, S.DRAFT_CREATED, S.STARTED, S.CANCELLED, S.CANCELLING}),  # read back by name; cancel
+    S.DRAFT_CREATED: frozenset({S.STARTING, S.STARTED, S.CANCELLING, S.CANCELLED}),  # start; read back before start; cancel
+    S.STARTING: frozenset({S.DRAFT_CREATED, S.STARTED, S.CANCELLED, S.CANCELLING}),  # read back: draft / started / stopped; cancel
+    S.STARTED: frozenset({S.FINISHED, S.CANCELLING, S.CANCELLED}),  # sync; unschedule a batch that has not dialled
+    S.CANCELLING: frozenset({S.CANCELLED, S.STARTED}),  # read back: stopped / it began dialling first
+    S.FINISHED: frozenset(),
+    S.CANCELLED: frozenset(),
+}
+del S
+
+PENDING_STATES = (ChunkState.PLANNED, ChunkState.CREATING, ChunkState.DRAFT_CREATED, ChunkState.STARTING)  # resumed first by a run
+OPEN_STATES = (*PENDING_STATES, ChunkState.STARTED, ChunkState.CANCELLING)  # not over: what cancel and reschedule look at
 
 
 class ImportRecord(SQLModel, table=True):
@@ -208,3 +224,29 @@ class SuppressionRecord(SQLModel, table=True):
     e164: str = Field(primary_key=True)
     source: str  # the file it came from, or "cli"
     added_at: datetime
+
+
+class ChangeRecord(SQLModel, table=True):
+    """One committed change the analysts' DuckDB file must receive, written in the same transaction as the change.
+
+    A publish applies every change after its file's watermark and moves the watermark to
+    the last one it read; a file whose watermark lags the newest change is stale (a
+    publish failed or was killed), and the next publish catches it up.
+    """
+
+    __tablename__ = "changes"
+
+    seq: int | None = Field(default=None, primary_key=True)  # commit order (PostgreSQL: inserts serialised by a lock)
+    campaign: str = Field(index=True)
+    kind: str  # import (ref = import id) | chunk (ref = chunk key) | batch (ref = provider batch id) | snapshot (ref = ISO time)
+    ref: str
+    at: datetime
+
+
+class LedgerMeta(SQLModel, table=True):
+    """Facts about the ledger itself: its identity, so a DuckDB file published from another ledger is rebuilt."""
+
+    __tablename__ = "ledger_meta"
+
+    key: str = Field(primary_key=True)
+    value: str

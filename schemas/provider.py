@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict
 # Neutral batch statuses. magpipe's are used as they are; batchcall's in_progress → running.
 FINISHED = {"completed", "cancelled", "failed"}
 NOT_STARTED = {"draft"}
+STOPPED = {"cancelled", "failed"}
+FINAL_RECIPIENT = {"completed", "busy", "no_answer", "failed", "skipped"}  # a recipient whose call is over, or never will be  # a batch in these is never started again (magpipe's start would call everyone)
 
 
 class RemoteBatch(BaseModel):

@@ -34,11 +34,15 @@ TABLES = {
             provider_batch_id VARCHAR, e164 VARCHAR, campaign VARCHAR, status VARCHAR, call_record_id VARCHAR,
             attempted_at TIMESTAMPTZ, completed_at TIMESTAMPTZ, error VARCHAR, synced_at TIMESTAMPTZ,
             PRIMARY KEY (provider_batch_id, e164))""",
+    "publish_state": """
+        CREATE TABLE IF NOT EXISTS publish_state (ledger_id VARCHAR, change_seq BIGINT, published_at TIMESTAMPTZ)""",
     "batch_snapshots": """
         CREATE TABLE IF NOT EXISTS batch_snapshots (
             snapshot_at TIMESTAMPTZ, provider_batch_id VARCHAR, campaign VARCHAR, chunk_key VARCHAR, status VARCHAR,
             total BIGINT, completed BIGINT, failed BIGINT, PRIMARY KEY (snapshot_at, provider_batch_id))""",
 }
+
+PUBLISH_STATE = "publish_state"  # one row: the ledger this file came from and the last change it holds
 
 VIEWS = {
     "recipient_outcomes": """

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from pathlib import Path
 
 import duckdb
 
@@ -44,6 +45,7 @@ def main(path: str, stop_file: str) -> None:
                 connection.execute("USE w")
                 fresh.append(check(connection))
                 connection.close()
+                Path(stop_file + ".ready").touch()  # the test waits for a first fresh look before it writes more
         except Exception as exc:  # noqa: BLE001 - every failure is what this process reports
             errors.append(f"{type(exc).__name__}: {exc}")
         try:

@@ -17,12 +17,12 @@ def test_phone_header_variants(header):
 
 
 def test_no_phone_column_lists_headers():
-    with pytest.raises(InputError, match=r"no phone column found; headers found: 'Name', 'Email'"):
+    with pytest.raises(InputError, match=r"no phone column found; name it with --phone-column \(headers found: 'Name', 'Email'\)"):
         map_columns(["Name", "Email"], label="f.csv")
 
 
 def test_several_phone_columns_asks_for_a_choice():
-    with pytest.raises(InputError, match=r"several phone columns \('Phone', 'Mobile'\)"):
+    with pytest.raises(InputError, match=r"several phone columns; choose one with --phone-column \('Phone', 'Mobile'\)"):
         map_columns(["Phone", "Mobile"], label="f.csv")
     assert map_columns(["Phone", "Mobile"], label="f.csv", phone_column="Mobile").phone == 1
 
@@ -39,7 +39,7 @@ def test_roles_and_variables():
 
 
 def test_colliding_variable_keys_name_both_headers():
-    with pytest.raises(InputError, match="columns 'First Name' and 'first_name' both become the variable 'first_name'"):
+    with pytest.raises(InputError, match="'First Name' and 'first_name' both become 'first_name'"):
         map_columns(["Phone", "First Name", "first_name"], label="f.csv")
 
 

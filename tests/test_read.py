@@ -79,7 +79,7 @@ def test_xlsx_sheet_choice_and_missing_sheet(tmp_path):
     sheet = read_sheet(path, sheet="Second")
     assert sheet.headers == ["Mobile"] and sheet.cells[0].tolist() == ["2125550199"]
     assert sheet.rows.tolist() == [3]  # the header sits on row 2 of that sheet
-    with pytest.raises(InputError, match="no sheet named 'Nope'; sheets: Contacts, Second"):
+    with pytest.raises(InputError, match=r"no sheet named 'Nope' \(sheets: Contacts, Second\)"):
         read_sheet(path, sheet="Nope")
 
 

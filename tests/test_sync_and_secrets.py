@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import sys
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,7 @@ def guarded():
 
 
 def ledger_rows(home: Path, query: str):
+    """Rows of a query on the ledger file in `home`, read with sqlite3 directly."""
     with sqlite3.connect(home / "ledger.sqlite") as db:
         return db.execute(query).fetchall()
 
@@ -94,3 +96,88 @@ def test_campaign_lock_is_exclusive_and_recovered_from_a_dead_holder(tmp_path):
     with sqlite3.connect(tmp_path / "ledger.sqlite") as db:  # as if held by a process that was killed
         db.execute("UPDATE locks SET pid = 2147483646")
     assert ledger.acquire("c")
+
+
+def _race_for_lock(url: str, barrier, results) -> None:
+    ledger = Ledger(url)
+    barrier.wait()
+    try:
+        token = ledger.acquire("c")
+        results.put(("won", token))
+    except LockHeld:
+        results.put(("lost", None))
+    barrier.wait()  # a winner keeps the lock until every racer has tried
+
+
+def test_many_runs_racing_for_a_stale_lock_leave_exactly_one_holder(tmp_path):
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    ledger = Ledger(url)
+    racers = 6
+    for round_ in range(20):
+        ledger.acquire("c")
+        with sqlite3.connect(tmp_path / "ledger.sqlite") as db:  # its holder was killed
+            db.execute("UPDATE locks SET pid = 2147483646")
+        barrier, results = context.Barrier(racers), context.Queue()
+        processes = [context.Process(target=_race_for_lock, args=(url, barrier, results)) for _ in range(racers)]
+        for process in processes:
+            process.start()
+        outcomes = [results.get(timeout=60) for _ in processes]
+        for process in processes:
+            process.join(timeout=60)
+        winners = [token for verdict, token in outcomes if verdict == "won"]
+        assert len(winners) == 1, (round_, outcomes)
+        assert ledger_rows(tmp_path, "SELECT owner FROM locks") == [(winners[0],)]
+        ledger.release("c", winners[0])
+        assert ledger_rows(tmp_path, "SELECT owner FROM locks") == []
+
+
+def test_two_first_runs_on_a_fresh_home_create_the_ledger_once(tmp_path):
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    for round_ in range(5):
+        url = f"sqlite:///{tmp_path / str(round_) / 'ledger.sqlite'}"
+        processes = [context.Process(target=Ledger, args=(url,)) for _ in range(4)]
+        for process in processes:
+            process.start()
+        for process in processes:
+            process.join(timeout=60)
+        assert [p.exitcode for p in processes] == [0, 0, 0, 0]
+
+
+@pytest.mark.parametrize("dialect", ["batchcall", "magpipe"])
+def test_secrets_pasted_with_line_endings_or_wrong_never_leak(tmp_path, guarded, dialect):
+    """Keys from a Windows file end in CR LF: they are used stripped; a wrong one is refused; neither is ever printed or stored."""
+    home, out = tmp_path / "home", tmp_path / "out"
+    pasted = provider_env(dialect, guarded.url, key=KEY + "\r\n", secret=SECRET + "\n")
+    wrong_key = "wrong-" + KEY + "\r"
+    wrong = provider_env(dialect, guarded.url, key=wrong_key, secret=SECRET + "\r")
+    path, _ = contacts_file(tmp_path, count=4)
+    path2, _ = contacts_file(tmp_path, count=2, start=50, name="more.csv")
+    sync = [sys.executable, "-m", "pipelines", "sync", "--home", str(home), "--provider", dialect, "--wait", "10"]
+    outputs = [
+        run(import_cmd(dialect, path, home, campaign="paste") + ["--out", str(out)], pasted),
+        run(sync, pasted),
+        run(import_cmd(dialect, path2, home, campaign="paste"), wrong),
+        run(import_cmd(dialect, path2, home, campaign="paste"), {**wrong, "CAMPAIGNS_DEBUG": "1"}),
+    ]
+    assert [o.returncode for o in outputs] == [0, 0, 5, 5], [o.stderr for o in outputs]
+    assert "refused the credentials" in outputs[2].stderr
+    written = b"".join(p.read_bytes() for p in tmp_path.rglob("*") if p.is_file())
+    printed = "".join(o.stdout + o.stderr for o in outputs)
+    for secret in (KEY, SECRET, wrong_key.strip()):
+        assert secret.encode() not in written and secret not in printed
+
+
+@pytest.mark.parametrize("variable", ["MAGPIPE_API_KEY", "BATCHCALL_API_SECRET"])
+def test_a_secret_that_cannot_be_sent_is_refused_by_name_not_by_value(tmp_path, guarded, variable):
+    dialect = "magpipe" if variable.startswith("MAGPIPE") else "batchcall"
+    env = provider_env(dialect, guarded.url, key=KEY, secret=SECRET) | {variable: "kéy-ünicode-93x"}
+    path, _ = contacts_file(tmp_path, count=2)
+    result = run(import_cmd(dialect, path, tmp_path / "home"), env)
+    assert result.returncode == 2, result.stderr
+    assert variable in result.stderr and "HTTP header" in result.stderr
+    assert "kéy" not in result.stderr + result.stdout and "internal error" not in result.stderr

@@ -177,3 +177,63 @@ def test_campaigns_toml_maps_inboxes_to_campaigns(tmp_path, setup):
     assert (uk / "ignored.csv").exists() and (uk / "processed" / "uk-leads.csv").exists() and (us / "processed" / "us.csv").exists()
     dialled = {r["phone_number"] for r in httpx.get(url + "/_sandbox/recipients").json()}
     assert {"+447911123456", "+447911123457"} <= dialled and "+447911123458" not in dialled
+
+
+def _corrupt_workbook(path, tmp_path):
+    """A real workbook whose sheet XML is cut short: the zip opens, the sheet does not parse."""
+    import zipfile
+
+    from openpyxl import Workbook
+
+    good = tmp_path / "good.xlsx"
+    workbook = Workbook()
+    workbook.active.append(["Phone"])
+    workbook.active.append(["+12125550100"])
+    workbook.save(good)
+    with zipfile.ZipFile(good) as source, zipfile.ZipFile(path, "w") as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            target.writestr(item, data[: len(data) // 2] if item.filename.endswith("sheet1.xml") else data)
+    return path
+
+
+def _zip_bomb(path, expanded_mb: int):
+    """A workbook-shaped zip whose sheet XML inflates to `expanded_mb` MB from a few kB."""
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as target:
+        target.writestr("[Content_Types].xml", "<Types/>")
+        target.writestr("xl/workbook.xml", "<workbook/>")
+        target.writestr("xl/worksheets/sheet1.xml", "<sheetData>" + " " * (expanded_mb << 20) + "</sheetData>")
+    return path
+
+
+def test_bad_workbooks_links_and_empty_files_fail_alone_and_quote_nothing(tmp_path, setup):
+    inbox, home, env, url = setup
+    secret_text = "TOP-SECRET-LINE do not print"
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secrets.txt").write_text(secret_text + "\n")
+    linked_csv, linked_numbers = contacts_file(outside, count=3, start=900, name="linked.csv")
+    os.symlink(outside / "secrets.txt", inbox / "notes.csv")
+    os.symlink(linked_csv, inbox / "linked.csv")
+    _corrupt_workbook(inbox / "truncated.xlsx", tmp_path)
+    _zip_bomb(inbox / "bomb.xlsx", expanded_mb=8)
+    (inbox / "empty.csv").write_bytes(b"")
+    source, numbers = contacts_file(tmp_path, count=5)
+    shutil.copy(source, inbox / "good.csv")
+    result = watch(inbox, home, {**env, "CAMPAIGNS_MAX_WORKBOOK_MB": "2"})
+    assert result.returncode == 3, result.stderr
+    assert (inbox / "processed" / "good.csv").exists()
+    failed = {p.name for p in (inbox / "failed").iterdir() if not p.name.endswith(".why.txt")}
+    assert failed == {"notes.csv", "linked.csv", "truncated.xlsx", "bomb.xlsx", "empty.csv"}
+    why = {name: (inbox / "failed" / f"{name}.why.txt").read_text() for name in failed}
+    assert "reason: outside_inbox" in why["notes.csv"] and "reason: outside_inbox" in why["linked.csv"]
+    assert "reason: unreadable" in why["truncated.xlsx"] and "reason: too_large" in why["bomb.xlsx"]
+    assert "reason: empty" in why["empty.csv"]
+    assert (inbox / "failed" / "notes.csv").is_symlink()  # the link was moved, never followed
+    everything = result.stderr + result.stdout + "".join(why.values())
+    assert secret_text not in everything and "Traceback" not in everything and "internal error" not in everything
+    assert_exactly_once(url, numbers)  # the linked CSV's people were never called
+    again = watch(inbox, home, env)  # nothing is left to block the next run
+    assert again.returncode == 0, again.stderr

@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from pipelines.errors import ProviderError
 from pipelines.providers.base import HttpEdge, parse_time
+from pipelines.redact import register
 from schemas import batchcall as bc
 from schemas.provider import OutgoingContact, RemoteBatch, RemoteBatchDetail, RemoteRecipient, Schedule
 
@@ -20,9 +21,11 @@ class BatchcallClient:
     """Creates drafts, schedules them for now, and reads them back by name or id."""
 
     dialect = "batchcall"
+    stops_running = False  # the documented API has no way to stop a batch that is dialling
 
     def __init__(self, base_url: str, api_key: str, api_secret: str, *, from_number: str, agent_id: str | None,
                  timeout: float, label: str = "batchcall", transport=None):  # fmt: skip
+        register(api_key, api_secret)
         self.label = label
         self.from_number = from_number
         self.agent_id = agent_id
@@ -61,6 +64,15 @@ class BatchcallClient:
         """Put a scheduled batch that has not started dialling back to draft (PUT status=draft)."""
         request = bc.UpdateRequest(status="draft")
         self._envelope("PUT", f"/batch-call/{batch_id}", mutating=True, body=request.model_dump(mode="json", exclude_none=True))
+
+    def stop(self, batch_id: str, status: str) -> None:
+        """A draft never dials (nothing to send); a scheduled batch is put back to draft; a dialling one cannot be stopped."""
+        if status == "draft":
+            return
+        if status == "scheduled":
+            self.unschedule(batch_id)
+            return
+        raise ProviderError(f"{self.label} documents no way to stop a batch that is {status}")
 
     def discard_draft(self, batch_id: str) -> None:
         """A batchcall draft never dials; nothing to do (the API documents no delete)."""

@@ -8,6 +8,7 @@ from pydantic import ValidationError
 
 from pipelines.errors import ProviderError
 from pipelines.providers.base import HttpEdge, parse_time
+from pipelines.redact import register
 from schemas import magpipe as mp
 from schemas.provider import OutgoingContact, RemoteBatch, RemoteBatchDetail, RemoteRecipient, Schedule
 
@@ -21,8 +22,10 @@ class MagpipeClient:
     """Creates drafts, starts them, and reads them back by name or id."""
 
     dialect = "magpipe"
+    stops_running = True  # `cancel` stops a batch that is dialling: pending recipients are skipped
 
     def __init__(self, base_url: str, api_key: str, *, caller_id: str, agent_id: str | None, timeout: float, transport=None):
+        register(api_key)
         self.label = "magpipe"
         self.caller_id = caller_id
         self.agent_id = agent_id
@@ -68,6 +71,10 @@ class MagpipeClient:
         answer = self._call(mp.BatchIdRequest(action="cancel", batch_id=batch_id), mp.ActionAnswer, mutating=True)
         if not answer.success:
             raise ProviderError(f"magpipe cancel {batch_id}: {answer.message or 'refused'}")
+
+    def stop(self, batch_id: str, status: str) -> None:
+        """Stop a batch in any status: drafts can then never be started, running ones dial no one new."""
+        self.cancel(batch_id)
 
     def discard_draft(self, batch_id: str) -> None:
         """Cancel a draft left over by an ambiguous create, so nobody can start it by mistake."""

@@ -1,0 +1,95 @@
+"""Ordinary failures are ordinary errors: one line, the documented exit code, never "internal error"."""
+
+from __future__ import annotations
+
+import json
+import resource
+import signal
+import subprocess
+import sys
+
+from tests.conftest import ROOT, run_cli
+from tests.submit_helpers import contacts_file
+
+SAMPLE = str(ROOT / "data" / "sample_contacts.csv")
+
+
+def one_line(result) -> str:
+    lines = result.stderr.strip().splitlines()
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr, result.stderr
+    return lines[-1]
+
+
+def test_a_path_given_twice_is_read_once(tmp_path):
+    path, _ = contacts_file(tmp_path, count=4)
+    for extra in ([], ["--dry-run"]):
+        result = run_cli("import", str(path), str(path), "--campaign", "twice", "--home", str(tmp_path / "home"), "--json", *extra)
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)["rows_read"] == 4 and "given more than once" in result.stderr
+
+
+def _small_disk() -> None:
+    """The child process may write files of at most 150 kB: the ledger outgrows it, like a disk that fills up."""
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit then fails with EFBIG instead of killing us
+    resource.setrlimit(resource.RLIMIT_FSIZE, (150_000, 150_000))
+
+
+def test_a_full_disk_is_one_line_and_exit_7(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "pipelines", "import", SAMPLE, "--campaign", "full", "--home", str(tmp_path / "home")],
+        capture_output=True, text=True, cwd=tmp_path, preexec_fn=_small_disk, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 7, result.stderr
+    assert "cannot be written" in one_line(result) or "cannot write" in one_line(result)
+
+
+def test_a_read_only_ledger_is_one_line_and_exit_7(tmp_path):
+    home = tmp_path / "home"
+    assert run_cli("import", SAMPLE, "--campaign", "a", "--home", str(home)).returncode == 0
+    read_only = f"sqlite:///file:{home / 'ledger.sqlite'}?mode=ro&uri=true"
+    result = run_cli("import", SAMPLE, "--campaign", "b", "--home", str(home), "--state", read_only)
+    assert result.returncode == 7, result.stderr
+    assert "readonly database" in one_line(result)
+
+
+def test_secrets_in_a_watch_entry_are_refused_like_top_level_ones(tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    config = tmp_path / "campaigns.toml"
+    config.write_text(f'[[watch]]\ninbox = "{inbox}"\ncampaign = "w"\nmagpipe_api_key = "sk-live-watch-77"\n')
+    result = run_cli("watch", "--once", "--config", str(config), "--home", str(tmp_path / "home"))
+    assert result.returncode == 2
+    assert "secrets belong in the environment" in one_line(result) and "sk-live-watch-77" not in result.stderr
+
+
+def test_a_file_that_changes_while_it_is_read_plans_nothing(tmp_path):
+    """The hash recorded must be the content planned: a file rewritten between hashing and reading is refused."""
+    import pytest
+
+    from pipelines.config import ProviderSettings
+    from pipelines.errors import InputError
+    from pipelines.ingest import IngestOptions
+    from pipelines.ledger import Ledger
+    from pipelines.run import file_sha256, import_and_submit
+
+    path, _ = contacts_file(tmp_path, count=5)
+    hashed_before = file_sha256(path)
+    contacts_file(tmp_path, count=7, start=100)  # the export is rewritten in place after it was hashed
+    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+    with pytest.raises(InputError, match="changed while it was being read") as caught:
+        import_and_submit([path], IngestOptions("moving"), ProviderSettings(), ledger, tmp_path, hashes=[hashed_before])
+    assert caught.value.code == "changed_while_reading"
+    assert ledger.chunks("moving") == [] and ledger.import_with_content("moving", hashed_before) is None
+
+
+def test_a_corrupt_or_exploding_workbook_is_bad_input_not_a_crash(tmp_path):
+    from tests.test_watch import _corrupt_workbook, _zip_bomb
+
+    truncated = _corrupt_workbook(tmp_path / "truncated.xlsx", tmp_path)
+    bomb = _zip_bomb(tmp_path / "bomb.xlsx", expanded_mb=8)
+    for extra in (["--dry-run"], []):
+        for path, message in ((truncated, "not a readable Excel workbook"), (bomb, "more than the 2 MB allowed")):
+            result = run_cli("import", str(path), "--campaign", "x", "--home", str(tmp_path / "home"), *extra,
+                             env={"CAMPAIGNS_MAX_WORKBOOK_MB": "2"})  # fmt: skip
+            assert result.returncode == 3, result.stderr
+            assert message in one_line(result)
