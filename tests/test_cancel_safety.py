@@ -47,9 +47,14 @@ def sandbox():
         yield handle
 
 
+# Each step of cancel, killed, then each later command on what it left. The last step has
+# already recorded the result: one follow-up is enough to show it holds.
+CASES = [(step, name) for step in STEPS[:2] for name in ("import", "watch", "retry")] + [(STEPS[2], "import")]
+
+
 @pytest.mark.parametrize("dialect", ["magpipe", "batchcall"])
-@pytest.mark.parametrize("step", STEPS)
-def test_cancel_killed_at_each_step_then_every_later_command_dials_nobody(tmp_path, sandbox, dialect, step):
+@pytest.mark.parametrize("step,follow_up", CASES)
+def test_cancel_killed_at_each_step_then_later_commands_dial_nobody(tmp_path, sandbox, dialect, step, follow_up):
     httpx.post(sandbox.url + "/_sandbox/reset")
     _, numbers = contacts_file(tmp_path, count=10)
     home = tmp_path / "home"
@@ -58,9 +63,7 @@ def test_cancel_killed_at_each_step_then_every_later_command_dials_nobody(tmp_pa
     assert run(commands["import"], {**env, "CAMPAIGNS_FAILPOINT": "after_record_draft"}).returncode == -9
     killed = run(cli(home, dialect, "cancel", "--campaign", "stop"), {**env, "CAMPAIGNS_FAILPOINT": step})
     assert killed.returncode == -9, killed.stderr
-    # one follow-up per case keeps the matrix quick; the next test runs all three after one case
-    name = ("import", "watch", "retry")[STEPS.index(step)]
-    after = run(commands[name], env)
+    after = run(commands[follow_up], env)
     assert after.returncode in (0, 2), after.stderr  # retry of a campaign nobody was called in may find nothing to do
     assert "Traceback" not in after.stderr
     assert_nobody_dialled(sandbox.url, numbers)
