@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 from rich.console import Console
 
@@ -129,7 +128,7 @@ app.add_typer(suppress_app, name="suppress")
 
 @suppress_app.command("add")
 def suppress_add(
-    numbers: Annotated[list[str], typer.Argument(help="Numbers in any format, or files (CSV, XLSX, …) of numbers.")],
+    numbers: Annotated[list[str], typer.Argument(metavar="NUMBER_OR_FILE", help="Numbers in any format, or files (CSV, XLSX, …) of numbers.")],
     region: RegionOption = None,
     home: HomeOption = None,
     state: StateOption = None,
@@ -158,7 +157,7 @@ def suppress_add(
 
 @suppress_app.command("remove")
 def suppress_remove(
-    numbers: Annotated[list[str], typer.Argument(help="Numbers in any format.")],
+    numbers: Annotated[list[str], typer.Argument(metavar="NUMBER_OR_FILE", help="Numbers in any format, or files of numbers.")],
     region: RegionOption = None,
     home: HomeOption = None,
     state: StateOption = None,
@@ -268,7 +267,7 @@ def _stderr() -> Console:
 
 @app.command("import")
 def import_command(
-    paths: Annotated[list[Path], typer.Argument(help="Spreadsheets: CSV, TSV, XLSX, Parquet, JSON Lines.")],
+    paths: Annotated[list[Path], typer.Argument(metavar="FILE", readable=False, help="Spreadsheets: CSV, TSV, XLSX, Parquet, JSON Lines.")],
     campaign: Annotated[str, typer.Option("--campaign", help="Campaign the contacts belong to.")],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Read, normalise, dedupe and chunk; submit nothing.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
@@ -284,7 +283,7 @@ def import_command(
     state: StateOption = None,
     config: ConfigOption = None,
     db: DbOption = None,
-    suppress: Annotated[list[Path] | None, typer.Option("--suppress", help="Do-not-call file (repeat); numbers in any format.")] = None,
+    suppress: Annotated[list[Path] | None, typer.Option("--suppress", readable=False, help="Do-not-call file (repeat); numbers in any format.")] = None,
     cooldown: Annotated[float | None, typer.Option("--cooldown", help="Skip numbers any campaign called in the last DAYS.")] = None,
     window: WindowOption = None,
     days: DaysOption = None,
@@ -535,7 +534,7 @@ def publish_command(
 
 @app.command("watch")
 def watch_command(
-    inbox: Annotated[Path | None, typer.Argument(help="Folder to watch [default: the [[watch]] entries of campaigns.toml].")] = None,
+    inbox: Annotated[Path | None, typer.Argument(metavar="INBOX", help="Folder to watch [default: the [[watch]] entries of campaigns.toml].")] = None,
     campaign: Annotated[str | None, typer.Option("--campaign", help="Campaign the inbox feeds.")] = None,
     once: Annotated[bool, typer.Option("--once", help="Process what is there and exit (for cron).")] = False,
     interval: Annotated[float, typer.Option("--interval", help="Seconds between polls without --once.")] = 60,
@@ -678,41 +677,46 @@ def _traceback(exc: BaseException) -> None:
 
 
 def main() -> None:
-    """Entry point: run the app and turn every failure into one line and an exit code."""
+    """Entry point: run the app and turn every failure into one line and an exit code.
+
+    Usage mistakes (typer's own exceptions: typer vendors its click, so they are caught as
+    typer.TyperException) exit 2 with click's message; our errors exit with their code;
+    anything else is a bug (exit 1). With --json an error is also one JSON object on stdout.
+    """
     debug = os.environ.get("CAMPAIGNS_DEBUG") == "1"
     err = Console(stderr=True, highlight=False, soft_wrap=True)
+    as_json = "--json" in sys.argv[1:]
+
+    def fail(message: str, code: int) -> None:
+        if as_json:
+            print(json.dumps({"error": message, "exit_code": int(code)}))
+        sys.exit(code)
+
     try:
-        code = app(standalone_mode=False)
-    except click.exceptions.Exit as exc:  # typer.Exit with a code, e.g. from `watch --once`
+        code = app(standalone_mode=False, prog_name="campaigns")
+    except typer.Exit as exc:  # e.g. the exit code of `watch --once`
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except (typer.Abort, KeyboardInterrupt):
         err.print("campaigns: interrupted")
         sys.exit(130)
-    except click.ClickException as exc:
+    except typer.TyperException as exc:  # a usage mistake: click's own "Usage: … Error: …"
         exc.show()
-        sys.exit(ExitCode.USAGE)
+        fail(redact(exc.format_message()), ExitCode.USAGE)
     except CampaignError as exc:
         if debug:
             _traceback(exc)
-        err.print(f"campaigns: error: {redact(str(exc))}", markup=False)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        err.print("campaigns: interrupted")
-        sys.exit(130)
+        message = redact(str(exc))
+        err.print(f"campaigns: error: {message}", markup=False)
+        fail(message, exc.exit_code)
     except Exception as exc:  # a bug of ours: still one line, traceback on request
         if debug:
             _traceback(exc)
         if isinstance(exc, OSError) and exc.errno in STORAGE_ERRNOS:  # a local file the system refused to write
             where = f" {exc.filename}" if exc.filename else ""
-            err.print(f"campaigns: error: cannot write{where}: {exc.strerror}; free space or fix permissions, then run again",
-                      markup=False)  # fmt: skip
-            sys.exit(ExitCode.STORAGE)
-        err.print(
-            f"campaigns: internal error: {type(exc).__name__}: {redact(str(exc).splitlines()[0]) if str(exc) else ''}"
-            " (set CAMPAIGNS_DEBUG=1 for the traceback, and please report it)",
-            markup=False,
-        )
-        sys.exit(ExitCode.INTERNAL)
+            message = f"cannot write{where}: {exc.strerror}; free space or fix permissions, then run again"
+            err.print(f"campaigns: error: {message}", markup=False)
+            fail(message, ExitCode.STORAGE)
+        message = f"internal error: {type(exc).__name__}: {redact(str(exc).splitlines()[0]) if str(exc) else ''}"
+        err.print(f"campaigns: {message} (set CAMPAIGNS_DEBUG=1 for the traceback, and please report it)", markup=False)
+        fail(message, ExitCode.INTERNAL)
     sys.exit(code if isinstance(code, int) else 0)
-
-

@@ -565,8 +565,11 @@ def _sheets(paths: Sequence[str | Path], options: IngestOptions) -> Iterator[tup
 
 def _csv_batches(path: Path) -> Iterator[RawSheet] | None:
     """Arrow record batches of a UTF-8 delimited file, or None when the exact reader must handle it."""
-    with path.open("rb") as handle:
-        sample = handle.read(SNIFF_BYTES)
+    try:
+        with path.open("rb") as handle:
+            sample = handle.read(SNIFF_BYTES)
+    except OSError:
+        return None  # read_sheet says what is wrong (permission denied, …) in one line
     if not sample:
         return None
     try:

@@ -159,3 +159,23 @@ def test_a_publish_that_failed_or_was_killed_is_caught_up_by_the_next_command(tm
     assert _summary(db)["completed"] + _summary(db)["failed"] == 12
     assert "behind the ledger" not in run_cli("report", "--home", str(home)).stderr
     assert not list(db.parent.glob(".*.tmp*"))  # the next publish swept what the killed one left
+
+
+def test_every_column_of_every_table_and_view_can_be_fetched_in_a_fresh_process(demo_home):
+    """A notebook's first query must not fail for a missing module (DuckDB needs pytz for TIMESTAMPTZ)."""
+    script = (
+        "import sys, duckdb\n"
+        "from pipelines import api\n"
+        "with duckdb.connect(sys.argv[1], read_only=True) as db:\n"
+        "    names = [r[0] for r in db.execute('SELECT table_name FROM information_schema.tables').fetchall()]\n"
+        "    for name in names:\n"
+        "        db.execute(f'SELECT * FROM \"{name}\"').fetchall()\n"
+        "with api.connect(db=sys.argv[1]) as con:\n"
+        "    rows = con.execute('SELECT completed_at, attempted_at FROM recipients').fetchall()\n"
+        "print(len(names), len(rows))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script, str(demo_home / "campaigns.duckdb")], capture_output=True,
+                            text=True, cwd=ROOT, timeout=120)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    tables, rows = map(int, result.stdout.split())
+    assert tables >= 9 and rows == 27
