@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipelines.chunk import batch_limit
+from pipelines.providers.registry import batch_limit
 from pipelines.ingest import IngestOptions, ingest
 from pipelines.output import accepted_frame
 from schemas.contacts import DYNAMIC_VARIABLES, ImportSummary

@@ -14,15 +14,6 @@ from schemas.contacts import CHUNK_KEY, E164, TIMEZONE, BatchPlan
 
 FALLBACK_ZONE = "UTC"
 
-PROVIDER_LIMITS = {"batchcall": 1000, "magpipe": 500, "sandbox": 1000}
-
-
-def batch_limit(provider: str, requested: int | None = None) -> int:
-    """min(requested, the provider's limit): 1000 tasks for batchcall, 500 recipients for magpipe."""
-    limit = PROVIDER_LIMITS[provider]
-    return limit if requested is None else min(requested, limit)
-
-
 def chunk_key(campaign: str, numbers: list[str]) -> str:
     """A stable key for a chunk: a hash of its campaign and its members in order."""
     digest = hashlib.sha256("\n".join([campaign, *numbers]).encode()).hexdigest()

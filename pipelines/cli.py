@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 
 from pipelines import console as show
-from pipelines.chunk import batch_limit
+from pipelines.providers.registry import batch_limit
 from pipelines.config import (
     DEFAULT_HOME,
     IngestSettings,
@@ -38,7 +38,7 @@ from pipelines import report
 from pipelines.output import write_outputs
 from pipelines.publish import publish
 from pipelines.stream import stream_import
-from pipelines.run import Hooks, import_and_submit, pending_error, sync_ledger
+from pipelines.run import Hooks, campaign_provider, import_and_submit, pending_error, sync_ledger
 
 app = typer.Typer(
     help="Turn contact spreadsheets into outbound call campaigns, exactly once.",
@@ -194,12 +194,13 @@ def suppress_list(
 
 
 def _ingest_options(
-    ctx: Context, campaign: str, *, region, batch_size, phone_column, sheet, window=None, days=None, allow_any_hour=None
-) -> IngestOptions:
+    ctx: Context, campaign: str, *, provider: str, region, batch_size, phone_column, sheet, window=None, days=None,
+    allow_any_hour=None,
+) -> IngestOptions:  # fmt: skip
     """How to read and cut files for one campaign: flags (or a [[watch]] entry) over the environment and campaigns.toml."""
     settings = build(
-        IngestSettings, home=ctx.home, provider=ctx.provider.provider,
-        region=_first(region, ctx.toml.get("region")), batch_size=_first(batch_size, ctx.toml.get("batch_size")),
+        IngestSettings, home=ctx.home, region=_first(region, ctx.toml.get("region")),
+        batch_size=_first(batch_size, ctx.toml.get("batch_size")),
     )  # fmt: skip
     env = environment()
     hours = CallingHours.parse(
@@ -210,7 +211,7 @@ def _ingest_options(
     hours.check(bool(any_hour))
     return IngestOptions(
         campaign=campaign, region=settings.region, phone_column=phone_column, sheet=sheet,
-        batch_size=batch_limit(settings.provider, settings.batch_size), hours=hours,
+        batch_size=batch_limit(provider, settings.batch_size), hours=hours,
         max_workbook_bytes=_megabytes(env.get("CAMPAIGNS_MAX_WORKBOOK_MB") or ctx.toml.get("max_workbook_mb"), MAX_WORKBOOK_BYTES),
     )  # fmt: skip
 
@@ -297,28 +298,27 @@ def import_command(
     ctx = _context(
         home, config, state, db, provider=provider, caller_id=caller_id, agent_id=agent_id, account_timezone=account_timezone
     )  # fmt: skip
-    options = _ingest_options(
-        ctx, campaign, region=region, batch_size=batch_size, phone_column=phone_column, sheet=sheet, window=window,
-        days=days, allow_any_hour=allow_any_hour,
-    )  # fmt: skip
-    err = _stderr()
     if cooldown is not None and cooldown < 0:
         raise UsageError("--cooldown must be a number of days ≥ 0")
-    if dry_run:  # streamed: any number of rows in bounded memory; the ledger is read if there is one
-        with Ledger(ctx.state.ledger_url) if _ledger_exists(ctx) else nullcontext() as ledger:
-            skip = _skip_sets(ledger, options, suppress, cooldown)
-        _print_summary(stream_import(paths, options, out, **skip), as_json, out)
-        return
-
-    ctx.provider.require_credentials()
-    with Ledger(ctx.state.ledger_url) as ledger:
-        if ctx.provider.provider == "sandbox":
+    err = _stderr()
+    # a dry run reads the ledger if there is one (suppression, cooldown, already submitted) and changes nothing
+    with Ledger(ctx.state.ledger_url) if not dry_run or _ledger_exists(ctx) else nullcontext() as ledger:
+        chosen = campaign_provider(ctx.provider, ledger, campaign)
+        options = _ingest_options(
+            ctx, campaign, provider=chosen, region=region, batch_size=batch_size, phone_column=phone_column, sheet=sheet,
+            window=window, days=days, allow_any_hour=allow_any_hour,
+        )  # fmt: skip
+        skip = _skip_sets(ledger, options, suppress, cooldown)
+        if dry_run:  # streamed: any number of rows in bounded memory
+            _print_summary(stream_import(paths, options, out, **skip), as_json, out)
+            return
+        ctx.provider.require_credentials(chosen, creating=True)
+        if chosen == "sandbox":
             show.sandbox_notice(err, ctx.home)
         if not options.hours.within_legal:
             err.print(f"warning: {_hours_warning(options)}")
         display = show.SubmitDisplay(err, quiet=as_json)
         hooks = Hooks(on_chunk=display.chunk_started, on_retry=display.retry, on_plan=display.plan)
-        skip = _skip_sets(ledger, options, suppress, cooldown)
         with display:
             run = import_and_submit(
                 paths, options, ctx.provider, ledger, ctx.home, hooks, db=ctx.state.db_path,
@@ -326,13 +326,11 @@ def import_command(
             )  # fmt: skip
         if out is not None:
             write_outputs(run.result, out)
-        _print_summary(run.summary, as_json, out, pending=run.report.pending)
-        if run.report.pending:
-            if run.report.publish_error is not None:
-                err.print(f"campaigns: warning: {run.report.publish_error}", markup=False)
-            raise pending_error(run.report)
-        if run.report.publish_error is not None:
-            raise run.report.publish_error
+        error = pending_error(run.report) if run.report.pending else run.report.publish_error
+        if run.report.pending and run.report.publish_error is not None:
+            err.print(f"campaigns: warning: {run.report.publish_error}", markup=False)
+        _print_summary(run.summary, as_json, out, pending=run.report.pending, error=error)
+        _raise(error)
 
 
 @app.command("sync")
@@ -346,23 +344,28 @@ def sync_command(
     config: ConfigOption = None,
     db: DbOption = None,
 ) -> None:
-    """Read every started, unfinished batch and its recipients from the provider into the ledger and DuckDB."""
+    """Read every started, unfinished batch and its recipients into the ledger and DuckDB, each from the provider it
+    was submitted to (--provider: only that provider's)."""
+    if wait < 0:
+        raise UsageError("--wait must be a number of seconds ≥ 0")
     ctx = _context(home, config, state, db, provider=provider)
-    ctx.provider.require_credentials()
-    with Ledger(ctx.state.ledger_url) as ledger:
-        report = sync_ledger(ctx.provider, ledger, ctx.home, campaign, wait_seconds=wait, db=ctx.state.db_path)
+    if not _ledger_exists(ctx):
+        raise UsageError(f"no ledger in {ctx.home}: nothing has been imported there")
+    with Ledger(ctx.state.ledger_url) as ledger, show.SyncDisplay(_stderr(), quiet=as_json or not wait) as display:
+        report = sync_ledger(ctx.provider, ledger, ctx.home, campaign, wait_seconds=wait, db=ctx.state.db_path, on_poll=display.poll)
     payload = {
         "batches": [b.model_dump(mode="json") for b in report.batches],
         "finished": report.finished,
         "recipients": report.recipients,
+        "recipients_final": report.recipients_final,
+        "polls": report.polls,
         "skipped_other_provider": report.skipped_other_provider,
     }
     if as_json:
-        print(json.dumps(payload))
+        _print_json(payload, report.publish_error)
     else:
         show.sync_summary(Console(highlight=False), report)
-    if report.publish_error is not None:
-        raise report.publish_error
+    _raise(report.publish_error)
 
 
 CampaignRequired = Annotated[str, typer.Option("--campaign", help="The campaign to act on.")]
@@ -372,17 +375,19 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object 
 
 def _control_context(home, config, state, db, provider, account_timezone=None) -> Context:
     ctx = _context(home, config, state, db, provider=provider, account_timezone=account_timezone)
-    ctx.provider.require_credentials()
     if not _ledger_exists(ctx):
         raise UsageError(f"no ledger in {ctx.home}: nothing has been imported there")
     return ctx
 
 
 def _print_control(verb: str, result, as_json: bool, dry_run: bool, extra: dict | None = None) -> None:
+    """What a control command did; then it ends with its error, if any."""
+    error = _control_error(result, verb)
     payload = {"dry_run": dry_run, "done": result.outcome.done, "not_done": result.outcome.not_done,
                "submitted": result.submitted, "pending": result.pending, **(extra or {})}  # fmt: skip
     if as_json:
-        print(json.dumps(payload))
+        _print_json(payload, error)
+        _raise(error)
         return
     out = Console(highlight=False, soft_wrap=True)
     prefix = "would be " if dry_run else ""
@@ -397,18 +402,18 @@ def _print_control(verb: str, result, as_json: bool, dry_run: bool, extra: dict 
         out.print(f"{key.replace('_', ' ')}: {value}")
     if result.submitted:
         out.print(f"{len(result.submitted)} batch(es) submitted")
+    _raise(error)
 
 
-def _control_exit(result, verb: str) -> None:
+def _control_error(result, verb: str) -> CampaignError | None:
     from pipelines.errors import SubmissionPending
     from pipelines.submit import SubmitReport
 
     if result.pending:
-        raise pending_error(SubmitReport(pending=result.pending, unreachable=result.unreachable))
+        return pending_error(SubmitReport(pending=result.pending, unreachable=result.unreachable))
     if result.outcome.not_done:
-        raise SubmissionPending(f"{len(result.outcome.not_done)} batch(es) could not be {verb} (listed above)")
-    if result.publish_error is not None:
-        raise result.publish_error
+        return SubmissionPending(f"{len(result.outcome.not_done)} batch(es) could not be {verb} (listed above)")
+    return result.publish_error
 
 
 @app.command("cancel")
@@ -429,7 +434,6 @@ def cancel_command(
     with Ledger(ctx.state.ledger_url) as ledger:
         result = cancel_campaign(campaign, ctx.provider, ledger, ctx.home, ctx.state.db_path, dry_run=dry_run)
     _print_control("stopped", result, as_json, dry_run)
-    _control_exit(result, "stopped")
 
 
 @app.command("reschedule")
@@ -453,7 +457,6 @@ def reschedule_command(
     with Ledger(ctx.state.ledger_url) as ledger:
         result = reschedule_campaign(campaign, moment, ctx.provider, ledger, ctx.home, ctx.state.db_path, dry_run=dry_run)
     _print_control("moved", result, as_json, dry_run)
-    _control_exit(result, "moved")
 
 
 @app.command("retry")
@@ -477,12 +480,13 @@ def retry_command(
 
     rules = RetryRules.parse(statuses, max_attempts, min_gap)
     ctx = _control_context(home, config, state, db, provider, account_timezone)
-    size = batch_limit(ctx.provider.provider, _first(batch_size, ctx.toml.get("batch_size")))
+    size = _first(batch_size, ctx.toml.get("batch_size"))
+    if size is not None and size < 1:
+        raise UsageError("--batch-size must be at least 1")
     with Ledger(ctx.state.ledger_url) as ledger:
         result = retry_campaign(campaign, rules, ctx.provider, ledger, ctx.home, ctx.state.db_path, batch_size=size, dry_run=dry_run)
     extra = {"retried_contacts": result.planned, "not_retried": result.skipped}
     _print_control("planned for a retry", result, as_json, dry_run, extra)
-    _control_exit(result, "retried")
 
 
 @app.command("report")
@@ -568,31 +572,32 @@ def watch_command(
     ctx = _context(
         home, config, state, db, provider=provider, caller_id=caller_id, agent_id=agent_id, account_timezone=account_timezone
     )  # fmt: skip
-    ctx.provider.require_credentials()
     entries = [{"inbox": inbox, "campaign": campaign, "pattern": pattern}] if inbox else ctx.toml.get("watch", [])
     if not entries:
         raise UsageError("give an INBOX folder and --campaign, or [[watch]] entries in campaigns.toml")
-    inboxes = []
-    for entry in entries:
-        folder, name = Path(entry.get("inbox", "")), entry.get("campaign")
-        if not name:
-            raise UsageError(f"inbox {folder}: --campaign (or campaign = … in [[watch]]) is required")
-        if not folder.is_dir():
-            raise UsageError(f"inbox {folder} is not a folder")
-        options = _ingest_options(
-            ctx, name, region=_first(entry.get("region"), region), batch_size=_first(entry.get("batch_size"), batch_size),
-            phone_column=entry.get("phone_column", phone_column), sheet=entry.get("sheet", sheet),
-            window=_first(entry.get("window"), window), days=_first(entry.get("days"), days),
-            allow_any_hour=_first(entry.get("allow_any_hour"), allow_any_hour),
-        )  # fmt: skip
-        inboxes.append(Inbox(folder, options, entry.get("pattern", pattern)))
     log = EventLog(log_format)
-    for box in inboxes:
-        if not box.options.hours.within_legal:
-            log.warning("calling_hours", message=_hours_warning(box.options))
-    if ctx.provider.provider == "sandbox":
-        log.warning("sandbox", message="no provider configured: using the embedded sandbox; no real calls are placed")
     with Ledger(ctx.state.ledger_url) as ledger:
+        inboxes = []
+        for entry in entries:  # flags given on the command line beat an entry's own settings
+            folder, name = Path(entry.get("inbox", "")), entry.get("campaign")
+            if not name:
+                raise UsageError(f"inbox {folder}: --campaign (or campaign = … in [[watch]]) is required")
+            if not folder.is_dir():
+                raise UsageError(f"inbox {folder} is not a folder")
+            chosen = campaign_provider(ctx.provider, ledger, name)
+            ctx.provider.require_credentials(chosen, creating=True)
+            options = _ingest_options(
+                ctx, name, provider=chosen, region=_first(region, entry.get("region")),
+                batch_size=_first(batch_size, entry.get("batch_size")), phone_column=_first(phone_column, entry.get("phone_column")),
+                sheet=_first(sheet, entry.get("sheet")), window=_first(window, entry.get("window")),
+                days=_first(days, entry.get("days")), allow_any_hour=_first(allow_any_hour, entry.get("allow_any_hour")),
+            )  # fmt: skip
+            inboxes.append(Inbox(folder, options, entry.get("pattern", pattern)))
+            if not options.hours.within_legal:
+                log.warning("calling_hours", message=_hours_warning(options))
+            if chosen == "sandbox":
+                log.warning("sandbox", campaign=name,
+                            message="no provider configured: using the embedded sandbox; no real calls are placed")  # fmt: skip
         while True:
             worst = ExitCode.OK
             for box in inboxes:
@@ -612,14 +617,28 @@ def _worse(a: ExitCode, b: ExitCode) -> ExitCode:
     return next((code for code in SEVERITY if code in (a, b)), ExitCode.OK)
 
 
-def _print_summary(summary, as_json: bool, out: Path | None, pending: dict | None = None) -> None:
+def _print_summary(summary, as_json: bool, out: Path | None, pending: dict | None = None, error: CampaignError | None = None) -> None:
     if as_json:
         payload = summary.model_dump(mode="json")
         if pending is not None:
             payload["pending"] = pending
-        print(json.dumps(payload))
+        _print_json(payload, error)
     else:
         show.import_summary(Console(highlight=False), summary, out=out)
+
+
+def _print_json(payload: dict, error: CampaignError | None = None) -> None:
+    """The one JSON object a command prints; a command that ends in an error says so in it (`error`, `exit_code`)."""
+    if error is not None:
+        payload = {**payload, "error": redact(str(error)), "exit_code": int(error.exit_code)}
+        error.reported = True
+    print(json.dumps(payload))
+
+
+def _raise(error: CampaignError | None) -> None:
+    """End the command with its error, if it has one (after its output was printed)."""
+    if error is not None:
+        raise error
 
 
 @app.command("sandbox")
@@ -687,8 +706,8 @@ def main() -> None:
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     as_json = "--json" in sys.argv[1:]
 
-    def fail(message: str, code: int) -> None:
-        if as_json:
+    def fail(message: str, code: int, reported: bool = False) -> None:
+        if as_json and not reported:  # a command that printed its result put the error in it
             print(json.dumps({"error": message, "exit_code": int(code)}))
         sys.exit(code)
 
@@ -707,7 +726,7 @@ def main() -> None:
             _traceback(exc)
         message = redact(str(exc))
         err.print(f"campaigns: error: {message}", markup=False)
-        fail(message, exc.exit_code)
+        fail(message, exc.exit_code, getattr(exc, "reported", False))
     except Exception as exc:  # a bug of ours: still one line, traceback on request
         if debug:
             _traceback(exc)

@@ -50,7 +50,6 @@ class IngestSettings(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     home: Path = DEFAULT_HOME
-    provider: Provider = "sandbox"
     region: str = "US"
     batch_size: int | None = None
 
@@ -75,7 +74,7 @@ class ProviderSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    provider: Provider = "sandbox"
+    provider: Provider | None = None  # chosen by flag, environment or campaigns.toml; None: the campaign's own, else the sandbox
     magpipe_api_key: SecretStr | None = None
     magpipe_base_url: str = MAGPIPE_DEFAULT_URL
     batchcall_api_key: SecretStr | None = None
@@ -106,28 +105,18 @@ class ProviderSettings(BaseModel):
             raise ValueError(f"unknown timezone {value!r}: use an IANA name such as America/New_York or UTC")
         return value
 
-    @property
-    def dialect(self) -> str:
-        return "magpipe" if self.provider == "magpipe" else "batchcall"
+    def require_credentials(self, provider: str, *, creating: bool) -> None:
+        """Refuse early, in one line, when `provider` is to be used without what it needs (a caller number only
+        to create batches: reading, stopping and moving them need the credentials alone)."""
+        from pipelines.providers.registry import spec
 
-    def require_credentials(self) -> None:
-        """Refuse early, in one line, when a real provider is chosen without what it needs."""
-        if self.provider == "magpipe" and self.magpipe_api_key is None:
-            raise UsageError("--provider magpipe needs MAGPIPE_API_KEY in the environment")
-        if self.provider == "batchcall":
-            missing = [
-                name
-                for name, value in (
-                    ("BATCHCALL_API_KEY", self.batchcall_api_key),
-                    ("BATCHCALL_API_SECRET", self.batchcall_api_secret),
-                    ("BATCHCALL_BASE_URL", self.batchcall_base_url),
-                )
-                if not value
-            ]
-            if missing:
-                raise UsageError(f"--provider batchcall needs {', '.join(missing)} in the environment")
-        if self.provider != "sandbox" and not self.caller_id:
-            raise UsageError("a caller number is needed: --caller-id or CAMPAIGNS_CALLER_ID")
+        declared = spec(provider)
+        values = {ENVIRONMENT[field]: getattr(self, field) for field in CREDENTIAL_FIELDS}
+        missing = [name for name in declared.credentials if not values.get(name)]
+        if missing:
+            raise UsageError(f"provider {provider} needs {', '.join(missing)} in the environment")
+        if creating and declared.needs_caller_id and not self.caller_id:
+            raise UsageError(f"provider {provider} needs a caller number to create batches: --caller-id or CAMPAIGNS_CALLER_ID")
 
     def secrets(self) -> list[str]:
         """Every secret value, for tests and scrubbing."""
@@ -201,6 +190,9 @@ ENVIRONMENT = {
     "settle_seconds": "CAMPAIGNS_SETTLE_SECONDS",
     "state_url": "CAMPAIGNS_STATE",
 }
+
+
+CREDENTIAL_FIELDS = ("magpipe_api_key", "batchcall_api_key", "batchcall_api_secret", "batchcall_base_url")
 
 
 def provider_settings(flags: dict, env: Mapping[str, str], toml: dict) -> ProviderSettings:

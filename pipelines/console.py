@@ -107,13 +107,58 @@ class SubmitDisplay:
             self.console.print(redact(message), style="dim", markup=False)
 
 
+class SyncDisplay:
+    """sync --wait: a bar of batches finished on a terminal; otherwise one plain line per poll; nothing with --json."""
+
+    def __init__(self, console: Console, *, quiet: bool):
+        self.console = console
+        self.quiet = quiet
+        self.bar = None if quiet or not console.is_terminal else Progress(
+            TextColumn("syncing"), BarColumn(), MofNCompleteColumn(), TextColumn("batches finished, {task.fields[calls]}"),
+            TimeElapsedColumn(), console=console, transient=True,
+        )  # fmt: skip
+        self.task = None
+
+    def __enter__(self):
+        if self.bar:
+            self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        if self.bar:
+            self.bar.__exit__(*exc)
+
+    def poll(self, report, finished: int, followed: int) -> None:
+        calls = f"{report.recipients_final:,} of {report.recipients:,} calls over"
+        if self.bar:
+            if self.task is None:
+                self.task = self.bar.add_task("sync", total=followed, calls=calls)
+            self.bar.update(self.task, total=followed, completed=finished, calls=calls)
+        elif not self.quiet:
+            self.console.print(f"poll {report.polls}: {finished} of {followed} {_plural(followed, 'batch', 'batches')} "
+                               f"finished, {calls}", highlight=False)  # fmt: skip
+
+
 def sync_summary(console: Console, report) -> None:
-    """One line per batch read, then the totals."""
+    """One line per batch read, then the totals over the whole sync."""
     for b in report.batches:
         console.print(f"{b.id}  {b.status:<10} total {b.total:>5}  completed {b.completed:>5}  failed {b.failed:>5}", highlight=False)
-    console.print(f"Synced {len(report.batches)} batch(es), {report.recipients} recipient(s); {report.finished} finished.", highlight=False)
+    if not report.batches:
+        console.print("Nothing to sync: no started batch is waiting for outcomes.", highlight=False)
+    else:
+        console.print(
+            f"Synced {len(report.batches)} {_plural(len(report.batches), 'batch', 'batches')} "
+            f"({report.finished} finished) in {report.polls} {_plural(report.polls, 'poll', 'polls')}: "
+            f"{report.recipients_final:,} of {report.recipients:,} {_plural(report.recipients, 'call', 'calls')} over.",
+            highlight=False,
+        )  # fmt: skip
     if report.skipped_other_provider:
-        console.print(f"Skipped {report.skipped_other_provider} batch(es) submitted to another provider.", highlight=False)
+        console.print(f"Left {report.skipped_other_provider} started {_plural(report.skipped_other_provider, 'batch', 'batches')} "
+                      "of other providers alone (--provider).", highlight=False)  # fmt: skip
+
+
+def _plural(count: int, one: str, many: str) -> str:
+    return one if count == 1 else many
 
 
 def summary_table(console: Console, frame) -> None:

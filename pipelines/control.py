@@ -30,6 +30,7 @@ from pipelines.errors import ProviderError, TransientProviderError, UsageError
 from pipelines.hours import CallingHours, next_open, timezone_label
 from pipelines.ledger import Ledger, aware, now
 from pipelines.providers.base import ProviderClient
+from pipelines.providers.registry import Providers, batch_limit, spec
 from pipelines.submit import Submitter, idempotent, batch_name
 from schemas.ledger import OPEN_STATES, ChunkRecord, ChunkState, ContactRecord, RecipientRecord, RetryRecord
 from schemas.provider import FINISHED, NOT_STARTED, STOPPED, Schedule
@@ -44,6 +45,10 @@ class Outcome:
 
     done: list[dict] = field(default_factory=list)  # {"chunk_key", "provider_batch_id", "action"}
     not_done: list[dict] = field(default_factory=list)  # {"chunk_key", "provider_batch_id", "reason"}
+
+    def extend(self, other: Outcome) -> None:
+        self.done += other.done
+        self.not_done += other.not_done
 
     def add(self, chunk: ChunkRecord, action: str, *, failed: bool = False) -> None:
         row = {"chunk_key": chunk.key, "provider_batch_id": chunk.provider_batch_id, ("reason" if failed else "action"): action}
@@ -113,7 +118,7 @@ def stop_chunk(ledger: Ledger, client: ProviderClient, submitter: Submitter, chu
     remote = submitter.read(chunk)
     state = ChunkState(chunk.state)
     dialling = remote.status not in NOT_STARTED | {"scheduled"}
-    if remote.status in FINISHED or (dialling and not client.stops_running):
+    if remote.status in FINISHED or (dialling and not spec(chunk.provider).dialect.stops_running):
         if state in (ChunkState.DRAFT_CREATED, ChunkState.CANCELLING) and not dry_run:
             # over, or dialling where it cannot be stopped: what dialled is followed by sync, what never did is cancelled
             stopped = remote.status in STOPPED and remote.completed + remote.failed == 0
@@ -186,8 +191,8 @@ def reschedule_chunks(
         if remote.status != "scheduled":
             outcome.add(chunk, f"already {remote.status}", failed=True)
             continue
-        if client.dialect == "magpipe":
-            outcome.add(chunk, "magpipe updates drafts only; cancel it and import again to move it", failed=True)
+        if not spec(chunk.provider).dialect.moves_scheduled:
+            outcome.add(chunk, f"{client.label} updates drafts only; cancel it and import again to move it", failed=True)
             continue
         trigger = next_open(chunk.timezone, CallingHours.parse(chunk.window, chunk.days), at)
         if trigger is None:
@@ -233,7 +238,7 @@ def attempt_table(ledger: Ledger, campaign: str) -> pd.DataFrame:
     contacts = ledger.frame(ContactRecord, [campaign])[["e164", "chunk_key"]].assign(attempt=1)
     retries = ledger.frame(RetryRecord, [campaign])[["e164", "chunk_key", "attempt"]]
     members = pd.concat([contacts, retries], ignore_index=True)
-    chunks = ledger.frame(ChunkRecord, [campaign])[["key", "state", "provider_batch_id", "timezone", "window", "days"]]
+    chunks = ledger.frame(ChunkRecord, [campaign])[["key", "state", "provider", "provider_batch_id", "timezone", "window", "days"]]
     members = members.merge(chunks.rename(columns={"key": "chunk_key"}), on="chunk_key", how="left")
     outcomes = ledger.frame(RecipientRecord, [campaign])[["provider_batch_id", "e164", "status", "attempted_at", "completed_at"]]
     return members.merge(outcomes, on=["provider_batch_id", "e164"], how="left")
@@ -264,23 +269,23 @@ def retry_candidates(table: pd.DataFrame, rules: RetryRules, suppressed: set[str
     return latest[why == "eligible"].reset_index(), reasons
 
 
-def plan_retry(
-    ledger: Ledger, campaign: str, candidates: pd.DataFrame, *, provider: str, dialect: str, batch_size: int
-) -> list[ChunkRecord]:
-    """Retry chunks for the candidates: per timezone and original hours, at most batch_size each, one transaction."""
+def plan_retry(ledger: Ledger, campaign: str, candidates: pd.DataFrame, *, batch_size: int | None) -> list[ChunkRecord]:
+    """Retry chunks for the candidates: per provider, timezone and original hours, at most batch_size each (and the
+    provider's limit), in one transaction."""
     stamp = now()
     chunks, members = [], []
-    groups = candidates.sort_values(["timezone", "window", "days", "chunk_key", "e164"], kind="stable")
-    for (zones, window, days), group in groups.groupby(["timezone", "window", "days"], sort=True):
+    groups = candidates.sort_values(["provider", "timezone", "window", "days", "chunk_key", "e164"], kind="stable")
+    for (provider, zones, window, days), group in groups.groupby(["provider", "timezone", "window", "days"], sort=True):
         rows = group.to_dict("records")
-        for start in range(0, len(rows), batch_size):
-            part = rows[start : start + batch_size]
+        size = batch_limit(provider, batch_size)
+        for start in range(0, len(rows), size):
+            part = rows[start : start + size]
             identity = "\n".join([campaign, "retry", *(f"{r['e164']}:{int(r['attempt']) + 1}" for r in part)])
             key = "ck" + hashlib.sha256(identity.encode()).hexdigest()[:16]
             chunks.append(ChunkRecord(
-                key=key, campaign=campaign, provider=provider, dialect=dialect, batch_name=batch_name(campaign, key),
-                size=len(part), state=ChunkState.PLANNED, import_id=0, created_at=stamp, updated_at=stamp, timezone=zones,
-                window=window, days=days, kind="retry",
+                key=key, campaign=campaign, provider=provider, dialect=spec(provider).dialect.name,
+                batch_name=batch_name(campaign, key), size=len(part), state=ChunkState.PLANNED, import_id=0, created_at=stamp,
+                updated_at=stamp, timezone=zones, window=window, days=days, kind="retry",
             ))  # fmt: skip
             members += [
                 RetryRecord(chunk_key=key, e164=r["e164"], campaign=campaign, attempt=int(r["attempt"]) + 1, position=i,
@@ -292,15 +297,14 @@ def plan_retry(
     return chunks
 
 
-def chunks_to_control(ledger: Ledger, campaign: str, provider: str) -> list[ChunkRecord]:
-    """The campaign's batches that are not over; an unknown campaign (a typo) is refused."""
+def chunks_to_control(ledger: Ledger, campaign: str, settings) -> list[ChunkRecord]:
+    """The campaign's batches that are not over, on every provider it used (--provider narrows); an unknown campaign
+    (a typo) is refused."""
+    from pipelines.run import narrowed
+
     if not ledger.chunks(campaign):
         raise UsageError(f"campaign {campaign!r} has no batches in the ledger")
-    chunks = ledger.chunks(campaign, OPEN_STATES)
-    foreign = [c for c in chunks if c.provider != provider]
-    if foreign:
-        raise UsageError(f"campaign {campaign!r} has batches on provider {foreign[0].provider!r}: run with --provider {foreign[0].provider}")
-    return chunks
+    return narrowed(ledger.chunks(campaign, OPEN_STATES), settings)
 
 
 def latest_not_before(chunks: list[ChunkRecord]) -> datetime | None:
@@ -323,28 +327,32 @@ class ControlResult:
 
 
 def cancel_campaign(campaign: str, settings, ledger: Ledger, home, db, *, dry_run: bool) -> ControlResult:
-    from pipelines.run import campaign_lock, make_submitter, open_provider, refresh
+    from pipelines.run import by_provider, campaign_lock, make_submitter, refresh
 
     with campaign_lock(ledger, campaign):
-        chunks = chunks_to_control(ledger, campaign, settings.provider)
-        if not chunks:
-            return ControlResult(Outcome())
-        with open_provider(settings, home) as client:
-            outcome = cancel_chunks(ledger, client, make_submitter(ledger, client, settings), chunks, dry_run=dry_run)
-        return ControlResult(outcome, publish_error=None if dry_run else refresh(ledger, db))
+        chunks = chunks_to_control(ledger, campaign, settings)
+        outcome = Outcome()
+        with Providers(settings, home) as providers:
+            for name, group in by_provider(chunks).items():
+                client = providers.client(name)
+                outcome.extend(cancel_chunks(ledger, client, make_submitter(ledger, client, settings), group, dry_run=dry_run))
+        return ControlResult(outcome, publish_error=None if dry_run or not chunks else refresh(ledger, db))
 
 
 def reschedule_campaign(campaign: str, at: datetime, settings, ledger: Ledger, home, db, *, dry_run: bool) -> ControlResult:
-    from pipelines.run import campaign_lock, make_submitter, open_provider, submit_pending
+    from pipelines.run import by_provider, campaign_lock, make_submitter, submit_pending
 
     if at <= now():
         raise UsageError(f"--at {at.isoformat()} is in the past")
     with campaign_lock(ledger, campaign):
-        chunks = chunks_to_control(ledger, campaign, settings.provider)
+        chunks = chunks_to_control(ledger, campaign, settings)
         if not chunks:
             return ControlResult(Outcome())
-        with open_provider(settings, home) as client:
-            outcome = reschedule_chunks(ledger, client, make_submitter(ledger, client, settings), chunks, at, dry_run=dry_run)
+        outcome = Outcome()
+        with Providers(settings, home) as providers:
+            for name, group in by_provider(chunks).items():
+                client = providers.client(name)
+                outcome.extend(reschedule_chunks(ledger, client, make_submitter(ledger, client, settings), group, at, dry_run=dry_run))
         if dry_run:
             return ControlResult(outcome)
         report, _ = submit_pending(campaign, settings, ledger, home, db=db)  # drafts and planned chunks, scheduled for AT
@@ -352,21 +360,24 @@ def reschedule_campaign(campaign: str, at: datetime, settings, ledger: Ledger, h
 
 
 def retry_campaign(
-    campaign: str, rules: RetryRules, settings, ledger: Ledger, home, db, *, batch_size: int, dry_run: bool
+    campaign: str, rules: RetryRules, settings, ledger: Ledger, home, db, *, batch_size: int | None, dry_run: bool
 ) -> ControlResult:
-    from pipelines.run import campaign_lock, submit_pending, sync_ledger
+    """Sync, then plan and submit retry chunks, each on the provider of the attempt it repeats."""
+    from pipelines.run import campaign_lock, narrowed, submit_pending, sync_ledger
 
     with campaign_lock(ledger, campaign):
-        if ledger.chunks(campaign, [ChunkState.STARTED]):
+        if narrowed(ledger.chunks(campaign, [ChunkState.STARTED]), settings):
             sync_ledger(settings, ledger, home, campaign, db=None if dry_run else db)  # decide on fresh outcomes
         table = attempt_table(ledger, campaign)
         if not len(table) and not ledger.chunks(campaign):
             raise UsageError(f"campaign {campaign!r} has nothing in the ledger")
+        if settings.provider is not None and len(table):
+            table = table[table["provider"] == settings.provider]
         candidates, skipped = retry_candidates(table, rules, ledger.suppressed_numbers(), now())
         outcome = Outcome()
         if dry_run:
             return ControlResult(outcome, skipped=skipped, planned=len(candidates))
-        chunks = plan_retry(ledger, campaign, candidates, provider=settings.provider, dialect=settings.dialect, batch_size=batch_size)
+        chunks = plan_retry(ledger, campaign, candidates, batch_size=batch_size)
         for chunk in chunks:
             outcome.add(chunk, f"retry of {chunk.size} contact(s) planned")
         report, _ = submit_pending(campaign, settings, ledger, home, db=db)

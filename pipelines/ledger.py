@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import delete, event, func, insert, literal, select, update
+from sqlalchemy import case, delete, event, func, insert, literal, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, SQLModel, create_engine
@@ -251,6 +251,12 @@ class Ledger:
             session.refresh(record)
             return record
 
+    def campaign_provider(self, campaign: str) -> str | None:
+        """The provider the campaign's latest import submitted to (None for a campaign the ledger does not know)."""
+        query = select(ImportRecord.provider).where(ImportRecord.campaign == campaign).order_by(ImportRecord.id.desc())
+        with Session(self.engine) as session:
+            return session.exec(query).scalars().first()
+
     def import_with_content(self, campaign: str, content_hash: str) -> int | None:
         """The id of an earlier import of exactly this content into this campaign, if any."""
         with Session(self.engine) as session:
@@ -405,6 +411,19 @@ class Ledger:
                     self._upsert(RecipientRecord, ["provider_batch_id", "e164"], list(recipient_rows[0])), recipient_rows
                 )
             self._log(connection, [(chunk.campaign, "batch", batch.id)])
+
+    def recipient_progress(self, batch_ids: Iterable[str]) -> tuple[int, int]:
+        """(recipients whose call is over, recipients) of these provider batches, as last synced."""
+        from schemas.provider import FINAL_RECIPIENT
+
+        ids = list(batch_ids)
+        if not ids:
+            return 0, 0
+        final = func.sum(case((RecipientRecord.status.in_(sorted(FINAL_RECIPIENT)), 1), else_=0))
+        query = select(func.coalesce(final, 0), func.count()).where(RecipientRecord.provider_batch_id.in_(ids))
+        with self.engine.connect() as connection:
+            done, total = connection.execute(query).one()
+        return int(done), int(total)
 
     def _upsert(self, model, keys: list[str], columns: list[str]):
         """INSERT … ON CONFLICT (keys) DO UPDATE, for SQLite and PostgreSQL alike."""

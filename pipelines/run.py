@@ -12,13 +12,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipelines.config import SANDBOX_CALLER_ID, ProviderSettings
+from pipelines.config import ProviderSettings
 from pipelines.errors import CampaignError, InputError, ProviderUnreachable, SubmissionPending, UsageError
 from pipelines.hours import CallingHours
 from pipelines.ingest import IngestOptions, IngestResult, ingest
 from pipelines.ledger import Ledger, now
 from pipelines.normalise import variables_json
 from pipelines.providers.base import ProviderClient
+from pipelines.providers.registry import DEFAULT_PROVIDER, Providers, spec
 from pipelines.providers.retry import RetryPolicy
 from pipelines.publish import PublishError, publish
 from pipelines.submit import Failpoints, SubmitReport, Submitter, batch_name
@@ -27,54 +28,37 @@ from schemas.contacts import CHUNK_KEY, E164, NAME, SOURCE_FILE, SOURCE_ROW, SOU
 from schemas.ledger import ChunkRecord, ChunkState, ImportRecord
 
 
-@contextmanager
-def open_provider(settings: ProviderSettings, home: Path) -> Iterator[ProviderClient]:
-    """A client for the configured provider; the sandbox is started in-process, state in `home`."""
-    from pipelines.providers.batchcall import BatchcallClient
-    from pipelines.providers.magpipe import MagpipeClient
-
-    settings.require_credentials()
-    if settings.provider == "sandbox":
-        from pipelines.sandbox.app import SandboxConfig
-        from pipelines.sandbox.server import running
-
-        home.mkdir(parents=True, exist_ok=True)
-        config = SandboxConfig(state_path=home / "sandbox.sqlite", speed=settings.sandbox_speed)
-        with running(config) as sandbox:
-            client = BatchcallClient(
-                sandbox.url, "sandbox-key", "sandbox-secret", from_number=settings.caller_id or SANDBOX_CALLER_ID,
-                agent_id=settings.agent_id, timeout=settings.timeout_seconds, label="sandbox",
-            )  # fmt: skip
-            try:
-                yield client
-            finally:
-                client.close()
-        return
-    if settings.provider == "magpipe":
-        client = MagpipeClient(
-            settings.magpipe_base_url, settings.magpipe_api_key.get_secret_value(), caller_id=settings.caller_id,
-            agent_id=settings.agent_id, timeout=settings.timeout_seconds,
-        )  # fmt: skip
-    else:
-        client = BatchcallClient(
-            settings.batchcall_base_url, settings.batchcall_api_key.get_secret_value(),
-            settings.batchcall_api_secret.get_secret_value(), from_number=settings.caller_id,
-            agent_id=settings.agent_id, timeout=settings.timeout_seconds,
-        )  # fmt: skip
-    try:
-        yield client
-    finally:
-        client.close()
-
-
-def make_submitter(ledger: Ledger, client: ProviderClient, settings: ProviderSettings, hooks: Hooks | None = None) -> Submitter:
+def make_submitter(
+    ledger: Ledger, client: ProviderClient, settings: ProviderSettings, hooks: Hooks | None = None, report: SubmitReport | None = None
+) -> Submitter:
     """A Submitter configured from the provider settings (retries, failpoints, account clock)."""
     hooks = hooks or Hooks()
     return Submitter(
-        ledger, client, provider=settings.provider, policy=retry_policy(settings), failpoints=Failpoints(settings.failpoint),
+        ledger, client, policy=retry_policy(settings), failpoints=Failpoints(settings.failpoint),
         settle_seconds=settings.settle_seconds, on_progress=hooks.on_chunk, on_retry=hooks.on_retry,
-        account_timezone=settings.account_timezone,
+        account_timezone=settings.account_timezone, report=report,
     )  # fmt: skip
+
+
+def by_provider(chunks: Sequence[ChunkRecord]) -> dict[str, list[ChunkRecord]]:
+    """Chunks grouped by the provider the ledger recorded for each, in their order."""
+    groups: dict[str, list[ChunkRecord]] = {}
+    for chunk in chunks:
+        groups.setdefault(chunk.provider, []).append(chunk)
+    return groups
+
+
+def narrowed(chunks: Sequence[ChunkRecord], settings: ProviderSettings) -> list[ChunkRecord]:
+    """Follow-up commands act on every provider a campaign used; --provider narrows them to one."""
+    return [c for c in chunks if settings.provider is None or c.provider == settings.provider]
+
+
+def campaign_provider(settings: ProviderSettings, ledger: Ledger | None, campaign: str) -> str:
+    """Where a campaign's new batches go: the provider chosen (flag, environment, campaigns.toml), else the one
+    its last import used, else the embedded sandbox."""
+    if settings.provider is not None:
+        return settings.provider
+    return (ledger.campaign_provider(campaign) if ledger is not None else None) or DEFAULT_PROVIDER
 
 
 def retry_policy(settings: ProviderSettings) -> RetryPolicy:
@@ -138,7 +122,8 @@ def import_and_submit(
     content whose contacts were planned, or nothing is planned (a file changed while it
     was read is refused; import it again once it is complete).
     """
-    settings.require_credentials()
+    provider = campaign_provider(settings, ledger, options.campaign)
+    settings.require_credentials(provider, creating=True)
     with campaign_lock(ledger, options.campaign) if lock else nullcontext():
         before = list(hashes) if hashes is not None else [_hash_input(p) for p in paths]
         result = ingest(
@@ -149,7 +134,7 @@ def import_and_submit(
             if _hash_input(path) != digest:
                 raise InputError("the file changed while it was being read: nothing was imported; import it again once "
                                  "it is complete", path=str(path), code="changed_while_reading")  # fmt: skip
-        record = _plan(ledger, result, paths, before, settings, options.hours)
+        record = _plan(ledger, result, paths, before, provider, options.hours)
         report, chunks = submit_pending(options.campaign, settings, ledger, home, hooks, db, import_id=record.id)
         touched = {c.key for c in chunks} | {b.key for b in result.batches}
         batches = [_plan_of(c) for c in ledger.chunks(options.campaign) if c.key in touched]
@@ -161,7 +146,8 @@ def submit_pending(
     campaign: str, settings: ProviderSettings, ledger: Ledger, home: Path, hooks: Hooks | None = None,
     db: Path | None = None, *, import_id: int | None = None,
 ) -> tuple[SubmitReport, list[ChunkRecord]]:  # fmt: skip
-    """Submit every chunk of the campaign not yet started, oldest first; the caller holds the lock.
+    """Submit every chunk of the campaign not yet started, oldest first, each to the provider it was planned for;
+    the caller holds the lock.
 
     A chunk left `cancelling` by an interrupted cancel is stopped again and read back
     first: it is never started.
@@ -171,22 +157,16 @@ def submit_pending(
     hooks = hooks or Hooks()
     pending = ledger.pending_chunks(campaign)
     stopping = ledger.chunks(campaign, [ChunkState.CANCELLING])
-    foreign = [c for c in pending + stopping if c.provider != settings.provider]
-    if foreign:
-        raise UsageError(
-            f"campaign {campaign!r} has {len(foreign)} batch(es) pending on provider {foreign[0].provider!r}; "
-            f"run again with --provider {foreign[0].provider} to finish them"
-        )
     hooks.on_plan(len(pending))
     report = SubmitReport()
     try:
         if pending or stopping:
-            with open_provider(settings, home) as client:
-                submitter = make_submitter(ledger, client, settings, hooks)
-                report = submitter.report
-                if stopping:
-                    cancel_chunks(ledger, client, submitter, stopping, dry_run=False)
-                submitter.run(pending)
+            with Providers(settings, home, creating=bool(pending)) as providers:
+                for name, group in by_provider(stopping).items():
+                    client = providers.client(name)
+                    cancel_chunks(ledger, client, make_submitter(ledger, client, settings, hooks), group, dry_run=False)
+                for name, group in by_provider(pending).items():
+                    make_submitter(ledger, providers.client(name), settings, hooks, report).run(group)
     finally:
         if import_id is not None:
             ledger.finish_import(import_id, "pending" if report.pending else "submitted")
@@ -216,13 +196,13 @@ def _hash_input(path: str | Path) -> str:
         raise InputError(f"cannot read file ({exc.strerror})", path=str(path), code="unreadable") from None
 
 
-def _plan(ledger: Ledger, result: IngestResult, paths, hashes: list[str], settings: ProviderSettings, hours: CallingHours) -> ImportRecord:
+def _plan(ledger: Ledger, result: IngestResult, paths, hashes: list[str], provider: str, hours: CallingHours) -> ImportRecord:
     files = [{"path": str(p), "sha256": digest} for p, digest in zip(paths, hashes)]
     content = content_hash([f["sha256"] for f in files])
     summary = result.summary(dry_run=False)
     stamp = now()
     record = ImportRecord(
-        campaign=result.campaign, provider=settings.provider, content_hash=content, files=json.dumps(files),
+        campaign=result.campaign, provider=provider, content_hash=content, files=json.dumps(files),
         rows_read=summary.rows_read, accepted=summary.accepted, duplicates=summary.duplicates, rejected=summary.rejected,
         already_submitted=summary.already_submitted, suppressed=summary.suppressed, cooled_down=summary.cooled_down,
         planned=len(result.accepted), started_at=stamp,
@@ -244,7 +224,7 @@ def _plan(ledger: Ledger, result: IngestResult, paths, hashes: list[str], settin
     contacts["source_sheet"] = contacts["source_sheet"].astype(object).where(contacts["source_sheet"].notna(), None)
     chunks = [
         ChunkRecord(
-            key=plan.key, campaign=result.campaign, provider=settings.provider, dialect=settings.dialect,
+            key=plan.key, campaign=result.campaign, provider=provider, dialect=spec(provider).dialect.name,
             batch_name=batch_name(result.campaign, plan.key), size=plan.size, state=ChunkState.PLANNED,
             import_id=0, created_at=stamp, updated_at=stamp, timezone=plan.timezone, window=hours.window_text,
             days=hours.days_text,
@@ -263,22 +243,35 @@ def _plan_of(chunk: ChunkRecord) -> BatchPlan:
 
 def sync_ledger(
     settings: ProviderSettings, ledger: Ledger, home: Path, campaign: str | None, *, wait_seconds: float = 0,
-    db: Path | None = None,
+    db: Path | None = None, on_poll: Callable[[SyncReport, int, int], None] | None = None,
 ) -> SyncReport:
-    """Read the provider's view of every started batch into the ledger (again, until finished or `wait_seconds`)."""
+    """Read the provider's view of every started batch into the ledger, each from the provider it was submitted to
+    (again, until every batch is finished or `wait_seconds` have passed). --provider narrows it to one provider.
+
+    The report covers the whole wait: every batch read (as last read), how many finished,
+    and their recipients; `on_poll(report so far, batches finished, batches followed)` is
+    called after each poll.
+    """
     deadline = time.monotonic() + wait_seconds
     failpoints = Failpoints(settings.failpoint)
-    with open_provider(settings, home) as client:
-        total = SyncReport()
+    policy = retry_policy(settings)
+    total = SyncReport()
+    followed: set[str] = set()
+    with Providers(settings, home) as providers:
         while True:
-            report = sync(ledger, client, provider=settings.provider, policy=retry_policy(settings), campaign=campaign)
+            started = ledger.chunks(campaign, [ChunkState.STARTED])
+            chosen = narrowed(started, settings)
+            followed |= {c.key for c in chosen}
+            poll = SyncReport(polls=1, skipped_other_provider=len(started) - len(chosen))
+            for name, chunks in by_provider(chosen).items():
+                poll = poll.merge(sync(ledger, providers.client(name), chunks, policy=policy))
             failpoints.hit("after_sync_commit")
-            latest = {b.id: b for b in total.batches} | {b.id: b for b in report.batches}
-            total = SyncReport(
-                list(latest.values()), total.finished + report.finished, report.recipients, report.skipped_other_provider,
-                total.campaigns | report.campaigns, refresh(ledger, db),
-            )  # fmt: skip
-            unfinished = [c for c in ledger.chunks(campaign, [ChunkState.STARTED]) if c.provider == settings.provider]
+            poll.publish_error = refresh(ledger, db)
+            poll.recipients_final, poll.recipients = ledger.recipient_progress(b.id for b in total.merge(poll).batches)
+            total = total.merge(poll)
+            unfinished = narrowed(ledger.chunks(campaign, [ChunkState.STARTED]), settings)
+            if on_poll is not None:
+                on_poll(total, len(followed) - len(unfinished), len(followed))
             if not unfinished or time.monotonic() >= deadline:
                 return total
             time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))

@@ -67,14 +67,13 @@ class SubmitReport:
 
 
 class Submitter:
-    """Drives chunks of one campaign to `started` against one provider."""
+    """Drives chunks of one campaign to `started` against one provider (several Submitters may share a report)."""
 
     def __init__(
         self,
         ledger: Ledger,
         client: ProviderClient,
         *,
-        provider: str,
         policy: RetryPolicy,
         failpoints: Failpoints | None = None,
         settle_seconds: float = SETTLE_SECONDS,
@@ -83,19 +82,19 @@ class Submitter:
         on_retry: Callable[[str], None] | None = None,
         account_timezone: str = "UTC",
         clock: Callable[[], datetime] | None = None,
+        report: SubmitReport | None = None,
     ):
         self.ledger = ledger
         self.account_timezone = account_timezone
         self.clock = clock or now
         self.client = client
-        self.provider = provider
         self.policy = policy
         self.failpoints = failpoints or Failpoints(None)
         self.sleep = sleep or time.sleep
         self.settle_seconds = settle_seconds
         self.on_progress = on_progress or (lambda chunk: None)
         self.on_retry = on_retry or (lambda message: None)
-        self.report = SubmitReport()
+        self.report = report if report is not None else SubmitReport()
 
     def run(self, chunks: list[ChunkRecord]) -> SubmitReport:
         """Advance every chunk; stop at the first provider that is down, leaving the rest pending."""

@@ -8,7 +8,7 @@ from pipelines.errors import AmbiguousOutcome, TransientProviderError
 from pipelines.ledger import Ledger, now
 from pipelines.providers.base import ProviderClient
 from pipelines.providers.retry import RetryPolicy, with_retries
-from schemas.ledger import ChunkState, SnapshotRecord
+from schemas.ledger import ChunkRecord, ChunkState, SnapshotRecord
 from schemas.provider import FINAL_RECIPIENT, FINISHED, RemoteBatch
 
 
@@ -16,21 +16,29 @@ from schemas.provider import FINAL_RECIPIENT, FINISHED, RemoteBatch
 class SyncReport:
     batches: list[RemoteBatch] = field(default_factory=list)
     finished: int = 0
-    recipients: int = 0
+    recipients: int = 0  # recipients of the batches read (each once)
+    recipients_final: int = 0  # of those, whose call is over
+    polls: int = 0
     skipped_other_provider: int = 0
     campaigns: set[str] = field(default_factory=set)
     publish_error: Exception | None = None  # the DuckDB file could not be updated (the ledger is intact)
 
+    def merge(self, later: SyncReport) -> SyncReport:
+        """This report followed by a later one: each batch as last read, counts added up."""
+        latest = {b.id: b for b in self.batches} | {b.id: b for b in later.batches}
+        return SyncReport(
+            list(latest.values()), self.finished + later.finished, later.recipients, later.recipients_final,
+            self.polls + later.polls, later.skipped_other_provider, self.campaigns | later.campaigns,
+            later.publish_error or self.publish_error,
+        )
 
-def sync(ledger: Ledger, client: ProviderClient, *, provider: str, policy: RetryPolicy, campaign: str | None = None) -> SyncReport:
-    """Read started batches from the provider; a batch over at the provider, every recipient final, is `finished`."""
+
+def sync(ledger: Ledger, client: ProviderClient, chunks: list[ChunkRecord], *, policy: RetryPolicy) -> SyncReport:
+    """Read started batches (all of one provider) from it; a batch over at the provider, every recipient final, is `finished`."""
     report = SyncReport()
     stamp = now()
     snapshots = []
-    for chunk in ledger.chunks(campaign, [ChunkState.STARTED]):
-        if chunk.provider != provider:
-            report.skipped_other_provider += 1
-            continue
+    for chunk in chunks:
 
         def read(batch_id=chunk.provider_batch_id):
             try:
@@ -41,7 +49,6 @@ def sync(ledger: Ledger, client: ProviderClient, *, provider: str, policy: Retry
         detail = with_retries(read, policy)
         ledger.record_sync(chunk, detail)
         report.batches.append(detail.batch)
-        report.recipients += len(detail.recipients)
         report.campaigns.add(chunk.campaign)
         b = detail.batch
         snapshots.append(

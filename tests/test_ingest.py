@@ -10,7 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipelines.api import load_contacts
-from pipelines.chunk import batch_limit, chunk, chunk_key
+from pipelines.chunk import chunk, chunk_key
+from pipelines.providers.registry import batch_limit
 from pipelines.ingest import IngestOptions, ingest
 from tests.conftest import write_delimited
 

@@ -28,7 +28,6 @@ class ProviderClient(Protocol):
 
     dialect: str
     label: str
-    stops_running: bool  # can a batch that is dialling be stopped?
 
     def create_draft(self, name: str, contacts: list[OutgoingContact], schedule: Schedule) -> RemoteBatch: ...
     def start(self, batch_id: str, schedule: Schedule) -> None: ...

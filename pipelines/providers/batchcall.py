@@ -21,7 +21,6 @@ class BatchcallClient:
     """Creates drafts, schedules them for now, and reads them back by name or id."""
 
     dialect = "batchcall"
-    stops_running = False  # the documented API has no way to stop a batch that is dialling
 
     def __init__(self, base_url: str, api_key: str, api_secret: str, *, from_number: str, agent_id: str | None,
                  timeout: float, label: str = "batchcall", transport=None):  # fmt: skip

@@ -22,7 +22,6 @@ class MagpipeClient:
     """Creates drafts, starts them, and reads them back by name or id."""
 
     dialect = "magpipe"
-    stops_running = True  # `cancel` stops a batch that is dialling: pending recipients are skipped
 
     def __init__(self, base_url: str, api_key: str, *, caller_id: str, agent_id: str | None, timeout: float, transport=None):
         register(api_key)
