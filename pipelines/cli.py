@@ -436,6 +436,29 @@ def cancel_command(
     _print_control("stopped", result, as_json, dry_run)
 
 
+@app.command("resume")
+def resume_command(
+    campaign: CampaignRequired,
+    as_json: JsonOption = False,
+    home: HomeOption = None,
+    state: StateOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Let a cancelled campaign take contacts again (imports, watch, retry); cancelled batches stay cancelled."""
+    ctx = _control_context(home, config, state, None, None)
+    with Ledger(ctx.state.ledger_url) as ledger:
+        if not ledger.chunks(campaign):
+            raise UsageError(f"campaign {campaign!r} has no batches in the ledger")
+        resumed = ledger.resume_campaign(campaign)
+    if as_json:
+        _print_json({"campaign": campaign, "resumed": resumed})
+    elif resumed:
+        print(f"campaign {campaign} takes contacts again; its cancelled batches stay cancelled "
+              f"(`campaigns retry --campaign {campaign} --statuses skipped` calls their people)")  # fmt: skip
+    else:
+        print(f"campaign {campaign} was not stopped; nothing to do")
+
+
 @app.command("reschedule")
 def reschedule_command(
     campaign: CampaignRequired,

@@ -331,6 +331,8 @@ def cancel_campaign(campaign: str, settings, ledger: Ledger, home, db, *, dry_ru
 
     with campaign_lock(ledger, campaign):
         chunks = chunks_to_control(ledger, campaign, settings)
+        if not dry_run:
+            ledger.stop_campaign(campaign)  # first: no later import, watch, retry or reschedule submits anything
         outcome = Outcome()
         with Providers(settings, home) as providers:
             for name, group in by_provider(chunks).items():
@@ -340,12 +342,13 @@ def cancel_campaign(campaign: str, settings, ledger: Ledger, home, db, *, dry_ru
 
 
 def reschedule_campaign(campaign: str, at: datetime, settings, ledger: Ledger, home, db, *, dry_run: bool) -> ControlResult:
-    from pipelines.run import by_provider, campaign_lock, make_submitter, submit_pending
+    from pipelines.run import by_provider, campaign_lock, make_submitter, refuse_if_stopped, submit_pending
 
     if at <= now():
         raise UsageError(f"--at {at.isoformat()} is in the past")
     with campaign_lock(ledger, campaign):
         chunks = chunks_to_control(ledger, campaign, settings)
+        refuse_if_stopped(ledger, campaign)
         if not chunks:
             return ControlResult(Outcome())
         outcome = Outcome()
@@ -363,9 +366,12 @@ def retry_campaign(
     campaign: str, rules: RetryRules, settings, ledger: Ledger, home, db, *, batch_size: int | None, dry_run: bool
 ) -> ControlResult:
     """Sync, then plan and submit retry chunks, each on the provider of the attempt it repeats."""
-    from pipelines.run import campaign_lock, narrowed, submit_pending, sync_ledger
+    from pipelines.run import campaign_lock, narrowed, refuse_if_stopped, submit_pending, sync_ledger
 
     with campaign_lock(ledger, campaign):
+        if not ledger.chunks(campaign):
+            raise UsageError(f"campaign {campaign!r} has nothing in the ledger")
+        refuse_if_stopped(ledger, campaign)
         if narrowed(ledger.chunks(campaign, [ChunkState.STARTED]), settings):
             sync_ledger(settings, ledger, home, campaign, db=None if dry_run else db)  # decide on fresh outcomes
         table = attempt_table(ledger, campaign)

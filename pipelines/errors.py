@@ -95,6 +95,10 @@ class SubmissionPending(CampaignError):
     exit_code = ExitCode.PENDING
 
 
+class CampaignStopped(UsageError):
+    """The campaign was cancelled (an emergency stop): it takes nothing new until `campaigns resume`."""
+
+
 class LockHeld(CampaignError):
     """Another run holds this campaign's lock."""
 

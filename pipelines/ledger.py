@@ -26,6 +26,7 @@ from schemas.ledger import (
     PENDING_STATES,
     TRANSITIONS,
     CampaignLock,
+    CampaignStopRecord,
     ChangeRecord,
     LedgerMeta,
     ChunkRecord,
@@ -251,11 +252,33 @@ class Ledger:
             session.refresh(record)
             return record
 
+    def stop_campaign(self, campaign: str) -> None:
+        """Mark the campaign stopped (committed before cancel sends anything)."""
+        with self.engine.begin() as connection:
+            connection.execute(self._insert_ignore(CampaignStopRecord), [{"campaign": campaign, "stopped_at": now()}])
+
+    def resume_campaign(self, campaign: str) -> bool:
+        """Let a stopped campaign take contacts again; False if it was not stopped."""
+        with self.engine.begin() as connection:
+            return connection.execute(delete(CampaignStopRecord).where(CampaignStopRecord.campaign == campaign)).rowcount == 1
+
+    def stopped_at(self, campaign: str) -> datetime | None:
+        with Session(self.engine) as session:
+            record = session.get(CampaignStopRecord, campaign)
+            return aware(record.stopped_at) if record is not None else None
+
     def campaign_provider(self, campaign: str) -> str | None:
         """The provider the campaign's latest import submitted to (None for a campaign the ledger does not know)."""
-        query = select(ImportRecord.provider).where(ImportRecord.campaign == campaign).order_by(ImportRecord.id.desc())
+        latest = self.latest_import(campaign)
+        return latest.provider if latest is not None else None
+
+    def latest_import(self, campaign: str) -> ImportRecord | None:
+        query = select(ImportRecord).where(ImportRecord.campaign == campaign).order_by(ImportRecord.id.desc())
         with Session(self.engine) as session:
-            return session.exec(query).scalars().first()
+            record = session.exec(query).scalars().first()
+            if record is not None:
+                session.expunge(record)
+            return record
 
     def import_with_content(self, campaign: str, content_hash: str) -> int | None:
         """The id of an earlier import of exactly this content into this campaign, if any."""

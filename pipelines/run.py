@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipelines.config import ProviderSettings
-from pipelines.errors import CampaignError, InputError, ProviderUnreachable, SubmissionPending, UsageError
+from pipelines.errors import CampaignError, CampaignStopped, InputError, ProviderUnreachable, SubmissionPending, UsageError
 from pipelines.hours import CallingHours
 from pipelines.ingest import IngestOptions, IngestResult, ingest
 from pipelines.ledger import Ledger, now
@@ -51,6 +51,26 @@ def by_provider(chunks: Sequence[ChunkRecord]) -> dict[str, list[ChunkRecord]]:
 def narrowed(chunks: Sequence[ChunkRecord], settings: ProviderSettings) -> list[ChunkRecord]:
     """Follow-up commands act on every provider a campaign used; --provider narrows them to one."""
     return [c for c in chunks if settings.provider is None or c.provider == settings.provider]
+
+
+def refuse_if_stopped(ledger: Ledger, campaign: str) -> None:
+    """A cancelled campaign takes nothing new (imports, watch, retries, reschedules) until it is resumed."""
+    stopped = ledger.stopped_at(campaign)
+    if stopped is not None:
+        raise CampaignStopped(
+            f"campaign {campaign!r} was cancelled at {stopped:%Y-%m-%d %H:%M} UTC: nothing more is submitted to it; "
+            f"`campaigns resume --campaign {campaign}` lets it take contacts again"
+        )
+
+
+def campaign_settings(settings: ProviderSettings, ledger: Ledger, campaign: str) -> ProviderSettings:
+    """Settings for a follow-up that creates batches (retry, reschedule, resumed submission): a caller id or agent
+    not given now is the one the campaign's last import used."""
+    latest = ledger.latest_import(campaign)
+    if latest is None:
+        return settings
+    update = {"caller_id": settings.caller_id or latest.caller_id, "agent_id": settings.agent_id or latest.agent_id}
+    return settings.model_copy(update=update)
 
 
 def campaign_provider(settings: ProviderSettings, ledger: Ledger | None, campaign: str) -> str:
@@ -123,8 +143,10 @@ def import_and_submit(
     was read is refused; import it again once it is complete).
     """
     provider = campaign_provider(settings, ledger, options.campaign)
+    settings = campaign_settings(settings, ledger, options.campaign)
     settings.require_credentials(provider, creating=True)
     with campaign_lock(ledger, options.campaign) if lock else nullcontext():
+        refuse_if_stopped(ledger, options.campaign)
         before = list(hashes) if hashes is not None else [_hash_input(p) for p in paths]
         result = ingest(
             paths, options, already_submitted=ledger.submitted_numbers(options.campaign),
@@ -134,7 +156,7 @@ def import_and_submit(
             if _hash_input(path) != digest:
                 raise InputError("the file changed while it was being read: nothing was imported; import it again once "
                                  "it is complete", path=str(path), code="changed_while_reading")  # fmt: skip
-        record = _plan(ledger, result, paths, before, provider, options.hours)
+        record = _plan(ledger, result, paths, before, provider, options.hours, settings.caller_id, settings.agent_id)
         report, chunks = submit_pending(options.campaign, settings, ledger, home, hooks, db, import_id=record.id)
         touched = {c.key for c in chunks} | {b.key for b in result.batches}
         batches = [_plan_of(c) for c in ledger.chunks(options.campaign) if c.key in touched]
@@ -155,6 +177,7 @@ def submit_pending(
     from pipelines.control import cancel_chunks
 
     hooks = hooks or Hooks()
+    settings = campaign_settings(settings, ledger, campaign)
     pending = ledger.pending_chunks(campaign)
     stopping = ledger.chunks(campaign, [ChunkState.CANCELLING])
     hooks.on_plan(len(pending))
@@ -196,13 +219,17 @@ def _hash_input(path: str | Path) -> str:
         raise InputError(f"cannot read file ({exc.strerror})", path=str(path), code="unreadable") from None
 
 
-def _plan(ledger: Ledger, result: IngestResult, paths, hashes: list[str], provider: str, hours: CallingHours) -> ImportRecord:
+def _plan(
+    ledger: Ledger, result: IngestResult, paths, hashes: list[str], provider: str, hours: CallingHours,
+    caller_id: str | None, agent_id: str | None,
+) -> ImportRecord:  # fmt: skip
     files = [{"path": str(p), "sha256": digest} for p, digest in zip(paths, hashes)]
     content = content_hash([f["sha256"] for f in files])
     summary = result.summary(dry_run=False)
     stamp = now()
     record = ImportRecord(
         campaign=result.campaign, provider=provider, content_hash=content, files=json.dumps(files),
+        caller_id=caller_id, agent_id=agent_id,
         rows_read=summary.rows_read, accepted=summary.accepted, duplicates=summary.duplicates, rejected=summary.rejected,
         already_submitted=summary.already_submitted, suppressed=summary.suppressed, cooled_down=summary.cooled_down,
         planned=len(result.accepted), started_at=stamp,

@@ -26,7 +26,8 @@ from schemas.ledger import ChunkState
 PROCESSED, FAILED = "processed", "failed"
 IGNORED_SUFFIXES = (".partial", ".part", ".tmp", ".crdownload", ".why.txt")
 # When several things went wrong in one cycle, the exit code names the most urgent.
-SEVERITY = [ExitCode.INTERNAL, ExitCode.LOCKED, ExitCode.PROVIDER, ExitCode.STORAGE, ExitCode.PENDING, ExitCode.BAD_INPUT]
+SEVERITY = [ExitCode.INTERNAL, ExitCode.LOCKED, ExitCode.USAGE, ExitCode.PROVIDER, ExitCode.STORAGE, ExitCode.PENDING,
+            ExitCode.BAD_INPUT]
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,12 @@ def run_cycle(
     (inbox.folder / FAILED).mkdir(exist_ok=True)
     try:
         with campaign_lock(ledger, campaign):
+            stopped = ledger.stopped_at(campaign)
+            if stopped is not None:  # an emergency stop holds for cron too: files wait in the inbox
+                log.error("campaign_stopped", campaign=campaign, stopped_at=stopped.isoformat(),
+                          message=f"cancelled; nothing is imported until `campaigns resume --campaign {campaign}`")  # fmt: skip
+                result.codes.add(ExitCode.USAGE)
+                return result
             _resume(campaign, settings, ledger, home, db, log, result)
             files, refused = candidates(inbox)
             for path in refused:

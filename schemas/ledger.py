@@ -61,6 +61,8 @@ class ImportRecord(SQLModel, table=True):
     suppressed: int = 0  # rows whose number is on a suppression list
     cooled_down: int = 0  # accepted numbers skipped because some campaign called them recently
     planned: int = 0  # contacts put into new chunks by this import
+    caller_id: str | None = None  # the number its batches call from (follow-up commands reuse it)
+    agent_id: str | None = None  # the agent its batches were given
     started_at: datetime
     finished_at: datetime | None = None
     outcome: str = "planned"  # planned | submitted | pending | dry_run
@@ -250,3 +252,12 @@ class LedgerMeta(SQLModel, table=True):
 
     key: str = Field(primary_key=True)
     value: str
+
+
+class CampaignStopRecord(SQLModel, table=True):
+    """A campaign stopped by `campaigns cancel`: nothing new is submitted to it until `campaigns resume`."""
+
+    __tablename__ = "campaign_stops"
+
+    campaign: str = Field(primary_key=True)
+    stopped_at: datetime

@@ -9,7 +9,8 @@ TABLES = {
         CREATE TABLE IF NOT EXISTS imports (
             import_id BIGINT PRIMARY KEY, campaign VARCHAR, provider VARCHAR, content_hash VARCHAR, files JSON,
             rows_read BIGINT, accepted BIGINT, duplicates BIGINT, rejected BIGINT, already_submitted BIGINT,
-            suppressed BIGINT, cooled_down BIGINT, planned BIGINT, started_at TIMESTAMPTZ, finished_at TIMESTAMPTZ, outcome VARCHAR)""",
+            suppressed BIGINT, cooled_down BIGINT, planned BIGINT, started_at TIMESTAMPTZ, finished_at TIMESTAMPTZ, outcome VARCHAR,
+            caller_id VARCHAR, agent_id VARCHAR)""",
     "contacts": """
         CREATE TABLE IF NOT EXISTS contacts (
             campaign VARCHAR, e164 VARCHAR, name VARCHAR, variables JSON, source_file VARCHAR, source_sheet VARCHAR,
@@ -104,6 +105,7 @@ VIEWS = {
 
 # Columns added after a table's first version: a file made by an older version gains them on its next publish.
 ADDED_COLUMNS = {
+    "imports": [("caller_id", "VARCHAR"), ("agent_id", "VARCHAR")],
     "batches": [("timezone", "VARCHAR"), ("calling_window", "VARCHAR"), ("calling_days", "VARCHAR"), ("kind", "VARCHAR"),
                 ("not_before", "TIMESTAMPTZ")],
 }

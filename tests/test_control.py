@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -21,9 +22,12 @@ def recipients(url: str) -> list[dict]:
 
 
 def cli(dialect: str, home, *args: str) -> list[str]:
-    import sys
-
     return [sys.executable, "-m", "pipelines", *args, "--home", str(home), "--provider", dialect]
+
+
+def plain(home, *args: str) -> list[str]:
+    """A follow-up command as a user types it: no --provider (the ledger knows it)."""
+    return [sys.executable, "-m", "pipelines", *args, "--home", str(home)]
 
 
 def wait_until(predicate, timeout: float = 60) -> None:
@@ -118,9 +122,13 @@ def test_cancel_mid_dial_skips_the_pending_and_restarts_nothing(tmp_path):
         skipped = [r for r in rows if r["status"] == "skipped"]
         assert skipped and all(r["dials"] == 0 for r in skipped)
         assert all(r["runs"] == 1 and r["dials"] <= 1 for r in rows)  # nothing was started again
-        # an import of the same people does not bring them back, and sync finishes the batch
+        # a cancelled campaign takes nothing new until it is resumed; once resumed, an import of the same people does
+        # not bring them back, and sync finishes the batch (no --provider: the ledger knows it)
+        refused = run(import_cmd(dialect, path, home, campaign="c", batch_size=30), env)
+        assert refused.returncode == 2 and "was cancelled" in refused.stderr
+        assert run(plain(home, "resume", "--campaign", "c"), env).returncode == 0
         assert run(import_cmd(dialect, path, home, campaign="c", batch_size=30), env).returncode == 0
-        assert run(cli(dialect, home, "sync", "--campaign", "c", "--wait", "30"), env).returncode == 0
+        assert run(plain(home, "sync", "--campaign", "c", "--wait", "30"), env).returncode == 0
         assert all(r["runs"] == 1 for r in recipients(sandbox.url)) and len(recipients(sandbox.url)) == 30
     with duckdb.connect(str(home / "campaigns.duckdb"), read_only=True) as db:
         statuses = dict(db.sql("SELECT status, count(*) FROM recipient_outcomes GROUP BY ALL").fetchall())
@@ -154,6 +162,7 @@ def test_reschedule_a_draft_then_cancel_it(tmp_path, dialect):
         again = run(cli(dialect, home, "cancel", "--campaign", "m", "--json"), env)  # idempotent
         assert again.returncode == 0 and not json.loads(again.stdout)["not_done"]
         assert all(row["action"].startswith("already") for row in json.loads(again.stdout)["done"])
+        assert run(plain(home, "resume", "--campaign", "m"), env).returncode == 0
         resumed = run(import_cmd(dialect, path, home, campaign="m", batch_size=6), env)  # a cancelled batch is never resumed
         assert resumed.returncode == 0 and all(r["dials"] == 0 for r in recipients(sandbox.url))
 
