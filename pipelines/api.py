@@ -52,7 +52,9 @@ def load_contacts(
     options = IngestOptions(campaign, region.upper(), phone_column, sheet, batch_limit(provider, batch_size))
     result = ingest(paths, options)
     accepted = accepted_frame(result)
-    accepted[DYNAMIC_VARIABLES] = accepted[DYNAMIC_VARIABLES].map(json.loads)
+    # a plain object column of dicts: left to infer, pandas would make a struct with every key, empty cells as None
+    variables = [json.loads(text) for text in accepted[DYNAMIC_VARIABLES].tolist()]
+    accepted[DYNAMIC_VARIABLES] = pd.Series(variables, index=accepted.index, dtype=object)
     return ContactsResult(accepted, result.rejected, result.duplicates, result.summary())
 
 

@@ -7,7 +7,7 @@ import json
 import os
 import sys
 import time
-from contextlib import nullcontext
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -109,12 +109,17 @@ def _ledger_exists(ctx: Context) -> bool:
 
 
 def _skip_sets(ledger: Ledger | None, options: IngestOptions, files: list[Path] | None, cooldown: float | None) -> dict:
-    """Numbers not to call: suppression files + the ledger's list; recently called; already taken (dry run)."""
-    from pipelines.suppress import numbers_from_file
+    """Numbers not to call: suppression files (read as contact files are) + the ledger's list; recently called;
+    already taken (dry run)."""
+    from pipelines.suppress import read_suppression
 
     suppressed: set[str] = set()
     for path in files or []:
-        suppressed |= numbers_from_file(path, options.region)[0]
+        read = read_suppression(path, options.region)
+        suppressed |= read.numbers
+        if read.skipped:
+            _stderr().print(f"warning: {path}: {sum(read.skipped.values())} row(s) hold no valid number and block nobody "
+                            f"(`campaigns suppress add {path}` lists them)", markup=False)  # fmt: skip
     if ledger is None:
         return {"suppressed": suppressed, "cooled_down": set(), "already_submitted": set()}
     suppressed |= ledger.suppressed_numbers()
@@ -126,53 +131,79 @@ suppress_app = typer.Typer(help="The do-not-call list kept in the ledger (applie
 app.add_typer(suppress_app, name="suppress")
 
 
+PhoneColumnsOption = Annotated[
+    list[str] | None, typer.Option("--phone-column", help="A phone column's header (repeat; order = priority).")
+]
+
+
+def _suppression_inputs(values: list[str], region: str, phone_columns: list[str] | None):
+    """Files and typed numbers of `suppress add/remove`, read as contact files are; a typed non-number is refused first."""
+    from pipelines.suppress import numbers_from_values, read_suppression
+
+    files = [Path(v) for v in values if Path(v).is_file()]
+    typed = [v for v in values if not Path(v).is_file()]
+    numbers, invalid = numbers_from_values(typed, region) if typed else (set(), [])
+    if invalid:
+        raise UsageError(f"not valid phone numbers: {', '.join(invalid)} (files must exist)")
+    return [read_suppression(path, region, phone_columns or ()) for path in files], numbers
+
+
+def _suppression_report(verb: str, change: str, reads, typed: set[str], counts: list[int], typed_count: int, as_json: bool) -> None:
+    """Per file: rows read, numbers found, how many were `change`d, rows skipped by reason (and the first ones); totals last."""
+    done = sum(counts) + typed_count
+    found = sum(len(read.numbers) for read in reads) + len(typed)
+    if as_json:
+        files = [read.summary() | {change: count} for read, count in zip(reads, counts)]
+        print(json.dumps({change: done, "numbers": found, "files": files, "typed": len(typed)}))
+        return
+    for read, count in zip(reads, counts):
+        skipped = sum(read.skipped.values())
+        reasons = ", ".join(f"{reason} {n}" for reason, n in read.skipped.items())
+        print(f"{read.source}: {read.rows_read} {show.plural(read.rows_read, 'row', 'rows')} read, {len(read.numbers)} "
+              f"{show.plural(len(read.numbers), 'number', 'numbers')} ({count} {change.replace('_', ' ')}); "
+              f"{skipped} {show.plural(skipped, 'row', 'rows')} without a valid number" + (f" ({reasons})" if reasons else ""))  # fmt: skip
+        for example in read.examples:
+            print(f"  row {example['row']}: {example['value']!r} is {example['reason']}")
+    print(f"{done} {show.plural(done, 'number', 'numbers')} {verb}; {found - done} of the {found} found "
+          f"{'were already on the list' if change == 'added' else 'were not on the list'}")  # fmt: skip
+
+
 @suppress_app.command("add")
 def suppress_add(
     numbers: Annotated[list[str], typer.Argument(metavar="NUMBER_OR_FILE", help="Numbers in any format, or files (CSV, XLSX, …) of numbers.")],
     region: RegionOption = None,
+    phone_column: PhoneColumnsOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
     home: HomeOption = None,
     state: StateOption = None,
     config: ConfigOption = None,
 ) -> None:
-    """Add numbers (or every number in files) to the suppression list."""
-    from pipelines.suppress import numbers_from_file, numbers_from_values
-
+    """Add numbers, or every number of do-not-call files (every phone column; a country column applies), to the list."""
     ctx = _context(home, config, state)
-    default_region = _region(ctx, region)
+    reads, typed = _suppression_inputs(numbers, _region(ctx, region), phone_column)
     with Ledger(ctx.state.ledger_url) as ledger:
-        added = 0
-        typed = [n for n in numbers if not Path(n).is_file()]
-        for path in [Path(n) for n in numbers if Path(n).is_file()]:
-            found, invalid = numbers_from_file(path, default_region)
-            added += ledger.suppress(found, source=path.name)
-            if invalid:
-                _stderr().print(f"{path}: {invalid} value(s) are not valid numbers and were skipped")
-        if typed:
-            found, invalid = numbers_from_values(typed, default_region)
-            if invalid:
-                raise UsageError(f"not valid phone numbers: {', '.join(invalid)}")
-            added += ledger.suppress(found, source="cli")
-    print(f"{added} number(s) added to the suppression list")
+        counts = [ledger.suppress(read.numbers, source=Path(read.source).name) for read in reads]
+        typed_count = ledger.suppress(typed, source="cli") if typed else 0
+    _suppression_report("added to the suppression list", "added", reads, typed, counts, typed_count, as_json)
 
 
 @suppress_app.command("remove")
 def suppress_remove(
     numbers: Annotated[list[str], typer.Argument(metavar="NUMBER_OR_FILE", help="Numbers in any format, or files of numbers.")],
     region: RegionOption = None,
+    phone_column: PhoneColumnsOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
     home: HomeOption = None,
     state: StateOption = None,
     config: ConfigOption = None,
 ) -> None:
-    """Take numbers off the suppression list."""
-    from pipelines.suppress import numbers_from_values
-
+    """Take numbers (or every number of files) off the suppression list."""
     ctx = _context(home, config, state)
-    found, invalid = numbers_from_values(numbers, _region(ctx, region))
-    if invalid:
-        raise UsageError(f"not valid phone numbers: {', '.join(invalid)}")
+    reads, typed = _suppression_inputs(numbers, _region(ctx, region), phone_column)
     with Ledger(ctx.state.ledger_url) as ledger:
-        removed = ledger.unsuppress(found)
-    print(f"{removed} number(s) removed from the suppression list")
+        counts = [ledger.unsuppress(read.numbers) for read in reads]
+        typed_count = ledger.unsuppress(typed) if typed else 0
+    _suppression_report("removed from the suppression list", "removed", reads, typed, counts, typed_count, as_json)
 
 
 @suppress_app.command("list")
@@ -272,7 +303,7 @@ def import_command(
     campaign: Annotated[str, typer.Option("--campaign", help="Campaign the contacts belong to.")],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Read, normalise, dedupe and chunk; submit nothing.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
-    out: Annotated[Path | None, typer.Option("--out", help="Write accepted/rejected/duplicates CSVs here.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Write accepted.csv, rejected.csv, duplicates.csv and suppressed.csv here.")] = None,
     home: HomeOption = None,
     region: RegionOption = None,
     phone_column: PhoneColumnOption = None,
@@ -301,8 +332,10 @@ def import_command(
     if cooldown is not None and cooldown < 0:
         raise UsageError("--cooldown must be a number of days ≥ 0")
     err = _stderr()
-    # a dry run reads the ledger if there is one (suppression, cooldown, already submitted) and changes nothing
-    with Ledger(ctx.state.ledger_url) if not dry_run or _ledger_exists(ctx) else nullcontext() as ledger:
+    # The ledger is read if there is one (the campaign's provider, suppression, cooldown, already submitted); it is
+    # created only once everything given has been checked, and a dry run changes nothing.
+    with ExitStack() as stack:
+        ledger = stack.enter_context(Ledger(ctx.state.ledger_url)) if _ledger_exists(ctx) else None
         chosen = campaign_provider(ctx.provider, ledger, campaign)
         options = _ingest_options(
             ctx, campaign, provider=chosen, region=region, batch_size=batch_size, phone_column=phone_column, sheet=sheet,
@@ -313,6 +346,7 @@ def import_command(
             _print_summary(stream_import(paths, options, out, **skip), as_json, out)
             return
         ctx.provider.require_credentials(chosen, creating=True)
+        ledger = ledger or stack.enter_context(Ledger(ctx.state.ledger_url))
         if chosen == "sandbox":
             show.sandbox_notice(err, ctx.home)
         if not options.hours.within_legal:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from pipelines.errors import InputError
@@ -17,7 +18,17 @@ NAME_HEADERS = {"name", "fullname", "contactname", "customername", "recipientnam
 FIRST_NAME_HEADERS = {"firstname", "first", "givenname", "forename", "fname"}
 LAST_NAME_HEADERS = {"lastname", "last", "surname", "familyname", "lname"}
 TIMEZONE_HEADERS = {"timezone", "tz", "timezonename", "ianatimezone", "recipienttimezone", "localtimezone"}
-COUNTRY_HEADERS = {"country", "countrycode", "countryiso", "isocountry", "iso2", "regioncode"}
+COUNTRY_HEADERS = {
+    "country", "countrycode", "countryiso", "isocountry", "iso2", "regioncode", "countryregion", "mailingcountry",
+    "billingcountry", "shippingcountry",
+}  # fmt: skip
+# A phone column of a CRM export: "Mobile Phone", "Work Phone", "Business Phone", "Phone 1 - Value",
+# "Mobile Phone Number", "Home Tel" … (tokens, see header_token).
+PHONE_PATTERN = re.compile(
+    r"(?:primary|main|other|direct|work|business|home|office|company|personal|mobile|cell|contact)?"
+    r"(?:phone|mobile|cell|cellular|telephone|tel)(?:phone)?(?:number|no|num)?\d*(?:value)?"
+)
+MOBILE_WORDS = ("mobile", "cell")  # among several phone columns, these come first
 
 
 def header_token(header: str) -> str:
@@ -36,7 +47,7 @@ def variable_key(header: str) -> str:
 class ColumnMap:
     """Which header plays which part. Indexes point into RawSheet.headers."""
 
-    phone: int
+    phones: tuple[int, ...]  # every phone column, in priority order
     name: int | None = None
     first_name: int | None = None
     last_name: int | None = None
@@ -44,14 +55,60 @@ class ColumnMap:
     timezone: int | None = None  # overrides the zone derived from the number
     variables: dict[str, int] = field(default_factory=dict)  # variable key → header index
 
+    @property
+    def phone(self) -> int:
+        """The phone column of a contact file (one, until contacts choose among several)."""
+        return self.phones[0]
 
-def map_columns(headers: list[str], *, label: str, phone_column: str | None = None) -> ColumnMap:
-    """Choose the phone column (or take `phone_column`), the name parts and the variables."""
+
+def is_phone_header(token: str) -> bool:
+    """Is this header (as a token) a phone column's?"""
+    return token in PHONE_HEADERS or PHONE_PATTERN.fullmatch(token) is not None
+
+
+def phone_candidates(headers: list[str], *, label: str, phone_columns: Sequence[str] = ()) -> list[int]:
+    """Every phone column, in priority order: the named ones (in the order given; a file uses those it has), else every
+    recognised phone header, mobile and cell columns first, then the others left to right."""
     tokens = [header_token(header) for header in headers]
-    phone = _find_phone(headers, tokens, label, phone_column)
+    found_list = ", ".join(repr(h) for h in headers) or "(none)"
+    if phone_columns:
+        chosen = []
+        for wanted in phone_columns:
+            exact = [i for i, header in enumerate(headers) if header == wanted]
+            loose = [i for i, token in enumerate(tokens) if token == header_token(wanted)]
+            match = exact or loose
+            if len(match) > 1:
+                raise InputError(f"several columns named {wanted!r}", path=label, code="no_phone_column", detail=f"headers found: {found_list}")
+            chosen += [i for i in match if i not in chosen]
+        if not chosen:
+            named = ", ".join(repr(c) for c in phone_columns)
+            raise InputError(f"no column named {named}", path=label, code="no_phone_column", detail=f"headers found: {found_list}")
+        return chosen
+    found = [i for i, token in enumerate(tokens) if is_phone_header(token)]
+    if not found:
+        raise InputError("no phone column found; name it with --phone-column", path=label, code="no_phone_column",
+                         detail=f"headers found: {found_list}")  # fmt: skip
+    mobile = [i for i in found if any(word in tokens[i] for word in MOBILE_WORDS)]
+    return mobile + [i for i in found if i not in mobile]
+
+
+def map_columns(
+    headers: list[str], *, label: str, phone_column: str | None = None, several: bool = False, phone_columns: Sequence[str] = ()
+) -> ColumnMap:
+    """Choose the phone column(s) (or take `phone_column` / `phone_columns`), the name parts and the variables.
+
+    `several`: keep every phone column (a do-not-call file: each of a row's numbers is
+    blocked); otherwise a file with several must name the one to use.
+    """
+    tokens = [header_token(header) for header in headers]
+    phones = phone_candidates(headers, label=label, phone_columns=[phone_column] if phone_column else phone_columns)
+    if len(phones) > 1 and not several:
+        names = ", ".join(repr(headers[i]) for i in phones)
+        raise InputError("several phone columns; choose one with --phone-column", path=label, code="several_phone_columns",
+                         detail=names)  # fmt: skip
 
     def unique(candidates: set[str]) -> int | None:
-        found = [i for i, token in enumerate(tokens) if token in candidates and i != phone]
+        found = [i for i, token in enumerate(tokens) if token in candidates and i not in phones]
         return found[0] if len(found) == 1 else None
 
     name = unique(NAME_HEADERS)
@@ -60,9 +117,9 @@ def map_columns(headers: list[str], *, label: str, phone_column: str | None = No
     country = unique(COUNTRY_HEADERS)
     timezone = unique(TIMEZONE_HEADERS)
 
-    # The phone, a single name column and the country are fields of the recipient; first
+    # The phones, a single name column and the country are fields of the recipient; first
     # and last names are also kept as variables because agents greet people by first name.
-    taken = {i for i in (phone, name, country, timezone) if i is not None}
+    taken = {i for i in (*phones, name, country, timezone) if i is not None}
     variables: dict[str, int] = {}
     for index, header in enumerate(headers):
         if index in taken:
@@ -76,25 +133,4 @@ def map_columns(headers: list[str], *, label: str, phone_column: str | None = No
             raise InputError("two columns become the same variable; rename one", path=label, code="duplicate_variable",
                              detail=f"{other!r} and {header!r} both become {key!r}")  # fmt: skip
         variables[key] = index
-    return ColumnMap(phone, name, first, last, country, timezone, variables)
-
-
-def _find_phone(headers: list[str], tokens: list[str], label: str, phone_column: str | None) -> int:
-    found_list = ", ".join(repr(h) for h in headers) or "(none)"
-    if phone_column is not None:
-        exact = [i for i, header in enumerate(headers) if header == phone_column]
-        loose = [i for i, token in enumerate(tokens) if token == header_token(phone_column)]
-        match = exact or loose
-        if len(match) != 1:
-            problem = "no column" if not match else "several columns"
-            raise InputError(f"{problem} named {phone_column!r}", path=label, code="no_phone_column", detail=f"headers found: {found_list}")
-        return match[0]
-    candidates = [i for i, token in enumerate(tokens) if token in PHONE_HEADERS]
-    if len(candidates) == 1:
-        return candidates[0]
-    if not candidates:
-        raise InputError("no phone column found; name it with --phone-column", path=label, code="no_phone_column",
-                         detail=f"headers found: {found_list}")  # fmt: skip
-    names = ", ".join(repr(headers[i]) for i in candidates)
-    raise InputError("several phone columns; choose one with --phone-column", path=label, code="several_phone_columns",
-                     detail=names)  # fmt: skip
+    return ColumnMap(tuple(phones), name, first, last, country, timezone, variables)

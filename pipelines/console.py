@@ -38,7 +38,7 @@ def import_summary(console: Console, summary: ImportSummary, *, out: Path | None
         for b in summary.batches:
             console.print(f"  {b.key}  {b.size:>5}  {b.status:<14} {b.provider_batch_id or ''}", highlight=False)
     if out is not None:
-        console.print(f"Wrote accepted.csv, rejected.csv and duplicates.csv to {out}", highlight=False)
+        console.print(f"Wrote accepted.csv, rejected.csv, duplicates.csv and suppressed.csv to {out}", highlight=False)
 
 
 def sandbox_banner(console: Console, config, host: str, port: int, *, key_from_env: bool, secret_from_env: bool) -> None:
@@ -135,7 +135,7 @@ class SyncDisplay:
                 self.task = self.bar.add_task("sync", total=followed, calls=calls)
             self.bar.update(self.task, total=followed, completed=finished, calls=calls)
         elif not self.quiet:
-            self.console.print(f"poll {report.polls}: {finished} of {followed} {_plural(followed, 'batch', 'batches')} "
+            self.console.print(f"poll {report.polls}: {finished} of {followed} {plural(followed, 'batch', 'batches')} "
                                f"finished, {calls}", highlight=False)  # fmt: skip
 
 
@@ -147,24 +147,25 @@ def sync_summary(console: Console, report) -> None:
         console.print("Nothing to sync: no started batch is waiting for outcomes.", highlight=False)
     else:
         console.print(
-            f"Synced {len(report.batches)} {_plural(len(report.batches), 'batch', 'batches')} "
-            f"({report.finished} finished) in {report.polls} {_plural(report.polls, 'poll', 'polls')}: "
-            f"{report.recipients_final:,} of {report.recipients:,} {_plural(report.recipients, 'call', 'calls')} over.",
+            f"Synced {len(report.batches)} {plural(len(report.batches), 'batch', 'batches')} "
+            f"({report.finished} finished) in {report.polls} {plural(report.polls, 'poll', 'polls')}: "
+            f"{report.recipients_final:,} of {report.recipients:,} {plural(report.recipients, 'call', 'calls')} over.",
             highlight=False,
         )  # fmt: skip
     if report.skipped_other_provider:
-        console.print(f"Left {report.skipped_other_provider} started {_plural(report.skipped_other_provider, 'batch', 'batches')} "
+        console.print(f"Left {report.skipped_other_provider} started {plural(report.skipped_other_provider, 'batch', 'batches')} "
                       "of other providers alone (--provider).", highlight=False)  # fmt: skip
 
 
-def _plural(count: int, one: str, many: str) -> str:
+def plural(count: int, one: str, many: str) -> str:
+    """`one` or `many`, as `count` asks: 1 batch, 2 batches."""
     return one if count == 1 else many
 
 
 def summary_table(console: Console, frame) -> None:
     """campaign_summary as a readable table: one row per campaign."""
-    columns = ["campaign", "rows_read", "accepted", "duplicates", "already_submitted", "rejected", "submitted",
-               "completed", "failed", "skipped", "pending", "completion_rate", "estimated_dial_cost"]  # fmt: skip
+    columns = ["campaign", "rows_read", "accepted", "duplicates", "already_submitted", "rejected", "suppressed", "submitted",
+               "cancelled", "completed", "failed", "skipped", "pending", "completion_rate", "estimated_dial_cost"]  # fmt: skip
     table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
     for column in columns:
         table.add_column(column.replace("_", " "), justify="left" if column == "campaign" else "right")

@@ -114,7 +114,7 @@ def ingest(
     fresh = assign_timezones(fresh.copy())
     check_callable(fresh, options.hours)
     chunked, batches = chunk(fresh, options.campaign, options.batch_size)
-    files = _file_counts(rows_read, unique, duplicates, rejected, blocked)
+    files = _file_counts(rows_read, unique, duplicates, rejected, blocked, seen, cooled)
     return IngestResult(
         options.campaign, chunked, rejected, duplicates[DUPLICATE_COLUMNS], seen, files, batches, blocked, cooled
     )
@@ -136,11 +136,12 @@ def _concat(parts: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
     return frame
 
 
-def _file_counts(rows_read: dict[str, int], unique, duplicates, rejected, suppressed) -> list[FileCounts]:
+def _file_counts(rows_read: dict[str, int], unique, duplicates, rejected, suppressed, seen, cooled) -> list[FileCounts]:
     def per_file(frame: pd.DataFrame) -> dict[str, int]:
         return frame[SOURCE_FILE].value_counts().to_dict() if len(frame) else {}
 
     accepted, repeated, bad, blocked = per_file(unique), per_file(duplicates), per_file(rejected), per_file(suppressed)
+    taken, recent = per_file(seen), per_file(cooled)
     return [
         FileCounts(
             source_file=name,
@@ -149,6 +150,8 @@ def _file_counts(rows_read: dict[str, int], unique, duplicates, rejected, suppre
             duplicates=int(repeated.get(name, 0)),
             rejected=int(bad.get(name, 0)),
             suppressed=int(blocked.get(name, 0)),
+            already_submitted=int(taken.get(name, 0)),
+            cooled_down=int(recent.get(name, 0)),
         )
         for name, count in rows_read.items()
     ]

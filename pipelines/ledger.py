@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import case, delete, event, func, insert, literal, select, update
+from sqlalchemy import case, delete, event, func, insert, inspect, literal, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, SQLModel, create_engine
@@ -28,6 +28,7 @@ from schemas.ledger import (
     CampaignLock,
     CampaignStopRecord,
     ChangeRecord,
+    ImportFileRecord,
     LedgerMeta,
     ChunkRecord,
     ChunkState,
@@ -57,7 +58,7 @@ def aware(moment: datetime) -> datetime:
 
 def _add_missing_columns(connection) -> None:
     """A ledger made by an older version gains the columns added since (all nullable or defaulted)."""
-    from sqlalchemy import inspect, text
+    from sqlalchemy import text
 
     inspector = inspect(connection)
     for table in SQLModel.metadata.sorted_tables:
@@ -69,6 +70,20 @@ def _add_missing_columns(connection) -> None:
             kind = column.type.compile(connection.dialect)
             literal = "" if default is None else f" DEFAULT {default!r}" if isinstance(default, str) else f" DEFAULT {default}"
             connection.execute(text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}{literal}'))
+
+
+def _account_old_imports(connection) -> None:
+    """A ledger made before per-file accounting: each import becomes one counted row per distinct content."""
+    seen: set[tuple[str, str]] = set()
+    for row in connection.execute(select(ImportRecord).order_by(ImportRecord.id)).mappings().all():
+        counted = (row["campaign"], row["content_hash"]) not in seen
+        seen.add((row["campaign"], row["content_hash"]))
+        connection.execute(insert(ImportFileRecord).values(
+            import_id=row["id"], source_file=f"(import {row['id']})", campaign=row["campaign"], sha256=row["content_hash"],
+            rows_read=row["rows_read"], accepted=row["accepted"], duplicates=row["duplicates"], rejected=row["rejected"],
+            suppressed=row["suppressed"], already_submitted=row["already_submitted"], cooled_down=row["cooled_down"],
+            counted=counted,
+        ))  # fmt: skip
 
 
 class ConcurrentChange(CampaignError):
@@ -113,8 +128,11 @@ class Ledger:
                 connection.exec_driver_sql("BEGIN IMMEDIATE")
             elif self.engine.dialect.name == "postgresql":
                 connection.exec_driver_sql("SELECT pg_advisory_xact_lock(7242031)")
+            new_tables = set(SQLModel.metadata.tables) - set(inspect(connection).get_table_names())
             SQLModel.metadata.create_all(connection)
             _add_missing_columns(connection)
+            if "import_files" in new_tables:
+                _account_old_imports(connection)
             if connection.execute(select(LedgerMeta.value).where(LedgerMeta.key == "ledger_id")).first() is None:
                 connection.execute(insert(LedgerMeta).values(key="ledger_id", value=secrets.token_hex(16)))
             connection.commit()
@@ -233,13 +251,15 @@ class Ledger:
 
     def record_import(
         self, record: ImportRecord, contacts: pd.DataFrame, chunks: list[ChunkRecord],
-        rejects: pd.DataFrame | None = None, duplicates: pd.DataFrame | None = None,
+        rejects: pd.DataFrame | None = None, duplicates: pd.DataFrame | None = None, files: list[ImportFileRecord] = (),
     ) -> ImportRecord:  # fmt: skip
-        """Store the import, its new contacts, rejects, duplicates and planned chunks in one transaction."""
+        """Store the import, its files' accounting, new contacts, rejects, duplicates and planned chunks in one transaction."""
         with Session(self.engine) as session:
             session.add(record)
             session.flush()
             import_id = record.id
+            for file in files:
+                self._count_file(session, ImportFileRecord(**(file.model_dump() | {"import_id": import_id, "campaign": record.campaign})))
             for chunk in chunks:
                 chunk.import_id = import_id
                 session.add(chunk)
@@ -279,6 +299,24 @@ class Ledger:
             if record is not None:
                 session.expunge(record)
             return record
+
+    def _count_file(self, session: Session, file: ImportFileRecord) -> None:
+        """Store a file's accounting; a content read before is not counted again, but the contacts it newly made move
+        out of the first reading's cooled_down (then suppressed) rows."""
+        query = select(ImportFileRecord).where(ImportFileRecord.campaign == file.campaign, ImportFileRecord.sha256 == file.sha256,
+                                               ImportFileRecord.counted.is_(True))  # fmt: skip
+        first = session.exec(query).scalars().first()
+        file.counted = first is None
+        session.add(file)
+        new = file.accepted - file.already_submitted - file.cooled_down
+        if first is not None and new > 0:
+            from_cooled = min(new, first.cooled_down)
+            from_suppressed = min(new - from_cooled, first.suppressed)
+            first.cooled_down -= from_cooled
+            first.suppressed -= from_suppressed
+            first.accepted += from_suppressed
+            session.add(first)
+            self._log(session, [(first.campaign, "import", str(first.import_id))])
 
     def import_with_content(self, campaign: str, content_hash: str) -> int | None:
         """The id of an earlier import of exactly this content into this campaign, if any."""

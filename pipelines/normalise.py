@@ -201,6 +201,11 @@ def _classify_part(raw: pa.Array, default_region: str, overrides: pa.Array | Non
     return Phones(keys, reasons, extensions, kinds)
 
 
+def country_overrides(column: pd.Series) -> pa.Array:
+    """A country column as each row's region for its phone numbers ("" = the default region)."""
+    return pc.utf8_upper(_strip(_arrow(column)))
+
+
 @dataclass(frozen=True)
 class Normalised:
     """One sheet after the normalise stage, as whole columns: row i of each is row i of the sheet."""
@@ -224,9 +229,7 @@ def normalise_columns(sheet: RawSheet, columns: ColumnMap, default_region: str) 
     """Normalise one sheet: every phone to an E.164 key or a reason, names and variables trimmed."""
     cells = sheet.cells
     raw = _arrow(cells[columns.phone])
-    overrides = None
-    if columns.country is not None:
-        overrides = pc.utf8_upper(_strip(_arrow(cells[columns.country])))
+    overrides = country_overrides(cells[columns.country]) if columns.country is not None else None
     trimmed = {}
 
     def trim() -> None:  # names and variables, on this thread while the workers classify the phones

@@ -35,6 +35,7 @@ from schemas.ledger import (
     ChunkRecord,
     ContactRecord,
     DuplicateRecord,
+    ImportFileRecord,
     ImportRecord,
     ProviderBatchRecord,
     RecipientRecord,
@@ -184,6 +185,7 @@ def _changed_frames(ledger: Ledger, after: int, upto: int, campaigns: list[str])
 def _frames(ledger: Ledger, campaigns, import_ids, batch_ids, snapshots_since) -> dict[str, pd.DataFrame]:
     """Rows of `campaigns`; import_ids / batch_ids (None = all) narrow the large tables, snapshots_since the snapshots."""
     imports = ledger.frame(ImportRecord, campaigns).rename(columns={"id": "import_id"})
+    import_files = ledger.frame(ImportFileRecord, campaigns)
     contacts = ledger.frame(ContactRecord, campaigns, import_id=import_ids).drop(columns=["position"])
     rejects = ledger.frame(RejectRecord, campaigns, import_id=import_ids)
     duplicates = ledger.frame(DuplicateRecord, campaigns, import_id=import_ids)
@@ -203,6 +205,7 @@ def _frames(ledger: Ledger, campaigns, import_ids, batch_ids, snapshots_since) -
         snapshots = snapshots[pd.to_datetime(snapshots["snapshot_at"], utc=True) >= pd.Timestamp(snapshots_since).tz_convert("UTC")]
     return {
         "imports": imports,
+        "import_files": import_files,
         "contacts": contacts,
         "rejects": rejects,
         "duplicates": duplicates,

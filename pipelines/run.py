@@ -25,7 +25,7 @@ from pipelines.publish import PublishError, publish
 from pipelines.submit import Failpoints, SubmitReport, Submitter, batch_name
 from pipelines.sync import SyncReport, sync
 from schemas.contacts import CHUNK_KEY, E164, NAME, SOURCE_FILE, SOURCE_ROW, SOURCE_SHEET, BatchPlan, ImportSummary
-from schemas.ledger import ChunkRecord, ChunkState, ImportRecord
+from schemas.ledger import ChunkRecord, ChunkState, ImportFileRecord, ImportRecord
 
 
 def make_submitter(
@@ -260,7 +260,10 @@ def _plan(
     ]
     rejects = result.rejected.assign(source_sheet=result.rejected["source_sheet"].fillna(""))
     duplicates = result.duplicates.assign(source_sheet=result.duplicates["source_sheet"].fillna(""))
-    return ledger.record_import(record, contacts, chunks, rejects, duplicates)
+    digests = {str(p): digest for p, digest in zip(paths, hashes)}
+    accounted = [ImportFileRecord(import_id=0, campaign=result.campaign, sha256=digests[f.source_file], **f.model_dump())
+                 for f in result.files]  # fmt: skip
+    return ledger.record_import(record, contacts, chunks, rejects, duplicates, accounted)
 
 
 def _plan_of(chunk: ChunkRecord) -> BatchPlan:

@@ -262,6 +262,7 @@ class _Import:
             if len(numbers) and len(kept):
                 skip = np.isin(keys[candidates[kept]], numbers)
                 self.skipped[name] += int(skip.sum())
+                setattr(counts, name, getattr(counts, name) + int(skip.sum()))
                 kept = kept[~skip]
         if len(kept):
             accepted = candidates[kept]

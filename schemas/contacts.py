@@ -63,7 +63,11 @@ class BatchPlan(BaseModel):
 
 
 class FileCounts(BaseModel):
-    """Row accounting for one source file (or sheet)."""
+    """Row accounting for one source file (or sheet): rows_read = accepted + duplicates + rejected + suppressed.
+
+    already_submitted and cooled_down are the parts of `accepted` that are not put into
+    batches (taken by the campaign before; called by some campaign within the cooldown).
+    """
 
     source_file: str
     rows_read: int = 0
@@ -71,6 +75,8 @@ class FileCounts(BaseModel):
     duplicates: int = 0
     rejected: int = 0
     suppressed: int = 0
+    already_submitted: int = 0
+    cooled_down: int = 0
 
 
 class ImportSummary(BaseModel):

@@ -68,6 +68,31 @@ class ImportRecord(SQLModel, table=True):
     outcome: str = "planned"  # planned | submitted | pending | dry_run
 
 
+class ImportFileRecord(SQLModel, table=True):
+    """One file of one import and its row accounting: rows_read = accepted + duplicates + rejected + suppressed.
+
+    `counted` marks the first reading of each distinct content (SHA-256) in a campaign:
+    campaign_summary counts those only, so importing a file again does not count its rows
+    twice. When a later reading turns rows into contacts (a cooldown lapsed, a number left
+    the do-not-call list), the counted reading's figures move those rows to accepted.
+    """
+
+    __tablename__ = "import_files"
+
+    import_id: int = Field(primary_key=True)
+    source_file: str = Field(primary_key=True)
+    campaign: str = Field(index=True)
+    sha256: str = Field(index=True)
+    rows_read: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    suppressed: int = 0
+    already_submitted: int = 0
+    cooled_down: int = 0
+    counted: bool = True
+
+
 class ContactRecord(SQLModel, table=True):
     """A contact accepted into a campaign; one per (campaign, e164), ever."""
 

@@ -11,6 +11,11 @@ TABLES = {
             rows_read BIGINT, accepted BIGINT, duplicates BIGINT, rejected BIGINT, already_submitted BIGINT,
             suppressed BIGINT, cooled_down BIGINT, planned BIGINT, started_at TIMESTAMPTZ, finished_at TIMESTAMPTZ, outcome VARCHAR,
             caller_id VARCHAR, agent_id VARCHAR)""",
+    "import_files": """
+        CREATE TABLE IF NOT EXISTS import_files (
+            import_id BIGINT, source_file VARCHAR, campaign VARCHAR, sha256 VARCHAR, rows_read BIGINT, accepted BIGINT,
+            duplicates BIGINT, rejected BIGINT, suppressed BIGINT, already_submitted BIGINT, cooled_down BIGINT, counted BOOLEAN,
+            PRIMARY KEY (import_id, source_file))""",
     "contacts": """
         CREATE TABLE IF NOT EXISTS contacts (
             campaign VARCHAR, e164 VARCHAR, name VARCHAR, variables JSON, source_file VARCHAR, source_sheet VARCHAR,
@@ -67,11 +72,13 @@ VIEWS = {
         LEFT JOIN batches b ON b.chunk_key = c.chunk_key""",
     "campaign_summary": f"""
         CREATE OR REPLACE VIEW campaign_summary AS
-        WITH imp AS (
-            SELECT campaign, count(*) AS imports, sum(rows_read)::BIGINT AS rows_read, sum(duplicates)::BIGINT AS duplicates,
+        WITH imp AS (SELECT campaign, count(*) AS imports FROM imports GROUP BY campaign),
+        -- each distinct file content once (its first reading): importing a file again counts none of its rows twice
+        rows AS (
+            SELECT campaign, sum(rows_read)::BIGINT AS rows_read, sum(duplicates)::BIGINT AS duplicates,
                    sum(already_submitted)::BIGINT AS already_submitted, sum(rejected)::BIGINT AS rejected,
                    sum(suppressed)::BIGINT AS suppressed, sum(cooled_down)::BIGINT AS cooled_down
-            FROM imports GROUP BY campaign),
+            FROM import_files WHERE counted GROUP BY campaign),
         acc AS (SELECT campaign, count(*) AS accepted FROM contacts GROUP BY campaign),
         sub AS (
             SELECT campaign,
@@ -87,8 +94,10 @@ VIEWS = {
                    count(*) FILTER (WHERE status = 'skipped') AS skipped
             FROM recipient_outcomes GROUP BY campaign),
         dials AS (SELECT campaign, count(*) FILTER (WHERE attempted_at IS NOT NULL) AS dials FROM recipients GROUP BY campaign)
-        SELECT imp.campaign, imp.imports, imp.rows_read, coalesce(acc.accepted, 0) AS accepted, imp.duplicates,
-               imp.already_submitted, imp.cooled_down, imp.rejected, imp.suppressed, coalesce(sub.batches, 0) AS batches,
+        SELECT imp.campaign, imp.imports, coalesce(rows.rows_read, 0) AS rows_read, coalesce(acc.accepted, 0) AS accepted,
+               coalesce(rows.duplicates, 0) AS duplicates, coalesce(rows.already_submitted, 0) AS already_submitted,
+               coalesce(rows.cooled_down, 0) AS cooled_down, coalesce(rows.rejected, 0) AS rejected,
+               coalesce(rows.suppressed, 0) AS suppressed, coalesce(sub.batches, 0) AS batches,
                coalesce(sub.submitted, 0) AS submitted, coalesce(sub.awaiting_submission, 0) AS awaiting_submission,
                coalesce(sub.cancelled, 0) AS cancelled, coalesce(sub.retried, 0) AS retried,
                coalesce(out.completed, 0) AS completed, coalesce(out.failed, 0) AS failed, coalesce(out.skipped, 0) AS skipped,
@@ -97,7 +106,7 @@ VIEWS = {
                coalesce(dials.dials, 0) AS dials,
                round(coalesce(dials.dials, 0) * {DIAL_COST_USD}, 3) AS estimated_dial_cost
         FROM imp
-        LEFT JOIN acc USING (campaign) LEFT JOIN sub USING (campaign) LEFT JOIN out USING (campaign)
+        LEFT JOIN rows USING (campaign) LEFT JOIN acc USING (campaign) LEFT JOIN sub USING (campaign) LEFT JOIN out USING (campaign)
         LEFT JOIN dials USING (campaign)
         ORDER BY imp.campaign""",
 }

@@ -22,7 +22,7 @@ def test_no_phone_column_lists_headers():
 
 
 def test_several_phone_columns_asks_for_a_choice():
-    with pytest.raises(InputError, match=r"several phone columns; choose one with --phone-column \('Phone', 'Mobile'\)"):
+    with pytest.raises(InputError, match=r"several phone columns; choose one with --phone-column \('Mobile', 'Phone'\)"):
         map_columns(["Phone", "Mobile"], label="f.csv")
     assert map_columns(["Phone", "Mobile"], label="f.csv", phone_column="Mobile").phone == 1
 
@@ -46,3 +46,23 @@ def test_colliding_variable_keys_name_both_headers():
 @pytest.mark.parametrize("header,key", [("First Name", "first_name"), (" Appt. Time (local) ", "appt_time_local"), ("accountID", "account_id"), ("Zip-Code", "zip_code")])
 def test_variable_keys_are_snake_case(header, key):
     assert variable_key(header) == key
+
+
+CRM_HEADERS = ["First Name", "Business Phone", "Home Phone", "Mobile Phone", "Phone 1 - Value", "E-mail", "Country/Region"]
+
+
+def test_every_phone_column_of_a_crm_export_is_a_candidate_mobiles_first():
+    columns = map_columns(CRM_HEADERS, label="outlook.csv", several=True)
+    assert [CRM_HEADERS[i] for i in columns.phones] == ["Mobile Phone", "Business Phone", "Home Phone", "Phone 1 - Value"]
+    assert CRM_HEADERS[columns.country] == "Country/Region"
+    assert set(columns.variables) == {"first_name", "e_mail"}  # phone candidates are not variables
+
+
+def test_named_phone_columns_keep_their_order_and_a_file_uses_those_it_has():
+    columns = map_columns(CRM_HEADERS, label="x.csv", several=True)
+    assert columns.phones[0] == CRM_HEADERS.index("Mobile Phone")
+    from pipelines.columns import phone_candidates
+
+    assert phone_candidates(CRM_HEADERS, label="x", phone_columns=["Home Phone", "Fax", "Business Phone"]) == [2, 1]
+    with pytest.raises(InputError, match="no column named 'Fax'"):
+        phone_candidates(CRM_HEADERS, label="x", phone_columns=["Fax"])

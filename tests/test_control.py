@@ -198,3 +198,24 @@ def test_an_unknown_campaign_is_refused_in_one_line(tmp_path):
         for command in (["cancel"], ["reschedule", "--at", "2099-01-01T09:00Z"], ["retry"]):
             result = run(cli("magpipe", home, *command, "--campaign", "typo"), env)
             assert result.returncode == 2 and "'typo'" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_calls_in_progress_when_a_batch_is_cancelled_are_synced_to_their_end(tmp_path):
+    dialect = "magpipe"
+    path, numbers = contacts_file(tmp_path, count=12)
+    home = tmp_path / "home"
+    with running(SandboxConfig(speed=5, seed=4)) as sandbox:
+        env = provider_env(dialect, sandbox.url)
+        assert run(import_cmd(dialect, path, home, campaign="live", batch_size=12), env).returncode == 0
+        wait_until(lambda: any(r["status"] in ("ringing", "in_progress") for r in recipients(sandbox.url)))
+        assert run(plain(home, "cancel", "--campaign", "live"), env).returncode == 0
+        in_flight = [r for r in recipients(sandbox.url) if r["status"] not in ("completed", "busy", "no_answer", "failed", "skipped")]
+        assert in_flight  # the stop left calls going
+        first = run(plain(home, "sync", "--campaign", "live", "--json"), env)  # the provider already says "cancelled"
+        assert first.returncode == 0 and json.loads(first.stdout)["finished"] == 0  # …but calls are still going
+        done = run(plain(home, "sync", "--campaign", "live", "--wait", "120", "--json"), env)
+        assert done.returncode == 0 and json.loads(done.stdout)["finished"] == 1, done.stderr
+        truth = {r["phone_number"]: r["status"] for r in recipients(sandbox.url)}
+    with duckdb.connect(str(home / "campaigns.duckdb"), read_only=True) as db:
+        seen = dict(db.sql("SELECT e164, status FROM recipient_outcomes WHERE campaign = 'live'").fetchall())
+    assert seen == truth and "skipped" in truth.values()

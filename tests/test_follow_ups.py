@@ -65,3 +65,25 @@ def test_a_follow_up_without_the_credentials_of_the_campaigns_provider_says_whic
         assert run(import_cmd("batchcall", path, home, campaign="k"), env).returncode == 0
     result = run(plain(home, "sync", "--campaign", "k"), {})
     assert result.returncode == 2 and "provider batchcall needs BATCHCALL_API_KEY" in result.stderr
+
+
+def test_sync_wait_reports_each_poll_and_totals_over_the_whole_wait(tmp_path):
+    """Off a terminal (cron mail, a pipe): one plain line per poll on stderr, then totals over every poll."""
+    path, _ = contacts_file(tmp_path, count=12)
+    home = tmp_path / "home"
+    env = {"CAMPAIGNS_SANDBOX_SPEED": "40"}  # calls take a few seconds: the wait needs several polls
+    assert run([sys.executable, "-m", "pipelines", "import", str(path), "--campaign", "p", "--home", str(home),
+                "--batch-size", "4"], env).returncode == 0  # fmt: skip
+    result = run(plain(home, "sync", "--wait", "120"), env)
+    assert result.returncode == 0, result.stderr
+    polls = [line for line in result.stderr.splitlines() if line.startswith("poll ")]
+    assert polls and polls[-1].endswith("3 of 3 batches finished, 12 of 12 calls over")
+    assert "Synced 3 batches (3 finished)" in result.stdout and "12 of 12 calls over" in result.stdout
+
+
+def test_the_notebook_api_leaves_empty_cells_out_of_the_variables_as_the_cli_does(tmp_path):
+    from pipelines.api import load_contacts
+    from tests.conftest import write_delimited
+
+    sheet = write_delimited(tmp_path / "v.csv", [["Phone", "First Name", "Note"], ["+12125550100", "Ann", ""], ["+12125550101", "", "hi"]])
+    assert load_contacts(sheet).accepted["dynamic_variables"].tolist() == [{"first_name": "Ann"}, {"note": "hi"}]
