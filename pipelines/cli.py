@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import time
+from collections import Counter
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -215,13 +216,19 @@ def suppress_list(
 ) -> None:
     """Show the suppression list."""
     ctx = _context(home, config, state)
-    with Ledger(ctx.state.ledger_url) as ledger:
-        rows = [{"e164": r.e164, "source": r.source, "added_at": r.added_at.isoformat()} for r in ledger.suppressions()]
+    if not _ledger_exists(ctx):
+        rows = []
+    else:
+        with Ledger(ctx.state.ledger_url, read_only=True) as ledger:
+            rows = [{"e164": r.e164, "source": r.source, "added_at": r.added_at.isoformat()} for r in ledger.suppressions()]
     if as_json:
         print(json.dumps(rows))
+    elif not rows:
+        print("the suppression list is empty")
     else:
+        print(f"{'number':<16}  {'added (UTC)':<19}  source")
         for row in rows:
-            print(f"{row['e164']}  {row['source']}  {row['added_at']}")
+            print(f"{row['e164']:<16}  {row['added_at'][:19]:<19}  {row['source']}")
 
 
 def _ingest_options(
@@ -258,6 +265,15 @@ def _megabytes(value, default: int) -> int:
     if megabytes <= 0:
         raise UsageError(f"CAMPAIGNS_MAX_WORKBOOK_MB must be a positive number of megabytes, not {value!r}")
     return int(megabytes * 2**20)
+
+
+def _check_campaign(name: str) -> str:
+    """A campaign name is one line of printable text (it appears in batch names, logs and reports)."""
+    if not name.strip():
+        raise UsageError("--campaign must not be empty")
+    if any(ord(ch) < 32 or 127 <= ord(ch) < 160 for ch in name):
+        raise UsageError("--campaign must not contain control characters (line breaks, tabs, …)")
+    return name
 
 
 def _distinct(paths: list[Path]) -> list[Path]:
@@ -323,8 +339,7 @@ def import_command(
     account_timezone: AccountTzOption = None,
 ) -> None:
     """Import spreadsheets into a campaign and submit them (or --dry-run)."""
-    if not campaign.strip():
-        raise UsageError("--campaign must not be empty")
+    _check_campaign(campaign)
     paths = _distinct(paths)
     ctx = _context(
         home, config, state, db, provider=provider, caller_id=caller_id, agent_id=agent_id, account_timezone=account_timezone
@@ -335,7 +350,7 @@ def import_command(
     # The ledger is read if there is one (the campaign's provider, suppression, cooldown, already submitted); it is
     # created only once everything given has been checked, and a dry run changes nothing.
     with ExitStack() as stack:
-        ledger = stack.enter_context(Ledger(ctx.state.ledger_url)) if _ledger_exists(ctx) else None
+        ledger = stack.enter_context(Ledger(ctx.state.ledger_url, read_only=dry_run)) if _ledger_exists(ctx) else None
         chosen = campaign_provider(ctx.provider, ledger, campaign)
         options = _ingest_options(
             ctx, campaign, provider=chosen, region=region, batch_size=batch_size, phone_column=phone_column, sheet=sheet,
@@ -415,27 +430,32 @@ def _control_context(home, config, state, db, provider, account_timezone=None) -
 
 
 def _print_control(verb: str, result, as_json: bool, dry_run: bool, extra: dict | None = None) -> None:
-    """What a control command did; then it ends with its error, if any."""
+    """What a control command did (or, with --dry-run, would do); then it ends with its error, if any."""
     error = _control_error(result, verb)
-    payload = {"dry_run": dry_run, "done": result.outcome.done, "not_done": result.outcome.not_done,
+    outcome = result.outcome
+    payload = {"dry_run": dry_run, "done": outcome.done, "not_done": outcome.not_done, "already_over": outcome.over,
                "submitted": result.submitted, "pending": result.pending, **(extra or {})}  # fmt: skip
     if as_json:
         _print_json(payload, error)
         _raise(error)
         return
     out = Console(highlight=False, soft_wrap=True)
-    prefix = "would be " if dry_run else ""
-    out.print(f"{len(result.outcome.done)} batch(es) {prefix}{verb}" + (":" if result.outcome.done else ""))
-    for row in result.outcome.done:
+    count = lambda n: f"{n} {show.plural(n, 'batch', 'batches')}"  # noqa: E731
+    out.print(f"{count(len(outcome.done))} {'would be ' if dry_run else ''}{verb}" + (":" if outcome.done else ""))
+    for row in outcome.done:
         out.print(f"  {row['chunk_key']}  {row['provider_batch_id'] or '-'}  {row['action']}")
-    if result.outcome.not_done:
-        out.print(f"{len(result.outcome.not_done)} batch(es) could not be {verb}:")
-        for row in result.outcome.not_done:
+    if outcome.not_done:
+        out.print(f"{count(len(outcome.not_done))} could not be {verb}:")
+        for row in outcome.not_done:
             out.print(f"  {row['chunk_key']}  {row['provider_batch_id'] or '-'}  {row['reason']}")
+    if outcome.over:
+        states = ", ".join(f"{state} {n}" for state, n in sorted(Counter(row["state"] for row in outcome.over).items()))
+        out.print(f"{count(len(outcome.over))} already over ({states})")
     for key, value in (extra or {}).items():
-        out.print(f"{key.replace('_', ' ')}: {value}")
+        text = ", ".join(f"{k} {v}" for k, v in value.items()) or "none" if isinstance(value, dict) else value
+        out.print(f"{key.replace('_', ' ')}: {text}")
     if result.submitted:
-        out.print(f"{len(result.submitted)} batch(es) submitted")
+        out.print(f"{count(len(result.submitted))} submitted")
     _raise(error)
 
 
@@ -639,6 +659,7 @@ def watch_command(
             folder, name = Path(entry.get("inbox", "")), entry.get("campaign")
             if not name:
                 raise UsageError(f"inbox {folder}: --campaign (or campaign = … in [[watch]]) is required")
+            _check_campaign(name)
             if not folder.is_dir():
                 raise UsageError(f"inbox {folder} is not a folder")
             chosen = campaign_provider(ctx.provider, ledger, name)
@@ -775,6 +796,9 @@ def main() -> None:
     except (typer.Abort, KeyboardInterrupt):
         err.print("campaigns: interrupted")
         sys.exit(130)
+    except BrokenPipeError:  # the reader went away (`| head`): nothing to say, and nobody to say it to
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(141)
     except typer.TyperException as exc:  # a usage mistake: click's own "Usage: … Error: …"
         exc.show()
         fail(redact(exc.format_message()), ExitCode.USAGE)

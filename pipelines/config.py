@@ -151,9 +151,9 @@ def load_toml(path: Path | None, home: Path | None) -> dict:
                 data = tomllib.loads(candidate.read_text(encoding="utf-8"))
             except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
                 raise UsageError(f"{candidate}: not valid TOML ({exc})") from None
-            leaked = SECRET_KEYS & {k.lower() for k in _flatten(data)}
+            leaked = sorted(key for key in _flatten(data) if key.rsplit(".", 1)[-1].lower() in SECRET_KEYS)
             if leaked:
-                raise UsageError(f"{candidate}: secrets belong in the environment, not in campaigns.toml ({', '.join(sorted(leaked))})")
+                raise UsageError(f"{candidate}: secrets belong in the environment, not in campaigns.toml ({', '.join(leaked)})")
             return data
     if path:
         raise UsageError(f"{path}: config file not found")
@@ -164,10 +164,13 @@ def _flatten(data: Mapping, prefix: str = "") -> dict:
     """Every key of a TOML document, tables and arrays of tables ([[watch]]) included, at any depth."""
     flat = {}
     for key, value in data.items():
-        flat[key] = value
-        tables = [value] if isinstance(value, Mapping) else [v for v in value if isinstance(v, Mapping)] if isinstance(value, list) else []
-        for table in tables:
-            flat.update(_flatten(table, f"{key}."))
+        flat[prefix + key] = value
+        if isinstance(value, Mapping):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        elif isinstance(value, list):
+            for index, table in enumerate(value):
+                if isinstance(table, Mapping):
+                    flat.update(_flatten(table, f"{prefix}{key}[{index}]."))
     return flat
 
 

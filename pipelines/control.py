@@ -45,14 +45,19 @@ class Outcome:
 
     done: list[dict] = field(default_factory=list)  # {"chunk_key", "provider_batch_id", "action"}
     not_done: list[dict] = field(default_factory=list)  # {"chunk_key", "provider_batch_id", "reason"}
+    over: list[dict] = field(default_factory=list)  # nothing to do: already finished or stopped {"chunk_key", …, "state"}
 
     def extend(self, other: Outcome) -> None:
         self.done += other.done
         self.not_done += other.not_done
+        self.over += other.over
 
     def add(self, chunk: ChunkRecord, action: str, *, failed: bool = False) -> None:
         row = {"chunk_key": chunk.key, "provider_batch_id": chunk.provider_batch_id, ("reason" if failed else "action"): action}
         (self.not_done if failed else self.done).append(row)
+
+    def already(self, chunk: ChunkRecord, state: str) -> None:
+        self.over.append({"chunk_key": chunk.key, "provider_batch_id": chunk.provider_batch_id, "state": state})
 
 
 def _resolve(submitter: Submitter, chunk: ChunkRecord, dry_run: bool) -> ChunkRecord:
@@ -88,9 +93,9 @@ def cancel_chunks(ledger: Ledger, client: ProviderClient, submitter: Submitter, 
         chunks = [ledger.chunk(c.key) for c in chunks]
     for chunk in chunks:
         if chunk.state in (ChunkState.PLANNED, ChunkState.CANCELLED) and not chunk.provider_batch_id:
-            outcome.add(chunk, "cancelled before it was sent")
+            outcome.add(chunk, "planned → cancelled before it was sent")
         elif chunk.state == ChunkState.CREATING:  # dry run: nothing is read back
-            outcome.add(chunk, "a create may have been sent: it is looked up by name, then cancelled")
+            outcome.add(chunk, "a create may have been sent → looked up by name, then cancelled")
         else:
             try:
                 stop_chunk(ledger, client, submitter, chunk, outcome, dry_run=dry_run)
@@ -110,7 +115,7 @@ def stop_chunk(ledger: Ledger, client: ProviderClient, submitter: Submitter, chu
         if found is None:
             if not dry_run:
                 ledger.transition(chunk.key, ChunkState.CANCELLING, ChunkState.CANCELLED)
-            outcome.add(chunk, "cancelled before it was sent")
+            outcome.add(chunk, "planned → cancelled before it was sent")
             return
         if not dry_run:
             ledger.update_chunk(chunk.key, provider_batch_id=found.id)
@@ -125,12 +130,12 @@ def stop_chunk(ledger: Ledger, client: ProviderClient, submitter: Submitter, chu
             ledger.transition(chunk.key, state, ChunkState.CANCELLED if stopped else ChunkState.STARTED,
                               **({} if stopped else {"started_at": chunk.started_at or now()}))  # fmt: skip
         if remote.status in FINISHED:
-            outcome.add(chunk, f"already {remote.status}")
+            outcome.already(chunk, remote.status)
         else:
             outcome.add(chunk, f"{remote.status}: {client.label} documents no way to stop a batch that is dialling", failed=True)
         return
-    what = {"draft": "draft cancelled; it will never be started", "scheduled": "scheduled batch stopped before it dialled"}.get(
-        remote.status, f"stopped while {remote.status}: recipients not yet called are skipped, calls in progress end"
+    what = {"draft": "draft → cancelled; never started", "scheduled": "scheduled, not dialling yet → stopped"}.get(
+        remote.status, f"{remote.status} → stopped: recipients not yet called are skipped, calls in progress end"
     )
     if dry_run:
         outcome.add(chunk, what)
@@ -269,9 +274,11 @@ def retry_candidates(table: pd.DataFrame, rules: RetryRules, suppressed: set[str
     return latest[why == "eligible"].reset_index(), reasons
 
 
-def plan_retry(ledger: Ledger, campaign: str, candidates: pd.DataFrame, *, batch_size: int | None) -> list[ChunkRecord]:
+def plan_retry(
+    ledger: Ledger, campaign: str, candidates: pd.DataFrame, *, batch_size: int | None, record: bool = True
+) -> list[ChunkRecord]:
     """Retry chunks for the candidates: per provider, timezone and original hours, at most batch_size each (and the
-    provider's limit), in one transaction."""
+    provider's limit), recorded in one transaction (or, with record=False, only computed: a dry run)."""
     stamp = now()
     chunks, members = [], []
     groups = candidates.sort_values(["provider", "timezone", "window", "days", "chunk_key", "e164"], kind="stable")
@@ -292,7 +299,7 @@ def plan_retry(ledger: Ledger, campaign: str, candidates: pd.DataFrame, *, batch
                             reason=str(r["status"]), planned_at=stamp)  # fmt: skip
                 for i, r in enumerate(part)
             ]
-    if chunks:
+    if chunks and record:
         ledger.record_retry(chunks, members)
     return chunks
 
@@ -329,11 +336,15 @@ class ControlResult:
 def cancel_campaign(campaign: str, settings, ledger: Ledger, home, db, *, dry_run: bool) -> ControlResult:
     from pipelines.run import by_provider, campaign_lock, make_submitter, refresh
 
+    from pipelines.run import narrowed
+
     with campaign_lock(ledger, campaign):
         chunks = chunks_to_control(ledger, campaign, settings)
         if not dry_run:
             ledger.stop_campaign(campaign)  # first: no later import, watch, retry or reschedule submits anything
         outcome = Outcome()
+        for chunk in narrowed(ledger.chunks(campaign, [ChunkState.FINISHED, ChunkState.CANCELLED]), settings):
+            outcome.already(chunk, chunk.state)
         with Providers(settings, home) as providers:
             for name, group in by_provider(chunks).items():
                 client = providers.client(name)
@@ -381,11 +392,11 @@ def retry_campaign(
             table = table[table["provider"] == settings.provider]
         candidates, skipped = retry_candidates(table, rules, ledger.suppressed_numbers(), now())
         outcome = Outcome()
+        chunks = plan_retry(ledger, campaign, candidates, batch_size=batch_size, record=not dry_run)
+        for chunk in chunks:
+            outcome.add(chunk, f"a retry of {chunk.size} {'contact' if chunk.size == 1 else 'contacts'} on {chunk.provider}")
         if dry_run:
             return ControlResult(outcome, skipped=skipped, planned=len(candidates))
-        chunks = plan_retry(ledger, campaign, candidates, batch_size=batch_size)
-        for chunk in chunks:
-            outcome.add(chunk, f"retry of {chunk.size} contact(s) planned")
         report, _ = submit_pending(campaign, settings, ledger, home, db=db)
         return ControlResult(outcome, report.started, report.pending, report.unreachable, skipped, len(candidates),
                              report.publish_error)  # fmt: skip

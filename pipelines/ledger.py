@@ -97,24 +97,42 @@ class IllegalTransition(CampaignError):
 class Ledger:
     """Typed access to the ledger tables."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, *, read_only: bool = False):
+        """Open (and, unless read_only, create or upgrade) the ledger at an SQLAlchemy URL.
+
+        read_only: for commands that only read (report, a dry run): nothing is created or
+        written, so they work on a home they may not write to.
+        """
         self.url = url
-        if url.startswith("sqlite:///"):
+        if url.startswith("sqlite:///") and not read_only:
             folder = Path(url.removeprefix("sqlite:///")).parent
             try:
                 folder.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise StorageError(f"cannot create the state folder {folder}: {exc.strerror}") from None
         try:
-            self.engine: Engine = create_engine(url, connect_args={"timeout": 30} if url.startswith("sqlite") else {})
-            if url.startswith("sqlite"):
+            self.engine: Engine = _read_only_engine(url) if read_only else create_engine(
+                url, connect_args={"timeout": 30} if url.startswith("sqlite") else {}
+            )
+            if url.startswith("sqlite") and not read_only:
                 event.listen(self.engine, "connect", _sqlite_pragmas)
             event.listen(self.engine, "handle_error", _storage_errors)
-            self._create_schema()
+            if read_only:
+                self.ledger_id = self._read_id()
+            else:
+                self._create_schema()
         except StorageError:
             raise
         except (OperationalError, ImportError) as exc:
             raise UsageError(f"cannot open the ledger ({_safe_url(url)}): {str(exc).splitlines()[0]}") from None
+
+    def _read_id(self) -> str:
+        with Session(self.engine) as session:
+            try:
+                meta = session.get(LedgerMeta, "ledger_id")
+            except OperationalError:  # a ledger older than its identity
+                return ""
+            return meta.value if meta is not None else ""
 
     def _create_schema(self) -> None:
         """Create missing tables and columns once, even when several first runs start together.
@@ -324,6 +342,17 @@ class Ledger:
             query = select(ImportRecord.id).where(ImportRecord.campaign == campaign, ImportRecord.content_hash == content_hash)
             return session.exec(query.order_by(ImportRecord.id)).scalars().first()
 
+    def settle_imports(self, campaign: str) -> None:
+        """Imports left `pending` whose chunks have all been submitted since (by a later run) become `submitted`."""
+        waiting = select(ChunkRecord.key).where(ChunkRecord.import_id == ImportRecord.id,
+                                                ChunkRecord.state.in_([str(s) for s in PENDING_STATES])).exists()  # fmt: skip
+        settled = select(ImportRecord.id).where(ImportRecord.campaign == campaign, ImportRecord.outcome == "pending", ~waiting)
+        with self.engine.begin() as connection:
+            ids = list(connection.execute(settled).scalars())
+            if ids:
+                connection.execute(update(ImportRecord).where(ImportRecord.id.in_(ids)).values(outcome="submitted"))
+                self._log(connection, [(campaign, "import", str(i)) for i in ids])
+
     def finish_import(self, import_id: int, outcome: str) -> None:
         with self.engine.begin() as connection:
             connection.execute(update(ImportRecord).where(ImportRecord.id == import_id).values(outcome=outcome, finished_at=now()))
@@ -366,10 +395,11 @@ class Ledger:
         stamp = now()
         with self.engine.begin() as connection:
             for key, expected, new in moves:
+                cleared = {"last_error": None} if new == ChunkState.STARTED else {}  # an error is history once it started
                 result = connection.execute(
                     update(ChunkRecord)
                     .where(ChunkRecord.key == key, ChunkRecord.state == str(expected))
-                    .values(state=str(new), updated_at=stamp, **values)
+                    .values(state=str(new), updated_at=stamp, **(cleared | values))
                 )
                 if result.rowcount != 1:
                     raise ConcurrentChange(f"chunk {key} was expected in state {expected} but another process moved it")
@@ -573,6 +603,23 @@ def _not_a_zombie(pid: int) -> bool:
     except OSError:
         return True
     return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+def _read_only_engine(url: str) -> Engine:
+    """An engine that only reads. SQLite: opened read-only; where even that needs a file it cannot make (the
+    write-ahead log's index, in a folder it may not write), as immutable — then what a concurrent writer has not
+    yet checkpointed is not seen, which a report or a dry run can live with."""
+    if not url.startswith("sqlite:///") or "?" in url:
+        return create_engine(url)
+    path = url.removeprefix("sqlite:///")
+    engine = create_engine(f"sqlite:///file:{path}?mode=ro&uri=true", connect_args={"timeout": 30})
+    try:
+        with engine.connect() as connection:
+            connection.exec_driver_sql("SELECT count(*) FROM sqlite_master")
+        return engine
+    except OperationalError:
+        engine.dispose()
+        return create_engine(f"sqlite:///file:{path}?mode=ro&immutable=1&uri=true")
 
 
 def _safe_url(url: str) -> str:

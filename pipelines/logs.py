@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from datetime import UTC, datetime
 from typing import TextIO
 
 from pipelines.redact import redact
+
+PLAIN = re.compile(r"[\w.:/@+,-]+")  # a value shown as it is in a text line; anything else (spaces, =, newlines) is quoted
 
 
 class EventLog:
@@ -31,7 +34,7 @@ class EventLog:
                     parts += [f"{k}={v}" for k, v in value.items()]
                 else:
                     text = str(value)
-                    parts.append(f"{key}={json.dumps(text) if ' ' in text else text}")
+                    parts.append(f"{key}={text if PLAIN.fullmatch(text) else json.dumps(text, ensure_ascii=False)}")
             line = f"{stamp} {level.upper():<5} {event} " + " ".join(parts)
         print(redact(line.rstrip()), file=self.stream, flush=True)
 

@@ -14,11 +14,15 @@ def staleness(ledger_url: str | None, db: Path) -> str | None:
     """A warning when the DuckDB file lags the ledger (a publish failed or was killed), else None."""
     if ledger_url is None or not db.exists():
         return None
+    from pipelines.errors import CampaignError
     from pipelines.ledger import Ledger
     from pipelines.publish import lag
 
-    with Ledger(ledger_url) as ledger:
-        behind = lag(ledger, db)
+    try:
+        with Ledger(ledger_url, read_only=True) as ledger:
+            behind = lag(ledger, db)
+    except CampaignError:  # an unreadable ledger is not the report's business: it reads DuckDB
+        return None
     if not behind:
         return None
     return (f"{db} is behind the ledger by {behind} change(s) (a publish failed or was interrupted); "

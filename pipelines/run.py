@@ -193,6 +193,7 @@ def submit_pending(
     finally:
         if import_id is not None:
             ledger.finish_import(import_id, "pending" if report.pending else "submitted")
+        ledger.settle_imports(campaign)
         report.publish_error = refresh(ledger, db)  # what the ledger now knows, submitted or not
     return report, pending
 

@@ -200,12 +200,13 @@ def _fail(path: Path, inbox: Inbox, log: EventLog, result: CycleResult, exc: Inp
     target = _move(path, inbox.folder / FAILED)
     code = exit_code or exc.exit_code
     stamp = datetime.now(UTC).isoformat(timespec="seconds")
+    message = exc.unquoted.replace(str(path), path.name)  # every message names the file the same way
     target.with_name(target.name + ".why.txt").write_text(
-        f"{exc.unquoted}\nreason: {exc.code}\nexit code: {int(code)}\nat: {stamp}\n", encoding="utf-8"
+        f"{message}\nreason: {exc.code}\nexit code: {int(code)}\nat: {stamp}\n", encoding="utf-8"
     )
     result.failed.append(path.name)
     result.codes.add(code)
-    log.error("file_failed", campaign=inbox.options.campaign, file=path.name, reason=exc.code, message=exc.unquoted,
+    log.error("file_failed", campaign=inbox.options.campaign, file=path.name, reason=exc.code, message=message,
               moved_to=str(target))  # fmt: skip
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import resource
 import signal
 import subprocess
@@ -93,3 +94,26 @@ def test_a_corrupt_or_exploding_workbook_is_bad_input_not_a_crash(tmp_path):
                              env={"CAMPAIGNS_MAX_WORKBOOK_MB": "2"})  # fmt: skip
             assert result.returncode == 3, result.stderr
             assert message in one_line(result)
+
+
+def test_reading_commands_work_on_a_home_they_may_not_write(tmp_path):
+    """report, a dry run and suppress list only read: a read-only home is fine for them."""
+    from tests.test_cli_usage import _without_root_file_access
+
+    home = tmp_path / "home"
+    assert run_cli("import", SAMPLE, "--campaign", "ro", "--home", str(home)).returncode == 0
+    for path in [home, *home.iterdir()]:
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    try:
+        for args in (["report"], ["import", SAMPLE, "--campaign", "ro", "--dry-run"], ["suppress", "list"]):
+            result = subprocess.run([sys.executable, "-m", "pipelines", *args, "--home", str(home)], capture_output=True,
+                                    text=True, cwd=ROOT, timeout=120,
+                                    preexec_fn=_without_root_file_access if os.geteuid() == 0 else None)  # fmt: skip
+            assert result.returncode == 0, (args, result.stderr)
+        written = subprocess.run([sys.executable, "-m", "pipelines", "import", SAMPLE, "--campaign", "rw", "--home", str(home)],
+                                 capture_output=True, text=True, cwd=ROOT, timeout=120,
+                                 preexec_fn=_without_root_file_access if os.geteuid() == 0 else None)  # fmt: skip
+        assert written.returncode == 7 and "internal error" not in written.stderr, written.stderr
+    finally:
+        for path in [home, *home.iterdir()]:
+            path.chmod(0o755 if path.is_dir() else 0o644)

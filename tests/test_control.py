@@ -115,8 +115,8 @@ def test_cancel_mid_dial_skips_the_pending_and_restarts_nothing(tmp_path):
         assert killed.returncode == -9
         result = run(cli(dialect, home, "cancel", "--campaign", "c", "--json"), env)
         assert result.returncode == 0, result.stderr
-        (done,) = json.loads(result.stdout)["done"]
-        assert "already cancelled" in done["action"]
+        (over,) = json.loads(result.stdout)["already_over"]
+        assert over["state"] == "cancelled" and json.loads(result.stdout)["done"] == []
         rows = recipients(sandbox.url)
         assert {r["batch_status"] for r in rows} == {"cancelled"}
         skipped = [r for r in rows if r["status"] == "skipped"]
@@ -160,8 +160,8 @@ def test_reschedule_a_draft_then_cancel_it(tmp_path, dialect):
         assert stop.returncode == 0, stop.stderr
         assert _only_batch(sandbox.url, dialect)["status"] in ("cancelled", "draft")
         again = run(cli(dialect, home, "cancel", "--campaign", "m", "--json"), env)  # idempotent
-        assert again.returncode == 0 and not json.loads(again.stdout)["not_done"]
-        assert all(row["action"].startswith("already") for row in json.loads(again.stdout)["done"])
+        assert again.returncode == 0 and not json.loads(again.stdout)["not_done"] and not json.loads(again.stdout)["done"]
+        assert [row["state"] for row in json.loads(again.stdout)["already_over"]] == ["cancelled"]
         assert run(plain(home, "resume", "--campaign", "m"), env).returncode == 0
         resumed = run(import_cmd(dialect, path, home, campaign="m", batch_size=6), env)  # a cancelled batch is never resumed
         assert resumed.returncode == 0 and all(r["dials"] == 0 for r in recipients(sandbox.url))

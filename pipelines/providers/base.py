@@ -59,8 +59,10 @@ def retry_after_seconds(value: str | None) -> float | None:
 class HttpEdge:
     """One httpx.Client for one provider; `send` returns a 2xx response or raises our errors."""
 
-    def __init__(self, base_url: str, headers: dict[str, str], *, timeout: float, label: str, transport=None):
+    def __init__(self, base_url: str, headers: dict[str, str], *, timeout: float, label: str, transport=None,
+                 credentials: tuple[str, ...] = ()):  # fmt: skip
         self.label = label
+        self.credentials = credentials  # the environment variables to check when the provider refuses them
         self._http = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout, transport=transport)
 
     def close(self) -> None:
@@ -91,7 +93,8 @@ class HttpEdge:
                 raise AmbiguousOutcome(f"{what}: {status} {message}; the change may or may not have been made", status_code=status)
             raise TransientProviderError(f"{what}: {status} {message}", status_code=status)
         if status in (401, 403):
-            raise ProviderError(f"{self.label} refused the credentials ({status} {message})", status_code=status)
+            check = f"; check {', '.join(self.credentials)}" if self.credentials else ""
+            raise ProviderError(f"{self.label} refused the credentials ({status} {message}){check}", status_code=status)
         if status == 404:
             raise NotFoundError(f"{what}: not found ({message})", status_code=status)
         raise ProviderError(f"{what}: {status} {message}", status_code=status)

@@ -23,13 +23,13 @@ class BatchcallClient:
     dialect = "batchcall"
 
     def __init__(self, base_url: str, api_key: str, api_secret: str, *, from_number: str, agent_id: str | None,
-                 timeout: float, label: str = "batchcall", transport=None):  # fmt: skip
+                 timeout: float, label: str = "batchcall", transport=None, credentials: tuple[str, ...] = ()):  # fmt: skip
         register(api_key, api_secret)
         self.label = label
         self.from_number = from_number
         self.agent_id = agent_id
         headers = {"X-API-KEY": api_key, "X-API-SECRET": api_secret}
-        self._edge = HttpEdge(base_url, headers, timeout=timeout, label=label, transport=transport)
+        self._edge = HttpEdge(base_url, headers, timeout=timeout, label=label, transport=transport, credentials=credentials)
 
     def close(self) -> None:
         self._edge.close()

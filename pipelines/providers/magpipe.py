@@ -23,12 +23,14 @@ class MagpipeClient:
 
     dialect = "magpipe"
 
-    def __init__(self, base_url: str, api_key: str, *, caller_id: str, agent_id: str | None, timeout: float, transport=None):
+    def __init__(self, base_url: str, api_key: str, *, caller_id: str, agent_id: str | None, timeout: float, transport=None,
+                 credentials: tuple[str, ...] = ()):  # fmt: skip
         register(api_key)
         self.label = "magpipe"
         self.caller_id = caller_id
         self.agent_id = agent_id
-        self._edge = HttpEdge(base_url, {"Authorization": f"Bearer {api_key}"}, timeout=timeout, label=self.label, transport=transport)
+        self._edge = HttpEdge(base_url, {"Authorization": f"Bearer {api_key}"}, timeout=timeout, label=self.label, transport=transport,
+                              credentials=credentials)  # fmt: skip
 
     def close(self) -> None:
         self._edge.close()

@@ -51,7 +51,7 @@ def _open_magpipe(settings: ProviderSettings, home: Path) -> Iterator[ProviderCl
 
     client = MagpipeClient(
         settings.magpipe_base_url, settings.magpipe_api_key.get_secret_value(), caller_id=settings.caller_id,
-        agent_id=settings.agent_id, timeout=settings.timeout_seconds,
+        agent_id=settings.agent_id, timeout=settings.timeout_seconds, credentials=("MAGPIPE_API_KEY",),
     )  # fmt: skip
     try:
         yield client
@@ -66,7 +66,7 @@ def _open_batchcall(settings: ProviderSettings, home: Path) -> Iterator[Provider
     client = BatchcallClient(
         settings.batchcall_base_url, settings.batchcall_api_key.get_secret_value(),
         settings.batchcall_api_secret.get_secret_value(), from_number=settings.caller_id, agent_id=settings.agent_id,
-        timeout=settings.timeout_seconds,
+        timeout=settings.timeout_seconds, credentials=("BATCHCALL_API_KEY", "BATCHCALL_API_SECRET"),
     )  # fmt: skip
     try:
         yield client
