@@ -49,7 +49,7 @@ def load_contacts(
     """Read, normalise, dedupe and chunk spreadsheets without submitting anything."""
     if isinstance(paths, (str, Path)):
         paths = [paths]
-    options = IngestOptions(campaign, region.upper(), phone_column, sheet, batch_limit(provider, batch_size))
+    options = IngestOptions(campaign, region.upper(), (phone_column,) if phone_column else (), sheet, batch_limit(provider, batch_size))
     result = ingest(paths, options)
     accepted = accepted_frame(result)
     # a plain object column of dicts: left to infer, pandas would make a struct with every key, empty cells as None
@@ -94,6 +94,6 @@ def outcomes(
 
 def connect(*, home: str | Path = ".campaigns", db: str | Path | None = None, state: str | None = None):
     """A read-only DuckDB connection to the newest published file, for your own SQL. Close it when done."""
-    from pipelines.publish import connect_read_only
+    from pipelines.report import connect_read_only
 
     return connect_read_only(_db(home, db, state))

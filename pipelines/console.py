@@ -3,42 +3,46 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from pipelines.redact import redact
-from schemas.contacts import ImportSummary
+from pipelines.text import aligned, plural
+
+if TYPE_CHECKING:
+    from schemas.contacts import ImportSummary
 
 
 def import_summary(console: Console, summary: ImportSummary, *, out: Path | None = None) -> None:
-    """Print the row accounting, reject reasons and batches of one import."""
-    mode = "dry run, nothing submitted" if summary.dry_run else "submitted"
-    console.print(f"Campaign [bold]{summary.campaign}[/bold] ({mode})", highlight=False)
-    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
-    for column in ("file", "rows read", "accepted", "duplicates", "rejected", "suppressed"):
-        table.add_column(column, justify="left" if column == "file" else "right")
-    for f in summary.files:
-        table.add_row(f.source_file, *(str(v) for v in (f.rows_read, f.accepted, f.duplicates, f.rejected, f.suppressed)))
+    """Print the row accounting, reject reasons and batches of one import, as plain aligned lines."""
+    if summary.dry_run:
+        mode = "dry run, nothing submitted"
+    else:
+        mode = "submitted" if summary.batches else "nothing new to submit"
+    lines = [f"Campaign {summary.campaign} ({mode})"]
+    header = ["file", "rows read", "accepted", "duplicates", "rejected", "suppressed"]
+    rows = [[f.source_file, f.rows_read, f.accepted, f.duplicates, f.rejected, f.suppressed] for f in summary.files]
     if len(summary.files) > 1:
-        totals = (summary.rows_read, summary.accepted, summary.duplicates, summary.rejected, summary.suppressed)
-        table.add_row("total", *(str(v) for v in totals))
-    console.print(table)
+        rows.append(["total", summary.rows_read, summary.accepted, summary.duplicates, summary.rejected, summary.suppressed])
+    lines += aligned(header, rows)
     if summary.reject_reasons:
-        reasons = ", ".join(f"{reason} {count}" for reason, count in summary.reject_reasons.items())
-        console.print(f"Rejected by reason: {reasons}", highlight=False)
+        lines.append("Rejected by reason: " + ", ".join(f"{reason} {count}" for reason, count in summary.reject_reasons.items()))
     if summary.already_submitted:
-        console.print(f"Already submitted to this campaign, skipped: {summary.already_submitted}", highlight=False)
+        lines.append(f"Already submitted to this campaign, skipped: {summary.already_submitted}")
     if summary.cooled_down:
-        console.print(f"Called by a campaign within the cooldown, skipped: {summary.cooled_down}", highlight=False)
+        lines.append(f"Called by a campaign within the cooldown, skipped: {summary.cooled_down}")
     sizes = ", ".join(str(b.size) for b in summary.batches) or "none"
-    console.print(f"Batches: {len(summary.batches)} (sizes {sizes})", highlight=False)
-    if not summary.dry_run:
-        for b in summary.batches:
-            console.print(f"  {b.key}  {b.size:>5}  {b.status:<14} {b.provider_batch_id or ''}", highlight=False)
+    lines.append(f"Batches: {len(summary.batches)} (sizes {sizes})")
+    if not summary.dry_run and summary.batches:
+        lines += ["  " + line for line in aligned(["batch", "contacts", "state", "provider batch"],
+                                                  [[b.key, b.size, b.status, b.provider_batch_id or "-"] for b in summary.batches],
+                                                  left=1)]  # fmt: skip
     if out is not None:
-        console.print(f"Wrote accepted.csv, rejected.csv, duplicates.csv and suppressed.csv to {out}", highlight=False)
+        lines.append(f"Wrote accepted.csv, rejected.csv, duplicates.csv and suppressed.csv to {out}")
+    for line in lines:
+        console.print(line, markup=False, highlight=False)
 
 
 def sandbox_banner(console: Console, config, host: str, port: int, *, key_from_env: bool, secret_from_env: bool) -> None:
@@ -93,14 +97,15 @@ class SubmitDisplay:
         if self.bar:
             self.task = self.bar.add_task("submit", total=total)
         elif not self.quiet and total:
-            self.console.print(f"submitting {total} batch(es)")
+            self.console.print(f"submitting {total} {plural(total, 'batch', 'batches')}", markup=False, highlight=False)
 
     def chunk_started(self, chunk) -> None:
         self.done += 1
         if self.bar:
             self.bar.advance(self.task)
         elif not self.quiet:
-            self.console.print(f"started {self.done}/{self.total}: {chunk.key} ({chunk.size} contacts) as {chunk.provider_batch_id}")
+            self.console.print(f"started {self.done}/{self.total}: {chunk.key} ({chunk.size} {plural(chunk.size, 'contact', 'contacts')}) "
+                               f"as {chunk.provider_batch_id}", markup=False, highlight=False)  # fmt: skip
 
     def retry(self, message: str) -> None:
         if not self.quiet:
@@ -118,6 +123,7 @@ class SyncDisplay:
             TimeElapsedColumn(), console=console, transient=True,
         )  # fmt: skip
         self.task = None
+        self.last = None
 
     def __enter__(self):
         if self.bar:
@@ -129,20 +135,24 @@ class SyncDisplay:
             self.bar.__exit__(*exc)
 
     def poll(self, report, finished: int, followed: int) -> None:
+        """Each poll on the bar; off a terminal, a line for each poll that moved something (and the first)."""
         calls = f"{report.recipients_final:,} of {report.recipients:,} calls over"
         if self.bar:
             if self.task is None:
                 self.task = self.bar.add_task("sync", total=followed, calls=calls)
             self.bar.update(self.task, total=followed, completed=finished, calls=calls)
-        elif not self.quiet:
+        elif not self.quiet and (finished, report.recipients_final) != self.last:
+            self.last = (finished, report.recipients_final)
             self.console.print(f"poll {report.polls}: {finished} of {followed} {plural(followed, 'batch', 'batches')} "
-                               f"finished, {calls}", highlight=False)  # fmt: skip
+                               f"finished, {calls}", markup=False, highlight=False)  # fmt: skip
 
 
 def sync_summary(console: Console, report) -> None:
     """One line per batch read, then the totals over the whole sync."""
-    for b in report.batches:
-        console.print(f"{b.id}  {b.status:<10} total {b.total:>5}  completed {b.completed:>5}  failed {b.failed:>5}", highlight=False)
+    if report.batches:
+        rows = [[b.id, b.status, b.total, b.completed, b.failed] for b in report.batches]
+        for line in aligned(["provider batch", "status", "recipients", "completed", "failed"], rows, left=2):
+            console.print(line, markup=False, highlight=False)
     if not report.batches:
         console.print("Nothing to sync: no started batch is waiting for outcomes.", highlight=False)
     else:
@@ -157,27 +167,3 @@ def sync_summary(console: Console, report) -> None:
                       "of other providers alone (--provider).", highlight=False)  # fmt: skip
 
 
-def plural(count: int, one: str, many: str) -> str:
-    """`one` or `many`, as `count` asks: 1 batch, 2 batches."""
-    return one if count == 1 else many
-
-
-def summary_table(console: Console, frame) -> None:
-    """campaign_summary as a readable table: one row per campaign."""
-    columns = ["campaign", "rows_read", "accepted", "duplicates", "already_submitted", "rejected", "suppressed", "submitted",
-               "cancelled", "completed", "failed", "skipped", "pending", "completion_rate", "estimated_dial_cost"]  # fmt: skip
-    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
-    for column in columns:
-        table.add_column(column.replace("_", " "), justify="left" if column == "campaign" else "right")
-    for row in frame.to_dict("records"):
-        cells = []
-        for column in columns:
-            value = row.get(column)
-            if column == "completion_rate":
-                cells.append("" if value is None or value != value else f"{value:.1%}")
-            elif column == "estimated_dial_cost":
-                cells.append(f"${value:,.3f}")
-            else:
-                cells.append(str(value))
-        table.add_row(*cells)
-    console.print(table)

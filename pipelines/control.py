@@ -331,6 +331,7 @@ class ControlResult:
     skipped: dict[str, int] = field(default_factory=dict)  # retry: contacts not retried, by reason
     planned: int = 0  # retry: contacts put into new chunks
     publish_error: Exception | None = None  # the DuckDB file could not be updated (the ledger is intact)
+    warnings: list[str] = field(default_factory=list)  # said on stderr whatever the outcome
 
 
 def cancel_campaign(campaign: str, settings, ledger: Ledger, home, db, *, dry_run: bool) -> ControlResult:
@@ -395,8 +396,11 @@ def retry_campaign(
         chunks = plan_retry(ledger, campaign, candidates, batch_size=batch_size, record=not dry_run)
         for chunk in chunks:
             outcome.add(chunk, f"a retry of {chunk.size} {'contact' if chunk.size == 1 else 'contacts'} on {chunk.provider}")
+        wide = sorted({c.window for c in chunks if not CallingHours.parse(c.window, c.days).within_legal})
+        warnings = [f"campaign {campaign}: retries keep the calling window they were planned with ({', '.join(wide)}), "
+                    "outside 08:00-21:00 recipient time"] if wide else []  # fmt: skip
         if dry_run:
-            return ControlResult(outcome, skipped=skipped, planned=len(candidates))
+            return ControlResult(outcome, skipped=skipped, planned=len(candidates), warnings=warnings)
         report, _ = submit_pending(campaign, settings, ledger, home, db=db)
         return ControlResult(outcome, report.started, report.pending, report.unreachable, skipped, len(candidates),
-                             report.publish_error)  # fmt: skip
+                             report.publish_error, warnings)  # fmt: skip

@@ -148,17 +148,22 @@ def _minute(moment: datetime) -> int:
 def next_open(zones: str, hours: CallingHours, now: datetime) -> datetime | None:
     """The first moment ≥ now when the window is open in every zone with enough of it left; None if never."""
     start = _minute(now)
+    first = _first_open(zones, hours, start)
+    if first is None:
+        return None
+    return now if first == 0 else datetime.fromtimestamp((start + first) * 60, UTC)
+
+
+@lru_cache(maxsize=4096)
+def _first_open(zones: str, hours: CallingHours, start: int) -> int | None:
+    """Minutes from `start` to the first open minute with enough of the window left (0: now); cached per minute, so
+    the chunks of one zone set submitted within a minute share one grid."""
     ok = allowed_minutes(zones, hours, start, (HORIZON_DAYS + 1) * 1440)
     runs = _runs(ok)
     if not runs:
         return None
     need = min(MIN_RUN_MINUTES, max(length for _, length in runs))
-    for first, length in runs:
-        if first == 0 and length >= need:
-            return now
-        if length >= need:
-            return datetime.fromtimestamp((start + first) * 60, UTC)
-    return None
+    return next((first for first, length in runs if length >= need), None)
 
 
 def _runs(ok: np.ndarray) -> list[tuple[int, int]]:
@@ -182,7 +187,12 @@ class ProviderWindow:
 
 def account_window(zones: str, hours: CallingHours, account_timezone: str, now: datetime) -> ProviderWindow | None:
     """The longest daily window × weekdays on the account clock inside the allowed hours; None if none."""
-    start = _minute(now) - _minute(now) % 1440
+    return _account_window(zones, hours, account_timezone, _minute(now) - _minute(now) % 1440)
+
+
+@lru_cache(maxsize=1024)
+def _account_window(zones: str, hours: CallingHours, account_timezone: str, start: int) -> ProviderWindow | None:
+    """account_window for the 14 days from the UTC midnight `start` (cached: one grid per zone set and day)."""
     count = HORIZON_DAYS * 1440
     ok = allowed_minutes(zones, hours, start, count)
     local = _local_minutes(account_timezone, np.arange(start, start + count, dtype=np.int64))

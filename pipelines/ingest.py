@@ -39,7 +39,7 @@ class IngestOptions:
 
     campaign: str
     region: str = "US"
-    phone_column: str | None = None
+    phone_columns: tuple[str, ...] = ()  # named phone columns, in priority order (empty: detected)
     sheet: str | None = None
     batch_size: int = 1000
     hours: CallingHours = field(default_factory=CallingHours)  # local calling window and days
@@ -99,7 +99,7 @@ def ingest(
     contact_parts, reject_parts, rows_read = [], [], {}
     for path in paths:
         sheet = read_sheet(path, sheet=options.sheet if _is_excel(path) else None, max_workbook_bytes=options.max_workbook_bytes)
-        columns = map_columns(sheet.headers, label=sheet.source_file, phone_column=options.phone_column)
+        columns = map_columns(sheet.headers, label=sheet.source_file, phone_columns=options.phone_columns)
         contacts, rejects = normalise_sheet(sheet, columns, options.region)
         contact_parts.append(contacts)
         reject_parts.append(rejects)

@@ -22,7 +22,6 @@ import shutil
 import time
 from collections.abc import Iterable
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -42,6 +41,7 @@ from schemas.ledger import (
     RejectRecord,
     SnapshotRecord,
 )
+from pipelines.report import Published, published_state
 from schemas.warehouse import ADDED_COLUMNS, TABLES, VIEWS
 
 WRITER_WAIT_SECONDS = 300
@@ -49,14 +49,6 @@ WRITER_WAIT_SECONDS = 300
 
 class PublishError(StorageError):
     """The DuckDB file could not be updated; the ledger is intact and the next command that publishes repairs it."""
-
-
-@dataclass(frozen=True)
-class Published:
-    """What a DuckDB file holds: the ledger it came from and the last change it received."""
-
-    ledger_id: str
-    change_seq: int
 
 
 @contextmanager
@@ -114,27 +106,6 @@ def publish(ledger: Ledger, db: Path, campaigns: Iterable[str] | None = None, *,
     finally:
         temporary.unlink(missing_ok=True)
         Path(str(temporary) + ".wal").unlink(missing_ok=True)
-
-
-def published_state(db: Path) -> Published | None:
-    """The ledger and watermark a DuckDB file was published from (None: missing, or made before watermarks)."""
-    if not db.exists():
-        return None
-    try:
-        with reader(db) as connection:
-            row = connection.execute("SELECT ledger_id, change_seq FROM publish_state").fetchone()
-    except duckdb.Error:
-        return None
-    return Published(row[0], int(row[1])) if row else None
-
-
-def lag(ledger: Ledger, db: Path) -> int:
-    """How many ledger changes the DuckDB file does not hold yet (0 when it is up to date)."""
-    state = published_state(db)
-    head = ledger.change_head()
-    if state is None or state.ledger_id != ledger.ledger_id:
-        return head
-    return max(0, head - state.change_seq)
 
 
 def _sweep(db: Path) -> None:
@@ -221,33 +192,3 @@ def _fsync(path: Path) -> None:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
-
-
-def connect_read_only(db: Path):
-    """A read-only connection to the newest published file (never a stale in-process cached one).
-
-    The file is ATTACHed to an in-memory database, its path passed as a parameter: a
-    path is never pasted into SQL.
-    """
-    if not db.exists():
-        from pipelines.errors import UsageError
-
-        raise UsageError(f"no report database at {db} yet: run `campaigns import` (and `campaigns sync`) first")
-    connection = duckdb.connect()
-    try:
-        connection.execute("ATTACH ? AS warehouse (READ_ONLY)", [str(db)])
-        connection.execute("USE warehouse")
-    except BaseException:
-        connection.close()
-        raise
-    return connection
-
-
-@contextmanager
-def reader(db: Path):
-    """`with reader(db) as connection:` — connect_read_only, closed at the end of the block."""
-    connection = connect_read_only(db)
-    try:
-        yield connection
-    finally:
-        connection.close()

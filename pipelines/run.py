@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipelines.config import ProviderSettings
+from pipelines.settings import Settings
 from pipelines.errors import CampaignError, CampaignStopped, InputError, ProviderUnreachable, SubmissionPending, UsageError
 from pipelines.hours import CallingHours
 from pipelines.ingest import IngestOptions, IngestResult, ingest
 from pipelines.ledger import Ledger, now
 from pipelines.normalise import variables_json
 from pipelines.providers.base import ProviderClient
-from pipelines.providers.registry import DEFAULT_PROVIDER, Providers, spec
+from pipelines.providers.registry import DEFAULT_PROVIDER, Providers, batch_limit, spec
 from pipelines.providers.retry import RetryPolicy
 from pipelines.publish import PublishError, publish
 from pipelines.submit import Failpoints, SubmitReport, Submitter, batch_name
@@ -29,7 +29,7 @@ from schemas.ledger import ChunkRecord, ChunkState, ImportFileRecord, ImportReco
 
 
 def make_submitter(
-    ledger: Ledger, client: ProviderClient, settings: ProviderSettings, hooks: Hooks | None = None, report: SubmitReport | None = None
+    ledger: Ledger, client: ProviderClient, settings: Settings, hooks: Hooks | None = None, report: SubmitReport | None = None
 ) -> Submitter:
     """A Submitter configured from the provider settings (retries, failpoints, account clock)."""
     hooks = hooks or Hooks()
@@ -48,9 +48,21 @@ def by_provider(chunks: Sequence[ChunkRecord]) -> dict[str, list[ChunkRecord]]:
     return groups
 
 
-def narrowed(chunks: Sequence[ChunkRecord], settings: ProviderSettings) -> list[ChunkRecord]:
+def narrowed(chunks: Sequence[ChunkRecord], settings: Settings) -> list[ChunkRecord]:
     """Follow-up commands act on every provider a campaign used; --provider narrows them to one."""
     return [c for c in chunks if settings.provider is None or c.provider == settings.provider]
+
+
+def ingest_options(settings: Settings, campaign: str, provider: str) -> IngestOptions:
+    """How to read and cut one campaign's files, from its settings: the batch size is capped at the provider's limit,
+    and a calling window outside 08:00-21:00 is refused unless allow_any_hour."""
+    hours = CallingHours.parse(settings.window, settings.days)
+    hours.check(settings.allow_any_hour)
+    return IngestOptions(
+        campaign=campaign, region=settings.region, phone_columns=settings.phone_columns, sheet=settings.sheet,
+        batch_size=batch_limit(provider, settings.batch_size), hours=hours,
+        max_workbook_bytes=int(settings.max_workbook_mb * 2**20),
+    )  # fmt: skip
 
 
 def refuse_if_stopped(ledger: Ledger, campaign: str) -> None:
@@ -63,17 +75,16 @@ def refuse_if_stopped(ledger: Ledger, campaign: str) -> None:
         )
 
 
-def campaign_settings(settings: ProviderSettings, ledger: Ledger, campaign: str) -> ProviderSettings:
+def campaign_settings(settings: Settings, ledger: Ledger, campaign: str) -> Settings:
     """Settings for a follow-up that creates batches (retry, reschedule, resumed submission): a caller id or agent
     not given now is the one the campaign's last import used."""
     latest = ledger.latest_import(campaign)
     if latest is None:
         return settings
-    update = {"caller_id": settings.caller_id or latest.caller_id, "agent_id": settings.agent_id or latest.agent_id}
-    return settings.model_copy(update=update)
+    return settings.with_(caller_id=settings.caller_id or latest.caller_id, agent_id=settings.agent_id or latest.agent_id)
 
 
-def campaign_provider(settings: ProviderSettings, ledger: Ledger | None, campaign: str) -> str:
+def campaign_provider(settings: Settings, ledger: Ledger | None, campaign: str) -> str:
     """Where a campaign's new batches go: the provider chosen (flag, environment, campaigns.toml), else the one
     its last import used, else the embedded sandbox."""
     if settings.provider is not None:
@@ -81,7 +92,7 @@ def campaign_provider(settings: ProviderSettings, ledger: Ledger | None, campaig
     return (ledger.campaign_provider(campaign) if ledger is not None else None) or DEFAULT_PROVIDER
 
 
-def retry_policy(settings: ProviderSettings) -> RetryPolicy:
+def retry_policy(settings: Settings) -> RetryPolicy:
     return RetryPolicy(
         attempts=settings.retry_attempts, base_seconds=settings.retry_base_seconds, budget_seconds=settings.retry_budget_seconds
     )
@@ -132,7 +143,7 @@ def campaign_lock(ledger: Ledger, campaign: str) -> Iterator[str]:
 
 
 def import_and_submit(
-    paths: Sequence[str | Path], options: IngestOptions, settings: ProviderSettings, ledger: Ledger, home: Path,
+    paths: Sequence[str | Path], options: IngestOptions, settings: Settings, ledger: Ledger, home: Path,
     hooks: Hooks | None = None, db: Path | None = None, *, lock: bool = True,
     suppressed: Collection[str] = (), cooled_down: Collection[str] = (), hashes: Sequence[str] | None = None,
 ) -> ImportRun:  # fmt: skip
@@ -147,7 +158,7 @@ def import_and_submit(
     settings.require_credentials(provider, creating=True)
     with campaign_lock(ledger, options.campaign) if lock else nullcontext():
         refuse_if_stopped(ledger, options.campaign)
-        before = list(hashes) if hashes is not None else [_hash_input(p) for p in paths]
+        before = list(hashes) if hashes is not None else [_hash_input(p, before=True) for p in paths]
         result = ingest(
             paths, options, already_submitted=ledger.submitted_numbers(options.campaign),
             suppressed=set(suppressed) | ledger.suppressed_numbers(), cooled_down=cooled_down,
@@ -165,7 +176,7 @@ def import_and_submit(
 
 
 def submit_pending(
-    campaign: str, settings: ProviderSettings, ledger: Ledger, home: Path, hooks: Hooks | None = None,
+    campaign: str, settings: Settings, ledger: Ledger, home: Path, hooks: Hooks | None = None,
     db: Path | None = None, *, import_id: int | None = None,
 ) -> tuple[SubmitReport, list[ChunkRecord]]:  # fmt: skip
     """Submit every chunk of the campaign not yet started, oldest first, each to the provider it was planned for;
@@ -210,12 +221,17 @@ def refresh(ledger: Ledger, db: Path | None) -> PublishError | None:
     return None
 
 
-def _hash_input(path: str | Path) -> str:
+def _hash_input(path: str | Path, *, before: bool = False) -> str:
+    """A file's SHA-256, before it is read or after (a file gone after reading was moved while it was imported)."""
     try:
         return file_sha256(path)
     except FileNotFoundError:
+        if before:
+            raise InputError("file not found", path=str(path), code="not_found") from None
         raise InputError("file not found (it was moved or deleted while it was imported)", path=str(path),
                          code="changed_while_reading") from None  # fmt: skip
+    except IsADirectoryError:
+        raise InputError("is a folder, not a spreadsheet", path=str(path), code="not_a_file") from None
     except OSError as exc:
         raise InputError(f"cannot read file ({exc.strerror})", path=str(path), code="unreadable") from None
 
@@ -273,7 +289,7 @@ def _plan_of(chunk: ChunkRecord) -> BatchPlan:
 
 
 def sync_ledger(
-    settings: ProviderSettings, ledger: Ledger, home: Path, campaign: str | None, *, wait_seconds: float = 0,
+    settings: Settings, ledger: Ledger, home: Path, campaign: str | None, *, wait_seconds: float = 0,
     db: Path | None = None, on_poll: Callable[[SyncReport, int, int], None] | None = None,
 ) -> SyncReport:
     """Read the provider's view of every started batch into the ledger, each from the provider it was submitted to
@@ -288,6 +304,7 @@ def sync_ledger(
     policy = retry_policy(settings)
     total = SyncReport()
     followed: set[str] = set()
+    pause, last_progress = 1.0, None  # between polls: 1 s while calls end, up to 5 s while nothing changes
     with Providers(settings, home) as providers:
         while True:
             started = ledger.chunks(campaign, [ChunkState.STARTED])
@@ -295,17 +312,27 @@ def sync_ledger(
             followed |= {c.key for c in chosen}
             poll = SyncReport(polls=1, skipped_other_provider=len(started) - len(chosen))
             for name, chunks in by_provider(chosen).items():
-                poll = poll.merge(sync(ledger, providers.client(name), chunks, policy=policy))
+                if name in total.unread:
+                    continue
+                try:
+                    client = providers.client(name)
+                except UsageError as exc:  # one provider's missing credentials do not keep the others' outcomes away
+                    poll.unread[name] = f"{len(chunks)} started {'batch' if len(chunks) == 1 else 'batches'} not read: {exc}"
+                    continue
+                poll = poll.merge(sync(ledger, client, chunks, policy=policy))
             failpoints.hit("after_sync_commit")
             poll.publish_error = refresh(ledger, db)
             poll.recipients_final, poll.recipients = ledger.recipient_progress(b.id for b in total.merge(poll).batches)
             total = total.merge(poll)
-            unfinished = narrowed(ledger.chunks(campaign, [ChunkState.STARTED]), settings)
+            unfinished = [c for c in narrowed(ledger.chunks(campaign, [ChunkState.STARTED]), settings) if c.provider not in total.unread]
             if on_poll is not None:
                 on_poll(total, len(followed) - len(unfinished), len(followed))
             if not unfinished or time.monotonic() >= deadline:
                 return total
-            time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+            progress = (len(unfinished), total.recipients_final)
+            pause = 1.0 if progress != last_progress else min(5.0, pause * 1.5)
+            last_progress = progress
+            time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
 
 
 def pending_error(report: SubmitReport) -> CampaignError:

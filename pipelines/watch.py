@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pipelines.config import ProviderSettings
+from pipelines.settings import Settings
 from pipelines.errors import CampaignError, ExitCode, InputError, LockHeld, ProviderError, ProviderUnreachable
 from pipelines.ingest import IngestOptions
 from pipelines.ledger import Ledger
@@ -32,10 +32,11 @@ SEVERITY = [ExitCode.INTERNAL, ExitCode.LOCKED, ExitCode.USAGE, ExitCode.PROVIDE
 
 @dataclass(frozen=True)
 class Inbox:
-    """One folder watched for one campaign."""
+    """One folder watched for one campaign, with that campaign's settings."""
 
     folder: Path
     options: IngestOptions
+    settings: Settings
     pattern: str = "*"
 
 
@@ -92,11 +93,9 @@ def _signature(path: Path) -> tuple[int, int] | None:
     return stat.st_size, stat.st_mtime_ns
 
 
-def run_cycle(
-    inbox: Inbox, settings: ProviderSettings, ledger: Ledger, home: Path, db: Path | None, log: EventLog,
-    *, settle_seconds: float,
-) -> CycleResult:  # fmt: skip
+def run_cycle(inbox: Inbox, ledger: Ledger, log: EventLog, *, settle_seconds: float) -> CycleResult:
     """One pass over the inbox under the campaign's lock."""
+    settings, home, db = inbox.settings, inbox.settings.home, inbox.settings.db_path
     result = CycleResult()
     campaign = inbox.options.campaign
     (inbox.folder / PROCESSED).mkdir(exist_ok=True)

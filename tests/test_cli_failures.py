@@ -67,7 +67,7 @@ def test_a_file_that_changes_while_it_is_read_plans_nothing(tmp_path):
     """The hash recorded must be the content planned: a file rewritten between hashing and reading is refused."""
     import pytest
 
-    from pipelines.config import ProviderSettings
+    from pipelines.settings import Settings
     from pipelines.errors import InputError
     from pipelines.ingest import IngestOptions
     from pipelines.ledger import Ledger
@@ -78,7 +78,7 @@ def test_a_file_that_changes_while_it_is_read_plans_nothing(tmp_path):
     contacts_file(tmp_path, count=7, start=100)  # the export is rewritten in place after it was hashed
     ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
     with pytest.raises(InputError, match="changed while it was being read") as caught:
-        import_and_submit([path], IngestOptions("moving"), ProviderSettings(), ledger, tmp_path, hashes=[hashed_before])
+        import_and_submit([path], IngestOptions("moving"), Settings(), ledger, tmp_path, hashes=[hashed_before])
     assert caught.value.code == "changed_while_reading"
     assert ledger.chunks("moving") == [] and ledger.import_with_content("moving", hashed_before) is None
 

@@ -17,12 +17,13 @@ MISTAKES = [
     ([], "Usage: campaigns"),
     (["import", SAMPLE], "Missing option '--campaign'"),
     (["import"], "Missing argument"),
-    (["import", SAMPLE, "--campaign", "c", "--batch-size", "abc"], "Invalid value for '--batch-size'"),
-    (["import", SAMPLE, "--campaign", "c", "--frobnicate"], "No such option: --frobnicate"),
+    (["import", SAMPLE, "--campaign", "c", "--batch-size", "abc"], "--batch-size must be a whole number, not 'abc'"),
+    (["import", SAMPLE, "--campaign", "c", "--frobnicate"], "No such option '--frobnicate'"),
     (["frobnicate"], "No such command 'frobnicate'"),
     (["suppress", "add"], "Missing argument"),
     (["sync", "--wait", "soon"], "Invalid value for '--wait'"),
-    (["report", "--format", "xml"], "--format must be table, csv or json"),
+    (["report", "--format", "xml"], "Invalid value for '--format'"),
+    (["import", SAMPLE, "--campaign", "c", "--region", "XX"], "unknown region 'XX'"),
 ]
 
 
@@ -37,7 +38,7 @@ def test_a_usage_mistake_exits_2_with_a_usage_message(tmp_path, args, message):
 def test_with_json_an_error_is_also_one_json_object_on_stdout(tmp_path):
     usage = run_cli("import", SAMPLE, "--campaign", "c", "--nope", "--json", cwd=tmp_path)
     error = json.loads(usage.stdout)
-    assert usage.returncode == 2 and error["exit_code"] == 2 and error["error"].startswith("No such option: --nope")
+    assert usage.returncode == 2 and error["exit_code"] == 2 and error["error"].startswith("No such option '--nope'")
     missing = run_cli("import", str(tmp_path / "missing.csv"), "--campaign", "c", "--dry-run", "--json", cwd=tmp_path)
     error = json.loads(missing.stdout)
     assert missing.returncode == 3 and error["exit_code"] == 3 and "file not found" in error["error"]

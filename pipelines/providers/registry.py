@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from pipelines.errors import UsageError
 
 if TYPE_CHECKING:
-    from pipelines.config import ProviderSettings
+    from pipelines.settings import Settings
     from pipelines.providers.base import ProviderClient
 
 
@@ -38,7 +38,7 @@ class ProviderSpec:
     dialect: Dialect
     credentials: tuple[str, ...]  # environment variables every request needs
     needs_caller_id: bool  # creating a batch needs the number calls come from
-    open: Callable[[ProviderSettings, Path], contextmanager]  # settings, home → a context manager yielding a client
+    open: Callable[[Settings, Path], contextmanager]  # settings, home → a context manager yielding a client
 
 
 MAGPIPE = Dialect("magpipe", batch_limit=500, stops_running=True, moves_scheduled=False)
@@ -46,7 +46,7 @@ BATCHCALL = Dialect("batchcall", batch_limit=1000, stops_running=False, moves_sc
 
 
 @contextmanager
-def _open_magpipe(settings: ProviderSettings, home: Path) -> Iterator[ProviderClient]:
+def _open_magpipe(settings: Settings, home: Path) -> Iterator[ProviderClient]:
     from pipelines.providers.magpipe import MagpipeClient
 
     client = MagpipeClient(
@@ -60,7 +60,7 @@ def _open_magpipe(settings: ProviderSettings, home: Path) -> Iterator[ProviderCl
 
 
 @contextmanager
-def _open_batchcall(settings: ProviderSettings, home: Path) -> Iterator[ProviderClient]:
+def _open_batchcall(settings: Settings, home: Path) -> Iterator[ProviderClient]:
     from pipelines.providers.batchcall import BatchcallClient
 
     client = BatchcallClient(
@@ -75,9 +75,9 @@ def _open_batchcall(settings: ProviderSettings, home: Path) -> Iterator[Provider
 
 
 @contextmanager
-def _open_sandbox(settings: ProviderSettings, home: Path) -> Iterator[ProviderClient]:
+def _open_sandbox(settings: Settings, home: Path) -> Iterator[ProviderClient]:
     """The embedded sandbox: started in-process on loopback, its state in the home folder; spoken to in batchcall."""
-    from pipelines.config import SANDBOX_CALLER_ID
+    from pipelines.settings import SANDBOX_CALLER_ID
     from pipelines.providers.batchcall import BatchcallClient
     from pipelines.sandbox.app import SandboxConfig
     from pipelines.sandbox.server import running
@@ -127,7 +127,7 @@ class Providers:
     stopping and moving batches need only the credentials).
     """
 
-    def __init__(self, settings: ProviderSettings, home: Path, *, creating: bool = False):
+    def __init__(self, settings: Settings, home: Path, *, creating: bool = False):
         self.settings = settings
         self.home = home
         self.creating = creating

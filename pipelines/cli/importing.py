@@ -1,0 +1,198 @@
+"""`campaigns import` and `campaigns watch`: files into a campaign, exactly once."""
+
+from __future__ import annotations
+
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from pipelines.cli.app import app
+from pipelines.cli.options import LOCATION, PROVIDER, READING, check_campaign, end_with, json_option, print_json, settings_of
+from pipelines.cli.options import settings_options, stderr
+from pipelines.errors import CampaignError, ExitCode, InputError, UsageError
+
+if TYPE_CHECKING:
+    from pipelines.ingest import IngestOptions
+    from pipelines.ledger import Ledger
+
+
+def _skip_sets(ledger: Ledger | None, options: IngestOptions, files: tuple[Path, ...], cooldown: float | None) -> dict:
+    """Numbers not to call: suppression files (read as contact files are) + the ledger's list; recently called;
+    already taken (dry run)."""
+    from pipelines.suppress import read_suppression
+
+    suppressed: set[str] = set()
+    for path in files:
+        read = read_suppression(path, options.region)
+        suppressed |= read.numbers
+        if read.skipped:
+            stderr().print(f"warning: {path}: {sum(read.skipped.values())} row(s) hold no valid number and block nobody "
+                           f"(`campaigns suppress add {path}` lists them)", markup=False)  # fmt: skip
+    if ledger is None:
+        return {"suppressed": suppressed, "cooled_down": set(), "already_submitted": set()}
+    suppressed |= ledger.suppressed_numbers()
+    cooled = ledger.recently_submitted(cooldown) if cooldown else set()
+    return {"suppressed": suppressed, "cooled_down": cooled, "already_submitted": ledger.submitted_numbers(options.campaign)}
+
+
+def _distinct(paths: tuple[Path, ...]) -> list[Path]:
+    """Each file once: a path given twice (or two names of one file) is read once, and the user is told."""
+    seen, distinct = set(), []
+    for path in paths:
+        identity = path.resolve() if path.exists() else path
+        if identity in seen:
+            stderr().print(f"warning: {path} was given more than once; it is read once", markup=False)
+            continue
+        seen.add(identity)
+        distinct.append(path)
+    return distinct
+
+
+def _hours_warning(options: IngestOptions) -> str:
+    return (f"campaign {options.campaign}: calling window {options.hours.window_text} reaches outside 08:00-21:00 "
+            "recipient time (--allow-any-hour)")  # fmt: skip
+
+
+@app.command("import")
+@click.argument("paths", nargs=-1, required=True, metavar="FILE...", type=click.Path(path_type=Path, readable=False))
+@click.option("--campaign", required=True, help="The campaign the contacts belong to.")
+@click.option("--dry-run", is_flag=True, help="Read, normalise, dedupe and chunk; submit nothing.")
+@json_option
+@click.option("--out", type=click.Path(path_type=Path), help="Write accepted.csv, rejected.csv, duplicates.csv and suppressed.csv here.")
+@click.option("--suppress", "suppress_files", multiple=True, type=click.Path(path_type=Path, readable=False), metavar="FILE",
+              help="A do-not-call file (repeat), read as contact files are.")  # fmt: skip
+@click.option("--cooldown", type=float, metavar="DAYS", help="Skip numbers any campaign started calling in the last DAYS days.")
+@settings_options(*LOCATION, *PROVIDER, *READING)
+def import_command(paths, campaign, dry_run, as_json, out, suppress_files, cooldown, flags) -> None:
+    """Import spreadsheets (CSV, TSV, XLSX, Parquet, JSON Lines) into a campaign and submit them, or --dry-run."""
+    from pipelines import console as show
+    from pipelines.ledger import Ledger
+    from pipelines.output import write_outputs
+    from pipelines.run import Hooks, campaign_provider, import_and_submit, ingest_options, pending_error, refuse_if_stopped
+    from pipelines.stream import stream_import
+
+    check_campaign(campaign)
+    paths = _distinct(paths)
+    missing = next((path for path in paths if not path.exists()), None)
+    if missing is not None:  # before anything else is said or opened
+        raise InputError("file not found", path=str(missing), code="not_found")
+    settings = settings_of(flags)
+    if cooldown is not None and cooldown < 0:
+        raise UsageError("--cooldown must be a number of days ≥ 0")
+    err = stderr()
+    # The ledger is read if there is one (the campaign's provider, suppression, cooldown, already submitted); it is
+    # created only once everything given has been checked, and a dry run changes nothing.
+    with ExitStack() as stack:
+        ledger = stack.enter_context(Ledger(settings.ledger_url, read_only=dry_run)) if settings.ledger_exists() else None
+        chosen = campaign_provider(settings, ledger, campaign)
+        options = ingest_options(settings, campaign, chosen)
+        skip = _skip_sets(ledger, options, suppress_files, cooldown)
+        if dry_run:  # streamed: any number of rows in bounded memory
+            if ledger is not None and ledger.stopped_at(campaign) is not None:
+                err.print(f"warning: campaign {campaign} is cancelled: a real import would be refused until "
+                          f"`campaigns resume --campaign {campaign}`", markup=False)  # fmt: skip
+            _print_summary(stream_import(paths, options, out, **skip), as_json, out)
+            return
+        if ledger is not None:
+            refuse_if_stopped(ledger, campaign)  # said before anything else is asked for
+        settings.require_credentials(chosen, creating=True)
+        ledger = ledger or stack.enter_context(Ledger(settings.ledger_url))
+        if chosen == "sandbox":
+            show.sandbox_notice(err, settings.home)
+        if not options.hours.within_legal:
+            err.print(f"warning: {_hours_warning(options)}")
+        display = show.SubmitDisplay(err, quiet=as_json)
+        hooks = Hooks(on_chunk=display.chunk_started, on_retry=display.retry, on_plan=display.plan)
+        with display:
+            run = import_and_submit(
+                paths, options, settings, ledger, settings.home, hooks, db=settings.db_path,
+                suppressed=skip["suppressed"], cooled_down=skip["cooled_down"],
+            )  # fmt: skip
+        if out is not None:
+            write_outputs(run.result, out)
+        error = pending_error(run.report) if run.report.pending else run.report.publish_error
+        if run.report.pending and run.report.publish_error is not None:
+            err.print(f"campaigns: warning: {run.report.publish_error}", markup=False)
+        _print_summary(run.summary, as_json, out, pending=run.report.pending, error=error)
+        end_with(error)
+
+
+@app.command("watch")
+@click.argument("inbox", required=False, type=click.Path(path_type=Path), metavar="[INBOX]")
+@click.option("--campaign", help="The campaign the inbox feeds (or [[watch]] entries in campaigns.toml).")
+@click.option("--once", is_flag=True, help="Process what is there and exit (for cron).")
+@click.option("--interval", type=float, default=60, show_default=True, help="Seconds between polls without --once.")
+@click.option("--settle", type=float, default=5, show_default=True, help="A file must not change for this many seconds.")
+@click.option("--pattern", default="*", show_default=True, help="Only files matching this glob.")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="Readable lines, or one JSON object per line.")  # fmt: skip
+@settings_options(*LOCATION, *PROVIDER, *READING)
+def watch_command(inbox, campaign, once, interval, settle, pattern, log_format, flags) -> None:
+    """Import every new spreadsheet dropped into an inbox, exactly once; move it to processed/ or failed/."""
+    from pipelines.ledger import Ledger
+    from pipelines.logs import EventLog
+    from pipelines.run import campaign_provider, ingest_options
+    from pipelines.settings import resolve
+    from pipelines.watch import Inbox, run_cycle
+
+    if settle < 0 or interval <= 0:
+        raise UsageError("--settle must be ≥ 0 and --interval > 0")
+    base = settings_of(flags)
+    entries = [{"inbox": str(inbox), "campaign": campaign, "pattern": pattern}] if inbox else base.toml.get("watch", [])
+    if not entries:
+        raise UsageError("give an INBOX folder and --campaign, or [[watch]] entries in campaigns.toml")
+    log = EventLog(log_format)
+    with Ledger(base.ledger_url) as ledger:
+        inboxes = []
+        for entry in entries:
+            folder, name = Path(entry.get("inbox", "")), entry.get("campaign")
+            if not name:
+                raise UsageError(f"inbox {folder}: --campaign (or campaign = … in [[watch]]) is required")
+            check_campaign(name)
+            if not folder.is_dir():
+                raise UsageError(f"inbox {folder} is not a folder")
+            settings = resolve(flags, entry={k: v for k, v in entry.items() if k not in ("inbox", "campaign", "pattern")})
+            chosen = campaign_provider(settings, ledger, name)
+            if ledger.stopped_at(name) is None:  # a stopped campaign's inbox only says so, each cycle
+                settings.require_credentials(chosen, creating=True)
+            options = ingest_options(settings, name, chosen)
+            inboxes.append(Inbox(folder, options, settings, entry.get("pattern", pattern)))
+            if not options.hours.within_legal:
+                log.warning("calling_hours", message=_hours_warning(options))
+            if chosen == "sandbox":
+                log.warning("sandbox", campaign=name,
+                            message="no provider configured: using the embedded sandbox; no real calls are placed")  # fmt: skip
+        while True:
+            worst = ExitCode.OK
+            for box in inboxes:
+                result = run_cycle(box, ledger, log, settle_seconds=settle)
+                log.info("cycle_done", campaign=box.options.campaign, inbox=str(box.folder), imported=len(result.imported),
+                         already_imported=len(result.already_imported), failed=len(result.failed),
+                         deferred=len(result.deferred), exit_code=int(result.exit_code))  # fmt: skip
+                worst = _worse(worst, result.exit_code)
+            if once:
+                raise SystemExit(int(worst))
+            time.sleep(interval)
+
+
+def _worse(a: ExitCode, b: ExitCode) -> ExitCode:
+    from pipelines.watch import SEVERITY
+
+    return next((code for code in SEVERITY if code in (a, b)), ExitCode.OK)
+
+
+def _print_summary(summary, as_json: bool, out: Path | None, pending: dict | None = None, error: CampaignError | None = None) -> None:
+    from rich.console import Console
+
+    from pipelines import console as show
+
+    if as_json:
+        payload = summary.model_dump(mode="json")
+        if pending is not None:
+            payload["pending"] = pending
+        print_json(payload, error)
+    else:
+        show.import_summary(Console(highlight=False, soft_wrap=True), summary, out=out)

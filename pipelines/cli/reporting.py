@@ -1,0 +1,73 @@
+"""`campaigns report` and `campaigns publish`: the analysts' DuckDB file."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from pipelines.cli.app import app
+from pipelines.cli.options import settings_of, settings_options, stderr
+from pipelines.errors import UsageError
+
+
+@app.command("report")
+@click.option("--campaign", help="Only this campaign [default: all].")
+@click.option("--format", "output", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True,
+              help="A readable table, CSV, or JSON (numbers as numbers).")  # fmt: skip
+@settings_options("home", "db", "config", "state")
+def report_command(campaign, output, flags) -> None:
+    """Print campaign_summary from the DuckDB file: a table on a terminal, or CSV / JSON."""
+    from pipelines import report
+
+    settings = settings_of(flags)
+    rows, state = report.summary_rows(settings.db_path, campaign)
+    behind = report.staleness(settings.ledger_url if settings.ledger_exists() else None, settings.db_path, state)
+    if behind:
+        stderr().print(f"warning: {behind}", markup=False)
+    if campaign is not None and not rows:
+        raise UsageError(f"no campaign named {campaign!r} in {settings.db_path}")
+    if output == "csv":
+        _write_csv(rows)
+    elif output == "json":
+        print(json.dumps(rows, default=str))
+    else:
+        import os
+        import sys
+
+        width = os.get_terminal_size().columns if sys.stdout.isatty() else None
+        print("\n".join(report.summary_lines(rows, width)))
+
+
+def _write_csv(rows: list[dict]) -> None:
+    """campaign_summary as CSV on stdout; text Excel would run as a formula is prefixed with '."""
+    import csv
+
+    import pyarrow as pa
+
+    from pipelines.output import excel_safe_array
+
+    if not rows:
+        return
+    names = list(rows[0])
+    text = [name for name in names if any(isinstance(row[name], str) for row in rows)]
+    safe = {name: excel_safe_array(pa.array([row[name] or "" for row in rows], type=pa.string())).to_pylist() for name in text}
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(names)
+    for index, row in enumerate(rows):
+        writer.writerow([safe[name][index] if name in safe else row[name] for name in names])
+
+
+@app.command("publish")
+@click.option("--campaign", help="Re-write only this campaign's rows [default: rebuild the whole file].")
+@settings_options("home", "db", "config", "state")
+def publish_command(campaign, flags) -> None:
+    """Bring the DuckDB file up to date from the ledger, or rebuild it (import and sync publish themselves; this repairs)."""
+    from pipelines.ledger import Ledger
+    from pipelines.publish import publish
+
+    settings = settings_of(flags)
+    with Ledger(settings.ledger_url) as ledger:
+        publish(ledger, settings.db_path, [campaign] if campaign else None, rebuild=campaign is None)
+    stderr().print(f"published {settings.db_path}")

@@ -1,0 +1,392 @@
+"""Every setting, declared once: its flag, environment variable, campaigns.toml key, default and whether it is a secret.
+
+`resolve()` is the one place settings are decided, for every command, `watch` entries and
+the notebook API:
+
+    flag  >  [[watch]] entry  >  environment variable  >  campaigns.toml  >  default
+
+Secrets come from the environment only: a campaigns.toml (or [[watch]] entry) holding
+one is refused, and every secret is registered for redaction as it is read. An unknown
+campaigns.toml key is refused with the nearest known one. The README's configuration
+tables are checked against SETTINGS by the tests.
+
+Nothing here imports anything heavy: a command that only reads starts in a fraction of a
+second.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from pipelines.errors import UsageError
+from pipelines.redact import register
+
+PROVIDERS = ("sandbox", "magpipe", "batchcall")
+MAGPIPE_DEFAULT_URL = "https://api.magpipe.ai/functions/v1"
+SANDBOX_CALLER_ID = "+14157774444"
+
+
+class Secret:
+    """A secret value: never in a repr, a log or an error; `get_secret_value()` when it must be sent."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str):
+        self._value = value
+
+    def get_secret_value(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+# ---------------------------------------------------------------- how values are read
+
+
+def _text(value, name: str) -> str:
+    return str(value).strip()
+
+
+def _path(value, name: str) -> Path:
+    return Path(str(value)).expanduser()
+
+
+def _positive_int(value, name: str) -> int:
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise UsageError(f"{name} must be a whole number, not {value!r}") from None
+    if number < 1:
+        raise UsageError(f"{name} must be at least 1")
+    return number
+
+
+def _positive_float(value, name: str) -> float:
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        raise UsageError(f"{name} must be a number, not {value!r}") from None
+    if not number > 0:
+        raise UsageError(f"{name} must be a positive number, not {value!r}")
+    return number
+
+
+def _non_negative_float(value, name: str) -> float:
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        raise UsageError(f"{name} must be a number, not {value!r}") from None
+    if number < 0:
+        raise UsageError(f"{name} must be ≥ 0, not {value!r}")
+    return number
+
+
+def _flag(value, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().casefold()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise UsageError(f"{name} must be true or false, not {value!r}")
+
+
+def _provider(value, name: str) -> str:
+    text = str(value).strip().casefold()
+    if text not in PROVIDERS:
+        raise UsageError(f"{name} must be {', '.join(PROVIDERS[:-1])} or {PROVIDERS[-1]}, not {value!r}")
+    return text
+
+
+def _region(value, name: str) -> str:
+    import phonenumbers
+
+    text = str(value).strip().upper()
+    if text not in phonenumbers.SUPPORTED_REGIONS:
+        raise UsageError(f"unknown region {value!r} ({name}): use an ISO 3166 alpha-2 code such as US, GB, DE")
+    return text
+
+
+def _timezone(value, name: str) -> str:
+    from zoneinfo import available_timezones
+
+    text = str(value).strip()
+    if text != "UTC" and text not in available_timezones():
+        raise UsageError(f"unknown timezone {value!r} ({name}): use an IANA name such as America/New_York or UTC")
+    return text
+
+
+def _columns(value, name: str) -> tuple[str, ...]:
+    if isinstance(value, (list, tuple)):
+        return tuple(str(v) for v in value if str(v).strip())
+    return tuple(part.strip() for part in str(value).split(",") if part.strip())
+
+
+def _secret(value, name: str) -> Secret:
+    """A secret as read from the environment: surrounding whitespace dropped (a pasted CR or LF), refused —
+    naming the variable, never the value — if it cannot be sent in an HTTP header."""
+    text = str(value)
+    register(text)
+    stripped = text.strip()
+    if not stripped:
+        raise UsageError(f"{name} is set but empty")
+    if any(not " " <= ch <= "~" for ch in stripped):
+        raise UsageError(f"{name} contains a character that cannot be sent in an HTTP header (non-ASCII or a control "
+                         "character); set it again without it")  # fmt: skip
+    return Secret(stripped)
+
+
+# ---------------------------------------------------------------- the table
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting and every place it may come from."""
+
+    name: str  # attribute of Settings
+    default: Any
+    help: str
+    read: Callable[[Any, str], Any] = _text
+    flag: str | None = None  # the command-line option, for the commands that take it
+    env: str | None = None
+    toml: str | None = None  # key in campaigns.toml (and [[watch]] entries)
+    secret: bool = False
+    metavar: str | None = None
+    many: bool = False  # a flag that may be repeated
+
+
+SETTINGS: tuple[Setting, ...] = (
+    # where things are
+    Setting("home", Path(".campaigns"), "Where the tool keeps its state.", _path, "--home", "CAMPAIGNS_HOME", "home", metavar="DIR"),
+    Setting("state", None, "The ledger as an SQLAlchemy URL [default: SQLite in the home folder].", _text, "--state",
+            "CAMPAIGNS_STATE", "state", metavar="URL"),
+    Setting("db", None, "The DuckDB report file [default: <home>/campaigns.duckdb].", _path, "--db", "CAMPAIGNS_DB", "db",
+            metavar="FILE"),
+    Setting("config", None, "A campaigns.toml [default: ./campaigns.toml, then <home>/campaigns.toml].", _path, "--config",
+            metavar="FILE"),
+    # where batches go
+    Setting("provider", None, "sandbox, magpipe or batchcall [default: the campaign's own, else sandbox].", _provider,
+            "--provider", "CAMPAIGNS_PROVIDER", "provider", metavar="NAME"),
+    Setting("caller_id", None, "The number calls come from, E.164 [default: the campaign's own].", _text, "--caller-id",
+            "CAMPAIGNS_CALLER_ID", "caller_id", metavar="E164"),
+    Setting("agent_id", None, "The agent that takes the calls (batchcall: agent_<uuid>).", _text, "--agent-id",
+            "CAMPAIGNS_AGENT_ID", "agent_id", metavar="ID"),
+    Setting("account_timezone", "UTC", "The clock magpipe's windows run on.", _timezone, "--account-timezone",
+            "CAMPAIGNS_ACCOUNT_TIMEZONE", "account_timezone", metavar="TZ"),
+    # how files are read and cut
+    Setting("region", "US", "Country for numbers written without +code (ISO 3166 alpha-2).", _region, "--region",
+            "CAMPAIGNS_REGION", "region", metavar="CC"),
+    Setting("batch_size", None, "At most this many contacts per batch (capped at the provider's limit).", _positive_int,
+            "--batch-size", "CAMPAIGNS_BATCH_SIZE", "batch_size", metavar="N"),
+    Setting("phone_columns", (), "A phone column's header (repeat: the order is the priority).", _columns, "--phone-column",
+            None, "phone_column", metavar="COL", many=True),
+    Setting("sheet", None, "The Excel sheet to read [default: the first].", _text, "--sheet", None, "sheet", metavar="NAME"),
+    Setting("max_workbook_mb", 512.0, "What a zipped workbook may expand to before it is refused (too_large).",
+            _positive_float, None, "CAMPAIGNS_MAX_WORKBOOK_MB", "max_workbook_mb"),
+    # calling hours
+    Setting("window", "08:00-21:00", "Local calling hours, HH:MM-HH:MM (end exclusive).", _text, "--window", "CAMPAIGNS_WINDOW",
+            "window", metavar="HH:MM-HH:MM"),
+    Setting("days", "daily", "Calling days: mon-fri, mon,wed,fri, sat-sun, daily.", _text, "--days", "CAMPAIGNS_DAYS", "days",
+            metavar="DAYS"),
+    Setting("allow_any_hour", False, "Accept a window outside 08:00-21:00 recipient time (warned on every run).", _flag,
+            "--allow-any-hour", "CAMPAIGNS_ALLOW_ANY_HOUR", "allow_any_hour"),
+    # talking to providers
+    Setting("timeout_seconds", 30.0, "Seconds before a request is given up as unanswered.", _positive_float, None,
+            "CAMPAIGNS_TIMEOUT", "timeout"),
+    Setting("retry_attempts", 6, "Attempts per request refused with 429/503 or unreachable.", _positive_int, None,
+            "CAMPAIGNS_RETRY_ATTEMPTS", "retry_attempts"),
+    Setting("retry_budget_seconds", 120.0, "Seconds of retrying per request.", _positive_float, None, "CAMPAIGNS_RETRY_BUDGET",
+            "retry_budget"),
+    Setting("retry_base_seconds", 0.5, "First backoff, in seconds (exponential, full jitter).", _positive_float, None,
+            "CAMPAIGNS_RETRY_BASE", "retry_base"),
+    Setting("settle_seconds", 1.0, "Wait before the second look for a batch an ambiguous create may have made.",
+            _non_negative_float, None, "CAMPAIGNS_SETTLE_SECONDS", "settle_seconds"),
+    Setting("magpipe_api_key", None, "magpipe's API key.", _secret, None, "MAGPIPE_API_KEY", secret=True),
+    Setting("magpipe_base_url", MAGPIPE_DEFAULT_URL, "magpipe's server.", _text, None, "MAGPIPE_BASE_URL", "magpipe_base_url"),
+    Setting("batchcall_api_key", None, "batchcall's API key.", _secret, None, "BATCHCALL_API_KEY", secret=True),
+    Setting("batchcall_api_secret", None, "batchcall's API secret.", _secret, None, "BATCHCALL_API_SECRET", secret=True),
+    Setting("batchcall_base_url", None, "batchcall's server (required for batchcall).", _text, None, "BATCHCALL_BASE_URL",
+            "batchcall_base_url"),
+    # the embedded and standalone sandbox
+    Setting("sandbox_speed", 60.0, "How much faster than real time the embedded sandbox runs.", _positive_float, None,
+            "CAMPAIGNS_SANDBOX_SPEED", "sandbox_speed"),
+    Setting("sandbox_key", None, "The API key `campaigns sandbox` accepts [default: sandbox-key].", _secret, None,
+            "CAMPAIGNS_SANDBOX_KEY", secret=True),
+    Setting("sandbox_secret", None, "The API secret `campaigns sandbox` accepts [default: sandbox-secret].", _secret, None,
+            "CAMPAIGNS_SANDBOX_SECRET", secret=True),
+    # the process
+    Setting("arrow_memory_pool", None, "pyarrow's allocator (jemalloc, mimalloc, system) [default: system, see Performance].",
+            _text, None, "ARROW_DEFAULT_MEMORY_POOL"),
+    Setting("debug", False, "Show tracebacks (secrets masked).", _flag, None, "CAMPAIGNS_DEBUG"),
+    Setting("failpoint", None, "Tests only: step[:n] kills the process at that submission step.", _text, None, "CAMPAIGNS_FAILPOINT"),
+)  # fmt: skip
+BY_NAME = {setting.name: setting for setting in SETTINGS}
+TOML_KEYS = {setting.toml: setting for setting in SETTINGS if setting.toml}
+WATCH_KEYS = {"inbox", "campaign", "pattern"}  # what a [[watch]] entry holds besides settings
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting, resolved; built once per command (and per [[watch]] entry) and passed down."""
+
+    home: Path = Path(".campaigns")
+    state: str | None = None
+    db: Path | None = None
+    config: Path | None = None
+    provider: str | None = None
+    caller_id: str | None = None
+    agent_id: str | None = None
+    account_timezone: str = "UTC"
+    region: str = "US"
+    batch_size: int | None = None
+    phone_columns: tuple[str, ...] = ()
+    sheet: str | None = None
+    max_workbook_mb: float = 512.0
+    window: str = "08:00-21:00"
+    days: str = "daily"
+    allow_any_hour: bool = False
+    timeout_seconds: float = 30.0
+    retry_attempts: int = 6
+    retry_budget_seconds: float = 120.0
+    retry_base_seconds: float = 0.5
+    settle_seconds: float = 1.0
+    magpipe_api_key: Secret | None = None
+    magpipe_base_url: str = MAGPIPE_DEFAULT_URL
+    batchcall_api_key: Secret | None = None
+    batchcall_api_secret: Secret | None = None
+    batchcall_base_url: str | None = None
+    sandbox_speed: float = 60.0
+    sandbox_key: Secret | None = None
+    sandbox_secret: Secret | None = None
+    arrow_memory_pool: str | None = None
+    debug: bool = False
+    failpoint: str | None = None
+    toml: dict = field(default_factory=dict, compare=False, repr=False)  # the campaigns.toml read ([[watch]] entries)
+
+    @property
+    def db_path(self) -> Path:
+        """The analysts' DuckDB file."""
+        return self.db or self.home / "campaigns.duckdb"
+
+    @property
+    def ledger_url(self) -> str:
+        """The ledger's SQLAlchemy URL."""
+        return self.state or f"sqlite:///{(self.home / 'ledger.sqlite').resolve()}"
+
+    def ledger_exists(self) -> bool:
+        """Is there a ledger to read (a database URL is taken to exist; the SQLite file must)?"""
+        return self.state is not None or (self.home / "ledger.sqlite").exists()
+
+    def with_(self, **changes) -> Settings:
+        """A copy with some settings changed."""
+        return replace(self, **changes)
+
+    def require_credentials(self, provider: str, *, creating: bool) -> None:
+        """Refuse early, in one line, when `provider` is to be used without what it needs (a caller number only
+        to create batches: reading, stopping and moving them need the credentials alone)."""
+        from pipelines.providers.registry import spec
+
+        declared = spec(provider)
+        present = {s.env: getattr(self, s.name) for s in SETTINGS if s.env}
+        missing = [name for name in declared.credentials if not present.get(name)]
+        if missing:
+            raise UsageError(f"provider {provider} needs {', '.join(missing)} in the environment")
+        if creating and declared.needs_caller_id and not self.caller_id:
+            raise UsageError(f"provider {provider} needs a caller number to create batches: --caller-id or CAMPAIGNS_CALLER_ID")
+
+
+assert {f.name for f in fields(Settings)} - {"toml"} == set(BY_NAME), "Settings and SETTINGS must list the same settings"
+
+
+def resolve(flags: Mapping[str, Any] | None = None, *, env: Mapping[str, str] | None = None,
+            entry: Mapping[str, Any] | None = None) -> Settings:  # fmt: skip
+    """Decide every setting: flag > [[watch]] entry > environment > campaigns.toml > default, each value checked.
+
+    `flags` maps setting names to what the command line gave (None: not given). `env`
+    defaults to the process environment (read here, at the edge, and nowhere else).
+    """
+    flags = {k: v for k, v in (flags or {}).items() if v is not None and v != ()}
+    env = os.environ if env is None else env
+    for setting in SETTINGS:  # every secret is registered for redaction as soon as it exists, valid or not
+        if setting.secret and env.get(setting.env):
+            register(env[setting.env])
+    home_hint = flags.get("home") or env.get("CAMPAIGNS_HOME") or None
+    config = Path(flags["config"]) if flags.get("config") else None
+    toml = load_toml(config, Path(home_hint) if home_hint else None)
+    if entry is not None:
+        _check_keys(dict(entry), "a [[watch]] entry", allowed=WATCH_KEYS)
+    values = {}
+    for setting in SETTINGS:
+        value, source = _pick(setting, flags, entry or {}, env, toml)
+        values[setting.name] = setting.default if value is None else setting.read(value, source)
+    return Settings(**values, toml=toml)
+
+
+def _pick(setting: Setting, flags, entry, env, toml) -> tuple[Any, str]:
+    """The value of a setting and where it came from (for messages), in order of precedence."""
+    if setting.name in flags:
+        return flags[setting.name], setting.flag or setting.name
+    if setting.toml and setting.toml in entry:
+        return entry[setting.toml], f"{setting.toml} in a [[watch]] entry"
+    if setting.env and env.get(setting.env) not in (None, ""):  # an empty variable (`export X=`) is not a setting
+        return env[setting.env], setting.env
+    if setting.toml and setting.toml in toml:
+        return toml[setting.toml], f"{setting.toml} in campaigns.toml"
+    return None, setting.name
+
+
+def load_toml(path: Path | None, home: Path | None) -> dict:
+    """Read campaigns.toml: the given path, else ./campaigns.toml, else <home>/campaigns.toml; refuse secrets and
+    unknown keys (with the nearest known one)."""
+    candidates = [path] if path else [Path("campaigns.toml"), (home or BY_NAME["home"].default) / "campaigns.toml"]
+    for candidate in candidates:
+        if candidate and candidate.is_file():
+            try:
+                data = tomllib.loads(candidate.read_text(encoding="utf-8"))
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+                raise UsageError(f"{candidate}: not valid TOML ({exc})") from None
+            _check_keys({k: v for k, v in data.items() if k != "watch"}, str(candidate))
+            watch = data.get("watch", [])
+            if not isinstance(watch, list) or not all(isinstance(e, dict) for e in watch):
+                raise UsageError(f"{candidate}: watch must be a list of [[watch]] tables")
+            for index, entry in enumerate(watch):
+                _check_keys(entry, f"{candidate}, [[watch]] entry {index + 1}", allowed=WATCH_KEYS)
+            return data
+    if path:
+        raise UsageError(f"{path}: config file not found")
+    return {}
+
+
+SECRET_WORDS = ("key", "secret", "token", "password")
+
+
+def _check_keys(table: dict, where: str, *, allowed: set[str] = frozenset()) -> None:
+    """Refuse secrets and unknown keys, naming the key as written and the closest known one."""
+    for key in table:
+        lowered = str(key).casefold()
+        setting = TOML_KEYS.get(lowered)
+        if (setting is None and any(s.secret and s.name == lowered for s in SETTINGS)) or (
+            setting is None and lowered not in allowed and any(word in lowered for word in SECRET_WORDS)
+        ):
+            raise UsageError(f"{where}: secrets belong in the environment, not in campaigns.toml ({key})")
+        if setting is None and lowered not in allowed:
+            known = sorted(set(TOML_KEYS) | allowed)
+            near = difflib.get_close_matches(lowered, known, n=1)
+            hint = f"; did you mean {near[0]!r}?" if near else f"; known keys: {', '.join(known)}"
+            raise UsageError(f"{where}: unknown setting {key!r}{hint}")
