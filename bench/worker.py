@@ -27,9 +27,12 @@ def naive_side(path: str, out: Path) -> dict:
 
 
 def ours_side(path: str, out: Path) -> dict:
-    """Exactly what `campaigns import --dry-run --out` runs (pipelines.stream.stream_import)."""
-    from pipelines.ingest import IngestOptions
-    from pipelines.stream import stream_import
+    """Exactly what `campaigns import --dry-run --out` runs (pipelines.ingest.pipeline.stream_import)."""
+    from pipelines.ingest.memory import IngestOptions
+    from pipelines.runtime import tune
+    from pipelines.ingest.pipeline import stream_import
+
+    tune()  # as the CLI does
 
     started = time.perf_counter()
     summary = stream_import([path], IngestOptions("bench"), out / "ours")

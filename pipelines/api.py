@@ -15,8 +15,8 @@ from pathlib import Path
 import pandas as pd
 
 from pipelines.providers.registry import batch_limit
-from pipelines.ingest import IngestOptions, ingest
-from pipelines.output import accepted_frame
+from pipelines.ingest.memory import IngestOptions, ingest
+from pipelines.ingest.output import accepted_frame
 from schemas.contacts import DYNAMIC_VARIABLES, ImportSummary
 
 

@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 
 from pipelines.errors import ProviderError, TransientProviderError, UsageError
-from pipelines.hours import CallingHours, next_open, timezone_label
+from pipelines.ingest.hours import CallingHours, next_open, timezone_label
 from pipelines.ledger import Ledger, aware, now
 from pipelines.providers.base import ProviderClient
 from pipelines.providers.registry import Providers, batch_limit, spec

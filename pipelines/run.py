@@ -14,10 +14,10 @@ import pandas as pd
 
 from pipelines.settings import Settings
 from pipelines.errors import CampaignError, CampaignStopped, InputError, ProviderUnreachable, SubmissionPending, UsageError
-from pipelines.hours import CallingHours
-from pipelines.ingest import IngestOptions, IngestResult, ingest
+from pipelines.ingest.hours import CallingHours
+from pipelines.ingest.memory import IngestOptions, IngestResult, ingest
 from pipelines.ledger import Ledger, now
-from pipelines.normalise import variables_json
+from pipelines.ingest.normalise import variables_json
 from pipelines.providers.base import ProviderClient
 from pipelines.providers.registry import DEFAULT_PROVIDER, Providers, batch_limit, spec
 from pipelines.providers.retry import RetryPolicy

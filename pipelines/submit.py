@@ -28,7 +28,7 @@ from pipelines.ledger import Ledger, aware, now
 from pipelines.providers.base import ProviderClient
 from pipelines.providers.retry import RetryPolicy, with_retries
 from schemas.ledger import ChunkRecord, ChunkState
-from pipelines.hours import CallingHours, account_window, next_open, timezone_label
+from pipelines.ingest.hours import CallingHours, account_window, next_open, timezone_label
 from schemas.provider import NOT_STARTED, STOPPED, RemoteBatch, Schedule
 
 MAX_NAME = 255

@@ -16,10 +16,10 @@ from pathlib import Path
 
 from pipelines.settings import Settings
 from pipelines.errors import CampaignError, ExitCode, InputError, LockHeld, ProviderError, ProviderUnreachable
-from pipelines.ingest import IngestOptions
+from pipelines.ingest.memory import IngestOptions
 from pipelines.ledger import Ledger
 from pipelines.logs import EventLog
-from pipelines.read import SUPPORTED
+from pipelines.ingest.read import SUPPORTED
 from pipelines.run import campaign_lock, file_sha256, import_and_submit, pending_error, submit_pending
 from schemas.ledger import ChunkState
 

@@ -29,7 +29,7 @@ class RemoteBatch(BaseModel):
 
 
 class Schedule(BaseModel):
-    """When a chunk may be called, as each dialect can be told (see pipelines.hours)."""
+    """When a chunk may be called, as each dialect can be told (see pipelines.ingest.hours)."""
 
     model_config = ConfigDict(frozen=True)
 

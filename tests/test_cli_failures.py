@@ -69,7 +69,7 @@ def test_a_file_that_changes_while_it_is_read_plans_nothing(tmp_path):
 
     from pipelines.settings import Settings
     from pipelines.errors import InputError
-    from pipelines.ingest import IngestOptions
+    from pipelines.ingest.memory import IngestOptions
     from pipelines.ledger import Ledger
     from pipelines.run import file_sha256, import_and_submit
 
@@ -117,3 +117,25 @@ def test_reading_commands_work_on_a_home_they_may_not_write(tmp_path):
     finally:
         for path in [home, *home.iterdir()]:
             path.chmod(0o755 if path.is_dir() else 0o644)
+
+
+def test_importing_the_notebook_api_changes_nothing_about_the_process():
+    """Tuning (allocator, malloc arenas, GC) is the CLI's and the bench's to apply, never an import's side effect."""
+    script = (
+        "import ctypes, gc, pyarrow as pa\n"
+        "before = pa.default_memory_pool().backend_name\n"
+        "def refuse(*a, **k):\n"
+        "    raise AssertionError('malloc tuned by an import')\n"
+        "ctypes.CDLL = refuse\n"
+        "import pipelines.api, pipelines.ingest.pipeline, pipelines.ingest.normalise, pipelines.ingest.arrow, pipelines.ingest.threads\n"
+        "from pipelines.api import load_contacts\n"
+        "load_contacts(sys.argv[1])\n"
+        "import pipelines.runtime as runtime\n"
+        "assert pa.default_memory_pool().backend_name == before, pa.default_memory_pool().backend_name\n"
+        "assert gc.isenabled() and not runtime.applied\n"
+        "print(before)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", "import sys\n" + script, SAMPLE], capture_output=True, text=True, cwd=ROOT,
+                            timeout=120, env={k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"})  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() != "system"  # the wheels' own allocator, untouched

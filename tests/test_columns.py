@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.columns import map_columns, variable_key
+from pipelines.ingest.columns import map_columns, variable_key
 from pipelines.errors import InputError
 
 
@@ -61,7 +61,7 @@ def test_every_phone_column_of_a_crm_export_is_a_candidate_mobiles_first():
 def test_named_phone_columns_keep_their_order_and_a_file_uses_those_it_has():
     columns = map_columns(CRM_HEADERS, label="x.csv", several=True)
     assert columns.phones[0] == CRM_HEADERS.index("Mobile Phone")
-    from pipelines.columns import phone_candidates
+    from pipelines.ingest.columns import phone_candidates
 
     assert phone_candidates(CRM_HEADERS, label="x", phone_columns=["Home Phone", "Fax", "Business Phone"]) == [2, 1]
     with pytest.raises(InputError, match="no column named 'Fax'"):

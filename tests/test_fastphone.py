@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipelines import fastphone
-from pipelines.fastphone import PREFIX_DIGITS, UNDECIDED, _country_rules, _validate_by_patterns, classify_columns, digits_only, prefix_kinds
-from pipelines.normalise import classify_column, classify_phone
+from pipelines.ingest import fastphone
+from pipelines.ingest.fastphone import PREFIX_DIGITS, UNDECIDED, _country_rules, _validate_by_patterns, classify_columns, digits_only, prefix_kinds
+from pipelines.ingest.normalise import classify_column, classify_phone
 from schemas.contacts import REASON_BY_CODE
 
 REGIONS = ["US", "CA", "GB", "AU", "DE", "IN", "FR", "BR", "MX", "JP", "IT", "AR", "ZA", "NG", "JM"]

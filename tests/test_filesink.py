@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipelines.filesink import ALIGN, FileSink
+from pipelines.ingest.filewriter import ALIGN, FileSink
 
 TWO_BLOCKS = 2 * ALIGN  # a tiny staging buffer: every few bytes cross a block boundary
 

@@ -1,7 +1,7 @@
 """Calling hours: recipient timezones, the local window, and what each provider is told.
 
 Expected values are worked out by hand from the zones' offsets; the property tests check
-every answer against zoneinfo minute by minute, independently of pipelines.hours.
+every answer against zoneinfo minute by minute, independently of pipelines.ingest.hours.
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ from phonenumbers import PhoneNumberType
 from phonenumbers.timezone import time_zones_for_number
 
 from pipelines.errors import UsageError
-from pipelines.hours import CallingHours, _opens_soon, account_window, allowed_minutes, closed_zone, next_open
+from pipelines.ingest.hours import CallingHours, _opens_soon, account_window, allowed_minutes, closed_zone, next_open
 from pipelines.sandbox.app import SandboxConfig
 from pipelines.sandbox.server import running
-from pipelines.normalise import classify_column
-from pipelines.timezones import recipient_zones, zones_of_keys
+from pipelines.ingest.normalise import classify_column
+from pipelines.ingest.timezones import recipient_zones, zones_of_keys
 from tests.conftest import run_cli, write_delimited
 from tests.submit_helpers import provider_env
 from tests.test_fastphone import phone_like

@@ -10,9 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipelines.api import load_contacts
-from pipelines.chunk import chunk, chunk_key
+from pipelines.ingest.chunk import chunk, chunk_key
 from pipelines.providers.registry import batch_limit
-from pipelines.ingest import IngestOptions, ingest
+from pipelines.ingest.memory import IngestOptions, ingest
 from tests.conftest import write_delimited
 
 GOOD = ["(415) 555-0132", "+1 212 555 0199", "415.555.0147", "+44 20 7946 0958", "+49 30 901820", "1-800-FLOWERS"]

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipelines.normalise import INTEGRAL_DECIMAL, SCIENTIFIC, classify_phone, json_objects
+from pipelines.ingest.normalise import INTEGRAL_DECIMAL, SCIENTIFIC, classify_phone, json_objects
 from schemas.contacts import RejectReason
 
 US_PARENS = ("(415) 555-0132", "US", "+14155550132")  # the most common CRM spelling

@@ -12,7 +12,7 @@ import pytest
 from openpyxl import Workbook
 
 from pipelines.errors import InputError
-from pipelines.read import read_sheet
+from pipelines.ingest.read import read_sheet
 from tests.conftest import write_delimited
 
 ROWS = [["Name", "Phone", "Note"], ["Zoë Müller", "0044 20 7946 0958", "café; «quoted»"], ["Ana", "4155550132", "x"]]

@@ -10,12 +10,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipelines import stream
-from pipelines.ingest import IngestOptions, ingest
-from pipelines.normalise import json_objects
-from pipelines.output import csv_rows
+from pipelines.ingest import pipeline as stream
+from pipelines.ingest.memory import IngestOptions, ingest
+from pipelines.ingest.normalise import json_objects
+from pipelines.ingest.output import csv_rows
 from schemas.contacts import ACCEPTED_COLUMNS, DYNAMIC_VARIABLES
-from pipelines.output import write_outputs
+from pipelines.ingest.output import write_outputs
 from tests.conftest import write_delimited
 
 PHONES = ["(415) 555-0132", "+1 212 555 0199", "415.555.0147", "+44 20 7946 0958", "", "n/a", "555-0100", "4.15555E+09",

@@ -54,6 +54,9 @@ def main() -> None:
             print(json.dumps({"error": message, "exit_code": int(code)}))
         sys.exit(code)
 
+    from pipelines.runtime import tune
+
+    tune(os.environ.get("ARROW_DEFAULT_MEMORY_POOL"))  # the process is the CLI's: allocator, malloc arenas, GC
     try:
         code = app.main(standalone_mode=False, prog_name="campaigns")
     except click.exceptions.Exit as exc:

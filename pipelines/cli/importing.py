@@ -15,14 +15,14 @@ from pipelines.cli.options import settings_options, stderr
 from pipelines.errors import CampaignError, ExitCode, InputError, UsageError
 
 if TYPE_CHECKING:
-    from pipelines.ingest import IngestOptions
+    from pipelines.ingest.memory import IngestOptions
     from pipelines.ledger import Ledger
 
 
 def _skip_sets(ledger: Ledger | None, options: IngestOptions, files: tuple[Path, ...], cooldown: float | None) -> dict:
     """Numbers not to call: suppression files (read as contact files are) + the ledger's list; recently called;
     already taken (dry run)."""
-    from pipelines.suppress import read_suppression
+    from pipelines.ingest.suppress import read_suppression
 
     suppressed: set[str] = set()
     for path in files:
@@ -70,9 +70,9 @@ def import_command(paths, campaign, dry_run, as_json, out, suppress_files, coold
     """Import spreadsheets (CSV, TSV, XLSX, Parquet, JSON Lines) into a campaign and submit them, or --dry-run."""
     from pipelines import console as show
     from pipelines.ledger import Ledger
-    from pipelines.output import write_outputs
+    from pipelines.ingest.output import write_outputs
     from pipelines.run import Hooks, campaign_provider, import_and_submit, ingest_options, pending_error, refuse_if_stopped
-    from pipelines.stream import stream_import
+    from pipelines.ingest.pipeline import stream_import
 
     check_campaign(campaign)
     paths = _distinct(paths)

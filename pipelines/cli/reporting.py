@@ -46,7 +46,7 @@ def _write_csv(rows: list[dict]) -> None:
 
     import pyarrow as pa
 
-    from pipelines.output import excel_safe_array
+    from pipelines.ingest.output import excel_safe_array
 
     if not rows:
         return

@@ -14,9 +14,9 @@ from pipelines.errors import UsageError
 
 def _suppression_inputs(values: tuple[str, ...], region: str, phone_columns: tuple[str, ...]):
     """Files and typed numbers of `suppress add/remove`, read as contact files are; a typed non-number is refused first."""
-    from pipelines.suppress import numbers_from_values, read_suppression
+    from pipelines.ingest.suppress import numbers_from_values, read_suppression
 
-    from pipelines.read import SUPPORTED
+    from pipelines.ingest.read import SUPPORTED
     from pipelines.errors import InputError
 
     files = [Path(v) for v in values if Path(v).is_file()]

@@ -18,11 +18,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from pipelines.arrow import text_array
-from pipelines.columns import map_columns
+from pipelines.ingest.arrow import text_array
+from pipelines.ingest.columns import map_columns
 from pipelines.errors import InputError
-from pipelines.normalise import classify_column, country_overrides
-from pipelines.read import read_sheet
+from pipelines.ingest.normalise import classify_column, country_overrides
+from pipelines.ingest.read import read_sheet
 from schemas.contacts import E164, REASON_BY_CODE, REASON_CODE, RejectReason
 
 SUPPRESSED_COLUMNS = ["source_file", "source_sheet", "source_row", E164]

@@ -2,39 +2,9 @@
 
 from __future__ import annotations
 
-import ctypes
-import os
-
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-
-# Arrow's default allocator in the wheels (mimalloc) gives freed memory back to the kernel,
-# so it comes back as fresh pages the kernel must zero: in a profiled 1M-row dry run, zeroing
-# pages took 28% of the CPU samples with mimalloc and 8% with glibc's allocator, which makes
-# that run ~20% faster (bench/RESULTS.md). An explicit ARROW_DEFAULT_MEMORY_POOL still wins.
-if "ARROW_DEFAULT_MEMORY_POOL" not in os.environ:
-    pa.set_memory_pool(pa.system_memory_pool())
-
-
-def _tune_glibc_malloc() -> None:
-    """One malloc arena for all threads, and freed memory kept for reuse rather than handed back.
-
-    Each thread otherwise gets its own arena, and memory freed in one is fresh, zeroed
-    pages to the next: a 1M-row dry run touched ~20% more memory (faults and peak RSS).
-    Not glibc (macOS, musl): nothing to do.
-    """
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (AttributeError, OSError):
-        return
-    for option, value in ((M_ARENA_MAX, 1), (M_MMAP_THRESHOLD, 32 << 20), (M_TRIM_THRESHOLD, 1 << 30)):
-        mallopt(ctypes.c_int(option), ctypes.c_int(value))
-
-
-M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_ARENA_MAX = -1, -3, -8  # glibc's malloc.h
-_tune_glibc_malloc()
-
 
 def text_array(column: pd.Series) -> pa.Array:
     """A pandas column as one Arrow string array, nulls as "" (zero-copy when it is Arrow-backed)."""

@@ -9,7 +9,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.arrow import string_buffers, text_array
+from pipelines.ingest.arrow import string_buffers, text_array
 from schemas.contacts import CHUNK_KEY, E164, TIMEZONE, BatchPlan
 
 FALLBACK_ZONE = "UTC"

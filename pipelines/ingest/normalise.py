@@ -19,12 +19,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from phonenumbers import NumberParseException, PhoneNumberFormat, ValidationResult
 
-from pipelines.arrow import string_buffers, text_array, text_chunks, text_series
-from pipelines.columns import ColumnMap
-from pipelines.fastphone import classify_columns, e164_text
-from pipelines.read import RawSheet
-from pipelines.threads import pool
-from pipelines.timezones import canonical_zones, known_zones
+from pipelines.ingest.arrow import string_buffers, text_array, text_chunks, text_series
+from pipelines.ingest.columns import ColumnMap
+from pipelines.ingest.fastphone import classify_columns, e164_text
+from pipelines.ingest.read import RawSheet
+from pipelines.ingest.threads import pool
+from pipelines.ingest.timezones import canonical_zones, known_zones
 from schemas.contacts import (
     E164,
     EXTENSION_VARIABLE,

@@ -29,9 +29,9 @@ import pyarrow.compute as pc
 from phonenumbers.timezone import UNKNOWN_TIMEZONE, time_zones_for_number
 from phonenumbers.tzdata import TIMEZONE_DATA, TIMEZONE_LONGEST_PREFIX
 
-from pipelines.arrow import text_array, text_series
-from pipelines.fastphone import KIND_FIXED, KIND_MOBILE, KIND_UNKNOWN, _validate, country_codes, e164_keys
-from pipelines.threads import pool
+from pipelines.ingest.arrow import text_array, text_series
+from pipelines.ingest.fastphone import KIND_FIXED, KIND_MOBILE, KIND_UNKNOWN, _validate, country_codes, e164_keys
+from pipelines.ingest.threads import pool
 from schemas.contacts import E164, TIMEZONE
 
 PARALLEL_FROM = 100_000

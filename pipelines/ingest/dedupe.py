@@ -7,8 +7,8 @@ from collections.abc import Collection
 import numpy as np
 import pandas as pd
 
-from pipelines.arrow import text_array
-from pipelines.fastphone import e164_keys
+from pipelines.ingest.arrow import text_array
+from pipelines.ingest.fastphone import e164_keys
 from schemas.contacts import DUPLICATE_OF_FILE, DUPLICATE_OF_ROW, E164, SOURCE_FILE, SOURCE_ROW, SOURCE_SHEET
 
 

@@ -15,11 +15,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from pipelines.arrow import string_buffers, text_array, text_series
-from pipelines.filesink import FileSink
-from pipelines.ingest import IngestResult
-from pipelines.normalise import join_parts, variables_json
-from pipelines.threads import pool
+from pipelines.ingest.arrow import string_buffers, text_array, text_series
+from pipelines.ingest.filewriter import FileSink
+from pipelines.ingest.memory import IngestResult
+from pipelines.ingest.normalise import join_parts, variables_json
+from pipelines.ingest.threads import pool
 from schemas.contacts import ACCEPTED_COLUMNS, DUPLICATE_COLUMNS, DYNAMIC_VARIABLES, REJECTED_COLUMNS
 
 FORMULA_START = r"^[=+\-@\t\r]"
@@ -186,7 +186,7 @@ def write_outputs(result: IngestResult, out_dir: str | Path) -> dict[str, Path]:
     """Write accepted.csv, rejected.csv, duplicates.csv and suppressed.csv into out_dir, each file atomically."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    from pipelines.suppress import SUPPRESSED_COLUMNS
+    from pipelines.ingest.suppress import SUPPRESSED_COLUMNS
 
     suppressed = result.suppressed if result.suppressed is not None else result.accepted.iloc[0:0]
     frames = {

@@ -12,10 +12,8 @@ complete. Output files are rendered on the worker threads and renamed into place
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import Future
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,17 +23,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from pipelines.chunk import chunk_keys
-from pipelines.columns import map_columns
-from pipelines.fastphone import TABLE_MIN_ROWS, e164_keys, e164_text, prepare_tables
-from pipelines.hours import closed_zone, never_open
-from pipelines.ingest import IngestOptions, _is_excel
-from pipelines.normalise import REASON_TEXT, Normalised, json_objects, json_parts, normalise_columns
-from pipelines.output import PIECE_ROWS, CsvOutput, csv_rows, excel_safe_array, joined_rows, quoted_text
-from pipelines.read import RawSheet, SNIFF_BYTES, arrow_csv_options, detect_encoding, header_width, read_sheet, sniff_delimiter
-from pipelines.suppress import SUPPRESSED_COLUMNS
-from pipelines.threads import pool
-from pipelines.timezones import ZoneNames, zones_of_keys
+from pipelines.ingest.chunk import chunk_keys
+from pipelines.ingest.columns import map_columns
+from pipelines.ingest.fastphone import TABLE_MIN_ROWS, e164_keys, e164_text, prepare_tables
+from pipelines.ingest.hours import closed_zone, never_open
+from pipelines.ingest.memory import IngestOptions, _is_excel
+from pipelines.ingest.normalise import REASON_TEXT, Normalised, json_objects, json_parts, normalise_columns
+from pipelines.ingest.output import PIECE_ROWS, CsvOutput, csv_rows, excel_safe_array, joined_rows, quoted_text
+from pipelines.ingest.read import RawSheet, SNIFF_BYTES, arrow_csv_options, detect_encoding, header_width, read_sheet, sniff_delimiter
+from pipelines.ingest.suppress import SUPPRESSED_COLUMNS
+from pipelines.runtime import gc_paused
+from pipelines.ingest.threads import pool
+from pipelines.ingest.timezones import ZoneNames, zones_of_keys
 from schemas.contacts import (
     ACCEPTED_COLUMNS,
     CHUNK_KEY,
@@ -515,7 +514,7 @@ def stream_import(
     if sum(Path(path).stat().st_size for path in paths if Path(path).is_file()) >= PREPARE_FROM_BYTES:
         pool().submit(prepare_tables, options.region)  # while the first file is read
     try:
-        with _cyclic_gc_paused():
+        with gc_paused():
             for path in paths:
                 run.files.setdefault(str(path), FileCounts(source_file=str(path)))
             for sheet, more in _sheets(paths, options):
@@ -525,22 +524,6 @@ def stream_import(
         run.abandon()
         raise
     return run.summary()
-
-
-@contextmanager
-def _cyclic_gc_paused() -> Iterator[None]:
-    """Python's cycle collector off for the run, back on after.
-
-    The run makes few Python objects and no cycles, but each full collection it would
-    trigger walks every object the imports made: ~40 ms on the main thread per million rows.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _sheets(paths: Sequence[str | Path], options: IngestOptions) -> Iterator[tuple[RawSheet, bool]]:
@@ -603,7 +586,7 @@ def _csv_batches(path: Path) -> Iterator[RawSheet] | None:
 def _batched_sheets(batches, path: Path, width: int) -> Iterator[RawSheet]:
     """RawSheets of one file's batches (tables or record batches); blank rows at a batch's end wait to see if data follows."""
     from pipelines.errors import InputError
-    from pipelines.read import _finish
+    from pipelines.ingest.read import _finish
 
     label = str(path)
     headers: list[str] | None = None

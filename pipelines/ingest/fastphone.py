@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, PhoneMetadata
 
-from pipelines.arrow import string_buffers
+from pipelines.ingest.arrow import string_buffers
 from schemas.contacts import REASON_CODE, RejectReason
 
 PLAIN = r"^[ \t]*(?:\+ *)?[0-9(][0-9 \-.()]*[ \t]*$"  # tabs only around: inside, phonenumbers stops at one

@@ -10,9 +10,10 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
-WORKERS = 2
+from pipelines.runtime import workers
 
 
 @lru_cache(maxsize=1)
 def pool() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="columns")
+    """The worker threads (as many as the machine has cores, capped: pipelines.runtime.workers)."""
+    return ThreadPoolExecutor(max_workers=workers(), thread_name_prefix="columns")

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipelines.chunk import chunk
-from pipelines.columns import map_columns
-from pipelines.dedupe import dedupe, split_already_submitted
-from pipelines.normalise import normalise_sheet
-from pipelines.read import MAX_WORKBOOK_BYTES, read_sheet
-from pipelines.suppress import split_numbers
-from pipelines.hours import CallingHours, check_callable
-from pipelines.timezones import assign_timezones
+from pipelines.ingest.chunk import chunk
+from pipelines.ingest.columns import map_columns
+from pipelines.ingest.dedupe import dedupe, split_already_submitted
+from pipelines.ingest.normalise import normalise_sheet
+from pipelines.ingest.read import MAX_WORKBOOK_BYTES, read_sheet
+from pipelines.ingest.suppress import split_numbers
+from pipelines.ingest.hours import CallingHours, check_callable
+from pipelines.ingest.timezones import assign_timezones
 from schemas.contacts import (
     CHUNK_KEY,
     DUPLICATE_COLUMNS,
@@ -121,7 +121,7 @@ def ingest(
 
 
 def _is_excel(path: str | Path) -> bool:
-    from pipelines.read import EXCEL_SUFFIXES
+    from pipelines.ingest.read import EXCEL_SUFFIXES
 
     return Path(path).suffix.lower() in EXCEL_SUFFIXES
 
