@@ -27,15 +27,16 @@ def naive_side(path: str, out: Path) -> dict:
 
 
 def ours_side(path: str, out: Path) -> dict:
-    """Exactly what `campaigns import --dry-run --out` runs (pipelines.ingest.pipeline.stream_import)."""
-    from pipelines.ingest.memory import IngestOptions
+    """Exactly what `campaigns import --dry-run --out` runs: the one pipeline with the output-files sink."""
+    from pipelines.ingest.options import IngestOptions
+    from pipelines.ingest.pipeline import run
+    from pipelines.ingest.sinks import CsvFiles
     from pipelines.runtime import tune
-    from pipelines.ingest.pipeline import stream_import
 
     tune()  # as the CLI does
 
     started = time.perf_counter()
-    summary = stream_import([path], IngestOptions("bench"), out / "ours")
+    summary = run([path], IngestOptions("bench"), [CsvFiles(out / "ours")])
     seconds = time.perf_counter() - started
     return {"seconds": seconds, "rows": summary.rows_read, "accepted": summary.accepted, "duplicates": summary.duplicates,
             "rejected": summary.rejected, "reject_reasons": summary.reject_reasons}  # fmt: skip

@@ -15,8 +15,6 @@ from pathlib import Path
 import pandas as pd
 
 from pipelines.providers.registry import batch_limit
-from pipelines.ingest.memory import IngestOptions, ingest
-from pipelines.ingest.output import accepted_frame
 from schemas.contacts import DYNAMIC_VARIABLES, ImportSummary
 
 
@@ -24,9 +22,10 @@ from schemas.contacts import DYNAMIC_VARIABLES, ImportSummary
 class ContactsResult:
     """What a dry-run import produces, as DataFrames plus the counts."""
 
-    accepted: pd.DataFrame  # e164, name, source_file, source_sheet, source_row, chunk_key, dynamic_variables (dict)
+    accepted: pd.DataFrame  # e164, name, source_file, source_sheet, source_row, timezone, chunk_key, dynamic_variables (dict)
     rejected: pd.DataFrame  # source_file, source_sheet, source_row, raw_value, reason
     duplicates: pd.DataFrame  # source_file, source_sheet, source_row, e164, duplicate_of_file, duplicate_of_row
+    suppressed: pd.DataFrame  # source_file, source_sheet, source_row, e164
     summary: ImportSummary
 
     @property
@@ -46,16 +45,22 @@ def load_contacts(
     provider: str = "sandbox",
     batch_size: int | None = None,
 ) -> ContactsResult:
-    """Read, normalise, dedupe and chunk spreadsheets without submitting anything."""
+    """Read, normalise, dedupe and chunk spreadsheets without submitting anything: the pipeline `campaigns import`
+    runs, its results as DataFrames."""
+    from pipelines.ingest.options import IngestOptions
+    from pipelines.ingest.pipeline import run
+    from pipelines.ingest.sinks import Frames
+
     if isinstance(paths, (str, Path)):
         paths = [paths]
     options = IngestOptions(campaign, region.upper(), (phone_column,) if phone_column else (), sheet, batch_limit(provider, batch_size))
-    result = ingest(paths, options)
-    accepted = accepted_frame(result)
+    frames = Frames()
+    summary = run(paths, options, [frames])
+    accepted = frames.accepted()
     # a plain object column of dicts: left to infer, pandas would make a struct with every key, empty cells as None
     variables = [json.loads(text) for text in accepted[DYNAMIC_VARIABLES].tolist()]
     accepted[DYNAMIC_VARIABLES] = pd.Series(variables, index=accepted.index, dtype=object)
-    return ContactsResult(accepted, result.rejected, result.duplicates, result.summary())
+    return ContactsResult(accepted, frames.frame("rejected"), frames.frame("duplicates"), frames.frame("suppressed"), summary)
 
 
 def _db(home: str | Path, db: str | Path | None, state: str | None = None) -> Path:

@@ -10,6 +10,7 @@ import json
 import os
 import secrets
 import socket
+from itertools import repeat
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy import case, delete, event, func, insert, inspect, literal, select, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, SQLModel, create_engine
 
 from pipelines.errors import CampaignError, LockHeld, StorageError, UsageError
@@ -33,11 +34,9 @@ from schemas.ledger import (
     ChunkRecord,
     ChunkState,
     ContactRecord,
-    DuplicateRecord,
     ImportRecord,
     ProviderBatchRecord,
     RecipientRecord,
-    RejectRecord,
     RetryRecord,
     SnapshotRecord,
     SuppressionRecord,
@@ -267,28 +266,49 @@ class Ledger:
         with Session(self.engine) as session:
             return set(session.exec(select(ContactRecord.e164).where(ContactRecord.campaign == campaign)).scalars())
 
-    def record_import(
-        self, record: ImportRecord, contacts: pd.DataFrame, chunks: list[ChunkRecord],
-        rejects: pd.DataFrame | None = None, duplicates: pd.DataFrame | None = None, files: list[ImportFileRecord] = (),
-    ) -> ImportRecord:  # fmt: skip
-        """Store the import, its files' accounting, new contacts, rejects, duplicates and planned chunks in one transaction."""
+    def record_plan(self, record: ImportRecord, chunks: list[ChunkRecord], files: list[ImportFileRecord], spill) -> ImportRecord:
+        """Store an import, its files' accounting, its planned chunks, and the contacts, rejects and duplicates a
+        PlanSpill holds — all in one transaction: a crash leaves all of it or none.
+
+        The rows go in through the driver's executemany in batches as the spill files
+        hand them over (never one ORM object per row).
+        """
         with Session(self.engine) as session:
             session.add(record)
             session.flush()
             import_id = record.id
-            for file in files:
-                self._count_file(session, ImportFileRecord(**(file.model_dump() | {"import_id": import_id, "campaign": record.campaign})))
             for chunk in chunks:
                 chunk.import_id = import_id
-                session.add(chunk)
-            for model, frame in ((ContactRecord, contacts), (RejectRecord, rejects), (DuplicateRecord, duplicates)):
-                if frame is not None and len(frame):
-                    rows = frame.assign(import_id=import_id, campaign=record.campaign).to_dict("records")
-                    session.execute(insert(model), rows)
+            session.add_all(chunks)
+            for file in files:
+                self._count_file(session, ImportFileRecord(**(file.model_dump() | {"import_id": import_id, "campaign": record.campaign})))
+            session.flush()
+            connection = session.connection()
+            for table, name, constants in (("contacts", "contacts", {"campaign": record.campaign, "import_id": import_id}),
+                                           ("rejects", "rejected", {"campaign": record.campaign, "import_id": import_id}),
+                                           ("duplicates", "duplicates", {"campaign": record.campaign, "import_id": import_id})):  # fmt: skip
+                for batch in spill.batches(name):
+                    self._bulk_insert(connection, table, batch, constants)
             self._log(session, [(record.campaign, "import", str(import_id))])
             session.commit()
             session.refresh(record)
+            session.expunge(record)
             return record
+
+    def _bulk_insert(self, connection, table: str, batch, constants: dict) -> None:
+        """Rows of an Arrow record batch (plus constant columns) into `table`, by the driver's executemany."""
+        if not batch.num_rows:
+            return
+        names = [*constants, *batch.schema.names]
+        columns = [repeat(value, batch.num_rows) for value in constants.values()]
+        for name in batch.schema.names:
+            values = batch.column(name).to_pylist()
+            if table == "contacts" and name == "source_sheet":
+                values = [value or None for value in values]  # a CSV has no sheet
+            columns.append(values)
+        marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+        sql = f'INSERT INTO {table} ({", ".join(names)}) VALUES ({", ".join([marker] * len(names))})'  # noqa: S608 - our names
+        connection.exec_driver_sql(sql, list(zip(*columns)))
 
     def stop_campaign(self, campaign: str) -> None:
         """Mark the campaign stopped (committed before cancel sends anything)."""

@@ -10,21 +10,18 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
-
 from pipelines.settings import Settings
 from pipelines.errors import CampaignError, CampaignStopped, InputError, ProviderUnreachable, SubmissionPending, UsageError
 from pipelines.ingest.hours import CallingHours
-from pipelines.ingest.memory import IngestOptions, IngestResult, ingest
+from pipelines.ingest.options import IngestOptions
 from pipelines.ledger import Ledger, now
-from pipelines.ingest.normalise import variables_json
 from pipelines.providers.base import ProviderClient
 from pipelines.providers.registry import DEFAULT_PROVIDER, Providers, batch_limit, spec
 from pipelines.providers.retry import RetryPolicy
 from pipelines.publish import PublishError, publish
 from pipelines.submit import Failpoints, SubmitReport, Submitter, batch_name
 from pipelines.sync import SyncReport, sync
-from schemas.contacts import CHUNK_KEY, E164, NAME, SOURCE_FILE, SOURCE_ROW, SOURCE_SHEET, BatchPlan, ImportSummary
+from schemas.contacts import BatchPlan, ImportSummary
 from schemas.ledger import ChunkRecord, ChunkState, ImportFileRecord, ImportRecord
 
 
@@ -117,7 +114,6 @@ def content_hash(file_hashes: list[str]) -> str:
 class ImportRun:
     """Everything one `campaigns import` did."""
 
-    result: IngestResult
     summary: ImportSummary
     report: SubmitReport
     chunks: list[ChunkRecord]
@@ -144,35 +140,43 @@ def campaign_lock(ledger: Ledger, campaign: str) -> Iterator[str]:
 
 def import_and_submit(
     paths: Sequence[str | Path], options: IngestOptions, settings: Settings, ledger: Ledger, home: Path,
-    hooks: Hooks | None = None, db: Path | None = None, *, lock: bool = True,
+    hooks: Hooks | None = None, db: Path | None = None, *, lock: bool = True, out: Path | None = None,
     suppressed: Collection[str] = (), cooled_down: Collection[str] = (), hashes: Sequence[str] | None = None,
 ) -> ImportRun:  # fmt: skip
     """Plan new contacts into the ledger, then submit every pending chunk of the campaign (oldest first).
 
-    Each file is hashed before it is read and again after: the hash recorded is the
-    content whose contacts were planned, or nothing is planned (a file changed while it
-    was read is refused; import it again once it is complete).
+    The one pipeline (pipelines.ingest.pipeline) reads the files once and hands its results
+    to the plan (spilled to Arrow files as it goes, so memory stays bounded) and, with
+    `out`, to the output files. Each file is hashed before it is read and again after: the
+    plan is loaded into the ledger, in one transaction, only if nothing changed — the hash
+    recorded is the content whose contacts were planned.
     """
+    from pipelines.ingest.pipeline import run
+    from pipelines.ingest.sinks import CsvFiles, PlanSpill, sweep_spills
+
     provider = campaign_provider(settings, ledger, options.campaign)
     settings = campaign_settings(settings, ledger, options.campaign)
     settings.require_credentials(provider, creating=True)
     with campaign_lock(ledger, options.campaign) if lock else nullcontext():
         refuse_if_stopped(ledger, options.campaign)
         before = list(hashes) if hashes is not None else [_hash_input(p, before=True) for p in paths]
-        result = ingest(
-            paths, options, already_submitted=ledger.submitted_numbers(options.campaign),
-            suppressed=set(suppressed) | ledger.suppressed_numbers(), cooled_down=cooled_down,
-        )  # fmt: skip
-        for path, digest in zip(paths, before):
-            if _hash_input(path) != digest:
-                raise InputError("the file changed while it was being read: nothing was imported; import it again once "
-                                 "it is complete", path=str(path), code="changed_while_reading")  # fmt: skip
-        record = _plan(ledger, result, paths, before, provider, options.hours, settings.caller_id, settings.agent_id)
+        sweep_spills(home)
+        spill = PlanSpill(home)
+        try:
+            sinks = [spill] + ([CsvFiles(out)] if out is not None else [])
+            summary = run(paths, options, sinks, already_submitted=ledger.submitted_numbers(options.campaign),
+                          suppressed=set(suppressed) | ledger.suppressed_numbers(), cooled_down=cooled_down)  # fmt: skip
+            for path, digest in zip(paths, before):
+                if _hash_input(path) != digest:
+                    raise InputError("the file changed while it was being read: nothing was imported; import it again once "
+                                     "it is complete", path=str(path), code="changed_while_reading")  # fmt: skip
+            record = _plan(ledger, summary, paths, before, provider, options.hours, settings, spill)
+        finally:
+            spill.discard()
         report, chunks = submit_pending(options.campaign, settings, ledger, home, hooks, db, import_id=record.id)
-        touched = {c.key for c in chunks} | {b.key for b in result.batches}
+        touched = {c.key for c in chunks} | {b.key for b in summary.batches}
         batches = [_plan_of(c) for c in ledger.chunks(options.campaign) if c.key in touched]
-        summary = result.summary(dry_run=False).model_copy(update={"batches": batches})
-        return ImportRun(result, summary, report, chunks)
+        return ImportRun(summary.model_copy(update={"batches": batches, "dry_run": False}), report, chunks)
 
 
 def submit_pending(
@@ -237,50 +241,32 @@ def _hash_input(path: str | Path, *, before: bool = False) -> str:
 
 
 def _plan(
-    ledger: Ledger, result: IngestResult, paths, hashes: list[str], provider: str, hours: CallingHours,
-    caller_id: str | None, agent_id: str | None,
+    ledger: Ledger, summary: ImportSummary, paths, hashes: list[str], provider: str, hours: CallingHours, settings: Settings,
+    spill,
 ) -> ImportRecord:  # fmt: skip
+    """The import's record, chunks and files' accounting, with the spilled rows, into the ledger in one transaction."""
     files = [{"path": str(p), "sha256": digest} for p, digest in zip(paths, hashes)]
-    content = content_hash([f["sha256"] for f in files])
-    summary = result.summary(dry_run=False)
     stamp = now()
     record = ImportRecord(
-        campaign=result.campaign, provider=provider, content_hash=content, files=json.dumps(files),
-        caller_id=caller_id, agent_id=agent_id,
-        rows_read=summary.rows_read, accepted=summary.accepted, duplicates=summary.duplicates, rejected=summary.rejected,
-        already_submitted=summary.already_submitted, suppressed=summary.suppressed, cooled_down=summary.cooled_down,
-        planned=len(result.accepted), started_at=stamp,
+        campaign=summary.campaign, provider=provider, content_hash=content_hash(hashes), files=json.dumps(files),
+        caller_id=settings.caller_id, agent_id=settings.agent_id, rows_read=summary.rows_read, accepted=summary.accepted,
+        duplicates=summary.duplicates, rejected=summary.rejected, already_submitted=summary.already_submitted,
+        suppressed=summary.suppressed, cooled_down=summary.cooled_down, planned=sum(b.size for b in summary.batches),
+        started_at=stamp,
     )  # fmt: skip
-    accepted = result.accepted
-    contacts = pd.DataFrame(
-        {
-            "campaign": result.campaign,
-            "e164": accepted[E164],
-            "name": accepted[NAME].fillna(""),
-            "variables": variables_json(accepted) if len(accepted) else pd.Series(dtype=object),
-            "source_file": accepted[SOURCE_FILE],
-            "source_sheet": accepted[SOURCE_SHEET],
-            "source_row": accepted[SOURCE_ROW].astype("int64"),
-            "chunk_key": accepted[CHUNK_KEY],
-            "position": accepted.groupby(CHUNK_KEY).cumcount() if len(accepted) else pd.Series(dtype="int64"),
-        }
-    )
-    contacts["source_sheet"] = contacts["source_sheet"].astype(object).where(contacts["source_sheet"].notna(), None)
     chunks = [
         ChunkRecord(
-            key=plan.key, campaign=result.campaign, provider=provider, dialect=spec(provider).dialect.name,
-            batch_name=batch_name(result.campaign, plan.key), size=plan.size, state=ChunkState.PLANNED,
+            key=plan.key, campaign=summary.campaign, provider=provider, dialect=spec(provider).dialect.name,
+            batch_name=batch_name(summary.campaign, plan.key), size=plan.size, state=ChunkState.PLANNED,
             import_id=0, created_at=stamp, updated_at=stamp, timezone=plan.timezone, window=hours.window_text,
             days=hours.days_text,
         )  # fmt: skip
-        for plan in result.batches
+        for plan in summary.batches
     ]
-    rejects = result.rejected.assign(source_sheet=result.rejected["source_sheet"].fillna(""))
-    duplicates = result.duplicates.assign(source_sheet=result.duplicates["source_sheet"].fillna(""))
     digests = {str(p): digest for p, digest in zip(paths, hashes)}
-    accounted = [ImportFileRecord(import_id=0, campaign=result.campaign, sha256=digests[f.source_file], **f.model_dump())
-                 for f in result.files]  # fmt: skip
-    return ledger.record_import(record, contacts, chunks, rejects, duplicates, accounted)
+    accounted = [ImportFileRecord(import_id=0, campaign=summary.campaign, sha256=digests[f.source_file], **f.model_dump())
+                 for f in summary.files]  # fmt: skip
+    return ledger.record_plan(record, chunks, accounted, spill)
 
 
 def _plan_of(chunk: ChunkRecord) -> BatchPlan:

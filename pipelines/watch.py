@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pipelines.settings import Settings
 from pipelines.errors import CampaignError, ExitCode, InputError, LockHeld, ProviderError, ProviderUnreachable
-from pipelines.ingest.memory import IngestOptions
+from pipelines.ingest.options import IngestOptions
 from pipelines.ledger import Ledger
 from pipelines.logs import EventLog
 from pipelines.ingest.read import SUPPORTED

@@ -69,7 +69,7 @@ def test_a_file_that_changes_while_it_is_read_plans_nothing(tmp_path):
 
     from pipelines.settings import Settings
     from pipelines.errors import InputError
-    from pipelines.ingest.memory import IngestOptions
+    from pipelines.ingest.options import IngestOptions
     from pipelines.ledger import Ledger
     from pipelines.run import file_sha256, import_and_submit
 

@@ -1,19 +1,30 @@
-"""The ingest as a whole: every row accounted for, chunks rejoin to the input, keys are stable."""
+"""The one pipeline as a whole: every row accounted for, chunks rejoin to the input, keys are stable."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 
-import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import numpy as np
+import pyarrow as pa
+
 from pipelines.api import load_contacts
-from pipelines.ingest.chunk import chunk, chunk_key
+from pipelines.ingest.chunk import chunk_key, chunk_keys
+from pipelines.ingest.options import IngestOptions
+from pipelines.ingest.pipeline import run
+from pipelines.ingest.sinks import Frames
 from pipelines.providers.registry import batch_limit
-from pipelines.ingest.memory import IngestOptions, ingest
 from tests.conftest import write_delimited
+
+
+def ingest(paths, options, **skips):
+    """The pipeline with a DataFrame sink: (summary, accepted, rejected, duplicates)."""
+    frames = Frames()
+    summary = run(paths, options, [frames], **skips)
+    return summary, frames.accepted(), frames.frame("rejected"), frames.frame("duplicates")
 
 GOOD = ["(415) 555-0132", "+1 212 555 0199", "415.555.0147", "+44 20 7946 0958", "+49 30 901820", "1-800-FLOWERS"]
 BAD = ["", "n/a", "555-0100", "4.15555E+09", "+999 1", "12", " "]
@@ -46,8 +57,7 @@ def test_every_row_is_accounted_for(tmp_path_factory, case):
     if not any(expected_rows.values()):
         return
     paths = [p for p in paths if expected_rows[str(p)]]
-    result = ingest(paths, IngestOptions("prop", batch_size=size), suppressed={"+12125550199"})
-    summary = result.summary()
+    summary, accepted, rejected, duplicates = ingest(paths, IngestOptions("prop", batch_size=size), suppressed={"+12125550199"})
     assert summary.rows_read == sum(expected_rows.values())
     assert summary.rows_read == summary.accepted + summary.duplicates + summary.rejected + summary.suppressed
     for counts in summary.files:
@@ -57,23 +67,31 @@ def test_every_row_is_accounted_for(tmp_path_factory, case):
     assert all(1 <= b.size <= size for b in summary.batches)
     assert sum(b.size for b in summary.batches) == summary.accepted
     assert len({b.key for b in summary.batches}) == len(summary.batches)
-    assert result.accepted["e164"].is_unique
+    assert accepted["e164"].is_unique
+    # the chunks rejoin to the accepted contacts, each keyed by its members
+    for plan in summary.batches:
+        members = accepted[accepted["chunk_key"] == plan.key]
+        assert len(members) == plan.size and set(members["timezone"]) == {plan.timezone}
+        assert plan.key == chunk_key("prop", members["e164"].tolist())
     # every reject and duplicate points at a real spreadsheet row (header is row 1)
-    for frame in (result.rejected, result.duplicates):
+    for frame in (rejected, duplicates):
         assert (frame["source_row"] >= 2).all()
 
 
-def test_chunking_is_deterministic_and_keys_depend_on_campaign():
-    frame = pd.DataFrame({"e164": [f"+1415555{n:04d}" for n in range(25)]})
-    first, plans = chunk(frame, "spring", 10)
-    again, plans_again = chunk(frame, "spring", 10)
-    _, other = chunk(frame, "autumn", 10)
+def test_chunking_is_deterministic_and_keys_depend_on_campaign(tmp_path):
+    numbers = [f"+1415555{n:04d}" for n in range(25)]
+    path = write_delimited(tmp_path / "c.csv", [["Phone"], *[[n] for n in numbers]])
+    plans = ingest([path], IngestOptions("spring", batch_size=10))[0].batches
+    again = ingest([path], IngestOptions("spring", batch_size=10))[0].batches
+    other = ingest([path], IngestOptions("autumn", batch_size=10))[0].batches
     assert [p.size for p in plans] == [10, 10, 5]
-    assert plans == plans_again and first["chunk_key"].tolist() == again["chunk_key"].tolist()
+    assert plans == again
     assert {p.key for p in plans}.isdisjoint({p.key for p in other})
     # a key is the hash of the campaign and the chunk's numbers in E.164: pinned, as ledgers hold keys from earlier runs
-    assert plans[0].key == chunk_key("spring", frame["e164"].tolist()[:10]) == "ck" + hashlib.sha256(
-        "\n".join(["spring", *frame["e164"].tolist()[:10]]).encode()).hexdigest()[:16]  # fmt: skip
+    assert plans[0].key == chunk_key("spring", numbers[:10]) == "ck" + hashlib.sha256(
+        "\n".join(["spring", *numbers[:10]]).encode()).hexdigest()[:16]  # fmt: skip
+    digits = pa.array([n[1:] for n in numbers])
+    assert chunk_keys("spring", digits, np.array([0, 10, 20, 25])) == [p.key for p in plans]
 
 
 def test_provider_limits():
@@ -84,8 +102,8 @@ def test_provider_limits():
 def test_duplicates_point_to_the_first_occurrence_across_files(tmp_path):
     a = write_delimited(tmp_path / "a.csv", [["Phone"], ["4155550132"], ["(415) 555-0132"]])
     b = write_delimited(tmp_path / "b.csv", [["Mobile"], ["+1 415 555 0132"]])
-    result = ingest([a, b], IngestOptions("dup"))
-    assert result.duplicates[["source_file", "source_row", "duplicate_of_file", "duplicate_of_row"]].values.tolist() == [
+    duplicates = ingest([a, b], IngestOptions("dup"))[3]
+    assert duplicates[["source_file", "source_row", "duplicate_of_file", "duplicate_of_row"]].values.tolist() == [
         [str(a), 3, str(a), 2],
         [str(b), 2, str(a), 2],
     ]

@@ -1,9 +1,11 @@
-"""The streamed dry run produces exactly what the in-memory ingest produces, batch boundaries or not."""
+"""The one pipeline agrees with a naive row-by-row reference, batch boundaries or not, and writes exactly its CSV files."""
 
 from __future__ import annotations
 
 import csv
+import json
 import random
+from collections import defaultdict
 
 import pyarrow as pa
 import pytest
@@ -11,12 +13,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipelines.ingest import pipeline as stream
-from pipelines.ingest.memory import IngestOptions, ingest
 from pipelines.ingest.normalise import json_objects
-from pipelines.ingest.output import csv_rows
+from pipelines.ingest.options import IngestOptions
+from pipelines.ingest.output import csv_rows, excel_safe_array
+from pipelines.ingest.sinks import CsvFiles, Frames, _accepted_rows
 from schemas.contacts import ACCEPTED_COLUMNS, DYNAMIC_VARIABLES
-from pipelines.ingest.output import write_outputs
 from tests.conftest import write_delimited
+from tests.reference import reference
 
 PHONES = ["(415) 555-0132", "+1 212 555 0199", "415.555.0147", "+44 20 7946 0958", "", "n/a", "555-0100", "4.15555E+09",
           "212-555-0199", "+49 30 901820", "1-800-FLOWERS", "312.555.0188 ext. 204"]  # fmt: skip
@@ -36,9 +39,13 @@ def _read(path):
         return list(csv.reader(handle))
 
 
+def _safe(text: str) -> str:
+    return excel_safe_array(pa.array([text])).to_pylist()[0]
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(seed=st.integers(0, 10_000), batch_rows=st.sampled_from([1, 3, 10, 1 << 20]), whole=st.booleans(), size=st.integers(1, 7))
-def test_streamed_equals_in_memory(tmp_path_factory, monkeypatch, seed, batch_rows, whole, size):
+def test_the_pipeline_decides_every_row_as_the_reference_does(tmp_path_factory, monkeypatch, seed, batch_rows, whole, size):
     rng = random.Random(seed)
     folder = tmp_path_factory.mktemp("s")
     files = []
@@ -50,28 +57,41 @@ def test_streamed_equals_in_memory(tmp_path_factory, monkeypatch, seed, batch_ro
         files.append(write_delimited(folder / f"f{index}.csv", rows))
     if not any(len(_read(f)) > 1 and any(any(c.strip() for c in r) for r in _read(f)[1:]) for f in files):
         return
-    options = IngestOptions("s", batch_size=size)
     blocked = {"+12125550199"} if seed % 2 else set()  # a do-not-call number, half the time
     # cut files into batches of a few rows, by the whole-file reader or by the streaming one
     monkeypatch.setattr(stream, "BATCH_ROWS", batch_rows)
     monkeypatch.setattr(stream, "BATCH_BYTES", min(batch_rows * 64, 1 << 20))
     monkeypatch.setattr(stream, "WHOLE_FILE_BYTES", 1 << 30 if whole else 0)
-    try:
-        expected_result = ingest(files, options, suppressed=blocked)
-    except Exception as exc:  # noqa: BLE001 - both paths must refuse the same input
-        with pytest.raises(type(exc)):
-            stream.stream_import(files, options, folder / "streamed", suppressed=blocked)
-        return
-    write_outputs(expected_result, folder / "memory")
-    summary = stream.stream_import(files, options, folder / "streamed", suppressed=blocked)
-    streamed, in_memory = summary.model_dump(), expected_result.summary().model_dump()
-    # chunks complete per timezone as the stream goes, so their order (not their content) may differ
-    assert sorted(streamed.pop("batches"), key=str) == sorted(in_memory.pop("batches"), key=str)
-    assert streamed == in_memory
-    for name in ("rejected.csv", "duplicates.csv", "suppressed.csv"):
-        assert _read(folder / "streamed" / name) == _read(folder / "memory" / name), name
-    accepted, expected = _read(folder / "streamed" / "accepted.csv"), _read(folder / "memory" / "accepted.csv")
-    assert accepted[0] == expected[0] and sorted(accepted[1:]) == sorted(expected[1:])
+    expected = reference(files, suppressed=blocked)
+    frames = Frames()
+    summary = stream.run(files, IngestOptions("s", batch_size=size), [frames, CsvFiles(folder / "out")], suppressed=blocked)
+
+    assert {f.source_file: f.model_dump(include=set(expected.counts[f.source_file])) for f in summary.files} == expected.counts
+    rejected = frames.frame("rejected")
+    assert list(rejected.itertuples(index=False, name=None)) == [(f, "", r, raw, reason) for f, r, raw, reason in expected.rejected]
+    duplicates = frames.frame("duplicates")
+    assert list(duplicates.itertuples(index=False, name=None)) == [(f, "", r, e, f0, r0) for f, r, e, f0, r0 in expected.duplicates]
+    assert list(frames.frame("suppressed").itertuples(index=False, name=None)) == [(f, "", r, e) for f, r, e in expected.suppressed]
+    accepted = frames.accepted()
+    got = {(row.source_file, row.source_row): (row.e164, row.name, json.loads(row.dynamic_variables), row.timezone)
+           for row in accepted.itertuples()}  # fmt: skip
+    assert got == {(f, r): (e, n, v, z) for f, r, e, n, v, z in expected.accepted}
+    # chunks: per zone set, in arrival order, cut every `size`; each keyed by its members
+    by_zone = defaultdict(list)
+    for f, r, e, n, v, z in expected.accepted:
+        by_zone[z].append((f, r))
+    cut = defaultdict(list)
+    for plan in summary.batches:
+        members = accepted[accepted["chunk_key"] == plan.key]
+        assert len(members) == plan.size <= size and set(members["timezone"]) == {plan.timezone}
+        cut[plan.timezone] += list(zip(members["source_file"], members["source_row"]))
+    assert dict(cut) == dict(by_zone)
+    assert all(plan.size == size for zone in by_zone for plan in [p for p in summary.batches if p.timezone == zone][:-1])
+    # the files say the same, escaped for Excel
+    assert _read(folder / "out" / "rejected.csv")[1:] == [[_safe(f), "", str(r), _safe(raw), reason] for f, r, raw, reason in expected.rejected]
+    assert _read(folder / "out" / "duplicates.csv")[1:] == [[_safe(f), "", str(r), e, _safe(f0), str(r0)] for f, r, e, f0, r0 in expected.duplicates]
+    written = {(row[2], int(row[4])): (row[0], row[1]) for row in _read(folder / "out" / "accepted.csv")[1:]}
+    assert written == {(_safe(f), r): (e, _safe(n)) for f, r, e, n, v, z in expected.accepted}
 
 
 def _accepted_piece(names, notes, chunks=None, zone_codes=None):
@@ -108,4 +128,4 @@ def test_accepted_rows_are_the_bytes_arrows_writer_makes(names, notes, chunks, z
     objects = json_objects(["clinic", "notes"], [piece.column(v) for v in variables], piece.num_rows)
     written = piece.set_column(0, "e164", pa.array([f"+{digits}" for digits in piece.column("e164").to_pylist()]))
     expected = b"".join(b.to_pybytes() for b in csv_rows(ACCEPTED_COLUMNS, written.append_column(DYNAMIC_VARIABLES, objects)))
-    assert b"".join(memoryview(b).tobytes() for b in stream._accepted_rows(variables, piece)) == expected
+    assert b"".join(memoryview(b).tobytes() for b in _accepted_rows(variables, piece)) == expected

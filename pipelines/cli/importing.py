@@ -15,7 +15,7 @@ from pipelines.cli.options import settings_options, stderr
 from pipelines.errors import CampaignError, ExitCode, InputError, UsageError
 
 if TYPE_CHECKING:
-    from pipelines.ingest.memory import IngestOptions
+    from pipelines.ingest.options import IngestOptions
     from pipelines.ledger import Ledger
 
 
@@ -70,9 +70,9 @@ def import_command(paths, campaign, dry_run, as_json, out, suppress_files, coold
     """Import spreadsheets (CSV, TSV, XLSX, Parquet, JSON Lines) into a campaign and submit them, or --dry-run."""
     from pipelines import console as show
     from pipelines.ledger import Ledger
-    from pipelines.ingest.output import write_outputs
     from pipelines.run import Hooks, campaign_provider, import_and_submit, ingest_options, pending_error, refuse_if_stopped
-    from pipelines.ingest.pipeline import stream_import
+    from pipelines.ingest.pipeline import run
+    from pipelines.ingest.sinks import CsvFiles
 
     check_campaign(campaign)
     paths = _distinct(paths)
@@ -94,7 +94,7 @@ def import_command(paths, campaign, dry_run, as_json, out, suppress_files, coold
             if ledger is not None and ledger.stopped_at(campaign) is not None:
                 err.print(f"warning: campaign {campaign} is cancelled: a real import would be refused until "
                           f"`campaigns resume --campaign {campaign}`", markup=False)  # fmt: skip
-            _print_summary(stream_import(paths, options, out, **skip), as_json, out)
+            _print_summary(run(paths, options, [CsvFiles(out)] if out is not None else [], **skip), as_json, out)
             return
         if ledger is not None:
             refuse_if_stopped(ledger, campaign)  # said before anything else is asked for
@@ -107,16 +107,14 @@ def import_command(paths, campaign, dry_run, as_json, out, suppress_files, coold
         display = show.SubmitDisplay(err, quiet=as_json)
         hooks = Hooks(on_chunk=display.chunk_started, on_retry=display.retry, on_plan=display.plan)
         with display:
-            run = import_and_submit(
-                paths, options, settings, ledger, settings.home, hooks, db=settings.db_path,
+            done = import_and_submit(
+                paths, options, settings, ledger, settings.home, hooks, db=settings.db_path, out=out,
                 suppressed=skip["suppressed"], cooled_down=skip["cooled_down"],
             )  # fmt: skip
-        if out is not None:
-            write_outputs(run.result, out)
-        error = pending_error(run.report) if run.report.pending else run.report.publish_error
-        if run.report.pending and run.report.publish_error is not None:
-            err.print(f"campaigns: warning: {run.report.publish_error}", markup=False)
-        _print_summary(run.summary, as_json, out, pending=run.report.pending, error=error)
+        error = pending_error(done.report) if done.report.pending else done.report.publish_error
+        if done.report.pending and done.report.publish_error is not None:
+            err.print(f"campaigns: warning: {done.report.publish_error}", markup=False)
+        _print_summary(done.summary, as_json, out, pending=done.report.pending, error=error)
         end_with(error)
 
 

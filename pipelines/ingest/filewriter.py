@@ -3,7 +3,7 @@
 A dry run writes a few hundred MB of CSV. Through the page cache every page costs the
 writing process a kernel copy, and on virtual machines where fresh guest memory is
 expensive that copy costs more than rendering the CSV did (measured on this project's VM:
-about 0.5 s of system CPU per 240 MB, against under 0.1 s with O_DIRECT). So a FileSink
+about 0.5 s of system CPU per 240 MB, against under 0.1 s with O_DIRECT). So a FileWriter
 opens its file with O_DIRECT where it can: bytes are staged in a page-aligned buffer and
 the device reads them from there, in whole 4 KiB blocks; the last partial block is written
 normally when the file is closed. Where O_DIRECT is refused (tmpfs, other systems) it is an
@@ -25,7 +25,7 @@ STAGE_BYTES = 8 << 20
 MAX_QUEUED = 4  # writes handed over but not yet done (each up to a rendered piece); the caller waits beyond this
 
 
-class FileSink:
+class FileWriter:
     """An append-only file: `write` bytes in order, then `close` (or `abandon`, which removes it)."""
 
     def __init__(self, path: str | Path, *, direct: bool = True, stage_bytes: int = STAGE_BYTES):

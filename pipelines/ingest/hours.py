@@ -230,18 +230,6 @@ def timezone_label(zones: str) -> str:
     return zones.split("|")[0]
 
 
-def check_callable(contacts, hours: CallingHours, now: datetime | None = None) -> None:
-    """Refuse (InputError) contacts whose zones never share an open minute of the window; nothing is planned then."""
-    from schemas.contacts import SOURCE_FILE, SOURCE_ROW, TIMEZONE
-
-    if not len(contacts):
-        return
-    zones = closed_zone(contacts[TIMEZONE].astype(str).unique(), hours, now)
-    if zones is not None:
-        rows = contacts[contacts[TIMEZONE].astype(str) == zones]
-        raise never_open(zones, hours, len(rows), rows.iloc[0][SOURCE_ROW], rows.iloc[0][SOURCE_FILE])
-
-
 def closed_zone(zone_sets, hours: CallingHours, now: datetime | None = None) -> str | None:
     """The first zone set in which the window never opens in all zones at once, or None."""
     moment = now or datetime.now(UTC)

@@ -19,28 +19,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from phonenumbers import NumberParseException, PhoneNumberFormat, ValidationResult
 
-from pipelines.ingest.arrow import string_buffers, text_array, text_chunks, text_series
+from pipelines.ingest.arrow import string_buffers, text_array, text_chunks
 from pipelines.ingest.columns import ColumnMap
-from pipelines.ingest.fastphone import classify_columns, e164_text
+from pipelines.ingest.fastphone import classify_columns
 from pipelines.ingest.read import RawSheet
 from pipelines.ingest.threads import pool
 from pipelines.ingest.timezones import canonical_zones, known_zones
-from schemas.contacts import (
-    E164,
-    EXTENSION_VARIABLE,
-    NAME,
-    RAW_VALUE,
-    REASON,
-    REGION,
-    SOURCE_FILE,
-    SOURCE_ROW,
-    SOURCE_SHEET,
-    TIMEZONE,
-    REASON_BY_CODE,
-    REASON_CODE,
-    VARIABLE_PREFIX,
-    RejectReason,
-)
+from schemas.contacts import EXTENSION_VARIABLE, REASON_BY_CODE, REASON_CODE, RejectReason
 
 # 4.15555E+09: how Excel writes a long number into CSV. Groups: integer part, fraction, exponent.
 SCIENTIFIC = re.compile(r"\+?(\d+)(?:[.,](\d+))?[eE]\+?(\d+)")
@@ -112,8 +97,6 @@ def parse_phones(values: np.ndarray, regions: np.ndarray) -> tuple[np.ndarray, n
     return numbers[codes], reasons[codes], extensions[codes]
 
 
-_arrow = text_array
-_text = text_series
 
 # bytes that can begin or end one of BLANKS in UTF-8: a column with none of them at either
 # end of any cell needs no trimming (the common case, checked on the buffers in a few ms)
@@ -203,7 +186,7 @@ def _classify_part(raw: pa.Array, default_region: str, overrides: pa.Array | Non
 
 def country_overrides(column: pd.Series) -> pa.Array:
     """A country column as each row's region for its phone numbers ("" = the default region)."""
-    return pc.utf8_upper(_strip(_arrow(column)))
+    return pc.utf8_upper(_strip(text_array(column)))
 
 
 @dataclass(frozen=True)
@@ -228,7 +211,7 @@ class Normalised:
 def normalise_columns(sheet: RawSheet, columns: ColumnMap, default_region: str) -> Normalised:
     """Normalise one sheet: every phone to an E.164 key or a reason, names and variables trimmed."""
     cells = sheet.cells
-    raw = _arrow(cells[columns.phone])
+    raw = text_array(cells[columns.phone])
     overrides = country_overrides(cells[columns.country]) if columns.country is not None else None
     trimmed = {}
 
@@ -241,7 +224,7 @@ def normalise_columns(sheet: RawSheet, columns: ColumnMap, default_region: str) 
     variables = trimmed["variables"]
     zones = None
     if columns.timezone is not None:
-        zones = _strip(_arrow(cells[columns.timezone]))
+        zones = _strip(text_array(cells[columns.timezone]))
         named = pc.not_equal(zones, "").to_numpy(zero_copy_only=False)
         zones = canonical_zones(zones)
         known = pc.is_in(zones, value_set=pa.array(sorted(known_zones()))).to_numpy(zero_copy_only=False)
@@ -256,44 +239,6 @@ def normalise_columns(sheet: RawSheet, columns: ColumnMap, default_region: str) 
 REASON_TEXT = np.array([reason.value if reason else "" for reason in REASON_BY_CODE], dtype=object)
 
 
-def normalise_sheet(sheet: RawSheet, columns: ColumnMap, default_region: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Split one sheet into contacts (e164, name, var:* columns) and rejects (reason per row)."""
-    done = normalise_columns(sheet, columns, default_region)
-    ok = done.accepted
-    keep, drop = pa.array(ok), pa.array(~ok)
-    rejects = pd.DataFrame(
-        {
-            SOURCE_FILE: _constant(sheet.source_file, int((~ok).sum())),
-            SOURCE_SHEET: sheet.sheet,
-            SOURCE_ROW: sheet.rows[~ok],
-            RAW_VALUE: _text(done.raw.filter(drop)),
-            REASON: REASON_TEXT[done.reasons[~ok]],
-        }
-    )
-    contacts = pd.DataFrame(
-        {
-            SOURCE_FILE: _constant(sheet.source_file, int(ok.sum())),
-            SOURCE_SHEET: sheet.sheet,
-            SOURCE_ROW: sheet.rows[ok],
-            E164: _text(e164_text(done.keys[ok])),
-            REGION: _text(done.regions.filter(keep)) if done.regions is not None else default_region,
-            NAME: _text(done.names.filter(keep)),
-        }
-    )
-    if done.regions is not None:
-        contacts[REGION] = contacts[REGION].where(contacts[REGION] != "", default_region)
-    if done.zones is not None:
-        contacts[TIMEZONE] = _text(done.zones.filter(keep))
-    for key, values in done.variables.items():
-        contacts[VARIABLE_PREFIX + key] = _text(values.filter(keep))
-    return contacts, rejects
-
-
-def _constant(value: str, count: int) -> pd.Categorical:
-    """A column holding one value: stored once, not a million times."""
-    return pd.Categorical.from_codes(np.zeros(count, dtype=np.int8), categories=[value])
-
-
 def _names(cells: pd.DataFrame, columns: ColumnMap) -> pa.Array | pa.ChunkedArray:
     if columns.name is not None:
         return _strip(text_chunks(cells[columns.name]))
@@ -303,15 +248,6 @@ def _names(cells: pd.DataFrame, columns: ColumnMap) -> pa.Array | pa.ChunkedArra
     if len(parts) == 1:
         return parts[0]
     return pc.utf8_trim(pc.binary_join_element_wise(parts[0], parts[1], " "), characters=" ")
-
-
-def variables_json(contacts: pd.DataFrame) -> pd.Series:
-    """The var:* columns of each row as one JSON object, empty cells left out, as json.dumps writes it."""
-    keys = [column for column in contacts.columns if column.startswith(VARIABLE_PREFIX)]
-    if not keys or not len(contacts):
-        return pd.Series("{}", index=contacts.index, dtype=object)
-    objects = json_objects([key[len(VARIABLE_PREFIX) :] for key in keys], [_arrow(contacts[key]) for key in keys], len(contacts))
-    return text_series(objects, contacts.index)
 
 
 def json_objects(names: list[str], columns: list[pa.Array | pa.ChunkedArray], rows: int) -> pa.Array | pa.ChunkedArray:

@@ -10,27 +10,17 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from pipelines.ingest.arrow import string_buffers, text_array, text_series
-from pipelines.ingest.filewriter import FileSink
-from pipelines.ingest.memory import IngestResult
-from pipelines.ingest.normalise import join_parts, variables_json
+from pipelines.ingest.arrow import string_buffers, text_array
+from pipelines.ingest.filewriter import FileWriter
+from pipelines.ingest.normalise import join_parts
 from pipelines.ingest.threads import pool
-from schemas.contacts import ACCEPTED_COLUMNS, DUPLICATE_COLUMNS, DYNAMIC_VARIABLES, REJECTED_COLUMNS
 
 FORMULA_START = r"^[=+\-@\t\r]"
 PHONE_LIKE = re.compile(r"[+\-]?[0-9 ().\-/]*[0-9][0-9 ().\-/]*")
-
-
-def excel_safe(column: pd.Series) -> pd.Series:
-    """Prefix a quote to text Excel would run as a formula (=, +, -, @), unless it is a phone number."""
-    if column.dtype.kind in "iufb":
-        return column
-    return text_series(excel_safe_array(text_array(column)), column.index)
 
 
 _as_text = text_array
@@ -61,7 +51,7 @@ class CsvOutput:
     """One output CSV, written in pieces to a hidden partial file; `close` renames it into place.
 
     Each `write` renders its table as CSV rows on the worker threads, piece by piece, and
-    hands the pieces in order to a FileSink, whose own thread writes them while the next
+    hands the pieces in order to a FileWriter, whose own thread writes them while the next
     pieces render. With no path, writes are dropped (a dry run without --out).
     """
 
@@ -69,7 +59,7 @@ class CsvOutput:
         self.path = path
         self.columns = columns
         self.partial = path.with_name(f".{path.name}.partial") if path is not None else None
-        self._file: FileSink | None = None
+        self._file: FileWriter | None = None
 
     def write(self, table: pa.Table, render: Callable[[pa.Table], list] | None = None) -> None:
         """Append the rows of `table`, rendered by `render` (a piece → its CSV rows as buffers) or by Arrow's writer.
@@ -109,7 +99,7 @@ class CsvOutput:
 
     def _open(self) -> None:
         if self._file is None:
-            self._file = FileSink(self.partial)
+            self._file = FileWriter(self.partial)
             header = pa.table({column: pa.array([], pa.string()) for column in self.columns})
             self._file.write(_write_csv(header, header=True))
 
@@ -166,43 +156,3 @@ def quoted_text(column: pa.Array | pa.ChunkedArray) -> str | pa.Array | pa.Chunk
     return column
 
 
-def csv_table(frame: pd.DataFrame, columns: list[str]) -> pa.Table:
-    """The columns of a frame as an Arrow table ready for a CSV a person opens in Excel."""
-    arrays = {}
-    for column in columns:
-        values = frame[column]
-        arrays[column] = pa.array(values.to_numpy(), type=pa.int64()) if values.dtype.kind in "iu" else excel_safe_array(_as_text(values))
-    return pa.table(arrays)
-
-
-def accepted_frame(result: IngestResult) -> pd.DataFrame:
-    """Accepted contacts with their variables as one JSON object per row."""
-    frame = result.accepted.copy()
-    frame[DYNAMIC_VARIABLES] = variables_json(frame)
-    return frame[ACCEPTED_COLUMNS]
-
-
-def write_outputs(result: IngestResult, out_dir: str | Path) -> dict[str, Path]:
-    """Write accepted.csv, rejected.csv, duplicates.csv and suppressed.csv into out_dir, each file atomically."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    from pipelines.ingest.suppress import SUPPRESSED_COLUMNS
-
-    suppressed = result.suppressed if result.suppressed is not None else result.accepted.iloc[0:0]
-    frames = {
-        "accepted.csv": accepted_frame(result),
-        "rejected.csv": result.rejected[REJECTED_COLUMNS],
-        "duplicates.csv": result.duplicates[DUPLICATE_COLUMNS],
-        "suppressed.csv": suppressed[SUPPRESSED_COLUMNS],
-    }
-    written = {}
-    for name, frame in frames.items():
-        output = CsvOutput(out / name, list(frame.columns))
-        try:
-            output.write(csv_table(frame, list(frame.columns)))
-            output.close()
-        except BaseException:
-            output.abandon()
-            raise
-        written[name] = out / name
-    return written

@@ -1,13 +1,16 @@
-"""The dry-run ingest, streamed: any number of rows in bounded memory, same results as ingest().
+"""The one ingest pipeline: any number of rows in bounded memory, its results handed to sinks.
 
 A file is read in record batches: CSV/TSV up to WHOLE_FILE_BYTES at once by the
 multi-threaded reader and then cut into batches of about BATCH_ROWS, larger ones by the
 streaming reader, other formats as one batch. Each batch goes through the stages as whole
 columns, never as rows: phone cells become int64 E.164 keys and int8 reason codes, and a
-row is only a position in the batch's arrays until an output file needs its cells, which
-are then gathered once. Numbers are deduplicated across batches (_Seen); per zone set, the
-last incomplete chunk waits for the next batch; chunks go to accepted.csv as they
-complete. Output files are rendered on the worker threads and renamed into place at the end.
+row is only a position in the batch's arrays until a sink needs its cells, which are then
+gathered once. Numbers are deduplicated across batches (_Seen); per zone set, the last
+incomplete chunk waits for the next batch; chunks are handed to the sinks as they complete.
+
+Sinks (pipelines.ingest.sinks) decide where results go: output CSV files (--out), the
+ledger's plan (import, watch), DataFrames (the notebook API). `--dry-run`, `import`,
+`watch` and `api.load_contacts` are this one pipeline with different sinks.
 """
 
 from __future__ import annotations
@@ -27,31 +30,33 @@ from pipelines.ingest.chunk import chunk_keys
 from pipelines.ingest.columns import map_columns
 from pipelines.ingest.fastphone import TABLE_MIN_ROWS, e164_keys, e164_text, prepare_tables
 from pipelines.ingest.hours import closed_zone, never_open
-from pipelines.ingest.memory import IngestOptions, _is_excel
-from pipelines.ingest.normalise import REASON_TEXT, Normalised, json_objects, json_parts, normalise_columns
-from pipelines.ingest.output import PIECE_ROWS, CsvOutput, csv_rows, excel_safe_array, joined_rows, quoted_text
-from pipelines.ingest.read import RawSheet, SNIFF_BYTES, arrow_csv_options, detect_encoding, header_width, read_sheet, sniff_delimiter
-from pipelines.ingest.suppress import SUPPRESSED_COLUMNS
+from pipelines.ingest.options import IngestOptions
+from pipelines.ingest.normalise import REASON_TEXT, Normalised, normalise_columns
+from pipelines.ingest.output import PIECE_ROWS
+from pipelines.ingest.read import (
+    SNIFF_BYTES,
+    RawSheet,
+    arrow_csv_options,
+    detect_encoding,
+    header_width,
+    is_excel,
+    read_sheet,
+    sniff_delimiter,
+)
 from pipelines.runtime import gc_paused
 from pipelines.ingest.threads import pool
 from pipelines.ingest.timezones import ZoneNames, zones_of_keys
 from schemas.contacts import (
-    ACCEPTED_COLUMNS,
-    CHUNK_KEY,
-    DUPLICATE_COLUMNS,
     DUPLICATE_OF_FILE,
     DUPLICATE_OF_ROW,
-    DYNAMIC_VARIABLES,
     E164,
     NAME,
     RAW_VALUE,
     REASON,
     REASON_BY_CODE,
-    REJECTED_COLUMNS,
     SOURCE_FILE,
     SOURCE_ROW,
     SOURCE_SHEET,
-    TIMEZONE,
     BatchPlan,
     FileCounts,
     ImportSummary,
@@ -84,8 +89,8 @@ class _Origins:
         return self._codes[key]
 
     def column(self, codes: np.ndarray, names: list[str]) -> pa.Array:
-        """The file (or sheet) name of each row, made safe for Excel, as a dictionary column."""
-        return pa.DictionaryArray.from_arrays(pa.array(codes, type=pa.int32()), excel_safe_array(pa.array(names, type=pa.string())))
+        """The file (or sheet) name of each row, as a dictionary column (as written: a CSV sink escapes it for Excel)."""
+        return pa.DictionaryArray.from_arrays(pa.array(codes, type=pa.int32()), pa.array(names, type=pa.string()))
 
 
 class _Seen:
@@ -184,10 +189,9 @@ class _Import:
     """The state of one streamed dry run, batch after batch."""
 
     options: IngestOptions
-    folder: Path | None
+    sinks: list[Sink]
     suppressed: np.ndarray
     skips: dict[str, np.ndarray]  # already_submitted / cooled_down: accepted, counted, not chunked
-    outputs: dict[str, CsvOutput] = field(init=False)
     files: dict[str, FileCounts] = field(default_factory=dict)
     reasons: np.ndarray = field(default_factory=lambda: np.zeros(len(REASON_BY_CODE), dtype=np.int64))
     skipped: dict[str, int] = field(default_factory=lambda: {"already_submitted": 0, "cooled_down": 0})
@@ -197,17 +201,7 @@ class _Import:
     callable_zones: set[int] = field(default_factory=set)
     pending: pa.Table | None = None  # accepted rows whose chunk is not complete yet (KEY, ORIGIN, ROW, ZONE, NAME, var:*)
     plans: list[BatchPlan] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        def output(name: str, columns: list[str]) -> CsvOutput:
-            return CsvOutput(self.folder / name if self.folder is not None else None, columns)
-
-        self.outputs = {
-            "accepted": output("accepted.csv", ACCEPTED_COLUMNS),
-            "rejected": output("rejected.csv", REJECTED_COLUMNS),
-            "duplicates": output("duplicates.csv", DUPLICATE_COLUMNS),
-            "suppressed": output("suppressed.csv", SUPPRESSED_COLUMNS),
-        }
+    preparing: list[Future] = field(default_factory=list)  # pieces still on the workers (each fills in plans)
 
     def add(self, sheet: RawSheet, *, more: bool = True) -> None:
         """One batch of one sheet: account for every row, write rejects and duplicates, chunk what is accepted.
@@ -225,7 +219,7 @@ class _Import:
         counts.rejected += len(rejected)
         self.reasons += np.bincount(done.reasons[rejected], minlength=len(REASON_BY_CODE))
         self._write("rejected", origin, sheet.rows[rejected], {
-            RAW_VALUE: excel_safe_array(done.raw.take(pa.array(rejected))),
+            RAW_VALUE: _combined(done.raw.take(pa.array(rejected))),
             REASON: pa.DictionaryArray.from_arrays(pa.array(done.reasons[rejected].astype(np.int32)), pa.array(REASON_TEXT.tolist())),
         })  # fmt: skip
 
@@ -306,7 +300,7 @@ class _Import:
             ROW: pa.array(done.sheet.rows[rows], type=pa.int64()),
             ZONE: pa.array(zones, type=pa.int32()),
             **taken,
-            NAME: excel_safe_array(_combined(taken[NAME])),
+            NAME: _combined(taken[NAME]),
         })  # fmt: skip
 
     def _chunk(self, table: pa.Table, *, final: bool) -> None:
@@ -334,71 +328,60 @@ class _Import:
             self._write_chunks(pa.concat_tables(ready, promote_options="default"), np.array(bounds), plans_zones)
 
     def _write_chunks(self, rows: pa.Table, bounds: np.ndarray, zones: list[int]) -> None:
-        """Rows grouped into chunks (chunk i is rows[bounds[i]:bounds[i+1]], all of zone set zones[i]) → plans and accepted.csv.
+        """Rows grouped into chunks (chunk i is rows[bounds[i]:bounds[i+1]], all of zone set zones[i]) → plans and sinks.
 
         Pieces of whole chunks go to the workers, each to be written as text, hashed into its
-        chunks' keys (filling in their plans) and rendered as accepted.csv rows; this thread
-        only cuts the pieces.
+        chunks' keys (filling in their plans) and prepared by every sink (rendered as CSV
+        rows, made into ledger rows…); this thread only cuts the pieces and hands each sink
+        its share, in order.
         """
         first_plan = len(self.plans)
         self.plans += [None] * len(zones)  # each filled in by the piece holding its chunk
         names = [self.zones.names[zone] for zone in zones]
         cuts = _piece_cuts(bounds)
-        pieces = ((rows.slice(bounds[a], bounds[b] - bounds[a]), bounds[a : b + 1] - bounds[a], first_plan + a, names[a:b])
-                  for a, b in zip(cuts, cuts[1:]))  # fmt: skip
-        if self.folder is None:  # no files: only the plans
-            for piece in pieces:
-                self._piece_plans(*piece)
-            return
-        self.outputs["accepted"].write_rendered(pool().submit(self._accepted_piece, *piece) for piece in pieces)
+        for a, b in zip(cuts, cuts[1:]):
+            piece = (rows.slice(bounds[a], bounds[b] - bounds[a]), bounds[a : b + 1] - bounds[a], first_plan + a, names[a:b])
+            prepared = pool().submit(self._prepare, *piece)
+            self.preparing = [future for future in self.preparing if not future.done()] + [prepared]
+            for index, sink in enumerate(self.sinks):
+                sink.take(_Share(prepared, index))
 
-    def _piece_plans(self, rows: pa.Table, bounds: np.ndarray, first_plan: int, zones: list[str]) -> pa.Array:
-        """Fill in the plans of a piece's chunks; returns the piece's numbers as text (E.164 without the '+')."""
+    def _prepare(self, rows: pa.Table, bounds: np.ndarray, first_plan: int, zones: list[str]) -> list:
+        """A piece of whole chunks, on a worker: its numbers as text, its chunks' keys (filling in their plans), then
+        what each sink makes of it."""
         digits = pc.cast(rows.column(KEY).combine_chunks(), pa.string())
         keys = chunk_keys(self.options.campaign, digits, bounds)
         for offset, (key, count, zone) in enumerate(zip(keys, np.diff(bounds).tolist(), zones)):
             self.plans[first_plan + offset] = BatchPlan(key=key, size=count, timezone=zone)
-        return digits
+        piece = Piece(rows, bounds, digits, keys, zones, self.origins)
+        return [sink.prepare(piece) for sink in self.sinks]
 
-    def _accepted_piece(self, rows: pa.Table, bounds: np.ndarray, first_plan: int, zones: list[str]) -> list[pa.Buffer]:
-        """A piece of whole chunks → its plans and its accepted.csv rows (on a worker)."""
-        digits = self._piece_plans(rows, bounds, first_plan, zones)
-        sizes = np.diff(bounds)
-        chunk = np.repeat(np.arange(len(sizes), dtype=np.int32), sizes)
-        origins = rows.column(ORIGIN).to_numpy()
-        variables = [name for name in rows.column_names if name.startswith(VARIABLE)]
-        return _accepted_rows(variables, pa.table({
-            E164: digits,
-            NAME: rows.column(NAME),
-            SOURCE_FILE: self.origins.column(origins, self.origins.files),
-            SOURCE_SHEET: self.origins.column(origins, self.origins.sheets),
-            SOURCE_ROW: rows.column(ROW),
-            TIMEZONE: pa.DictionaryArray.from_arrays(pa.array(chunk), pa.array(zones, type=pa.string())),
-            CHUNK_KEY: pa.DictionaryArray.from_arrays(pa.array(chunk), pa.array([plan.key for plan in self.plans[first_plan : first_plan + len(sizes)]])),
-            **{name: rows.column(name) for name in variables},
-        }))  # fmt: skip
-
-    def _write(self, output: str, origin: int, rows: np.ndarray, columns: dict[str, pa.Array]) -> None:
-        """Rows of one origin into one of the per-row output files."""
-        if not len(rows) or self.folder is None:
+    def _write(self, kind: str, origin: int, rows: np.ndarray, columns: dict[str, pa.Array]) -> None:
+        """Rows of one origin that are not accepted (rejected, duplicates, suppressed), to every sink."""
+        if not len(rows) or not self.sinks:
             return
         origins = np.full(len(rows), origin, dtype=np.int32)
-        self.outputs[output].write(pa.table({
+        table = pa.table({
             SOURCE_FILE: self.origins.column(origins, self.origins.files),
             SOURCE_SHEET: self.origins.column(origins, self.origins.sheets),
             SOURCE_ROW: pa.array(rows, type=pa.int64()),
             **columns,
-        }))  # fmt: skip
+        })  # fmt: skip
+        for sink in self.sinks:
+            sink.rows(kind, table)
 
     def finish(self) -> None:
         if self.pending is not None and self.pending.num_rows:
             self._chunk(self.pending.slice(0, 0), final=True)
-        for output in self.outputs.values():
-            output.close()
+        for future in self.preparing:  # every plan filled in (and a failure on a worker raised here)
+            future.result()
+        self.preparing = []
+        for sink in self.sinks:
+            sink.close()
 
     def abandon(self) -> None:
-        for output in self.outputs.values():
-            output.abandon()
+        for sink in self.sinks:
+            sink.abandon()
 
     def summary(self) -> ImportSummary:
         totals = list(self.files.values())
@@ -418,46 +401,56 @@ class _Import:
         )
 
 
-def _accepted_rows(variables: list[str], piece: pa.Table) -> list[pa.Buffer]:
-    """accepted.csv rows of a piece, with its var:* columns as the JSON column (run on a worker thread).
+@dataclass(frozen=True)
+class Piece:
+    """Whole chunks of accepted rows, as a sink receives them (on a worker thread).
 
-    The piece's E164 column holds the numbers without their '+' (the join puts it back). One
-    Arrow join assembles each row, quoting and escaping as Arrow's writer does; a piece where
-    some cell would need escaping (a quote in a name, JSON needing json.dumps) goes through
-    the writer instead.
+    rows: KEY, ORIGIN, ROW, ZONE, NAME and var:* columns; chunk i is rows[bounds[i]:bounds[i+1]],
+    of zone set zones[i], keyed keys[i]; digits: each row's number as E.164 without its '+'.
     """
-    names = [name[len(VARIABLE) :] for name in variables]
-    cells = [piece.column(name) for name in variables]
-    variables_json, redo = json_parts(names, cells, piece.num_rows, quote='""')
-    zone_and_key = _zone_and_key(piece.column(TIMEZONE), piece.column(CHUNK_KEY))
-    text = {column: quoted_text(piece.column(column)) for column in (E164, NAME, SOURCE_FILE, SOURCE_SHEET)}
-    if zone_and_key is None:
-        text |= {column: quoted_text(piece.column(column)) for column in (TIMEZONE, CHUNK_KEY)}
-    if redo.any() or any(column is None for column in text.values()):
-        piece = piece.set_column(piece.schema.get_field_index(E164), E164, pc.binary_join_element_wise("+", piece.column(E164), ""))
-        return csv_rows(ACCEPTED_COLUMNS, piece.append_column(DYNAMIC_VARIABLES, json_objects(names, cells, piece.num_rows)))
-    if zone_and_key is None:
-        zone_and_key = ['"', text[TIMEZONE], '","', text[CHUNK_KEY], '"']
-    return joined_rows(['"+', text[E164], '","', text[NAME], '","', text[SOURCE_FILE], '","', text[SOURCE_SHEET], '",',
-                        pc.cast(piece.column(SOURCE_ROW), pa.string()), ',', *zone_and_key, ',"',
-                        *variables_json, '"\n'], piece.num_rows)  # fmt: skip
+
+    rows: pa.Table
+    bounds: np.ndarray
+    digits: pa.Array
+    keys: list[str]
+    zones: list[str]
+    origins: _Origins
+
+    def chunk_index(self) -> np.ndarray:
+        """Each row's chunk, as a position in keys / zones."""
+        return np.repeat(np.arange(len(self.keys), dtype=np.int32), np.diff(self.bounds))
+
+    def variables(self) -> list[str]:
+        return [name for name in self.rows.column_names if name.startswith(VARIABLE)]
 
 
-def _zone_and_key(zones: pa.ChunkedArray, keys: pa.ChunkedArray) -> list | None:
-    """The quoted timezone and chunk key fields ('"zone","key"') as one column, when both are dictionary
-    columns over the same indices (a chunk's rows share both) and neither holds a quote; else None.
+class _Share:
+    """One sink's share of a prepared piece: a future of that sink's result."""
 
-    One part of the row join instead of three.
-    """
-    if zones.num_chunks != 1 or keys.num_chunks != 1:
-        return None
-    zones, keys = zones.chunk(0), keys.chunk(0)
-    if not (pa.types.is_dictionary(zones.type) and pa.types.is_dictionary(keys.type)) or not zones.indices.equals(keys.indices):
-        return None
-    if len(zones.dictionary) != len(keys.dictionary) or quoted_text(zones.dictionary) is None or quoted_text(keys.dictionary) is None:
-        return None
-    pairs = pc.binary_join_element_wise('"', zones.dictionary, '","', keys.dictionary, '"', "")
-    return [pairs.take(zones.indices)]
+    def __init__(self, prepared: Future, index: int):
+        self._prepared, self._index = prepared, index
+
+    def result(self):
+        return self._prepared.result()[self._index]
+
+
+class Sink:
+    """Where the pipeline's results go. `rows` and `take` run on the pipeline's thread, in order; `prepare` on a worker."""
+
+    def rows(self, kind: str, table: pa.Table) -> None:
+        """Rows that are not accepted: kind is rejected, duplicates or suppressed; text as read (not escaped)."""
+
+    def prepare(self, piece: Piece):
+        """This sink's work on a piece of whole chunks, on a worker; its result reaches `take` as a future."""
+
+    def take(self, share: _Share) -> None:
+        """A piece's result (a future), in order. Should not wait for it unless it must."""
+
+    def close(self) -> None:
+        """Everything was handed over."""
+
+    def abandon(self) -> None:
+        """The run failed: leave nothing half-written."""
 
 
 def _piece_cuts(bounds: np.ndarray) -> list[int]:
@@ -496,21 +489,23 @@ def _keys_of(numbers: Collection[str]) -> np.ndarray:
     return np.unique(e164_keys(text))
 
 
-def stream_import(
+def run(
     paths: Sequence[str | Path],
     options: IngestOptions,
-    out_dir: str | Path | None = None,
+    sinks: Sequence[Sink] = (),
     *,
     suppressed: Collection[str] = (),
     already_submitted: Collection[str] = (),
     cooled_down: Collection[str] = (),
 ) -> ImportSummary:
-    """The dry run of `campaigns import`: counts, batches and (with out_dir) the output CSV files."""
-    folder = Path(out_dir) if out_dir is not None else None
-    if folder is not None:
-        folder.mkdir(parents=True, exist_ok=True)
-    run = _Import(options, folder, _keys_of(suppressed), {"already_submitted": _keys_of(already_submitted),
-                                                         "cooled_down": _keys_of(cooled_down)})  # fmt: skip
+    """Read every file, normalise, drop suppressed numbers, dedupe across all files (and against `already_submitted`)
+    and chunk what is new; hand everything to the sinks. Returns the counts and the batches.
+
+    Numbers the campaign already took (`already_submitted`) or that any campaign called
+    recently (`cooled_down`) stay accepted but are not put into batches.
+    """
+    run = _Import(options, list(sinks), _keys_of(suppressed), {"already_submitted": _keys_of(already_submitted),
+                                                               "cooled_down": _keys_of(cooled_down)})  # fmt: skip
     if sum(Path(path).stat().st_size for path in paths if Path(path).is_file()) >= PREPARE_FROM_BYTES:
         pool().submit(prepare_tables, options.region)  # while the first file is read
     try:
@@ -536,7 +531,7 @@ def _sheets(paths: Sequence[str | Path], options: IngestOptions) -> Iterator[tup
         path = Path(path)
         streamed = _csv_batches(path) if path.suffix.lower() in (".csv", ".txt", ".tsv", ".tab") and path.is_file() else None
         if streamed is None:
-            batches = iter([read_sheet(path, sheet=options.sheet if _is_excel(path) else None, max_workbook_bytes=options.max_workbook_bytes)])
+            batches = iter([read_sheet(path, sheet=options.sheet if is_excel(path) else None, max_workbook_bytes=options.max_workbook_bytes)])
         else:
             batches = streamed
         last_path = index == len(paths) - 1

@@ -47,6 +47,11 @@ class RawSheet:
     delimiter: str | None = None
 
 
+def is_excel(path: str | Path) -> bool:
+    """Is this file a workbook (so --sheet applies to it)?"""
+    return Path(path).suffix.lower() in EXCEL_SUFFIXES
+
+
 def read_sheet(path: str | Path, *, sheet: str | None = None, max_workbook_bytes: int = MAX_WORKBOOK_BYTES) -> RawSheet:
     """Read one file of any supported format into text cells; raise InputError on bad input.
 

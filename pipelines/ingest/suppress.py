@@ -10,12 +10,11 @@ phone cell, or `empty`).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
 from pipelines.ingest.arrow import text_array
@@ -95,9 +94,3 @@ def numbers_from_values(values: Sequence[str], region: str) -> tuple[set[str], l
     return {n for n in found if n}, [v for v, n in zip(values, found) if not n]
 
 
-def split_numbers(contacts: pd.DataFrame, numbers: Collection[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(rows whose E.164 is not in `numbers`, rows whose E.164 is)."""
-    if not len(numbers) or not len(contacts):
-        return contacts, contacts.iloc[0:0]
-    hit = contacts[E164].isin(list(numbers)).to_numpy(dtype=bool)
-    return contacts[~hit].reset_index(drop=True), contacts[hit].reset_index(drop=True)

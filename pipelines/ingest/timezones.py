@@ -29,10 +29,8 @@ import pyarrow.compute as pc
 from phonenumbers.timezone import UNKNOWN_TIMEZONE, time_zones_for_number
 from phonenumbers.tzdata import TIMEZONE_DATA, TIMEZONE_LONGEST_PREFIX
 
-from pipelines.ingest.arrow import text_array, text_series
 from pipelines.ingest.fastphone import KIND_FIXED, KIND_MOBILE, KIND_UNKNOWN, _validate, country_codes, e164_keys
 from pipelines.ingest.threads import pool
-from schemas.contacts import E164, TIMEZONE
 
 PARALLEL_FROM = 100_000
 FALLBACK_ZONE = "UTC"  # a number neither its prefix nor its country places anywhere (rare)
@@ -49,16 +47,6 @@ def canonical_zones(names: pa.Array) -> pa.Array:
     spelled = sorted(known_zones())
     found = pc.index_in(pc.utf8_lower(names), value_set=pa.array([n.lower() for n in spelled]))
     return pc.if_else(found.is_valid(), pa.array(spelled).take(found.fill_null(0)), names)
-
-
-def assign_timezones(contacts: pd.DataFrame) -> pd.DataFrame:
-    """Set each contact's zone set: its timezone column where given, else what its number says."""
-    derived = recipient_zones(text_array(contacts[E164])) if len(contacts) else pa.array([], pa.string())
-    if TIMEZONE in contacts.columns:
-        given = text_array(contacts[TIMEZONE])
-        derived = pc.if_else(pc.equal(given, ""), derived, given)
-    contacts[TIMEZONE] = text_series(derived, contacts.index)
-    return contacts
 
 
 def zone_key(zones) -> str:

@@ -55,15 +55,17 @@ class FaultInjector:
     """Draws one fault (or none) per mutating request and counts what it injected."""
 
     def __init__(self, plan: FaultPlan, seed: int):
-        self.plan = plan
-        self._rng = random.Random(f"faults:{seed}")
+        self._seed = seed
         self._lock = threading.Lock()
-        self.requests = 0
-        self.injected: dict[str, int] = {kind: 0 for kind in KINDS}
+        self.set_plan(plan)
 
     def set_plan(self, plan: FaultPlan) -> None:
+        """A new plan starts a new, reproducible sequence of draws, and counts from zero."""
         with self._lock:
             self.plan = plan
+            self._rng = random.Random(f"faults:{self._seed}:{plan.spec()}")
+            self.requests = 0
+            self.injected: dict[str, int] = {kind: 0 for kind in KINDS}
 
     def draw(self) -> str | None:
         with self._lock:

@@ -1,0 +1,273 @@
+"""Where the pipeline's results go: output CSV files, the ledger's plan, DataFrames.
+
+Every sink gets the same results from the one pipeline (pipelines.ingest.pipeline):
+rows that are not accepted (rejected, duplicates, suppressed) as they are met, and
+accepted rows in pieces of whole chunks, prepared on the worker threads.
+
+- CsvFiles: accepted.csv, rejected.csv, duplicates.csv, suppressed.csv (--out), text that
+  Excel would run as a formula escaped, each file renamed into place at the end.
+- PlanSpill: the ledger's plan (contacts, rejects, duplicates), written to Arrow files in a
+  private folder as the pipeline goes (memory stays bounded), loaded into the ledger by
+  `commit` in one transaction once the import is known good: a killed import leaves
+  nothing in the ledger, and the spill folder is removed (or swept by the next import).
+- Frames: everything as DataFrames (the notebook API).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipelines.ingest.filewriter import FileWriter
+from pipelines.ingest.normalise import json_objects, json_parts
+from pipelines.ingest.output import CsvOutput, csv_rows, excel_safe_array, joined_rows, quoted_text
+from pipelines.ingest.pipeline import VARIABLE, Piece, Sink
+from pipelines.ingest.suppress import SUPPRESSED_COLUMNS
+from schemas.contacts import (
+    ACCEPTED_COLUMNS,
+    CHUNK_KEY,
+    DUPLICATE_COLUMNS,
+    DUPLICATE_OF_FILE,
+    DYNAMIC_VARIABLES,
+    E164,
+    NAME,
+    RAW_VALUE,
+    REJECTED_COLUMNS,
+    SOURCE_FILE,
+    SOURCE_ROW,
+    SOURCE_SHEET,
+    TIMEZONE,
+)
+
+TEXT_COLUMNS = (SOURCE_FILE, SOURCE_SHEET, RAW_VALUE, DUPLICATE_OF_FILE)  # escaped for Excel in the CSV files
+
+
+def _excel_safe(column: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """excel_safe_array for a string or dictionary column (a dictionary's values are escaped once)."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    if pa.types.is_dictionary(column.type):
+        return pa.DictionaryArray.from_arrays(column.indices, excel_safe_array(column.dictionary))
+    return excel_safe_array(column)
+
+
+class CsvFiles(Sink):
+    """The output files of --out; with no folder, nothing is written."""
+
+    def __init__(self, folder: Path):
+        folder.mkdir(parents=True, exist_ok=True)
+        self.outputs = {
+            "accepted": CsvOutput(folder / "accepted.csv", ACCEPTED_COLUMNS),
+            "rejected": CsvOutput(folder / "rejected.csv", REJECTED_COLUMNS),
+            "duplicates": CsvOutput(folder / "duplicates.csv", DUPLICATE_COLUMNS),
+            "suppressed": CsvOutput(folder / "suppressed.csv", SUPPRESSED_COLUMNS),
+        }
+
+    def rows(self, kind: str, table: pa.Table) -> None:
+        for name in TEXT_COLUMNS:
+            if name in table.column_names:
+                table = table.set_column(table.schema.get_field_index(name), name, _excel_safe(table.column(name)))
+        self.outputs[kind].write(table)
+
+    def prepare(self, piece: Piece) -> list[pa.Buffer]:
+        chunk = piece.chunk_index()
+        origins = piece.rows.column("origin").to_numpy()
+        variables = piece.variables()
+        return _accepted_rows(variables, pa.table({
+            E164: piece.digits,
+            NAME: excel_safe_array(piece.rows.column(NAME).combine_chunks()),
+            SOURCE_FILE: _excel_safe(piece.origins.column(origins, piece.origins.files)),
+            SOURCE_SHEET: _excel_safe(piece.origins.column(origins, piece.origins.sheets)),
+            SOURCE_ROW: piece.rows.column("row"),
+            TIMEZONE: pa.DictionaryArray.from_arrays(pa.array(chunk), pa.array(piece.zones, type=pa.string())),
+            CHUNK_KEY: pa.DictionaryArray.from_arrays(pa.array(chunk), pa.array(piece.keys)),
+            **{name: piece.rows.column(name) for name in variables},
+        }))  # fmt: skip
+
+    def take(self, share) -> None:
+        self.outputs["accepted"].write_rendered([share])
+
+    def close(self) -> None:
+        for output in self.outputs.values():
+            output.close()
+
+    def abandon(self) -> None:
+        for output in self.outputs.values():
+            output.abandon()
+
+
+# The ledger's rows, as the spill files hold them (plain strings: no dictionaries, nothing escaped).
+CONTACT_SCHEMA = pa.schema([("e164", pa.string()), ("name", pa.string()), ("variables", pa.string()),
+                            ("source_file", pa.string()), ("source_sheet", pa.string()), ("source_row", pa.int64()),
+                            ("chunk_key", pa.string()), ("position", pa.int64())])  # fmt: skip
+REJECT_SCHEMA = pa.schema([("source_file", pa.string()), ("source_sheet", pa.string()), ("source_row", pa.int64()),
+                           ("raw_value", pa.string()), ("reason", pa.string())])  # fmt: skip
+DUPLICATE_SCHEMA = pa.schema([("source_file", pa.string()), ("source_sheet", pa.string()), ("source_row", pa.int64()),
+                              ("e164", pa.string()), ("duplicate_of_file", pa.string()), ("duplicate_of_row", pa.int64())])  # fmt: skip
+SPILLS = {"contacts": CONTACT_SCHEMA, "rejected": REJECT_SCHEMA, "duplicates": DUPLICATE_SCHEMA}
+EOS = b"\xff\xff\xff\xff\x00\x00\x00\x00"  # an Arrow IPC stream's end marker
+
+
+def contact_rows(piece: Piece) -> pa.Table:
+    """A piece's accepted rows as the ledger stores contacts: E.164, name, variables as JSON, where from, chunk, position."""
+    origins = piece.rows.column("origin").to_numpy()
+    names = [name[len(VARIABLE) :] for name in piece.variables()]
+    variables = json_objects(names, [piece.rows.column(VARIABLE + name) for name in names], piece.rows.num_rows)
+    chunk = piece.chunk_index()
+    position = np.arange(piece.rows.num_rows, dtype=np.int64) - np.repeat(piece.bounds[:-1], np.diff(piece.bounds))
+    return pa.table({
+        "e164": pc.binary_join_element_wise("+", piece.digits, ""),
+        "name": piece.rows.column(NAME).combine_chunks(),
+        "variables": variables.combine_chunks() if isinstance(variables, pa.ChunkedArray) else variables,
+        "source_file": piece.origins.column(origins, piece.origins.files).cast(pa.string()),
+        "source_sheet": piece.origins.column(origins, piece.origins.sheets).cast(pa.string()),
+        "source_row": piece.rows.column("row").combine_chunks(),
+        "chunk_key": pa.array(piece.keys, type=pa.string()).take(pa.array(chunk)),
+        "position": pa.array(position),
+    }, schema=CONTACT_SCHEMA)  # fmt: skip
+
+
+class PlanSpill(Sink):
+    """The ledger's plan written to Arrow stream files in a private folder under `parent`, as the pipeline goes."""
+
+    def __init__(self, parent: Path):
+        parent.mkdir(parents=True, exist_ok=True)
+        self.folder = Path(tempfile.mkdtemp(prefix=".planning-", dir=parent))
+        self.writers = {name: FileWriter(self.folder / f"{name}.arrow", direct=False) for name in SPILLS}
+        for name, schema in SPILLS.items():
+            self.writers[name].write(schema.serialize())
+
+    def rows(self, kind: str, table: pa.Table) -> None:
+        if kind == "suppressed":
+            return  # counted in the import's figures; the ledger keeps no row for them
+        schema = SPILLS[kind]
+        plain = pa.table({name: table.column(name).cast(schema.field(name).type) if pa.types.is_dictionary(table.column(name).type)
+                          else table.column(name) for name in schema.names}, schema=schema)  # fmt: skip
+        for batch in plain.to_batches():
+            self.writers[kind].write(batch.serialize())
+
+    def prepare(self, piece: Piece) -> list[pa.Buffer]:
+        return [batch.serialize() for batch in contact_rows(piece).to_batches()]
+
+    def take(self, share) -> None:
+        self.writers["contacts"].write_when_ready(share)
+
+    def close(self) -> None:
+        for writer in self.writers.values():
+            writer.write(EOS)
+            writer.close()
+
+    def abandon(self) -> None:
+        for writer in self.writers.values():
+            writer.abandon()
+        self.discard()
+
+    def batches(self, name: str):
+        """The record batches spilled for `contacts`, `rejected` or `duplicates`, in order (read back for the ledger)."""
+        with pa.memory_map(str(self.folder / f"{name}.arrow")) as source:
+            yield from pa.ipc.open_stream(source)
+
+    def discard(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def sweep_spills(parent: Path) -> None:
+    """Remove what killed imports left in `parent` (call under the campaign lock: no live import owns them... of this
+    campaign; other campaigns' imports own their own folders, so only folders untouched for an hour go)."""
+    import time
+
+    for folder in parent.glob(".planning-*"):
+        try:
+            if time.time() - folder.stat().st_mtime > 3600:
+                shutil.rmtree(folder, ignore_errors=True)
+        except OSError:
+            pass
+
+
+class Frames(Sink):
+    """Everything as DataFrames, for a notebook."""
+
+    def __init__(self):
+        self.tables: dict[str, list[pa.Table]] = {"rejected": [], "duplicates": [], "suppressed": []}
+        self.pieces: list = []
+
+    def rows(self, kind: str, table: pa.Table) -> None:
+        self.tables[kind].append(table)
+
+    def prepare(self, piece: Piece) -> pa.Table:
+        rows = contact_rows(piece)
+        return rows.append_column(TIMEZONE, pa.array(piece.zones, type=pa.string()).take(pa.array(piece.chunk_index())))
+
+    def take(self, share) -> None:
+        self.pieces.append(share)
+
+    def frame(self, kind: str) -> pd.DataFrame:
+        """rejected, duplicates or suppressed rows as a DataFrame (text as pandas strings)."""
+        columns = {"rejected": REJECTED_COLUMNS, "duplicates": DUPLICATE_COLUMNS, "suppressed": SUPPRESSED_COLUMNS}[kind]
+        tables = [t.select(columns) for t in self.tables[kind]]
+        if not tables:
+            return pd.DataFrame({column: pd.Series(dtype="string") for column in columns})
+        plain = [pa.table({c: t.column(c).cast(pa.string()) if pa.types.is_dictionary(t.column(c).type) else t.column(c)
+                           for c in columns}) for t in tables]  # fmt: skip
+        return pa.concat_tables(plain).to_pandas()
+
+    def accepted(self) -> pd.DataFrame:
+        """Accepted contacts in chunk order: e164, name, source_file, source_sheet, source_row, timezone, chunk_key,
+        dynamic_variables (JSON text)."""
+        tables = [share.result() for share in self.pieces]
+        if not tables:
+            return pd.DataFrame({column: pd.Series(dtype="string") for column in ACCEPTED_COLUMNS})
+        table = pa.concat_tables(tables).rename_columns(
+            [DYNAMIC_VARIABLES if name == "variables" else name for name in tables[0].column_names]
+        )
+        return table.select(ACCEPTED_COLUMNS).to_pandas()
+
+
+def _accepted_rows(variables: list[str], piece: pa.Table) -> list[pa.Buffer]:
+    """accepted.csv rows of a piece, with its var:* columns as the JSON column (run on a worker thread).
+
+    The piece's E164 column holds the numbers without their '+' (the join puts it back). One
+    Arrow join assembles each row, quoting and escaping as Arrow's writer does; a piece where
+    some cell would need escaping (a quote in a name, JSON needing json.dumps) goes through
+    the writer instead.
+    """
+    names = [name[len(VARIABLE) :] for name in variables]
+    cells = [piece.column(name) for name in variables]
+    variables_json, redo = json_parts(names, cells, piece.num_rows, quote='""')
+    zone_and_key = _zone_and_key(piece.column(TIMEZONE), piece.column(CHUNK_KEY))
+    text = {column: quoted_text(piece.column(column)) for column in (E164, NAME, SOURCE_FILE, SOURCE_SHEET)}
+    if zone_and_key is None:
+        text |= {column: quoted_text(piece.column(column)) for column in (TIMEZONE, CHUNK_KEY)}
+    if redo.any() or any(column is None for column in text.values()):
+        piece = piece.set_column(piece.schema.get_field_index(E164), E164, pc.binary_join_element_wise("+", piece.column(E164), ""))
+        return csv_rows(ACCEPTED_COLUMNS, piece.append_column(DYNAMIC_VARIABLES, json_objects(names, cells, piece.num_rows)))
+    if zone_and_key is None:
+        zone_and_key = ['"', text[TIMEZONE], '","', text[CHUNK_KEY], '"']
+    return joined_rows(['"+', text[E164], '","', text[NAME], '","', text[SOURCE_FILE], '","', text[SOURCE_SHEET], '",',
+                        pc.cast(piece.column(SOURCE_ROW), pa.string()), ',', *zone_and_key, ',"',
+                        *variables_json, '"\n'], piece.num_rows)  # fmt: skip
+
+
+def _zone_and_key(zones: pa.ChunkedArray, keys: pa.ChunkedArray) -> list | None:
+    """The quoted timezone and chunk key fields ('"zone","key"') as one column, when both are dictionary
+    columns over the same indices (a chunk's rows share both) and neither holds a quote; else None.
+
+    One part of the row join instead of three.
+    """
+    if zones.num_chunks != 1 or keys.num_chunks != 1:
+        return None
+    zones, keys = zones.chunk(0), keys.chunk(0)
+    if not (pa.types.is_dictionary(zones.type) and pa.types.is_dictionary(keys.type)) or not zones.indices.equals(keys.indices):
+        return None
+    if len(zones.dictionary) != len(keys.dictionary) or quoted_text(zones.dictionary) is None or quoted_text(keys.dictionary) is None:
+        return None
+    pairs = pc.binary_join_element_wise('"', zones.dictionary, '","', keys.dictionary, '"', "")
+    return [pairs.take(zones.indices)]
+
+

@@ -1,0 +1,59 @@
+"""A naive reference of the pipeline's decisions: one row at a time, the rule book per cell.
+
+The pipeline works on whole columns, in batches, on several threads; this reads each CSV
+with the standard library and decides each row with `classify_phone` (phonenumbers
+itself) and `exact_zones`. The property tests compare the two on generated files.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+
+from pipelines.ingest.normalise import BLANKS, classify_phone
+from pipelines.ingest.timezones import exact_zones
+
+
+@dataclass
+class Reference:
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    rejected: list[tuple] = field(default_factory=list)  # (file, row, raw, reason)
+    duplicates: list[tuple] = field(default_factory=list)  # (file, row, e164, first file, first row)
+    suppressed: list[tuple] = field(default_factory=list)  # (file, row, e164)
+    accepted: list[tuple] = field(default_factory=list)  # (file, row, e164, name, variables, zones), in arrival order
+
+
+def reference(paths, *, phone="Phone", name="Name", region="US", suppressed=frozenset()) -> Reference:
+    """What the pipeline must decide for CSV files whose columns are a phone, a name and other variables."""
+    result, first = Reference(), {}
+    for path in paths:
+        with open(path, newline="", encoding="utf-8") as handle:
+            grid = list(csv.reader(handle))
+        while grid and not any(cell.strip() for cell in grid[-1]):
+            grid.pop()  # blank rows after the last data row are not rows
+        start = next((i for i, row in enumerate(grid) if any(cell.strip() for cell in row)), len(grid))
+        header, body = (grid[start], grid[start + 1 :]) if start < len(grid) else ([], [])
+        counts = result.counts.setdefault(str(path), {"rows_read": 0, "accepted": 0, "duplicates": 0, "rejected": 0, "suppressed": 0})
+        for offset, cells in enumerate(body):
+            row = start + 2 + offset
+            cells = dict(zip(header, cells))
+            counts["rows_read"] += 1
+            e164, reason, extension = classify_phone(cells.get(phone, ""), region)
+            if reason is not None:
+                result.rejected.append((str(path), row, cells.get(phone, ""), str(reason)))
+                counts["rejected"] += 1
+            elif e164 in suppressed:
+                result.suppressed.append((str(path), row, e164))
+                counts["suppressed"] += 1
+            elif e164 in first:
+                result.duplicates.append((str(path), row, e164, *first[e164]))
+                counts["duplicates"] += 1
+            else:
+                first[e164] = (str(path), row)
+                variables = {key.lower(): value.strip(BLANKS) for key, value in cells.items()
+                             if key not in (phone, name) and value.strip(BLANKS)}  # fmt: skip
+                if extension:
+                    variables["phone_extension"] = extension
+                result.accepted.append((str(path), row, e164, cells.get(name, "").strip(BLANKS), variables, exact_zones(e164)))
+                counts["accepted"] += 1
+    return result
