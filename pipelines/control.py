@@ -27,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 
 from pipelines.errors import ProviderError, TransientProviderError, UsageError
+from pipelines.ingest.chunk import cut
 from pipelines.ingest.hours import CallingHours, next_open, timezone_label
 from pipelines.ledger import Ledger, aware, now
 from pipelines.providers.base import ProviderClient
@@ -284,9 +285,9 @@ def plan_retry(
     groups = candidates.sort_values(["provider", "timezone", "window", "days", "chunk_key", "e164"], kind="stable")
     for (provider, zones, window, days), group in groups.groupby(["provider", "timezone", "window", "days"], sort=True):
         rows = group.to_dict("records")
-        size = batch_limit(provider, batch_size)
-        for start in range(0, len(rows), size):
-            part = rows[start : start + size]
+        start = 0
+        for end in cut(len(rows), batch_limit(provider, batch_size)):
+            part, start = rows[start:end], end
             identity = "\n".join([campaign, "retry", *(f"{r['e164']}:{int(r['attempt']) + 1}" for r in part)])
             key = "ck" + hashlib.sha256(identity.encode()).hexdigest()[:16]
             chunks.append(ChunkRecord(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -127,3 +128,14 @@ def test_extension_becomes_a_variable(tmp_path):
     row = result.accepted.iloc[0]
     assert (row["e164"], row["name"], row["dynamic_variables"]) == ("+13125550188", "Chloe", {"phone_extension": "204"})
     assert json.loads(json.dumps(row["dynamic_variables"])) == {"phone_extension": "204"}
+
+
+def test_chunks_are_cut_full_but_the_last_and_never_empty():
+    from pipelines.ingest.chunk import cut
+
+    assert cut(0, 1000) == []
+    assert cut(1, 1000) == [1]
+    assert cut(2500, 1000) == [1000, 2000, 2500]
+    assert cut(3000, 1000) == [1000, 2000, 3000]
+    with pytest.raises(ValueError):
+        cut(5, 0)

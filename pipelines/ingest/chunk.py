@@ -11,6 +11,14 @@ import pyarrow.compute as pc
 from pipelines.ingest.arrow import string_buffers
 
 
+def cut(count: int, size: int) -> list[int]:
+    """Where `count` rows of one zone set and one set of calling rules are cut into chunks of at most `size`:
+    the end offset of each chunk. Every chunk but the last is full."""
+    if size < 1:
+        raise ValueError(f"a chunk holds at least one row, not {size}")
+    return list(range(size, count, size)) + [count] if count else []
+
+
 def chunk_key(campaign: str, numbers: list[str]) -> str:
     """A stable key for a chunk: a hash of its campaign and its members in order."""
     digest = hashlib.sha256("\n".join([campaign, *numbers]).encode()).hexdigest()

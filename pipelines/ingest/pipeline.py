@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from pipelines.ingest.chunk import chunk_keys
+from pipelines.ingest.chunk import chunk_keys, cut
 from pipelines.ingest.columns import map_columns
 from pipelines.ingest.fastphone import TABLE_MIN_ROWS, e164_keys, e164_text, prepare_tables
 from pipelines.ingest.hours import closed_zone, never_open
@@ -318,7 +318,7 @@ class _Import:
             joined = pa.concat_tables(parts, promote_options="default") if len(parts) > 1 else parts[0]
             if take:
                 ready.append(joined.slice(0, take))
-                edges = list(range(size, take, size)) + [take]
+                edges = cut(take, size)
                 bounds += [bounds[-1] + edge for edge in edges]
                 plans_zones += [zone] * len(edges)
             if take < count:
@@ -561,8 +561,8 @@ def _csv_batches(path: Path) -> Iterator[RawSheet] | None:
     if path.suffix.lower() in (".tsv", ".tab"):
         delimiter = "\t"
     else:
-        cut = text.rfind("\n")
-        delimiter = sniff_delimiter(text[:cut] if cut > 0 else text)
+        last_line = text.rfind("\n")
+        delimiter = sniff_delimiter(text[:last_line] if last_line > 0 else text)
     width = header_width(text, delimiter)
     if path.stat().st_size <= WHOLE_FILE_BYTES:
         try:  # mapped, the reader parses the page cache in place instead of copying the file into fresh memory first
