@@ -170,7 +170,8 @@ def import_and_submit(
                 if _hash_input(path) != digest:
                     raise InputError("the file changed while it was being read: nothing was imported; import it again once "
                                      "it is complete", path=str(path), code="changed_while_reading")  # fmt: skip
-            record = _plan(ledger, summary, paths, before, provider, options.hours, settings, spill)
+            record = _plan(ledger, summary, paths, before, provider, options.hours, settings, _Watched(spill, settings))
+            Failpoints(settings.failpoint).hit("after_planning")
         finally:
             spill.discard()
         report, chunks = submit_pending(options.campaign, settings, ledger, home, hooks, db, import_id=record.id)
@@ -267,6 +268,19 @@ def _plan(
     accounted = [ImportFileRecord(import_id=0, campaign=summary.campaign, sha256=digests[f.source_file], **f.model_dump())
                  for f in summary.files]  # fmt: skip
     return ledger.record_plan(record, chunks, accounted, spill)
+
+
+class _Watched:
+    """A plan's spill as the ledger reads it, passing the `during_planning` failpoint before each batch
+    (tests kill the process with the plan's transaction half written)."""
+
+    def __init__(self, spill, settings: Settings):
+        self.spill, self.failpoints = spill, Failpoints(settings.failpoint)
+
+    def batches(self, name: str):
+        for batch in self.spill.batches(name):
+            self.failpoints.hit("during_planning")
+            yield batch
 
 
 def _plan_of(chunk: ChunkRecord) -> BatchPlan:

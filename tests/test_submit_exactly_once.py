@@ -138,3 +138,36 @@ def test_missing_credentials_are_a_usage_error(tmp_path):
     path, _ = contacts_file(tmp_path, count=3)
     result = run(import_cmd("magpipe", path, tmp_path / "home"), {"MAGPIPE_API_KEY": ""})
     assert result.returncode == 2 and "needs MAGPIPE_API_KEY" in result.stderr
+
+
+@pytest.mark.parametrize("failpoint", ["during_planning:2", "after_planning"])
+def test_an_import_killed_while_planning_leaves_nothing_or_the_whole_plan(tmp_path, url, failpoint):
+    """The plan goes into the ledger in one transaction: killed half way through it, the ledger holds nothing of
+    the import; killed right after, it holds all of it and the next run submits it. Either way, once each."""
+    import sqlite3
+
+    from tests.conftest import write_delimited
+
+    numbers = [f"+1212555{n:04d}" for n in range(40)]
+    rows = [["Phone", "Name"]] + [[n, f"p{i}"] for i, n in enumerate(numbers)] + [[numbers[0], "again"], ["not a phone", "x"]]
+    path = write_delimited(tmp_path / "contacts.csv", rows)
+    home = tmp_path / "home"
+    cmd = import_cmd("batchcall", path, home)
+    env = provider_env("batchcall", url)
+
+    crashed = run(cmd, {**env, "CAMPAIGNS_FAILPOINT": failpoint})
+    assert crashed.returncode == -9, crashed.stderr
+    with sqlite3.connect(home / "ledger.sqlite") as db:
+        counts = [db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+                  for table in ("imports", "import_files", "chunks", "contacts", "rejects", "duplicates")]  # fmt: skip
+    whole = [1, 1, 6, 40, 1, 1]  # 40 contacts in batches of 7, one reject, one duplicate
+    assert counts == ([0] * 6 if failpoint.startswith("during") else whole), counts
+    assert httpx.get(url + "/_sandbox/recipients").json() == []  # nothing was sent before the plan was whole
+    assert list(home.glob(".planning-*")) != [] or failpoint == "after_planning"  # the killed run's spill
+
+    result = run(cmd, env)
+    assert result.returncode == 0, result.stderr
+    summary = last_json(result)
+    assert (summary["accepted"], summary["duplicates"], summary["rejected"]) == (40, 1, 1) or failpoint == "after_planning"
+    assert list(home.glob(".planning-*")) == []  # the dead run's spill was swept
+    assert_exactly_once(url, numbers)

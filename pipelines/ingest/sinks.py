@@ -15,8 +15,10 @@ accepted rows in pieces of whole chunks, prepared on the worker threads.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -138,7 +140,7 @@ class PlanSpill(Sink):
 
     def __init__(self, parent: Path):
         parent.mkdir(parents=True, exist_ok=True)
-        self.folder = Path(tempfile.mkdtemp(prefix=".planning-", dir=parent))
+        self.folder = Path(tempfile.mkdtemp(prefix=f".planning-{os.getpid()}-", dir=parent))
         self.writers = {name: FileWriter(self.folder / f"{name}.arrow", direct=False) for name in SPILLS}
         for name, schema in SPILLS.items():
             self.writers[name].write(schema.serialize())
@@ -178,16 +180,25 @@ class PlanSpill(Sink):
 
 
 def sweep_spills(parent: Path) -> None:
-    """Remove what killed imports left in `parent` (call under the campaign lock: no live import owns them... of this
-    campaign; other campaigns' imports own their own folders, so only folders untouched for an hour go)."""
-    import time
-
+    """Remove the spill folders of imports that were killed: their process is gone (or, a pid being reused, the
+    folder is a day old)."""
     for folder in parent.glob(".planning-*"):
+        pid = folder.name.split("-")[1]
         try:
-            if time.time() - folder.stat().st_mtime > 3600:
+            if not _alive(int(pid)) or time.time() - folder.stat().st_mtime > 86400:
                 shutil.rmtree(folder, ignore_errors=True)
-        except OSError:
+        except (OSError, ValueError):
             pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
 
 
 class Frames(Sink):
