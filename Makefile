@@ -12,6 +12,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m compileall -q pipelines schemas  # bytecode ahead: start-up compiles nothing, even with PYTHONDONTWRITEBYTECODE
 	touch $(STAMP)
 
 test: install

@@ -19,3 +19,9 @@ def naive(path, region: str = "US") -> pd.DataFrame:
     frame["e164"] = out
     frame["keep"] = frame["e164"].notna() & ~frame.duplicated("e164")
     return frame
+
+
+if __name__ == "__main__":  # `python -m bench.naive FILE`: the naive loop as its own command, for bench/e2e.py
+    import sys
+
+    naive(sys.argv[1])

@@ -19,6 +19,8 @@ def import_summary(console: Console, summary: ImportSummary, *, out: Path | None
     """Print the row accounting, reject reasons and batches of one import, as plain aligned lines."""
     if summary.dry_run:
         mode = "dry run, nothing submitted"
+    elif summary.held:
+        mode = "held for review, nothing submitted"
     else:
         mode = "submitted" if summary.batches else "nothing new to submit"
     lines = [f"Campaign {summary.campaign} ({mode})"]
@@ -33,16 +35,61 @@ def import_summary(console: Console, summary: ImportSummary, *, out: Path | None
         lines.append(f"Already submitted to this campaign, skipped: {summary.already_submitted}")
     if summary.cooled_down:
         lines.append(f"Called by a campaign within the cooldown, skipped: {summary.cooled_down}")
-    sizes = ", ".join(str(b.size) for b in summary.batches) or "none"
-    lines.append(f"Batches: {len(summary.batches)} (sizes {sizes})")
+    lines.append(f"Batches: {len(summary.batches)} ({_sizes([b.size for b in summary.batches])})")
     if not summary.dry_run and summary.batches:
-        lines += ["  " + line for line in aligned(["batch", "contacts", "state", "provider batch"],
-                                                  [[b.key, b.size, b.status, b.provider_batch_id or "-"] for b in summary.batches],
-                                                  left=1)]  # fmt: skip
+        lines += _batch_table(summary.batches)
+    if summary.held and summary.batches:
+        lines.append(f"Nobody is called until `campaigns submit --campaign {summary.campaign}` starts "
+                     f"{plural(len(summary.batches), 'this batch', 'these batches')}.")  # fmt: skip
     if out is not None:
         lines.append(f"Wrote accepted.csv, rejected.csv, duplicates.csv and suppressed.csv to {out}")
     for line in lines:
         console.print(line, markup=False, highlight=False)
+
+
+LISTED = 20  # batches listed one per line; a larger import lists the first ones and says where the rest are
+
+
+def _sizes(sizes: list[int]) -> str:
+    """'sizes 1000, 1000, 412', or for many batches '841 × 1000, 1 × 421 contacts'."""
+    if len(sizes) <= 10:
+        return "sizes " + (", ".join(map(str, sizes)) or "none")
+    counts: dict[int, int] = {}
+    for size in sizes:
+        counts[size] = counts.get(size, 0) + 1
+    common = sorted(counts.items(), key=lambda item: (-item[1], -item[0]))
+    shown = ", ".join(f"{count} × {size}" for size, count in common[:3])
+    return shown + (f", {len(common) - 3} other sizes" if len(common) > 3 else "") + " contacts"
+
+
+def _batch_table(batches) -> list[str]:
+    rows = [[b.key, b.size, b.status, b.provider_batch_id or "-"] for b in batches[:LISTED]]
+    lines = ["  " + line for line in aligned(["batch", "contacts", "state", "provider batch"], rows, left=1)]
+    if len(batches) > LISTED:
+        states: dict[str, int] = {}
+        for b in batches:
+            states[b.status] = states.get(b.status, 0) + 1
+        lines.append(f"  … and {len(batches) - LISTED} more ({', '.join(f'{n} {state}' for state, n in states.items())} in all; "
+                     "every batch is in DuckDB's `batches` table and in --json)")  # fmt: skip
+    return lines
+
+
+def submit_summary(console: Console, campaign: str, report, chunks) -> None:
+    """What `campaigns submit` started, and what is left pending."""
+    if not chunks:
+        console.print(f"Campaign {campaign}: nothing to submit (no planned or held batches).", markup=False, highlight=False)
+        return
+    lines = [f"Campaign {campaign}: started {len(report.started)} of {len(chunks)} {plural(len(chunks), 'batch', 'batches')}"]
+    lines += _batch_table([_Row(c) for c in chunks])
+    for line in lines:
+        console.print(line, markup=False, highlight=False)
+
+
+class _Row:
+    """A ledger chunk as the batch table shows it."""
+
+    def __init__(self, chunk):
+        self.key, self.size, self.status, self.provider_batch_id = chunk.key, chunk.size, chunk.state, chunk.provider_batch_id
 
 
 def sandbox_banner(console: Console, config, host: str, port: int, *, key_from_env: bool, secret_from_env: bool) -> None:

@@ -33,7 +33,7 @@ from pipelines.ledger import Ledger, aware, now
 from pipelines.providers.base import ProviderClient
 from pipelines.providers.registry import Providers, batch_limit, spec
 from pipelines.submit import Submitter, idempotent, batch_name
-from schemas.ledger import OPEN_STATES, ChunkRecord, ChunkState, ContactRecord, RecipientRecord, RetryRecord
+from schemas.ledger import OPEN_STATES, ChunkRecord, ChunkState, RecipientRecord, RetryRecord
 from schemas.provider import FINISHED, NOT_STARTED, STOPPED, Schedule
 
 DIALLED = {"completed", "busy", "no_answer", "failed"}  # a call was placed and ended
@@ -241,8 +241,11 @@ class RetryRules:
 
 def attempt_table(ledger: Ledger, campaign: str) -> pd.DataFrame:
     """One row per (contact, chunk it was in): attempt number, chunk state and the outcome synced for it."""
-    contacts = ledger.frame(ContactRecord, [campaign])[["e164", "chunk_key"]].assign(attempt=1)
-    retries = ledger.frame(RetryRecord, [campaign])[["e164", "chunk_key", "attempt"]]
+    contacts = ledger.contact_chunks(campaign)
+    contacts = contacts.assign(attempt=1, origin_chunk=contacts["chunk_key"])
+    retries = ledger.frame(RetryRecord, [campaign])[["e164", "chunk_key", "attempt", "origin_chunk"]]
+    origin = retries["e164"].map(contacts.set_index("e164")["chunk_key"])  # retries planned before origin_chunk was kept
+    retries = retries.assign(origin_chunk=retries["origin_chunk"].where(retries["origin_chunk"].notna(), origin))
     members = pd.concat([contacts, retries], ignore_index=True)
     chunks = ledger.frame(ChunkRecord, [campaign])[["key", "state", "provider", "provider_batch_id", "timezone", "window", "days"]]
     members = members.merge(chunks.rename(columns={"key": "chunk_key"}), on="chunk_key", how="left")
@@ -296,8 +299,8 @@ def plan_retry(
                 updated_at=stamp, timezone=zones, window=window, days=days, kind="retry",
             ))  # fmt: skip
             members += [
-                RetryRecord(chunk_key=key, e164=r["e164"], campaign=campaign, attempt=int(r["attempt"]) + 1, position=i,
-                            reason=str(r["status"]), planned_at=stamp)  # fmt: skip
+                {"chunk_key": key, "e164": r["e164"], "campaign": campaign, "attempt": int(r["attempt"]) + 1, "position": i,
+                 "reason": str(r["status"]), "planned_at": stamp, "origin_chunk": r["origin_chunk"]}
                 for i, r in enumerate(part)
             ]
     if chunks and record:

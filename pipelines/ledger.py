@@ -10,17 +10,21 @@ import json
 import os
 import secrets
 import socket
-from itertools import repeat
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pydantic_core
 from sqlalchemy import case, delete, event, func, insert, inspect, literal, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, SQLModel, create_engine
 
+from pipelines import segments
 from pipelines.errors import CampaignError, LockHeld, StorageError, UsageError
 from pipelines.redact import redact
 from schemas.ledger import (
@@ -33,8 +37,8 @@ from schemas.ledger import (
     LedgerMeta,
     ChunkRecord,
     ChunkState,
-    ContactRecord,
     ImportRecord,
+    PlanSegmentRecord,
     ProviderBatchRecord,
     RecipientRecord,
     RetryRecord,
@@ -83,6 +87,39 @@ def _account_old_imports(connection) -> None:
             suppressed=row["suppressed"], already_submitted=row["already_submitted"], cooled_down=row["cooled_down"],
             counted=counted,
         ))  # fmt: skip
+
+
+def _segment_old_plans(connection) -> None:
+    """A ledger made before plan segments: its contacts, rejects and duplicates rows become segments (one per chunk,
+    one per import's block of rejects or duplicates), retries learn their contacts' import chunks, the old tables go."""
+    from sqlalchemy import text
+
+    present = set(inspect(connection).get_table_names())
+    columns = {"contacts": "campaign, import_id, chunk_key, e164, name, variables, source_file, source_sheet, source_row",
+               "rejects": "campaign, import_id, source_file, source_sheet, source_row, raw_value, reason",
+               "duplicates": "campaign, import_id, source_file, source_sheet, source_row, e164, duplicate_of_file, duplicate_of_row"}
+    order = {"contacts": "campaign, chunk_key, position", "rejects": "import_id, source_file, source_sheet, source_row",
+             "duplicates": "import_id, source_file, source_sheet, source_row"}  # fmt: skip
+    for kind, names in columns.items():
+        if kind not in present:
+            continue
+        frame = pd.read_sql(text(f"SELECT {names} FROM {kind} ORDER BY {order[kind]}"), connection)  # noqa: S608 - our names
+        group_by = ["campaign", "import_id"] + (["chunk_key"] if kind == "contacts" else [])
+        rows = []
+        for group, part in frame.groupby(group_by, sort=False):
+            table = segments.conformed(kind, pa.Table.from_pandas(part.drop(columns=group_by), preserve_index=False))
+            for start in range(0, table.num_rows, segments.BLOCK_ROWS if kind != "contacts" else table.num_rows):
+                block = table.slice(start, segments.BLOCK_ROWS if kind != "contacts" else table.num_rows)
+                rows.append({"campaign": group[0], "import_id": int(group[1]), "kind": kind,
+                             "chunk_key": group[2] if kind == "contacts" else None, "rows": block.num_rows,
+                             "numbers": segments.numbers(segments.keys_of(block.column("e164").combine_chunks()))
+                             if kind == "contacts" else None, "data": segments.encode(block)})  # fmt: skip
+        if rows:
+            connection.execute(insert(PlanSegmentRecord), rows)
+        if kind == "contacts" and "retries" in present:
+            connection.execute(text("UPDATE retries SET origin_chunk = (SELECT c.chunk_key FROM contacts c WHERE "
+                                    "c.campaign = retries.campaign AND c.e164 = retries.e164) WHERE origin_chunk IS NULL"))
+        connection.execute(text(f"DROP TABLE {kind}"))
 
 
 class ConcurrentChange(CampaignError):
@@ -150,6 +187,8 @@ class Ledger:
             _add_missing_columns(connection)
             if "import_files" in new_tables:
                 _account_old_imports(connection)
+            if "plan_segments" in new_tables:
+                _segment_old_plans(connection)
             if connection.execute(select(LedgerMeta.value).where(LedgerMeta.key == "ledger_id")).first() is None:
                 connection.execute(insert(LedgerMeta).values(key="ledger_id", value=secrets.token_hex(16)))
             connection.commit()
@@ -241,16 +280,20 @@ class Ledger:
         with Session(self.engine) as session:
             return set(session.exec(select(SuppressionRecord.e164)).scalars())
 
-    def recently_submitted(self, days: float) -> set[str]:
-        """Numbers any campaign started calling within the last `days` days."""
+    def recently_submitted(self, days: float) -> np.ndarray:
+        """Numbers any campaign started calling within the last `days` days (first calls and retries), as sorted
+        int64 keys."""
         since = now() - timedelta(days=days)
-        query = (
-            select(ContactRecord.e164)
-            .join(ChunkRecord, ChunkRecord.key == ContactRecord.chunk_key)
-            .where(ChunkRecord.started_at.is_not(None), ChunkRecord.started_at >= since)
-        )
-        with Session(self.engine) as session:
-            return set(session.exec(query).scalars())
+        started = (ChunkRecord.started_at.is_not(None), ChunkRecord.started_at >= since)
+        firsts = (select(PlanSegmentRecord.numbers).join(ChunkRecord, ChunkRecord.key == PlanSegmentRecord.chunk_key)
+                  .where(PlanSegmentRecord.kind == "contacts", *started))  # fmt: skip
+        retries = select(RetryRecord.e164).join(ChunkRecord, ChunkRecord.key == RetryRecord.chunk_key).where(*started)
+        with self.engine.connect() as connection:
+            keys = [segments.keys(blob) for (blob,) in connection.execute(firsts)]
+            again = [e164 for (e164,) in connection.execute(retries)]
+        if again:
+            keys.append(segments.keys_of(pa.array(again, pa.string())))
+        return _sorted_keys(keys)
 
     def _insert_ignore(self, model):
         if self.engine.dialect.name == "postgresql":
@@ -261,17 +304,23 @@ class Ledger:
 
     # ------------------------------------------------------------------ planning
 
-    def submitted_numbers(self, campaign: str) -> set[str]:
-        """Every number this campaign has accepted into a chunk, whatever the chunk's state."""
-        with Session(self.engine) as session:
-            return set(session.exec(select(ContactRecord.e164).where(ContactRecord.campaign == campaign)).scalars())
+    def submitted_keys(self, campaign: str) -> np.ndarray:
+        """Every number this campaign has put into a chunk, whatever the chunk's state, as sorted int64 keys."""
+        with self.engine.connect() as connection:
+            return self._campaign_keys(connection, campaign)
+
+    def _campaign_keys(self, connection, campaign: str) -> np.ndarray:
+        query = select(PlanSegmentRecord.numbers).where(PlanSegmentRecord.campaign == campaign, PlanSegmentRecord.kind == "contacts")
+        return _sorted_keys([segments.keys(blob) for (blob,) in connection.execute(query)])
 
     def record_plan(self, record: ImportRecord, chunks: list[ChunkRecord], files: list[ImportFileRecord], spill) -> ImportRecord:
-        """Store an import, its files' accounting, its planned chunks, and the contacts, rejects and duplicates a
-        PlanSpill holds — all in one transaction: a crash leaves all of it or none.
+        """Store an import, its files' accounting, its planned chunks, and the segments (contacts per chunk, rejects,
+        duplicates) a PlanSpill holds — all in one transaction: a crash leaves all of it or none.
 
-        The rows go in through the driver's executemany in batches as the spill files
-        hand them over (never one ORM object per row).
+        The segments go in through the driver's executemany, one spilled batch at a time
+        (about a thousand rows for a million contacts). Before committing, the plan's numbers
+        are checked against every number the campaign already holds: a number in two of a
+        campaign's chunks would be called twice, so that is refused as a bug.
         """
         with Session(self.engine) as session:
             session.add(record)
@@ -284,31 +333,24 @@ class Ledger:
                 self._count_file(session, ImportFileRecord(**(file.model_dump() | {"import_id": import_id, "campaign": record.campaign})))
             session.flush()
             connection = session.connection()
-            for table, name, constants in (("contacts", "contacts", {"campaign": record.campaign, "import_id": import_id}),
-                                           ("rejects", "rejected", {"campaign": record.campaign, "import_id": import_id}),
-                                           ("duplicates", "duplicates", {"campaign": record.campaign, "import_id": import_id})):  # fmt: skip
-                for batch in spill.batches(name):
-                    self._bulk_insert(connection, table, batch, constants)
+            held = self._campaign_keys(connection, record.campaign)
+            marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+            sql = (f"INSERT INTO plan_segments (campaign, import_id, kind, chunk_key, rows, numbers, data) "
+                   f"VALUES ({', '.join([marker] * 7)})")  # fmt: skip
+            for batch in spill.batches():
+                if not batch.num_rows:
+                    continue
+                planned = [segments.keys(blob) for blob in batch.column("numbers").to_pylist() if blob]
+                if planned and np.isin(np.concatenate(planned), held).any():
+                    raise ConcurrentChange(f"campaign {record.campaign!r}: the plan holds numbers the campaign already "
+                                           "has in a chunk; nothing was recorded")  # fmt: skip
+                columns = [batch.column(name).to_pylist() for name in ("kind", "chunk_key", "rows", "numbers", "data")]
+                connection.exec_driver_sql(sql, [(record.campaign, import_id, *row) for row in zip(*columns)])
             self._log(session, [(record.campaign, "import", str(import_id))])
             session.commit()
             session.refresh(record)
             session.expunge(record)
             return record
-
-    def _bulk_insert(self, connection, table: str, batch, constants: dict) -> None:
-        """Rows of an Arrow record batch (plus constant columns) into `table`, by the driver's executemany."""
-        if not batch.num_rows:
-            return
-        names = [*constants, *batch.schema.names]
-        columns = [repeat(value, batch.num_rows) for value in constants.values()]
-        for name in batch.schema.names:
-            values = batch.column(name).to_pylist()
-            if table == "contacts" and name == "source_sheet":
-                values = [value or None for value in values]  # a CSV has no sheet
-            columns.append(values)
-        marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
-        sql = f'INSERT INTO {table} ({", ".join(names)}) VALUES ({", ".join([marker] * len(names))})'  # noqa: S608 - our names
-        connection.exec_driver_sql(sql, list(zip(*columns)))
 
     def stop_campaign(self, campaign: str) -> None:
         """Mark the campaign stopped (committed before cancel sends anything)."""
@@ -391,8 +433,31 @@ class Ledger:
             return list(session.exec(query.order_by(ChunkRecord.created_at, ChunkRecord.key)).scalars())
 
     def pending_chunks(self, campaign: str) -> list[ChunkRecord]:
-        """Chunks not yet started, oldest first: a run resumes these before anything new."""
-        return self.chunks(campaign, PENDING_STATES)
+        """Chunks not yet started, oldest first: a run resumes these before anything new. Chunks of an import held
+        for review (import --hold) are not pending until `campaigns submit` releases them."""
+        held = select(ImportRecord.id).where(ImportRecord.campaign == campaign, ImportRecord.outcome == "held")
+        query = select(ChunkRecord).where(ChunkRecord.campaign == campaign, ChunkRecord.state.in_([str(s) for s in PENDING_STATES]),
+                                          ChunkRecord.import_id.not_in(held))  # fmt: skip
+        with Session(self.engine) as session:
+            return list(session.exec(query.order_by(ChunkRecord.created_at, ChunkRecord.key)).scalars())
+
+    def held_chunks(self, campaign: str) -> int:
+        """How many planned chunks of the campaign wait for `campaigns submit`."""
+        held = select(ImportRecord.id).where(ImportRecord.campaign == campaign, ImportRecord.outcome == "held")
+        query = select(func.count()).select_from(ChunkRecord).where(ChunkRecord.import_id.in_(held),
+                                                                     ChunkRecord.state == str(ChunkState.PLANNED))  # fmt: skip
+        with self.engine.connect() as connection:
+            return connection.execute(query).scalar_one()
+
+    def release_held(self, campaign: str) -> int:
+        """The campaign's held imports become pending (submitted by this run and any later one); how many."""
+        with self.engine.begin() as connection:
+            ids = list(connection.execute(select(ImportRecord.id).where(ImportRecord.campaign == campaign,
+                                                                        ImportRecord.outcome == "held")).scalars())  # fmt: skip
+            if ids:
+                connection.execute(update(ImportRecord).where(ImportRecord.id.in_(ids)).values(outcome="pending"))
+                self._log(connection, [(campaign, "import", str(i)) for i in ids])
+        return len(ids)
 
     def chunk(self, key: str) -> ChunkRecord:
         with Session(self.engine) as session:
@@ -430,29 +495,79 @@ class Ledger:
 
     def chunk_contacts(self, key: str) -> list[OutgoingContact]:
         """The people of one chunk, in order: its contacts, or for a retry chunk the contacts it repeats."""
-        with Session(self.engine) as session:
-            rows = list(session.exec(select(ContactRecord).where(ContactRecord.chunk_key == key).order_by(ContactRecord.position)).scalars())
-            if not rows:
-                query = (
-                    select(ContactRecord)
-                    .join(RetryRecord, (RetryRecord.campaign == ContactRecord.campaign) & (RetryRecord.e164 == ContactRecord.e164))
-                    .where(RetryRecord.chunk_key == key)
-                    .order_by(RetryRecord.position)
-                )
-                rows = list(session.exec(query).scalars())
-            return [
-                OutgoingContact(e164=r.e164, name=r.name or None, variables=json.loads(r.variables), contact_id=f"{r.campaign}:{r.e164}")
-                for r in rows
-            ]
+        segment = select(PlanSegmentRecord.campaign, PlanSegmentRecord.data).where(
+            PlanSegmentRecord.kind == "contacts", PlanSegmentRecord.chunk_key == key)
+        with self.engine.connect() as connection:
+            found = connection.execute(segment).first()
+            if found is not None:
+                campaign, table = found[0], segments.decode(found[1])
+            else:
+                table, campaign = self._retry_members(connection, key)
+        texts = [text or "{}" for text in table.column("variables").to_pylist()]
+        variables = pydantic_core.from_json(f"[{','.join(texts)}]") if texts else []  # one parse for the whole chunk
+        return [
+            OutgoingContact(e164=e164, name=name or None, variables=values, contact_id=f"{campaign}:{e164}")
+            for e164, name, values in zip(table.column("e164").to_pylist(), table.column("name").to_pylist(), variables)
+        ]
 
-    def record_retry(self, chunks: list[ChunkRecord], members: list[RetryRecord]) -> None:
-        """Plan retry chunks and their members in one transaction (a crash leaves all of them or none)."""
+    def _retry_members(self, connection, key: str) -> tuple[pa.Table, str]:
+        """A retry chunk's contacts, in its order, from the segments of the import chunks they came from."""
+        members = connection.execute(
+            select(RetryRecord.e164, RetryRecord.campaign, RetryRecord.origin_chunk).where(RetryRecord.chunk_key == key)
+            .order_by(RetryRecord.position)).all()  # fmt: skip
+        if not members:
+            return segments.CONTACTS.empty_table(), ""
+        campaign = members[0][1]
+        origins = {origin for _, _, origin in members if origin}
+        query = select(PlanSegmentRecord.data).where(PlanSegmentRecord.kind == "contacts", PlanSegmentRecord.campaign == campaign)
+        if all(origin for _, _, origin in members):  # retries planned before origin_chunk was kept: read every chunk
+            query = query.where(PlanSegmentRecord.chunk_key.in_(sorted(origins)))
+        tables = [segments.decode(data) for (data,) in connection.execute(query)]
+        pool = pa.concat_tables(tables) if tables else segments.CONTACTS.empty_table()
+        wanted = pa.array([e164 for e164, _, _ in members], pa.string())
+        at = pc.index_in(wanted, pool.column("e164"))
+        return pool.take(at.drop_null()), campaign
+
+    def contact_chunks(self, campaign: str) -> pd.DataFrame:
+        """Every contact of the campaign with its import chunk: e164, chunk_key."""
+        query = select(PlanSegmentRecord.chunk_key, PlanSegmentRecord.numbers).where(
+            PlanSegmentRecord.campaign == campaign, PlanSegmentRecord.kind == "contacts")
+        with self.engine.connect() as connection:
+            rows = connection.execute(query).all()
+        keys = [segments.keys(blob) for _, blob in rows]
+        if not keys:
+            return pd.DataFrame({"e164": pd.Series(dtype=object), "chunk_key": pd.Series(dtype=object)})
+        e164 = pc.binary_join_element_wise("+", pc.cast(pa.array(np.concatenate(keys)), pa.string()), "")
+        return pd.DataFrame({"e164": e164.to_pylist(), "chunk_key": np.repeat([key for key, _ in rows], [len(k) for k in keys])})
+
+    def segments(self, kind: str, campaigns: Iterable[str], import_ids: Iterable[int] | None = None) -> Iterator[pa.Table]:
+        """The rows of the campaigns' `kind` segments (of these imports only, if given), with campaign, import_id
+        (and, for contacts, chunk_key) added, a few segments at a time."""
+        query = select(PlanSegmentRecord.campaign, PlanSegmentRecord.import_id, PlanSegmentRecord.chunk_key,
+                       PlanSegmentRecord.data).where(PlanSegmentRecord.kind == kind,
+                                                     PlanSegmentRecord.campaign.in_(list(campaigns)))  # fmt: skip
+        if import_ids is not None:
+            query = query.where(PlanSegmentRecord.import_id.in_(list(import_ids)))
+        with self.engine.connect() as connection:
+            result = connection.execution_options(yield_per=64).execute(query.order_by(PlanSegmentRecord.id))
+            for part in result.partitions():
+                tables = []
+                for campaign, import_id, chunk_key, data in part:
+                    table = segments.decode(data)
+                    extra = {"campaign": campaign, "import_id": import_id} | ({"chunk_key": chunk_key} if kind == "contacts" else {})
+                    for name, value in extra.items():
+                        table = table.append_column(name, pa.array([value] * table.num_rows, _TYPES[name]))
+                    tables.append(table)
+                yield pa.concat_tables(tables)
+
+    def record_retry(self, chunks: list[ChunkRecord], members: list[dict]) -> None:
+        """Plan retry chunks and their members (RetryRecord fields) in one transaction (a crash leaves all of them or
+        none); the members go in by one executemany."""
         with Session(self.engine, expire_on_commit=False) as session:
-            for chunk in chunks:
-                session.add(chunk)
-            for member in members:
-                session.add(member)
+            session.add_all(chunks)
             session.flush()
+            if members:
+                session.connection().execute(insert(RetryRecord), members)
             self._log(session, [(chunk.campaign, "chunk", chunk.key) for chunk in chunks])
             session.commit()
 
@@ -576,6 +691,13 @@ class Ledger:
             query = query.where(RecipientRecord.campaign == campaign)
         with Session(self.engine) as session:
             return list(session.exec(query).scalars())
+
+
+_TYPES = {"campaign": pa.string(), "import_id": pa.int64(), "chunk_key": pa.string()}
+
+
+def _sorted_keys(parts: list[np.ndarray]) -> np.ndarray:
+    return np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
 
 
 def _aware(value: datetime | None) -> datetime | None:

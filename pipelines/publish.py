@@ -17,28 +17,28 @@ writer are swept by the next.
 from __future__ import annotations
 
 import fcntl
+import itertools
 import os
 import shutil
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipelines.errors import StorageError
 from pipelines.ledger import Ledger
 from schemas.ledger import (
     ChunkRecord,
-    ContactRecord,
-    DuplicateRecord,
     ImportFileRecord,
     ImportRecord,
     ProviderBatchRecord,
     RecipientRecord,
-    RejectRecord,
     SnapshotRecord,
 )
 from pipelines.report import Published, published_state
@@ -123,10 +123,12 @@ def _write(path: Path, frames: dict[str, pd.DataFrame], state: Published) -> Non
             for column, kind in added:
                 connection.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {kind}")
         connection.execute("BEGIN TRANSACTION")
-        for table, frame in frames.items():
-            if len(frame):
-                connection.register("incoming", frame)
-                columns = ", ".join(frame.columns)
+        for table, rows in frames.items():
+            for part in [rows] if isinstance(rows, pd.DataFrame) else rows:  # a DataFrame, or Arrow tables a few at a time
+                if not len(part):
+                    continue
+                connection.register("incoming", part)
+                columns = ", ".join(part.columns if isinstance(part, pd.DataFrame) else part.column_names)
                 connection.execute(f"INSERT OR REPLACE INTO {table} ({columns}) SELECT {columns} FROM incoming")  # noqa: S608
                 connection.unregister("incoming")
         connection.execute("DELETE FROM publish_state")
@@ -139,27 +141,43 @@ def _write(path: Path, frames: dict[str, pd.DataFrame], state: Published) -> Non
         connection.close()
 
 
-def _changed_frames(ledger: Ledger, after: int, upto: int, campaigns: list[str]) -> dict[str, pd.DataFrame]:
+def _changed_frames(ledger: Ledger, after: int, upto: int, campaigns: list[str]) -> dict[str, object]:
     """The rows the changes after the watermark touched, plus every row of `campaigns`."""
-    changes = ledger.changes_since(after, upto)
-    touched = sorted({c.campaign for c in changes} | set(campaigns))
+    changes = [c for c in ledger.changes_since(after, upto) if c.campaign not in campaigns]
+    touched = sorted({c.campaign for c in changes})
     import_ids = sorted({int(c.ref) for c in changes if c.kind == "import"})
     batch_ids = sorted({c.ref for c in changes if c.kind == "batch"})
     stamps = [datetime.fromisoformat(c.ref) for c in changes if c.kind == "snapshot"]
     frames = _frames(ledger, touched, import_ids, batch_ids, min(stamps) if stamps else None)
     if campaigns:
         whole = _frames(ledger, campaigns, None, None, None)
-        frames = {name: pd.concat([frames[name], whole[name]], ignore_index=True).drop_duplicates() for name in frames}
+        frames = {name: _joined(frames[name], whole[name]) for name in frames}
     return frames
 
 
-def _frames(ledger: Ledger, campaigns, import_ids, batch_ids, snapshots_since) -> dict[str, pd.DataFrame]:
+def _joined(first, second):
+    """Two tables' rows for the file: DataFrames concatenated, or segment parts one after the other."""
+    if isinstance(first, pd.DataFrame):
+        return pd.concat([first, second], ignore_index=True)
+    return itertools.chain(first, second)
+
+
+def _planned(ledger: Ledger, kind: str, campaigns, import_ids) -> Iterator[pa.Table]:
+    """An import's planned rows of one kind, from the ledger's segments, as the DuckDB table holds them (a CSV has
+    no sheet: NULL in contacts, '' in the keys of rejects and duplicates)."""
+    for table in ledger.segments(kind, campaigns, import_ids):
+        sheet = table.column("source_sheet")
+        if kind == "contacts":
+            sheet = pc.if_else(pc.equal(sheet, ""), pa.scalar(None, pa.string()), sheet)
+        else:
+            sheet = pc.fill_null(sheet, "")
+        yield table.set_column(table.schema.get_field_index("source_sheet"), "source_sheet", sheet)
+
+
+def _frames(ledger: Ledger, campaigns, import_ids, batch_ids, snapshots_since) -> dict[str, object]:
     """Rows of `campaigns`; import_ids / batch_ids (None = all) narrow the large tables, snapshots_since the snapshots."""
     imports = ledger.frame(ImportRecord, campaigns).rename(columns={"id": "import_id"})
     import_files = ledger.frame(ImportFileRecord, campaigns)
-    contacts = ledger.frame(ContactRecord, campaigns, import_id=import_ids).drop(columns=["position"])
-    rejects = ledger.frame(RejectRecord, campaigns, import_id=import_ids)
-    duplicates = ledger.frame(DuplicateRecord, campaigns, import_id=import_ids)
     chunks = ledger.frame(ChunkRecord, campaigns)
     provider = ledger.frame(ProviderBatchRecord, campaigns)[
         ["provider_batch_id", "status", "total", "completed", "failed", "completed_at", "synced_at"]
@@ -177,9 +195,9 @@ def _frames(ledger: Ledger, campaigns, import_ids, batch_ids, snapshots_since) -
     return {
         "imports": imports,
         "import_files": import_files,
-        "contacts": contacts,
-        "rejects": rejects,
-        "duplicates": duplicates,
+        "contacts": _planned(ledger, "contacts", campaigns, import_ids),
+        "rejects": _planned(ledger, "rejects", campaigns, import_ids),
+        "duplicates": _planned(ledger, "duplicates", campaigns, import_ids),
         "batches": batch_rows,
         "recipients": recipients,
         "batch_snapshots": snapshots,

@@ -16,7 +16,7 @@ from pipelines.ingest.hours import CallingHours
 from pipelines.ingest.options import IngestOptions
 from pipelines.ledger import Ledger, now
 from pipelines.providers.base import ProviderClient
-from pipelines.providers.registry import DEFAULT_PROVIDER, Providers, batch_limit, spec
+from pipelines.providers.registry import Providers, campaign_provider, spec
 from pipelines.providers.retry import RetryPolicy
 from pipelines.publish import PublishError, publish
 from pipelines.submit import Failpoints, SubmitReport, Submitter, batch_name
@@ -26,14 +26,17 @@ from schemas.ledger import ChunkRecord, ChunkState, ImportFileRecord, ImportReco
 
 
 def make_submitter(
-    ledger: Ledger, client: ProviderClient, settings: Settings, hooks: Hooks | None = None, report: SubmitReport | None = None
+    ledger: Ledger, client: ProviderClient, settings: Settings, hooks: Hooks | None = None, report: SubmitReport | None = None,
+    provider: str | None = None,
 ) -> Submitter:
-    """A Submitter configured from the provider settings (retries, failpoints, account clock)."""
+    """A Submitter configured from the provider settings (retries, failpoints, account clock, batches in flight:
+    CAMPAIGNS_IN_FLIGHT, else the provider's default)."""
     hooks = hooks or Hooks()
+    in_flight = settings.in_flight or (spec(provider).dialect.in_flight if provider else 1)
     return Submitter(
         ledger, client, policy=retry_policy(settings), failpoints=Failpoints(settings.failpoint),
         settle_seconds=settings.settle_seconds, on_progress=hooks.on_chunk, on_retry=hooks.on_retry,
-        account_timezone=settings.account_timezone, report=report,
+        account_timezone=settings.account_timezone, report=report, in_flight=in_flight,
     )  # fmt: skip
 
 
@@ -48,18 +51,6 @@ def by_provider(chunks: Sequence[ChunkRecord]) -> dict[str, list[ChunkRecord]]:
 def narrowed(chunks: Sequence[ChunkRecord], settings: Settings) -> list[ChunkRecord]:
     """Follow-up commands act on every provider a campaign used; --provider narrows them to one."""
     return [c for c in chunks if settings.provider is None or c.provider == settings.provider]
-
-
-def ingest_options(settings: Settings, campaign: str, provider: str) -> IngestOptions:
-    """How to read and cut one campaign's files, from its settings: the batch size is capped at the provider's limit,
-    and a calling window outside 08:00-21:00 is refused unless allow_any_hour."""
-    hours = CallingHours.parse(settings.window, settings.days)
-    hours.check(settings.allow_any_hour)
-    return IngestOptions(
-        campaign=campaign, region=settings.region, phone_columns=settings.phone_columns, sheet=settings.sheet,
-        batch_size=batch_limit(provider, settings.batch_size), hours=hours,
-        max_workbook_bytes=int(settings.max_workbook_mb * 2**20),
-    )  # fmt: skip
 
 
 def refuse_if_stopped(ledger: Ledger, campaign: str) -> None:
@@ -79,14 +70,6 @@ def campaign_settings(settings: Settings, ledger: Ledger, campaign: str) -> Sett
     if latest is None:
         return settings
     return settings.with_(caller_id=settings.caller_id or latest.caller_id, agent_id=settings.agent_id or latest.agent_id)
-
-
-def campaign_provider(settings: Settings, ledger: Ledger | None, campaign: str) -> str:
-    """Where a campaign's new batches go: the provider chosen (flag, environment, campaigns.toml), else the one
-    its last import used, else the embedded sandbox."""
-    if settings.provider is not None:
-        return settings.provider
-    return (ledger.campaign_provider(campaign) if ledger is not None else None) or DEFAULT_PROVIDER
 
 
 def retry_policy(settings: Settings) -> RetryPolicy:
@@ -142,8 +125,10 @@ def import_and_submit(
     paths: Sequence[str | Path], options: IngestOptions, settings: Settings, ledger: Ledger, home: Path,
     hooks: Hooks | None = None, db: Path | None = None, *, lock: bool = True, out: Path | None = None,
     suppressed: Collection[str] = (), cooled_down: Collection[str] = (), hashes: Sequence[str] | None = None,
+    hold: bool = False,
 ) -> ImportRun:  # fmt: skip
-    """Plan new contacts into the ledger, then submit every pending chunk of the campaign (oldest first).
+    """Plan new contacts into the ledger, then submit every pending chunk of the campaign (oldest first); with
+    `hold`, plan only: the import is held until `campaigns submit` (submit_held) releases it.
 
     The one pipeline (pipelines.ingest.pipeline) reads the files once and hands its results
     to the plan (spilled to Arrow files as it goes, so memory stays bounded) and, with
@@ -156,7 +141,8 @@ def import_and_submit(
 
     provider = campaign_provider(settings, ledger, options.campaign)
     settings = campaign_settings(settings, ledger, options.campaign)
-    settings.require_credentials(provider, creating=True)
+    if not hold:  # a held plan sends nothing: credentials are needed by `campaigns submit`
+        settings.require_credentials(provider, creating=True)
     with campaign_lock(ledger, options.campaign) if lock else nullcontext():
         refuse_if_stopped(ledger, options.campaign)
         before = list(hashes) if hashes is not None else [_hash_input(p, before=True) for p in paths]
@@ -164,7 +150,7 @@ def import_and_submit(
         spill = PlanSpill(home)
         try:
             sinks = [spill] + ([CsvFiles(out)] if out is not None else [])
-            summary = run(paths, options, sinks, already_submitted=ledger.submitted_numbers(options.campaign),
+            summary = run(paths, options, sinks, already_submitted=ledger.submitted_keys(options.campaign),
                           suppressed=set(suppressed) | ledger.suppressed_numbers(), cooled_down=cooled_down)  # fmt: skip
             for path, digest in zip(paths, before):
                 if _hash_input(path) != digest:
@@ -174,10 +160,28 @@ def import_and_submit(
             Failpoints(settings.failpoint).hit("after_planning")
         finally:
             spill.discard()
-        report, chunks = submit_pending(options.campaign, settings, ledger, home, hooks, db, import_id=record.id)
+        if hold:
+            ledger.finish_import(record.id, "held")
+            report, chunks = SubmitReport(), []
+            report.publish_error = refresh(ledger, db)
+        else:
+            report, chunks = submit_pending(options.campaign, settings, ledger, home, hooks, db, import_id=record.id)
         touched = {c.key for c in chunks} | {b.key for b in summary.batches}
         batches = [_plan_of(c) for c in ledger.chunks(options.campaign) if c.key in touched]
-        return ImportRun(summary.model_copy(update={"batches": batches, "dry_run": False}), report, chunks)
+        return ImportRun(summary.model_copy(update={"batches": batches, "dry_run": False, "held": hold}), report, chunks)
+
+
+def submit_held(campaign: str, settings: Settings, ledger: Ledger, home: Path, hooks: Hooks | None = None,
+                db: Path | None = None) -> tuple[SubmitReport, list[ChunkRecord]]:  # fmt: skip
+    """`campaigns submit`: release the campaign's held imports and submit everything pending, under its lock."""
+    with campaign_lock(ledger, campaign):
+        refuse_if_stopped(ledger, campaign)
+        pending = ledger.pending_chunks(campaign)
+        if ledger.held_chunks(campaign) or pending:
+            for name in {c.provider for c in ledger.chunks(campaign, [ChunkState.PLANNED])}:
+                campaign_settings(settings, ledger, campaign).require_credentials(name, creating=True)
+        ledger.release_held(campaign)
+        return submit_pending(campaign, settings, ledger, home, hooks, db)
 
 
 def submit_pending(
@@ -205,7 +209,7 @@ def submit_pending(
                     client = providers.client(name)
                     cancel_chunks(ledger, client, make_submitter(ledger, client, settings, hooks), group, dry_run=False)
                 for name, group in by_provider(pending).items():
-                    make_submitter(ledger, providers.client(name), settings, hooks, report).run(group)
+                    make_submitter(ledger, providers.client(name), settings, hooks, report, provider=name).run(group)
     finally:
         if import_id is not None:
             ledger.finish_import(import_id, "pending" if report.pending else "submitted")
@@ -277,8 +281,8 @@ class _Watched:
     def __init__(self, spill, settings: Settings):
         self.spill, self.failpoints = spill, Failpoints(settings.failpoint)
 
-    def batches(self, name: str):
-        for batch in self.spill.batches(name):
+    def batches(self):
+        for batch in self.spill.batches():
             self.failpoints.hit("during_planning")
             yield batch
 

@@ -42,9 +42,13 @@ def tune(arrow_memory_pool: str | None = None) -> None:
     applied = True
     _tune_glibc_malloc()
     if not arrow_memory_pool:
-        import pyarrow as pa
+        import sys
 
-        pa.set_memory_pool(pa.system_memory_pool())
+        if "pyarrow" in sys.modules:
+            sys.modules["pyarrow"].set_memory_pool(sys.modules["pyarrow"].system_memory_pool())
+        else:  # read by Arrow when pyarrow first allocates: a command that never imports it does not pay for it
+            os.environ["ARROW_DEFAULT_MEMORY_POOL"] = "system"
+
 
 
 def _tune_glibc_malloc() -> None:

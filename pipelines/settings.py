@@ -215,6 +215,8 @@ SETTINGS: tuple[Setting, ...] = (
             "retry_budget"),
     Setting("retry_base_seconds", 0.5, "First backoff, in seconds (exponential, full jitter).", _positive_float, None,
             "CAMPAIGNS_RETRY_BASE", "retry_base"),
+    Setting("in_flight", None, "Batches submitted at once [default: the provider's, 4].", _positive_int, None,
+            "CAMPAIGNS_IN_FLIGHT", "in_flight"),
     Setting("settle_seconds", 1.0, "Wait before the second look for a batch an ambiguous create may have made.",
             _non_negative_float, None, "CAMPAIGNS_SETTLE_SECONDS", "settle_seconds"),
     Setting("magpipe_api_key", None, "magpipe's API key.", _secret, None, "MAGPIPE_API_KEY", secret=True),
@@ -265,6 +267,7 @@ class Settings:
     retry_attempts: int = 6
     retry_budget_seconds: float = 120.0
     retry_base_seconds: float = 0.5
+    in_flight: int | None = None
     settle_seconds: float = 1.0
     magpipe_api_key: Secret | None = None
     magpipe_base_url: str = MAGPIPE_DEFAULT_URL

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -47,12 +49,14 @@ class Failpoints:
     def __init__(self, spec: str | None):
         self.name, _, count = (spec or "").partition(":")
         self.remaining = int(count) if count else 1
+        self._lock = threading.Lock()  # chunks in flight pass failpoints from several threads
 
     def hit(self, name: str) -> None:
         if name == self.name:
-            self.remaining -= 1
-            if self.remaining <= 0:
-                os.kill(os.getpid(), signal.SIGKILL)
+            with self._lock:
+                self.remaining -= 1
+                if self.remaining <= 0:
+                    os.kill(os.getpid(), signal.SIGKILL)
 
 
 @dataclass
@@ -83,8 +87,11 @@ class Submitter:
         account_timezone: str = "UTC",
         clock: Callable[[], datetime] | None = None,
         report: SubmitReport | None = None,
+        in_flight: int = 1,
     ):
         self.ledger = ledger
+        self.in_flight = max(1, in_flight)
+        self._lock = threading.Lock()
         self.account_timezone = account_timezone
         self.clock = clock or now
         self.client = client
@@ -97,26 +104,53 @@ class Submitter:
         self.report = report if report is not None else SubmitReport()
 
     def run(self, chunks: list[ChunkRecord]) -> SubmitReport:
-        """Advance every chunk; stop at the first provider that is down, leaving the rest pending."""
-        for index, chunk in enumerate(chunks):
-            try:
-                final = self.advance(chunk)
-                self.report.started.append(final.key)
-                self.on_progress(final)
-            except (TransientProviderError, AmbiguousOutcome) as exc:
-                self.report.unreachable = getattr(exc, "unreachable", False)
-                self.ledger.note_error(chunk.key, str(exc))
-                self.report.pending[chunk.key] = str(exc)
-                for rest in chunks[index + 1 :]:
-                    self.report.pending[rest.key] = "not attempted: the provider was unavailable"
-                break
-            except ProviderError as exc:
-                self.ledger.note_error(chunk.key, str(exc))
-                self.report.pending[chunk.key] = str(exc)
-                for rest in chunks[index + 1 :]:
-                    self.report.pending[rest.key] = "not attempted after the provider refused a request"
-                raise
+        """Advance every chunk, up to `in_flight` at once, in order; stop taking new ones at the first provider that
+        is down (or refuses a request), leaving the rest pending. A refusal is raised once the chunks in flight end.
+
+        Each chunk's own moves stay in order (every state committed before its request);
+        chunks in flight at once are independent batches.
+        """
+        queue = iter(enumerate(chunks))
+        running: dict[Future, tuple[int, ChunkRecord]] = {}
+        halted: str | None = None  # why no more chunks are taken
+        refusal: ProviderError | None = None
+        with ThreadPoolExecutor(max_workers=self.in_flight, thread_name_prefix="submit") as pool:
+            while True:
+                while halted is None and len(running) < self.in_flight:
+                    item = next(queue, None)
+                    if item is None:
+                        break
+                    running[pool.submit(self.advance, item[1])] = item
+                if not running:
+                    break
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in sorted(done, key=lambda f: running[f][0]):
+                    _, chunk = running.pop(future)
+                    try:
+                        final = future.result()
+                    except (TransientProviderError, AmbiguousOutcome) as exc:
+                        self.report.unreachable = self.report.unreachable or getattr(exc, "unreachable", False)
+                        self._leave_pending(chunk, exc)
+                        halted = halted or "not attempted: the provider was unavailable"
+                    except ProviderError as exc:
+                        self._leave_pending(chunk, exc)
+                        halted, refusal = "not attempted after the provider refused a request", refusal or exc
+                    else:
+                        self.report.started.append(final.key)
+                        self.on_progress(final)
+        for _, rest in queue:
+            self.report.pending[rest.key] = halted or "not attempted"
+        if refusal is not None:
+            raise refusal
         return self.report
+
+    def _count_reconciled(self) -> None:
+        with self._lock:
+            self.report.reconciled += 1
+
+    def _leave_pending(self, chunk: ChunkRecord, exc: Exception) -> None:
+        self.ledger.note_error(chunk.key, str(exc))
+        self.report.pending[chunk.key] = str(exc)
 
     def resolve(self, chunk: ChunkRecord) -> ChunkRecord:
         """A chunk left `creating` or `starting` by a killed run, settled by reading the provider (nothing is sent)."""
@@ -184,7 +218,7 @@ class Submitter:
 
     def _reconcile_create(self, chunk: ChunkRecord) -> ChunkRecord:
         """A create may have happened: find the batch by its name, never create blindly."""
-        self.report.reconciled += 1
+        self._count_reconciled()
         keep = self.find_created(chunk)
         if keep is None:
             return self.ledger.transition(chunk.key, ChunkState.CREATING, ChunkState.PLANNED)
@@ -261,7 +295,7 @@ class Submitter:
 
     def _reconcile_start(self, chunk: ChunkRecord, *, or_raise: bool = False) -> ChunkRecord:
         """A start may have happened: read the batch. Only a draft may be started (again)."""
-        self.report.reconciled += 1
+        self._count_reconciled()
         remote = self.read(chunk)
         if remote.status in NOT_STARTED:
             chunk = self.ledger.transition(chunk.key, ChunkState.STARTING, ChunkState.DRAFT_CREATED)

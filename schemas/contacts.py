@@ -94,3 +94,4 @@ class ImportSummary(BaseModel):
     files: list[FileCounts] = Field(default_factory=list)
     batches: list[BatchPlan] = Field(default_factory=list)
     dry_run: bool = True
+    held: bool = False  # planned into the ledger, nothing submitted (import --hold)

@@ -65,7 +65,7 @@ class ImportRecord(SQLModel, table=True):
     agent_id: str | None = None  # the agent its batches were given
     started_at: datetime
     finished_at: datetime | None = None
-    outcome: str = "planned"  # planned | submitted | pending | dry_run
+    outcome: str = "planned"  # planned | held | submitted | pending | dry_run
 
 
 class ImportFileRecord(SQLModel, table=True):
@@ -93,21 +93,26 @@ class ImportFileRecord(SQLModel, table=True):
     counted: bool = True
 
 
-class ContactRecord(SQLModel, table=True):
-    """A contact accepted into a campaign; one per (campaign, e164), ever."""
+class PlanSegmentRecord(SQLModel, table=True):
+    """Rows an import planned, stored columnar (pipelines.segments): one chunk's contacts, or a block of rejects or
+    duplicates, as one compressed Arrow IPC stream. Written once, in the import's planning transaction; never changed.
 
-    __tablename__ = "contacts"
+    A campaign's contacts are its `contacts` segments: one per chunk, the members in order;
+    `numbers` holds their E.164 numbers as little-endian int64 keys (the digits after '+'),
+    so deduplication and cooldown never decode the rest. A number is in at most one of a
+    campaign's contact segments (the ledger checks it when a plan is recorded).
+    """
 
-    campaign: str = Field(primary_key=True)
-    e164: str = Field(primary_key=True)
-    name: str | None = None
-    variables: str = "{}"  # JSON object of dynamic variables
-    source_file: str
-    source_sheet: str | None = None
-    source_row: int
+    __tablename__ = "plan_segments"
+
+    id: int | None = Field(default=None, primary_key=True)
+    campaign: str = Field(index=True)
     import_id: int = Field(index=True)
-    chunk_key: str = Field(index=True)
-    position: int  # order inside the chunk
+    kind: str  # contacts | rejects | duplicates
+    chunk_key: str | None = Field(default=None, index=True)  # contacts: the chunk these people make up
+    rows: int
+    numbers: bytes | None = None  # contacts: int64 keys of the members' numbers, in order
+    data: bytes  # the rows, pipelines.segments.KINDS[kind], as an LZ4-compressed Arrow IPC stream
 
 
 class ChunkRecord(SQLModel, table=True):
@@ -157,7 +162,7 @@ class ProviderBatchRecord(SQLModel, table=True):
 
 
 class RetryRecord(SQLModel, table=True):
-    """A contact's membership in a retry chunk (its first chunk is ContactRecord.chunk_key)."""
+    """A contact's membership in a retry chunk; origin_chunk is the import chunk whose segment holds the contact."""
 
     __tablename__ = "retries"
 
@@ -167,6 +172,7 @@ class RetryRecord(SQLModel, table=True):
     attempt: int  # 2 for the first retry, …
     position: int  # order inside the chunk
     reason: str  # the status of the attempt it repeats (busy, no_answer, …)
+    origin_chunk: str | None = None  # the contact's import chunk (its name and variables are in that chunk's segment)
     planned_at: datetime
 
 
@@ -197,35 +203,6 @@ class CampaignLock(SQLModel, table=True):
     pid: int
     acquired_at: datetime
     heartbeat_at: datetime
-
-
-class RejectRecord(SQLModel, table=True):
-    """A row an import rejected, with its reason (kept so reports can be rebuilt from the ledger)."""
-
-    __tablename__ = "rejects"
-
-    import_id: int = Field(primary_key=True)
-    source_file: str = Field(primary_key=True)
-    source_sheet: str = Field(default="", primary_key=True)
-    source_row: int = Field(primary_key=True)
-    campaign: str = Field(index=True)
-    raw_value: str
-    reason: str
-
-
-class DuplicateRecord(SQLModel, table=True):
-    """A row that repeated a number earlier in the same import."""
-
-    __tablename__ = "duplicates"
-
-    import_id: int = Field(primary_key=True)
-    source_file: str = Field(primary_key=True)
-    source_sheet: str = Field(default="", primary_key=True)
-    source_row: int = Field(primary_key=True)
-    campaign: str = Field(index=True)
-    e164: str
-    duplicate_of_file: str
-    duplicate_of_row: int
 
 
 class SnapshotRecord(SQLModel, table=True):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
@@ -58,12 +59,11 @@ class RemoteBatchDetail(BaseModel):
     recipients: list[RemoteRecipient]
 
 
-class OutgoingContact(BaseModel):
-    """What a chunk sends per person."""
-
-    model_config = ConfigDict(frozen=True)
+@dataclass(frozen=True, slots=True)
+class OutgoingContact:
+    """What a chunk sends per person (read from the ledger, which holds only checked values)."""
 
     e164: str
     name: str | None = None
-    variables: dict[str, str] = {}
+    variables: dict[str, str] = field(default_factory=dict)
     contact_id: str | None = None

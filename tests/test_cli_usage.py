@@ -81,3 +81,12 @@ def test_a_file_the_user_cannot_read_exits_3(tmp_path):
                                 cwd=ROOT, capture_output=True, text=True, timeout=120)  # fmt: skip
         assert result.returncode == 3, result.stderr
         assert "Permission denied" in result.stderr and "internal error" not in result.stderr
+
+
+def test_the_readme_documents_every_setting():
+    from pipelines.settings import SETTINGS
+
+    readme = (ROOT / "README.md").read_text()
+    undocumented = [name for setting in SETTINGS for name in (setting.flag, setting.env, setting.toml and f"`{setting.toml}`")
+                    if name and name not in readme]  # fmt: skip
+    assert undocumented == []

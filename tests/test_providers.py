@@ -41,7 +41,7 @@ def raising(exc_type):
 )
 def test_failures_are_classified(handler, mutating, expected):
     with pytest.raises(expected) as info:
-        edge(handler).send("POST", "/x", mutating=mutating, json={})
+        edge(handler).send("POST", "/x", mutating=mutating, body={})
     assert type(info.value) is expected or expected is ProviderError and not isinstance(info.value, TransientProviderError)
 
 

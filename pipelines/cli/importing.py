@@ -22,20 +22,20 @@ if TYPE_CHECKING:
 def _skip_sets(ledger: Ledger | None, options: IngestOptions, files: tuple[Path, ...], cooldown: float | None) -> dict:
     """Numbers not to call: suppression files (read as contact files are) + the ledger's list; recently called;
     already taken (dry run)."""
-    from pipelines.ingest.suppress import read_suppression
-
     suppressed: set[str] = set()
     for path in files:
+        from pipelines.ingest.suppress import read_suppression
+
         read = read_suppression(path, options.region)
         suppressed |= read.numbers
         if read.skipped:
             stderr().print(f"warning: {path}: {sum(read.skipped.values())} row(s) hold no valid number and block nobody "
                            f"(`campaigns suppress add {path}` lists them)", markup=False)  # fmt: skip
     if ledger is None:
-        return {"suppressed": suppressed, "cooled_down": set(), "already_submitted": set()}
+        return {"suppressed": suppressed, "cooled_down": (), "already_submitted": ()}
     suppressed |= ledger.suppressed_numbers()
-    cooled = ledger.recently_submitted(cooldown) if cooldown else set()
-    return {"suppressed": suppressed, "cooled_down": cooled, "already_submitted": ledger.submitted_numbers(options.campaign)}
+    cooled = ledger.recently_submitted(cooldown) if cooldown else ()
+    return {"suppressed": suppressed, "cooled_down": cooled, "already_submitted": ledger.submitted_keys(options.campaign)}
 
 
 def _distinct(paths: tuple[Path, ...]) -> list[Path]:
@@ -60,21 +60,22 @@ def _hours_warning(options: IngestOptions) -> str:
 @click.argument("paths", nargs=-1, required=True, metavar="FILE...", type=click.Path(path_type=Path, readable=False))
 @click.option("--campaign", required=True, help="The campaign the contacts belong to.")
 @click.option("--dry-run", is_flag=True, help="Read, normalise, dedupe and chunk; submit nothing.")
+@click.option("--hold", is_flag=True, help="Plan into the ledger and submit nothing: review, then `campaigns submit`.")
 @json_option
 @click.option("--out", type=click.Path(path_type=Path), help="Write accepted.csv, rejected.csv, duplicates.csv and suppressed.csv here.")
 @click.option("--suppress", "suppress_files", multiple=True, type=click.Path(path_type=Path, readable=False), metavar="FILE",
               help="A do-not-call file (repeat), read as contact files are.")  # fmt: skip
 @click.option("--cooldown", type=float, metavar="DAYS", help="Skip numbers any campaign started calling in the last DAYS days.")
 @settings_options(*LOCATION, *PROVIDER, *READING)
-def import_command(paths, campaign, dry_run, as_json, out, suppress_files, cooldown, flags) -> None:
-    """Import spreadsheets (CSV, TSV, XLSX, Parquet, JSON Lines) into a campaign and submit them, or --dry-run."""
+def import_command(paths, campaign, dry_run, hold, as_json, out, suppress_files, cooldown, flags) -> None:
+    """Import spreadsheets (CSV, TSV, XLSX, Parquet, JSON Lines) into a campaign and submit them (or --hold, --dry-run)."""
     from pipelines import console as show
-    from pipelines.ledger import Ledger
-    from pipelines.run import Hooks, campaign_provider, import_and_submit, ingest_options, pending_error, refuse_if_stopped
-    from pipelines.ingest.pipeline import run
-    from pipelines.ingest.sinks import CsvFiles
+    from pipelines.ingest.options import ingest_options
+    from pipelines.providers.registry import campaign_provider
 
     check_campaign(campaign)
+    if hold and dry_run:
+        raise UsageError("--hold plans into the ledger and --dry-run changes nothing: give one of them")
     paths = _distinct(paths)
     missing = next((path for path in paths if not path.exists()), None)
     if missing is not None:  # before anything else is said or opened
@@ -86,19 +87,27 @@ def import_command(paths, campaign, dry_run, as_json, out, suppress_files, coold
     # The ledger is read if there is one (the campaign's provider, suppression, cooldown, already submitted); it is
     # created only once everything given has been checked, and a dry run changes nothing.
     with ExitStack() as stack:
+        if settings.ledger_exists() or not dry_run:  # a dry run on a fresh home never loads the ledger's code
+            from pipelines.ledger import Ledger
         ledger = stack.enter_context(Ledger(settings.ledger_url, read_only=dry_run)) if settings.ledger_exists() else None
         chosen = campaign_provider(settings, ledger, campaign)
         options = ingest_options(settings, campaign, chosen)
         skip = _skip_sets(ledger, options, suppress_files, cooldown)
         if dry_run:  # streamed: any number of rows in bounded memory
+            from pipelines.ingest.pipeline import run
+            from pipelines.ingest.sinks import CsvFiles
+
             if ledger is not None and ledger.stopped_at(campaign) is not None:
                 err.print(f"warning: campaign {campaign} is cancelled: a real import would be refused until "
                           f"`campaigns resume --campaign {campaign}`", markup=False)  # fmt: skip
             _print_summary(run(paths, options, [CsvFiles(out)] if out is not None else [], **skip), as_json, out)
             return
+        from pipelines.run import Hooks, import_and_submit, pending_error, refuse_if_stopped
+
         if ledger is not None:
             refuse_if_stopped(ledger, campaign)  # said before anything else is asked for
-        settings.require_credentials(chosen, creating=True)
+        if not hold:
+            settings.require_credentials(chosen, creating=True)
         ledger = ledger or stack.enter_context(Ledger(settings.ledger_url))
         if chosen == "sandbox":
             show.sandbox_notice(err, settings.home)
@@ -109,13 +118,51 @@ def import_command(paths, campaign, dry_run, as_json, out, suppress_files, coold
         with display:
             done = import_and_submit(
                 paths, options, settings, ledger, settings.home, hooks, db=settings.db_path, out=out,
-                suppressed=skip["suppressed"], cooled_down=skip["cooled_down"],
+                suppressed=skip["suppressed"], cooled_down=skip["cooled_down"], hold=hold,
             )  # fmt: skip
         error = pending_error(done.report) if done.report.pending else done.report.publish_error
         if done.report.pending and done.report.publish_error is not None:
             err.print(f"campaigns: warning: {done.report.publish_error}", markup=False)
         _print_summary(done.summary, as_json, out, pending=done.report.pending, error=error)
         end_with(error)
+
+
+@app.command("submit")
+@click.option("--campaign", required=True, help="The campaign whose held and pending batches are started.")
+@json_option
+@settings_options(*LOCATION, *PROVIDER)
+def submit_command(campaign, as_json, flags) -> None:
+    """Start what `import --hold` planned (and anything left pending) for a campaign."""
+    from pipelines import console as show
+    from pipelines.ledger import Ledger
+    from pipelines.run import Hooks, pending_error, submit_held
+
+    check_campaign(campaign)
+    settings = settings_of(flags)
+    if not settings.ledger_exists():
+        raise UsageError(f"no ledger in {settings.home}: nothing has been imported there (give --home or CAMPAIGNS_HOME)")
+    err = stderr()
+    with Ledger(settings.ledger_url) as ledger:
+        if not ledger.chunks(campaign):
+            raise UsageError(f"campaign {campaign!r} has no batches in {settings.home}: import its files first")
+        if any(c.provider == "sandbox" for c in ledger.chunks(campaign, ["planned"])):
+            show.sandbox_notice(err, settings.home)
+        display = show.SubmitDisplay(err, quiet=as_json)
+        with display:
+            report, chunks = submit_held(campaign, settings, ledger, settings.home,
+                                         Hooks(on_chunk=display.chunk_started, on_retry=display.retry, on_plan=display.plan),
+                                         db=settings.db_path)  # fmt: skip
+        started = {c.key: c for c in ledger.chunks(campaign) if c.key in {p.key for p in chunks}}
+    error = pending_error(report) if report.pending else report.publish_error
+    if as_json:
+        print_json({"campaign": campaign, "started": report.started, "pending": report.pending,
+                    "batches": [{"key": c.key, "size": c.size, "state": c.state, "provider_batch_id": c.provider_batch_id}
+                                for c in started.values()]}, error)  # fmt: skip
+    else:
+        from rich.console import Console
+
+        show.submit_summary(Console(highlight=False, soft_wrap=True), campaign, report, list(started.values()))
+    end_with(error)
 
 
 @app.command("watch")
@@ -132,7 +179,8 @@ def watch_command(inbox, campaign, once, interval, settle, pattern, log_format, 
     """Import every new spreadsheet dropped into an inbox, exactly once; move it to processed/ or failed/."""
     from pipelines.ledger import Ledger
     from pipelines.logs import EventLog
-    from pipelines.run import campaign_provider, ingest_options
+    from pipelines.ingest.options import ingest_options
+    from pipelines.providers.registry import campaign_provider
     from pipelines.settings import resolve
     from pipelines.watch import Inbox, run_cycle
 

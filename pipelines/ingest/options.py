@@ -1,11 +1,16 @@
-"""How one import reads and cuts its files (built from the settings by pipelines.run.ingest_options)."""
+"""How one import reads and cuts its files, built from the settings by ingest_options()."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from pipelines.ingest.hours import CallingHours
 from pipelines.ingest.read import MAX_WORKBOOK_BYTES
+from pipelines.providers.registry import batch_limit
+
+if TYPE_CHECKING:
+    from pipelines.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -19,3 +24,15 @@ class IngestOptions:
     batch_size: int = 1000
     hours: CallingHours = field(default_factory=CallingHours)  # local calling window and days
     max_workbook_bytes: int = MAX_WORKBOOK_BYTES  # a zipped workbook expanding beyond this is refused (too_large)
+
+
+def ingest_options(settings: Settings, campaign: str, provider: str) -> IngestOptions:
+    """How to read and cut one campaign's files, from its settings: the batch size is capped at the provider's limit,
+    and a calling window outside 08:00-21:00 is refused unless allow_any_hour."""
+    hours = CallingHours.parse(settings.window, settings.days)
+    hours.check(settings.allow_any_hour)
+    return IngestOptions(
+        campaign=campaign, region=settings.region, phone_columns=settings.phone_columns, sheet=settings.sheet,
+        batch_size=batch_limit(provider, settings.batch_size), hours=hours,
+        max_workbook_bytes=int(settings.max_workbook_mb * 2**20),
+    )  # fmt: skip

@@ -480,8 +480,10 @@ def _zone_slices(tables: list[pa.Table]) -> Iterator[tuple[int, list[pa.Table]]]
         yield zone, parts
 
 
-def _keys_of(numbers: Collection[str]) -> np.ndarray:
-    """A set of E.164 numbers as sorted int64 keys (anything that is not E.164 text is ignored)."""
+def _keys_of(numbers: Collection[str] | np.ndarray) -> np.ndarray:
+    """E.164 numbers (text, or int64 keys already) as sorted int64 keys (text that is not E.164 is ignored)."""
+    if isinstance(numbers, np.ndarray):
+        return np.unique(numbers.astype(np.int64))
     if not len(numbers):
         return np.zeros(0, dtype=np.int64)
     text = pa.array(sorted(numbers), type=pa.string())
@@ -495,8 +497,8 @@ def run(
     sinks: Sequence[Sink] = (),
     *,
     suppressed: Collection[str] = (),
-    already_submitted: Collection[str] = (),
-    cooled_down: Collection[str] = (),
+    already_submitted: Collection[str] | np.ndarray = (),
+    cooled_down: Collection[str] | np.ndarray = (),
 ) -> ImportSummary:
     """Read every file, normalise, drop suppressed numbers, dedupe across all files (and against `already_submitted`)
     and chunk what is new; hand everything to the sinks. Returns the counts and the batches.

@@ -6,10 +6,11 @@ accepted rows in pieces of whole chunks, prepared on the worker threads.
 
 - CsvFiles: accepted.csv, rejected.csv, duplicates.csv, suppressed.csv (--out), text that
   Excel would run as a formula escaped, each file renamed into place at the end.
-- PlanSpill: the ledger's plan (contacts, rejects, duplicates), written to Arrow files in a
-  private folder as the pipeline goes (memory stays bounded), loaded into the ledger by
-  `commit` in one transaction once the import is known good: a killed import leaves
-  nothing in the ledger, and the spill folder is removed (or swept by the next import).
+- PlanSpill: the ledger's plan (contacts per chunk, rejects, duplicates) as the ledger's
+  segments (pipelines.segments), written to a file in a private folder as the pipeline
+  goes (memory stays bounded), loaded into the ledger in one transaction once the import
+  is known good: a killed import leaves nothing in the ledger, and the spill folder is
+  removed (or swept by the next import).
 - Frames: everything as DataFrames (the notebook API).
 """
 
@@ -26,6 +27,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipelines import segments
 from pipelines.ingest.filewriter import FileWriter
 from pipelines.ingest.normalise import json_objects, json_parts
 from pipelines.ingest.output import CsvOutput, csv_rows, excel_safe_array, joined_rows, quoted_text
@@ -104,25 +106,14 @@ class CsvFiles(Sink):
             output.abandon()
 
 
-# The ledger's rows, as the spill files hold them (plain strings: no dictionaries, nothing escaped).
-CONTACT_SCHEMA = pa.schema([("e164", pa.string()), ("name", pa.string()), ("variables", pa.string()),
-                            ("source_file", pa.string()), ("source_sheet", pa.string()), ("source_row", pa.int64()),
-                            ("chunk_key", pa.string()), ("position", pa.int64())])  # fmt: skip
-REJECT_SCHEMA = pa.schema([("source_file", pa.string()), ("source_sheet", pa.string()), ("source_row", pa.int64()),
-                           ("raw_value", pa.string()), ("reason", pa.string())])  # fmt: skip
-DUPLICATE_SCHEMA = pa.schema([("source_file", pa.string()), ("source_sheet", pa.string()), ("source_row", pa.int64()),
-                              ("e164", pa.string()), ("duplicate_of_file", pa.string()), ("duplicate_of_row", pa.int64())])  # fmt: skip
-SPILLS = {"contacts": CONTACT_SCHEMA, "rejected": REJECT_SCHEMA, "duplicates": DUPLICATE_SCHEMA}
 EOS = b"\xff\xff\xff\xff\x00\x00\x00\x00"  # an Arrow IPC stream's end marker
 
 
 def contact_rows(piece: Piece) -> pa.Table:
-    """A piece's accepted rows as the ledger stores contacts: E.164, name, variables as JSON, where from, chunk, position."""
+    """A piece's accepted rows as the ledger stores contacts (pipelines.segments.CONTACTS), in chunk order."""
     origins = piece.rows.column("origin").to_numpy()
     names = [name[len(VARIABLE) :] for name in piece.variables()]
     variables = json_objects(names, [piece.rows.column(VARIABLE + name) for name in names], piece.rows.num_rows)
-    chunk = piece.chunk_index()
-    position = np.arange(piece.rows.num_rows, dtype=np.int64) - np.repeat(piece.bounds[:-1], np.diff(piece.bounds))
     return pa.table({
         "e164": pc.binary_join_element_wise("+", piece.digits, ""),
         "name": piece.rows.column(NAME).combine_chunks(),
@@ -130,49 +121,45 @@ def contact_rows(piece: Piece) -> pa.Table:
         "source_file": piece.origins.column(origins, piece.origins.files).cast(pa.string()),
         "source_sheet": piece.origins.column(origins, piece.origins.sheets).cast(pa.string()),
         "source_row": piece.rows.column("row").combine_chunks(),
-        "chunk_key": pa.array(piece.keys, type=pa.string()).take(pa.array(chunk)),
-        "position": pa.array(position),
-    }, schema=CONTACT_SCHEMA)  # fmt: skip
+    }, schema=segments.CONTACTS)  # fmt: skip
 
 
 class PlanSpill(Sink):
-    """The ledger's plan written to Arrow stream files in a private folder under `parent`, as the pipeline goes."""
+    """The ledger's plan, as the segments it will store (pipelines.segments), written to one Arrow stream file in a
+    private folder under `parent` as the pipeline goes: memory stays bounded, and the ledger loads the file in one
+    transaction once the import is known good."""
+
+    KINDS = {"rejected": "rejects", "duplicates": "duplicates"}  # suppressed rows are counted, not kept
 
     def __init__(self, parent: Path):
         parent.mkdir(parents=True, exist_ok=True)
         self.folder = Path(tempfile.mkdtemp(prefix=f".planning-{os.getpid()}-", dir=parent))
-        self.writers = {name: FileWriter(self.folder / f"{name}.arrow", direct=False) for name in SPILLS}
-        for name, schema in SPILLS.items():
-            self.writers[name].write(schema.serialize())
+        self.writer = FileWriter(self.folder / "segments.arrow", direct=False)
+        self.writer.write(segments.SEGMENT.serialize())
 
     def rows(self, kind: str, table: pa.Table) -> None:
-        if kind == "suppressed":
-            return  # counted in the import's figures; the ledger keeps no row for them
-        schema = SPILLS[kind]
-        plain = pa.table({name: table.column(name).cast(schema.field(name).type) if pa.types.is_dictionary(table.column(name).type)
-                          else table.column(name) for name in schema.names}, schema=schema)  # fmt: skip
-        for batch in plain.to_batches():
-            self.writers[kind].write(batch.serialize())
+        if kind in self.KINDS:
+            for batch in segments.block_segments(self.KINDS[kind], table):
+                self.writer.write(batch.serialize())
 
     def prepare(self, piece: Piece) -> list[pa.Buffer]:
-        return [batch.serialize() for batch in contact_rows(piece).to_batches()]
+        """One segment per chunk, compressed on a worker."""
+        return [segments.contact_segments(contact_rows(piece), piece.keys, piece.bounds).serialize()]
 
     def take(self, share) -> None:
-        self.writers["contacts"].write_when_ready(share)
+        self.writer.write_when_ready(share)
 
     def close(self) -> None:
-        for writer in self.writers.values():
-            writer.write(EOS)
-            writer.close()
+        self.writer.write(EOS)
+        self.writer.close()
 
     def abandon(self) -> None:
-        for writer in self.writers.values():
-            writer.abandon()
+        self.writer.abandon()
         self.discard()
 
-    def batches(self, name: str):
-        """The record batches spilled for `contacts`, `rejected` or `duplicates`, in order (read back for the ledger)."""
-        with pa.memory_map(str(self.folder / f"{name}.arrow")) as source:
+    def batches(self):
+        """The spilled segments (record batches of pipelines.segments.SEGMENT), in order."""
+        with pa.memory_map(str(self.folder / "segments.arrow")) as source:
             yield from pa.ipc.open_stream(source)
 
     def discard(self) -> None:
@@ -212,8 +199,9 @@ class Frames(Sink):
         self.tables[kind].append(table)
 
     def prepare(self, piece: Piece) -> pa.Table:
-        rows = contact_rows(piece)
-        return rows.append_column(TIMEZONE, pa.array(piece.zones, type=pa.string()).take(pa.array(piece.chunk_index())))
+        chunk = pa.array(piece.chunk_index())
+        return contact_rows(piece).append_column(CHUNK_KEY, pa.array(piece.keys, type=pa.string()).take(chunk)).append_column(
+            TIMEZONE, pa.array(piece.zones, type=pa.string()).take(chunk))
 
     def take(self, share) -> None:
         self.pieces.append(share)

@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 import httpx
+import pydantic_core
+from pydantic import BaseModel
 
 from pipelines.errors import AmbiguousOutcome, ProviderError, TransientProviderError
 from schemas.provider import OutgoingContact, RemoteBatch, RemoteBatchDetail, Schedule
@@ -68,10 +70,15 @@ class HttpEdge:
     def close(self) -> None:
         self._http.close()
 
-    def send(self, method: str, path: str, *, mutating: bool, json=None, params=None) -> httpx.Response:
+    def send(self, method: str, path: str, *, mutating: bool, body: BaseModel | dict | None = None, params=None) -> httpx.Response:
+        """Send a request; a body (a request model, fields left unset omitted, or a plain dict) is sent as JSON."""
         what = f"{self.label} {method} {path}"
+        content, headers = None, None
+        if body is not None:
+            content = body.model_dump_json(exclude_none=True) if isinstance(body, BaseModel) else pydantic_core.to_json(body)
+            headers = {"content-type": "application/json"}
         try:
-            response = self._http.request(method, path, json=json, params=params)
+            response = self._http.request(method, path, content=content, headers=headers, params=params)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             raise TransientProviderError(f"cannot reach {self.label} ({_reason(exc)})", unreachable=True) from exc
         except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
@@ -105,9 +112,14 @@ def _reason(exc: Exception) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def answer(response: httpx.Response):
+    """A response's JSON (ValueError if it is not JSON)."""
+    return pydantic_core.from_json(response.content)
+
+
 def _error_message(response: httpx.Response) -> str:
     try:
-        body = response.json()
+        body = answer(response)
     except ValueError:
         return response.reason_phrase or ""
     if isinstance(body, dict):

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from pipelines.errors import UsageError
 
 if TYPE_CHECKING:
+    from pipelines.ledger import Ledger
     from pipelines.settings import Settings
     from pipelines.providers.base import ProviderClient
 
@@ -28,6 +29,7 @@ class Dialect:
     batch_limit: int  # most contacts one batch may hold
     stops_running: bool  # can a batch that is dialling be stopped?
     moves_scheduled: bool  # can a started batch still waiting for its start time be given a new one?
+    in_flight: int  # chunks submitted at once by default (each its own requests, in order)
 
 
 @dataclass(frozen=True)
@@ -41,8 +43,8 @@ class ProviderSpec:
     open: Callable[[Settings, Path], contextmanager]  # settings, home → a context manager yielding a client
 
 
-MAGPIPE = Dialect("magpipe", batch_limit=500, stops_running=True, moves_scheduled=False)
-BATCHCALL = Dialect("batchcall", batch_limit=1000, stops_running=False, moves_scheduled=True)
+MAGPIPE = Dialect("magpipe", batch_limit=500, stops_running=True, moves_scheduled=False, in_flight=4)
+BATCHCALL = Dialect("batchcall", batch_limit=1000, stops_running=False, moves_scheduled=True, in_flight=4)
 
 
 @contextmanager
@@ -118,6 +120,14 @@ def batch_limit(provider: str, requested: int | None = None) -> int:
     """min(requested, the provider's limit)."""
     limit = spec(provider).dialect.batch_limit
     return limit if requested is None else min(requested, limit)
+
+
+def campaign_provider(settings: Settings, ledger: Ledger | None, campaign: str) -> str:
+    """Where a campaign's new batches go: the provider chosen (flag, environment, campaigns.toml), else the one
+    its last import used, else the embedded sandbox."""
+    if settings.provider is not None:
+        return settings.provider
+    return (ledger.campaign_provider(campaign) if ledger is not None else None) or DEFAULT_PROVIDER
 
 
 class Providers:

@@ -104,7 +104,7 @@ class Sandbox:
             raise BadRequest(f"request body is not valid JSON ({_clip(str(exc), 120)})") from None
         if not isinstance(body, dict):
             raise BadRequest(f"request body must be a JSON object, not {_json_type(body)}")
-        _check_json(body)
+        _check_json(body, containers_only=b"\x00" not in raw and not _SUSPECT.search(raw))
         return body
 
     async def _http_error(self, request: Request, exc: HTTPException) -> Response:
@@ -269,7 +269,7 @@ class Sandbox:
 
     def _mp_list(self, body: dict) -> Response:
         request = _parse(mp.ListRequest, body)
-        views = [self.store.view(b) for b in self.store.list("magpipe")]
+        views = [self.store.view(b, recipients=False) for b in self.store.list("magpipe")]
         if request.status:
             views = [v for v in views if v.status == request.status]
         page = views[request.offset : request.offset + request.limit]
@@ -277,7 +277,7 @@ class Sandbox:
 
     def _mp_get(self, body: dict) -> Response:
         request = _parse(mp.BatchIdRequest, {**body, "action": "get"})
-        view = self._mp_view(request.batch_id)
+        view = self._mp_view(request.batch_id, recipients=True)
         recipients = [
             mp.RecipientState(
                 id=r.recipient_id,
@@ -294,11 +294,11 @@ class Sandbox:
         answer = mp.GetAnswer(batch=self._mp_batch_json(view), recipients=recipients, runs=None)
         return JSONResponse(answer.model_dump(exclude_none=True) | {"runs": None})
 
-    def _mp_view(self, batch_id: str) -> BatchView:
+    def _mp_view(self, batch_id: str, *, recipients: bool = False) -> BatchView:
         batch = self.store.get(batch_id, "magpipe")
         if batch is None:
             raise NotFound("Batch not found")
-        return self.store.view(batch)
+        return self.store.view(batch, recipients=recipients)
 
     def _mp_batch(self, batch_id: str) -> mp.Batch:
         return self._mp_batch_json(self._mp_view(batch_id))
@@ -314,7 +314,7 @@ class Sandbox:
             agent_id=f.get("agent_id"),
             status=view.status,
             send_now=f.get("send_now"),
-            total_recipients=len(view.recipients),
+            total_recipients=view.total,
             completed_count=view.count("completed"),
             failed_count=view.count("busy", "no_answer", "failed"),
             window_start_time=f.get("window_start_time", "00:00"),
@@ -402,7 +402,7 @@ class Sandbox:
             batch = self.store.create("batchcall", create.name, "draft", fields, self._bc_tasks(create.tasks))
             if plan:
                 self.store.start_run(batch.id, at=plan[0], status=plan[1])
-        data = self._bc_data(self.store.view(self.store.get(batch.id)), request)
+        data = self._bc_data(self.store.view(self.store.get(batch.id), recipients=False), request)
         return JSONResponse(bc.Envelope(message="Batch call created successfully", status="success", data=data).model_dump())
 
     def _bc_update(self, request: Request, body: dict) -> Response:
@@ -412,7 +412,7 @@ class Sandbox:
             raise NotFound("Batch call not found")
         update = _parse(bc.UpdateRequest, body)
         self._bc_check(update)
-        view = self.store.view(batch)
+        view = self.store.view(batch, recipients=False)
         refusal = f"batch call is {_bc_status(view.status)}: only draft or scheduled batches can be updated"
         if view.status not in ("draft", "scheduled") or (batch.run and self.store.dialled(batch_id)):
             raise BadRequest(refusal)
@@ -428,14 +428,19 @@ class Sandbox:
             self.store.update(batch_id, name=update.name, status="draft", fields=fields)
             if plan:
                 self.store.start_run(batch_id, at=plan[0], status=plan[1])
-        data = self._bc_data(self.store.view(self.store.get(batch_id)), request)
+        data = self._bc_data(self.store.view(self.store.get(batch_id), recipients=False), request)
         return JSONResponse(bc.Envelope(message="Batch call updated successfully", status="success", data=data).model_dump())
 
     def _bc_get(self, request: Request, _body) -> Response:
         batch = self.store.get(request.path_params["batch_id"], "batchcall")
         if batch is None:
             raise NotFound("Batch call not found")
-        view = self.store.view(batch)
+        tasks = request.query_params.get("tasks", "true")
+        if tasks not in ("true", "false"):
+            raise BadRequest("tasks must be true or false")
+        view = self.store.view(batch, recipients=tasks == "true")
+        if tasks == "false":  # the batch alone: what a client reads before it starts a draft
+            return JSONResponse(bc.Envelope(message="Batch call retrieved", status="success", data=self._bc_data(view, request)).model_dump())
         detail = bc.BatchDetail(
             **self._bc_data(view, request).model_dump(),
             tasks=[
@@ -460,7 +465,7 @@ class Sandbox:
         status = params.get("status")
         if status and status not in BATCHCALL_STATUSES:
             raise BadRequest(f"status must be one of {', '.join(BATCHCALL_STATUSES)}")
-        views = [self.store.view(b) for b in self.store.list("batchcall", name=params.get("name"))]
+        views = [self.store.view(b, recipients=False) for b in self.store.list("batchcall", name=params.get("name"))]
         if status:
             views = [v for v in views if _bc_status(v.status) == status]
         data = [self._bc_data(v, request) for v in views[offset : offset + limit]]
@@ -469,22 +474,22 @@ class Sandbox:
     @staticmethod
     def _bc_data(view: BatchView, request: Request) -> bc.BatchData:
         b, f = view.batch, view.batch.fields
-        dialled = [r for r in view.recipients if r.status not in ("pending", "skipped")]
+        dialled = view.dial_times()
         return bc.BatchData(
             batch_call_id=b.id,
             name=b.name,
             from_number=f.get("from_number"),
             scheduled_timestamp=millis(b.start_at) if b.start_at else f.get("trigger_timestamp"),
-            total_task_count=len(view.recipients),
-            total=len(view.recipients),
+            total_task_count=view.total,
+            total=view.total,
             sent=len(dialled),
-            picked_up=sum(1 for r in dialled if r.status in ("in_progress", "completed")),
+            picked_up=view.count("in_progress", "completed"),
             completed=view.count(*bc.TERMINAL_TASK, "skipped"),
             agent_id=f.get("agent_id"),
             organization_id=f.get("organization_id", "sandbox-org"),
             status=_bc_status(view.status),
             timezone=f.get("timezone", "UTC"),
-            last_sent_timestamp=millis(max((r.call.dial_at for r in dialled), default=None)),
+            last_sent_timestamp=millis(max(dialled, default=None)),
             tasks_url=f"{str(request.base_url).rstrip('/')}/batch-call/{b.id}",
             created_timestamp=millis(b.created_at),
         )
@@ -575,6 +580,11 @@ def _json_type(value) -> str:
     return "an array" if isinstance(value, list) else "an object"
 
 
+# What a lone surrogate, NaN, Infinity, a float overflow or an over-long integer is written with in UTF-8 JSON:
+# a \uD800-\uDFFF escape, the two words, an exponent of three digits or more, a long run of digits.
+_SUSPECT = re.compile(rb"\\u[dD][89a-fA-F]|NaN|Infinity|[eE][+-]?\d{3}|\d{300}")
+
+
 class _LongInt:
     """An integer literal too long for Python to read (over 4300 digits): refused where it stands."""
 
@@ -612,33 +622,41 @@ def _deep_path(raw: bytes) -> str:
     return _clip(".".join(str(p) for p in positions if p is not None), 80) or "request body"
 
 
-def _check_json(body: dict) -> None:
+def _check_json(body: dict, *, containers_only: bool = False) -> None:
     """Refuse what JSON lets through but a field cannot hold, naming where it is.
 
     Nesting deeper than MAX_DEPTH; strings that are not Unicode text (a lone surrogate, sent
     as \\ud800, could be stored but never written back out as UTF-8); NaN, Infinity and
     numbers too large for a float (1e999), which are not JSON; integers too long to read.
     Iterative, so a body just inside the JSON parser's own limit cannot exhaust the stack.
+    `containers_only`: the raw UTF-8 body holds none of the tokens those values come from
+    (see _SUSPECT), so only the nesting is checked.
     """
     stack: list[tuple[object, tuple, int]] = [(body, (), 1)]
+
+    def where(path: tuple) -> str:
+        return _clip(".".join(map(str, path)), 80) or "request body"
+
     while stack:
         value, path, depth = stack.pop()
-        where = _clip(".".join(map(str, path)), 80) or "request body"
         if isinstance(value, str):
             if not _is_text(value):
-                raise BadRequest(f"{where}: not valid Unicode text (a lone surrogate)")
+                raise BadRequest(f"{where(path)}: not valid Unicode text (a lone surrogate)")
         elif isinstance(value, float):
             if not math.isfinite(value):
-                raise BadRequest(f"{where}: not a JSON number (NaN, Infinity or too large)")
+                raise BadRequest(f"{where(path)}: not a JSON number (NaN, Infinity or too large)")
         elif isinstance(value, _LongInt):
-            raise BadRequest(f"{where}: an integer with more than 4300 digits")
+            raise BadRequest(f"{where(path)}: an integer with more than 4300 digits")
         elif isinstance(value, dict | list):
             if depth > MAX_DEPTH:
-                raise BadRequest(f"{where}: nested more than {MAX_DEPTH} levels deep")
+                raise BadRequest(f"{where(path)}: nested more than {MAX_DEPTH} levels deep")
             items = value.items() if isinstance(value, dict) else enumerate(value)
+            if containers_only:
+                stack.extend((item, (*path, key), depth + 1) for key, item in items if isinstance(item, dict | list))
+                continue
             for key, item in items:
                 if isinstance(key, str) and not _is_text(key):
-                    raise BadRequest(f"{where}: a key is not valid Unicode text (a lone surrogate)")
+                    raise BadRequest(f"{where(path)}: a key is not valid Unicode text (a lone surrogate)")
                 stack.append((item, (*path, key), depth + 1))
 
 

@@ -9,13 +9,15 @@ runs between requests and a server restarted on the same state file carries on.
 
 from __future__ import annotations
 
-import hashlib
+import bisect
+import itertools
 import random
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 OUTCOMES = ("completed", "no_answer", "busy", "failed")
 OUTCOME_WEIGHTS = (0.6, 0.2, 0.1, 0.1)
+CUMULATIVE_WEIGHTS = tuple(itertools.accumulate(OUTCOME_WEIGHTS))[:-1]  # bisected by one draw in [0, 1)
 DIAL_INTERVAL = 1.2  # seconds between dials, as the real dialler paces them
 CALLING, INITIATED = 1.0, 1.0  # seconds spent in each status before ringing
 RING = (3.0, 12.0)
@@ -32,6 +34,8 @@ class Window:
 
     def next_open(self, at: float) -> float:
         """The first moment at or after `at` when a dial is allowed."""
+        if self.start == "00:00" and self.end == "23:59" and len(set(self.days)) == 7:
+            return at  # always open
         moment = datetime.fromtimestamp(at, UTC)
         start_minutes, end_minutes = _minutes(self.start), _minutes(self.end)
         for day in range(8):
@@ -72,16 +76,17 @@ def plan_run(
     free_at = [start_at] * concurrency
     last_dial = start_at - DIAL_INTERVAL / speed
     calls = []
+    rng = random.Random(seed)  # one stream per run, drawn in recipient order: the same seed plans the same run
+    gap = DIAL_INTERVAL / speed
     for index in range(count):
-        rng = random.Random(f"{seed}:{index}")
         slot = min(range(concurrency), key=free_at.__getitem__)
-        dial_at = window.next_open(max(free_at[slot], last_dial + DIAL_INTERVAL / speed))
-        outcome = rng.choices(OUTCOMES, OUTCOME_WEIGHTS)[0]
+        dial_at = window.next_open(max(free_at[slot], last_dial + gap))
+        outcome = OUTCOMES[bisect.bisect(CUMULATIVE_WEIGHTS, rng.random())]
         ring_end = dial_at + (CALLING + INITIATED + rng.uniform(*RING)) / speed
         end_at = ring_end + (rng.uniform(*TALK) / speed if outcome == "completed" else 0.0)
-        record = hashlib.sha256(f"{seed}:{index}:call".encode()).hexdigest()
-        call_id = f"{record[:8]}-{record[8:12]}-{record[12:16]}-{record[16:20]}-{record[20:32]}"
-        calls.append(PlannedCall(index, dial_at, ring_end, end_at, outcome, call_id))
+        record = f"{rng.getrandbits(128):032x}"
+        calls.append(PlannedCall(index, dial_at, ring_end, end_at, outcome,
+                                 f"{record[:8]}-{record[8:12]}-{record[12:16]}-{record[16:20]}-{record[20:]}"))  # fmt: skip
         free_at[slot] = end_at
         last_dial = dial_at
     return calls

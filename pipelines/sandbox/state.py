@@ -1,4 +1,5 @@
-"""The sandbox's memory: batches, recipients and planned calls in SQLite, and views derived from them.
+"""The sandbox's memory: batches (each with its recipients) and each run's planned calls in SQLite, and views
+derived from them.
 
 Stored status is what a request set (draft, scheduled, running, cancelled…); what a
 client sees (running vs completed, each recipient's status, the counts) is derived from
@@ -17,6 +18,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pydantic_core
+
 from pipelines.sandbox.simulation import TERMINAL, PlannedCall, Window, call_status, plan_run
 
 SCHEMA = """
@@ -31,30 +34,23 @@ CREATE TABLE IF NOT EXISTS batches (
     start_at REAL,
     started_at REAL,
     cancelled_at REAL,
-    run INTEGER NOT NULL DEFAULT 0
+    run INTEGER NOT NULL DEFAULT 0,
+    size INTEGER NOT NULL DEFAULT 0,
+    recipient_base TEXT NOT NULL DEFAULT '',
+    recipients TEXT NOT NULL DEFAULT '[]'
 );
-CREATE TABLE IF NOT EXISTS recipients (
+CREATE TABLE IF NOT EXISTS runs (
     batch_id TEXT NOT NULL,
-    idx INTEGER NOT NULL,
-    recipient_id TEXT NOT NULL,
-    phone_number TEXT NOT NULL,
-    name TEXT,
-    contact_id TEXT,
-    variables TEXT,
-    PRIMARY KEY (batch_id, idx)
-);
-CREATE TABLE IF NOT EXISTS calls (
-    batch_id TEXT NOT NULL,
-    idx INTEGER NOT NULL,
     run INTEGER NOT NULL,
-    dial_at REAL NOT NULL,
-    ring_end REAL NOT NULL,
-    end_at REAL NOT NULL,
-    outcome TEXT NOT NULL,
-    call_record_id TEXT NOT NULL,
-    PRIMARY KEY (batch_id, idx, run)
+    calls TEXT NOT NULL,
+    PRIMARY KEY (batch_id, run)
 );
 """
+# A batch's recipients, in order: [[phone_number, name, contact_id, variables], ...]; recipient i's id is
+# recipient_base followed by i. A run's calls, by recipient: [dial_at, ring_end, end_at, outcome, call_record_id],
+# or null for one never dialled (its run was cancelled first). One value per batch and per run: a create and a
+# start write one row each, however many people they hold.
+BATCH_COLUMNS = "seq, id, dialect, name, status, fields, created_at, start_at, started_at, cancelled_at, run, size"
 
 
 @dataclass
@@ -70,6 +66,7 @@ class StoredBatch:
     started_at: float | None
     cancelled_at: float | None
     run: int
+    size: int  # how many recipients
 
 
 @dataclass
@@ -89,15 +86,25 @@ class RecipientView:
 
 @dataclass
 class BatchView:
-    """A batch as seen now: derived status, counts, recipients."""
+    """A batch as seen now: derived status, each recipient's status (in order), and the recipients when asked for."""
 
     batch: StoredBatch
     status: str
-    recipients: list[RecipientView] = field(default_factory=list)
+    statuses: list[str] = field(default_factory=list)
+    calls: dict[int, PlannedCall] = field(default_factory=dict)  # the current run's call per recipient index
+    recipients: list[RecipientView] = field(default_factory=list)  # only from view(..., recipients=True)
     completed_at: float | None = None
 
+    @property
+    def total(self) -> int:
+        return len(self.statuses)
+
     def count(self, *statuses: str) -> int:
-        return sum(1 for r in self.recipients if r.status in statuses)
+        return sum(1 for status in self.statuses if status in statuses)
+
+    def dial_times(self) -> list[float]:
+        """When each recipient dialled so far (in this run) was dialled."""
+        return [self.calls[i].dial_at for i, status in enumerate(self.statuses) if status not in ("pending", "skipped")]
 
 
 class SandboxStore:
@@ -116,6 +123,7 @@ class SandboxStore:
         if path:
             self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(SCHEMA)
+        _upgrade(self._db)
         self._depth = 0  # nesting of transaction(): only the outermost one begins and commits
 
     def close(self) -> None:
@@ -158,33 +166,17 @@ class SandboxStore:
         now = self.clock()
         with self.transaction():
             self._db.execute(
-                "INSERT INTO batches (id, dialect, name, status, fields, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (batch_id, dialect, name, status, json.dumps(fields), now),
+                "INSERT INTO batches (id, dialect, name, status, fields, created_at, size, recipient_base, recipients)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (batch_id, dialect, name, status, json.dumps(fields), now, *_packed(recipients)),
             )
-            self._insert_recipients(batch_id, recipients)
         return self.get(batch_id)
 
     def replace_recipients(self, batch_id: str, recipients: list[dict]) -> None:
         with self.transaction():
-            self._db.execute("DELETE FROM recipients WHERE batch_id = ?", (batch_id,))
-            self._insert_recipients(batch_id, recipients)
-
-    def _insert_recipients(self, batch_id: str, recipients: list[dict]) -> None:
-        self._db.executemany(
-            "INSERT INTO recipients VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    batch_id,
-                    index,
-                    str(uuid.uuid4()),
-                    r["phone_number"],
-                    r.get("name"),
-                    r.get("contact_id"),
-                    json.dumps(r["variables"]) if r.get("variables") is not None else None,
-                )
-                for index, r in enumerate(recipients)
-            ],
-        )
+            self._db.execute(
+                "UPDATE batches SET size = ?, recipient_base = ?, recipients = ? WHERE id = ?", (*_packed(recipients), batch_id)
+            )
 
     def update(self, batch_id: str, *, name: str | None = None, status: str | None = None, fields: dict | None = None) -> None:
         """Change stored attributes (no dialling side effects)."""
@@ -201,19 +193,16 @@ class SandboxStore:
         with self.transaction():
             batch = self.get(batch_id)
             run = batch.run + 1
-            count = self._db.execute("SELECT COUNT(*) FROM recipients WHERE batch_id = ?", (batch_id,)).fetchone()[0]
             planned = plan_run(
-                count,
+                batch.size,
                 start_at=at,
                 window=self.window(batch),
                 concurrency=self.concurrency(batch),
                 speed=self.speed,
                 seed=f"{self.seed}:{batch.seq}:{run}",  # creation order, not the random id: reproducible
             )
-            self._db.executemany(
-                "INSERT INTO calls VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [(batch_id, c.index, run, c.dial_at, c.ring_end, c.end_at, c.outcome, c.call_record_id) for c in planned],
-            )
+            calls = [[c.dial_at, c.ring_end, c.end_at, c.outcome, c.call_record_id] for c in planned]
+            self._db.execute("INSERT INTO runs VALUES (?, ?, ?)", (batch_id, run, _json(calls)))
             self._db.execute(
                 "UPDATE batches SET status = ?, run = ?, start_at = ?, started_at = COALESCE(started_at, ?),"
                 " cancelled_at = NULL WHERE id = ?",
@@ -226,7 +215,7 @@ class SandboxStore:
             batch = self.get(batch_id)
             if self.dialled(batch_id):
                 return False
-            self._db.execute("DELETE FROM calls WHERE batch_id = ? AND run = ?", (batch_id, batch.run))
+            self._db.execute("DELETE FROM runs WHERE batch_id = ? AND run = ?", (batch_id, batch.run))
             self._db.execute(
                 "UPDATE batches SET status = ?, run = run - ?, start_at = NULL WHERE id = ?",
                 (status, 1 if batch.run else 0, batch_id),
@@ -237,13 +226,16 @@ class SandboxStore:
         """Stop dialling: calls not yet dialled are dropped (their recipients become skipped)."""
         with self.transaction():
             run = self._db.execute("SELECT run FROM batches WHERE id = ?", (batch_id,)).fetchone()[0]
-            self._db.execute("DELETE FROM calls WHERE batch_id = ? AND run = ? AND dial_at > ?", (batch_id, run, at))
+            calls = self._calls(batch_id, run)
+            if calls is not None:
+                kept = [call if call is not None and call[0] <= at else None for call in calls]
+                self._db.execute("UPDATE runs SET calls = ? WHERE batch_id = ? AND run = ?", (_json(kept), batch_id, run))
             self._db.execute("UPDATE batches SET status = 'cancelled', cancelled_at = ? WHERE id = ?", (at, batch_id))
 
     def reset(self) -> None:
         """Forget every batch."""
         with self.transaction():
-            for table in ("calls", "recipients", "batches"):
+            for table in ("runs", "batches"):
                 self._db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
 
     # ------------------------------------------------------------ reads
@@ -252,30 +244,32 @@ class SandboxStore:
         """How many calls of the batch's current run have been dialled by `now`."""
         now = self.clock() if now is None else now
         with self._lock:
-            return self._db.execute(
-                "SELECT COUNT(*) FROM calls c JOIN batches b ON b.id = c.batch_id AND b.run = c.run"
-                " WHERE c.batch_id = ? AND c.dial_at <= ?",
-                (batch_id, now),
-            ).fetchone()[0]
+            row = self._db.execute("SELECT run FROM batches WHERE id = ?", (batch_id,)).fetchone()
+            calls = self._calls(batch_id, row[0]) if row is not None else None
+        return sum(1 for call in calls or () if call is not None and call[0] <= now)
+
+    def _calls(self, batch_id: str, run: int) -> list | None:
+        row = self._db.execute("SELECT calls FROM runs WHERE batch_id = ? AND run = ?", (batch_id, run)).fetchone()
+        return pydantic_core.from_json(row[0]) if row is not None else None
 
     def snapshot(self) -> tuple:
         """Every stored row of every table, in a fixed order: equal snapshots mean nothing changed."""
         with self._lock:
             return tuple(
                 tuple(tuple(row) for row in self._db.execute(f"SELECT * FROM {table} ORDER BY {order}").fetchall())  # noqa: S608
-                for table, order in (("batches", "seq"), ("recipients", "batch_id, idx"), ("calls", "batch_id, idx, run"))
+                for table, order in (("batches", "seq"), ("runs", "batch_id, run"))
             )
 
     def get(self, batch_id: str, dialect: str | None = None) -> StoredBatch | None:
         with self._lock:
-            row = self._db.execute("SELECT * FROM batches WHERE id = ?", (batch_id,)).fetchone()
+            row = self._db.execute(f"SELECT {BATCH_COLUMNS} FROM batches WHERE id = ?", (batch_id,)).fetchone()  # noqa: S608
         if row is None or (dialect and row["dialect"] != dialect):
             return None
         return _stored(row)
 
     def list(self, dialect: str, *, status: str | None = None, name: str | None = None) -> list[StoredBatch]:
         """Batches of one dialect, newest first (status filtering is done on the derived view)."""
-        query, args = "SELECT * FROM batches WHERE dialect = ?", [dialect]
+        query, args = f"SELECT {BATCH_COLUMNS} FROM batches WHERE dialect = ?", [dialect]  # noqa: S608
         if name is not None:
             query += " AND name = ?"
             args.append(name)
@@ -285,50 +279,60 @@ class SandboxStore:
 
     def all_batches(self) -> list[StoredBatch]:
         with self._lock:
-            return [_stored(row) for row in self._db.execute("SELECT * FROM batches ORDER BY seq").fetchall()]
+            return [_stored(row) for row in self._db.execute(f"SELECT {BATCH_COLUMNS} FROM batches ORDER BY seq").fetchall()]  # noqa: S608
 
-    def view(self, batch: StoredBatch, now: float | None = None) -> BatchView:
-        """The batch as a client sees it at `now`."""
+    def view(self, batch: StoredBatch, now: float | None = None, *, recipients: bool = True) -> BatchView:
+        """The batch as a client sees it at `now`; `recipients=False` derives the status and counts from the current
+        run's calls alone (what a create, a start or a status read answers), without reading each recipient."""
         now = self.clock() if now is None else now
         with self._lock:
-            recipients = self._db.execute("SELECT * FROM recipients WHERE batch_id = ? ORDER BY idx", (batch.id,)).fetchall()
-            calls = self._db.execute("SELECT * FROM calls WHERE batch_id = ? ORDER BY run", (batch.id,)).fetchall()
+            runs = self._db.execute(
+                "SELECT run, calls FROM runs WHERE batch_id = ?" + ("" if recipients else " AND run = ?"),
+                (batch.id,) if recipients else (batch.id, batch.run),
+            ).fetchall() if batch.run or recipients else []
+            row = self._db.execute("SELECT recipient_base, recipients FROM batches WHERE id = ?", (batch.id,)).fetchone() if recipients else None
         current: dict[int, PlannedCall] = {}
-        dials: dict[int, int] = {}
-        for c in calls:
-            if c["dial_at"] <= now:
-                dials[c["idx"]] = dials.get(c["idx"], 0) + 1
-            if c["run"] == batch.run:
-                current[c["idx"]] = PlannedCall(
-                    c["idx"], c["dial_at"], c["ring_end"], c["end_at"], c["outcome"], c["call_record_id"]
-                )
+        dials = [0] * batch.size
+        for run, text in runs:
+            for index, call in enumerate(pydantic_core.from_json(text)):
+                if call is None:
+                    continue
+                if call[0] <= now:
+                    dials[index] += 1
+                if run == batch.run:
+                    current[index] = PlannedCall(index, *call)
         cancelled = batch.status == "cancelled"
-        views = [
-            RecipientView(
-                index=r["idx"],
-                recipient_id=r["recipient_id"],
-                phone_number=r["phone_number"],
-                name=r["name"],
-                contact_id=r["contact_id"],
-                variables=json.loads(r["variables"]) if r["variables"] else None,
-                status=call_status(current.get(r["idx"]), now, self.speed, cancelled=cancelled)
-                if batch.run
-                else "pending",
-                call=current.get(r["idx"]),
-                dials=dials.get(r["idx"], 0),
-            )
-            for r in recipients
-        ]
+        if batch.run:
+            statuses = [call_status(current.get(i), now, self.speed, cancelled=cancelled) for i in range(batch.size)]
+        else:
+            statuses = ["pending"] * batch.size
+        views = []
+        if row is not None:
+            base = row["recipient_base"]
+            views = [
+                RecipientView(
+                    index=index,
+                    recipient_id=_recipient_id(base, index),
+                    phone_number=phone,
+                    name=name,
+                    contact_id=contact_id,
+                    variables=variables,
+                    status=statuses[index],
+                    call=current.get(index),
+                    dials=dials[index],
+                )
+                for index, (phone, name, contact_id, variables) in enumerate(pydantic_core.from_json(row["recipients"]))
+            ]
         status, completed_at = batch.status, None
         if batch.status in ("running", "scheduled") and batch.run:
             if batch.start_at is not None and now < batch.start_at:
                 status = "scheduled"
-            elif views and all(v.status in TERMINAL for v in views):
+            elif statuses and all(s in TERMINAL for s in statuses):
                 status = "completed"
-                completed_at = max((v.call.end_at for v in views if v.call), default=now)
+                completed_at = max((c.end_at for c in current.values()), default=now)
             else:
                 status = "running"
-        return BatchView(batch, status, views, completed_at)
+        return BatchView(batch, status, statuses, current, views, completed_at)
 
     # ------------------------------------------------------------ dialect rules
 
@@ -362,4 +366,51 @@ def _stored(row: sqlite3.Row) -> StoredBatch:
         started_at=row["started_at"],
         cancelled_at=row["cancelled_at"],
         run=row["run"],
+        size=row["size"],
     )
+
+
+def _json(value) -> str:
+    return pydantic_core.to_json(value).decode()
+
+
+def _recipient_id(base: str, index: int) -> str:
+    """A recipient's id: the batch's random part and the recipient's position, as a UUID."""
+    return f"{base[:8]}-{base[8:12]}-{base[12:16]}-{base[16:20]}-{base[20:]}{index:08x}"
+
+
+def _packed(recipients: list[dict]) -> tuple[int, str, str]:
+    """size, recipient_base and the recipients as stored."""
+    rows = [[r["phone_number"], r.get("name"), r.get("contact_id"), r.get("variables")] for r in recipients]
+    return len(rows), uuid.uuid4().hex[:24], _json(rows)
+
+
+def _upgrade(db: sqlite3.Connection) -> None:
+    """A state file written before recipients and calls were stored one value per batch and run: moved over."""
+    tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if "recipients" not in tables:
+        return
+    columns = {row[1] for row in db.execute("PRAGMA table_info(batches)")}
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        for column, kind in (("size", "INTEGER NOT NULL DEFAULT 0"), ("recipient_base", "TEXT NOT NULL DEFAULT ''"),
+                             ("recipients", "TEXT NOT NULL DEFAULT '[]'")):  # fmt: skip
+            if column not in columns:
+                db.execute(f"ALTER TABLE batches ADD COLUMN {column} {kind}")
+        for (batch_id,) in db.execute("SELECT id FROM batches").fetchall():
+            rows = db.execute("SELECT * FROM recipients WHERE batch_id = ? ORDER BY idx", (batch_id,)).fetchall()
+            packed = [[r["phone_number"], r["name"], r["contact_id"], json.loads(r["variables"]) if r["variables"] else None]
+                      for r in rows]  # fmt: skip
+            db.execute("UPDATE batches SET size = ?, recipient_base = ?, recipients = ? WHERE id = ?",
+                       (len(packed), uuid.uuid4().hex[:24], _json(packed), batch_id))  # fmt: skip
+            for (run,) in db.execute("SELECT DISTINCT run FROM calls WHERE batch_id = ?", (batch_id,)).fetchall():
+                calls: list = [None] * len(packed)
+                for c in db.execute("SELECT * FROM calls WHERE batch_id = ? AND run = ?", (batch_id, run)):
+                    calls[c["idx"]] = [c["dial_at"], c["ring_end"], c["end_at"], c["outcome"], c["call_record_id"]]
+                db.execute("INSERT OR REPLACE INTO runs VALUES (?, ?, ?)", (batch_id, run, _json(calls)))
+        db.execute("DROP TABLE recipients")
+        db.execute("DROP TABLE IF EXISTS calls")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise

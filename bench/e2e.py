@@ -1,0 +1,129 @@
+"""End to end, from the outside: what a user or cron runs, each command a fresh process, timed by this parent.
+
+Side by side in one run, on the same generated 1,000,000-row file:
+- `campaigns --help` and `campaigns report` (start-up);
+- the naive loop (`python -m bench.naive FILE`: pandas + phonenumbers, imports included);
+- `campaigns import FILE --campaign … --dry-run --out DIR`;
+- the real `campaigns import FILE --campaign … --provider batchcall` into a local sandbox started as its own
+  process (`campaigns sandbox --speed 20000`, state in memory), with the time to the first batch started;
+- `campaigns import FILE --campaign … --hold` of 1M and of 10M rows (planned into the ledger, nothing sent).
+
+Wall time is taken from spawn to exit; peak RSS is the child's own (os.wait4); the time to the first batch is
+when the child's stderr says `started 1/` (stderr is a pipe, so the plain lines, not the bar, are printed).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.generate import write
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench" / "out"
+CAMPAIGNS = [sys.executable, "-m", "pipelines"]
+SANDBOX_ENV = {"BATCHCALL_API_KEY": "sandbox-key", "BATCHCALL_API_SECRET": "sandbox-secret", "CAMPAIGNS_CALLER_ID": "+14157774444"}
+
+
+def measure(argv: list[str], *, env: dict | None = None, cwd: Path | None = None) -> dict:
+    """Run one command as a fresh process; its wall seconds, peak RSS, exit code and seconds to `started 1/`."""
+    started = time.perf_counter()
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=cwd or ROOT,
+                               env={**os.environ, **(env or {})})  # fmt: skip
+    first, tail = None, []
+    for line in process.stderr:
+        if first is None and line.startswith("started 1/"):
+            first = time.perf_counter() - started
+        tail = (tail + [line.rstrip()])[-5:]
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    process.stderr.close()
+    figures = {"seconds": round(seconds, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024), "exit": process.returncode}
+    if first is not None:
+        figures["first_batch_seconds"] = round(first, 2)
+    if process.returncode != 0:
+        figures["stderr_tail"] = tail
+    return figures
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class LocalSandbox:
+    """`campaigns sandbox` as its own process, the way a user runs one to try the tool."""
+
+    def __init__(self, speed: float = 20000):
+        self.port = _free_port()
+        self.process = subprocess.Popen([*CAMPAIGNS, "sandbox", "--port", str(self.port), "--speed", f"{speed:g}"],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)  # fmt: skip
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        self.close()
+        raise RuntimeError("the sandbox did not start")
+
+    @property
+    def env(self) -> dict:
+        return {**SANDBOX_ENV, "BATCHCALL_BASE_URL": f"http://127.0.0.1:{self.port}"}
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def close(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+
+
+def startup(argv: list[str], repeat: int = 5, **kwargs) -> dict:
+    runs = [measure(argv, **kwargs)["seconds"] for _ in range(repeat)]
+    return {"seconds": min(runs), "median_seconds": statistics.median(runs), "runs_seconds": runs}
+
+
+def run(rows: int = 1_000_000, hold_rows: int | None = 10_000_000) -> dict:
+    path = write(OUT / f"messy_{rows}.csv", rows)
+    work = Path(tempfile.mkdtemp(prefix="e2e-", dir=OUT))
+    figures: dict = {"rows": rows, "file_mb": round(path.stat().st_size / 1e6, 1)}
+    try:
+        figures["help"] = startup([*CAMPAIGNS, "--help"])
+        figures["naive"] = measure([sys.executable, "-m", "bench.naive", str(path)])
+        figures["dry_run"] = measure([*CAMPAIGNS, "import", str(path), "--campaign", "bench", "--dry-run", "--out",
+                                      str(work / "dry"), "--home", str(work / "dry-home")])  # fmt: skip
+        sandbox = LocalSandbox()
+        try:
+            before = sandbox.cpu_seconds()
+            figures["import"] = measure([*CAMPAIGNS, "import", str(path), "--campaign", "bench", "--provider", "batchcall",
+                                         "--home", str(work / "home")], env=sandbox.env)  # fmt: skip
+            figures["import"]["sandbox_cpu_seconds"] = round(sandbox.cpu_seconds() - before, 1)
+        finally:
+            sandbox.close()
+        figures["report"] = startup([*CAMPAIGNS, "report", "--campaign", "bench", "--home", str(work / "home")], repeat=3)
+        figures["hold"] = measure([*CAMPAIGNS, "import", str(path), "--campaign", "held", "--hold", "--home", str(work / "hold")])
+        if hold_rows:
+            big = write(OUT / f"messy_{hold_rows}.csv", hold_rows)
+            figures["hold_big"] = {"rows": hold_rows, **measure([*CAMPAIGNS, "import", str(big), "--campaign", "held", "--hold",
+                                                                 "--home", str(work / "hold-big")])}  # fmt: skip
+            figures["hold_big"]["times_1m"] = round(figures["hold_big"]["seconds"] / figures["hold"]["seconds"], 1)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    dry, naive, real = figures["dry_run"]["seconds"], figures["naive"]["seconds"], figures["import"]["seconds"]
+    figures["dry_run_vs_naive"] = round(naive / dry, 1)
+    figures["import_vs_dry_run"] = round(real / dry, 1)
+    if "first_batch_seconds" in figures["import"]:
+        figures["first_batch_vs_dry_run"] = round(figures["import"]["first_batch_seconds"] / dry, 2)
+    return figures

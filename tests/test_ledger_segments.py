@@ -1,0 +1,113 @@
+"""The ledger's columnar plan storage: what goes in comes back, a number is never in two chunks of a campaign, and a
+ledger made before segments (one row per contact) is converted when it is opened."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import UTC, datetime
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from pipelines import segments
+from pipelines.ledger import ConcurrentChange, Ledger
+from pipelines.publish import publish
+from schemas.ledger import ChunkRecord, ChunkState, ImportFileRecord, ImportRecord
+
+STAMP = datetime(2026, 12, 1, tzinfo=UTC)
+
+
+class _Spill:
+    """Segments as a PlanSpill hands them over."""
+
+    def __init__(self, *batches: pa.RecordBatch):
+        self._batches = batches
+
+    def batches(self):
+        yield from self._batches
+
+
+def _contacts(numbers: list[str]) -> pa.Table:
+    return pa.table({"e164": numbers, "name": [f"n{n[-2:]}" for n in numbers],
+                     "variables": [json.dumps({"clinic": "Mission", "row": str(i)}) for i in range(len(numbers))],
+                     "source_file": ["a.csv"] * len(numbers), "source_sheet": [None] * len(numbers),
+                     "source_row": list(range(2, len(numbers) + 2))}, schema=segments.CONTACTS)  # fmt: skip
+
+
+def _plan(ledger: Ledger, campaign: str, chunks: dict[str, list[str]]) -> ImportRecord:
+    rows = pa.concat_tables([_contacts(numbers) for numbers in chunks.values()])
+    bounds = np.cumsum([0, *map(len, chunks.values())])
+    record = ImportRecord(campaign=campaign, provider="sandbox", content_hash=campaign, files="[]", started_at=STAMP)
+    records = [ChunkRecord(key=key, campaign=campaign, provider="sandbox", dialect="batchcall", batch_name=key, size=len(numbers),
+                           import_id=0, created_at=STAMP, updated_at=STAMP) for key, numbers in chunks.items()]  # fmt: skip
+    files = [ImportFileRecord(import_id=0, source_file="a.csv", campaign=campaign, sha256=campaign)]
+    rejects = pa.table({"source_file": ["a.csv"], "source_sheet": [None], "source_row": [9], "raw_value": ["x"], "reason": ["not_a_number"]})
+    spill = _Spill(segments.contact_segments(rows, list(chunks), bounds), *segments.block_segments("rejects", rejects))
+    return ledger.record_plan(record, records, files, spill)
+
+
+def test_a_plan_comes_back_as_it_went_in(tmp_path):
+    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+    _plan(ledger, "c", {"ck1": ["+14155550101", "+14155550102"], "ck2": ["+14155550103"]})
+    people = ledger.chunk_contacts("ck1")
+    assert [(p.e164, p.name, p.variables["row"], p.contact_id) for p in people] == [
+        ("+14155550101", "n01", "0", "c:+14155550101"), ("+14155550102", "n02", "1", "c:+14155550102")]  # fmt: skip
+    assert ledger.submitted_keys("c").tolist() == [14155550101, 14155550102, 14155550103]
+    assert ledger.contact_chunks("c").values.tolist() == [["+14155550101", "ck1"], ["+14155550102", "ck1"], ["+14155550103", "ck2"]]
+    assert [t.num_rows for t in ledger.segments("rejects", ["c"])] == [1]
+
+
+def test_a_number_the_campaign_already_holds_is_never_planned_again(tmp_path):
+    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+    _plan(ledger, "c", {"ck1": ["+14155550101"]})
+    with pytest.raises(ConcurrentChange, match="already has in a chunk"):
+        _plan(ledger, "c", {"ck2": ["+14155550102", "+14155550101"]})
+    assert ledger.chunks("c")[0].key == "ck1" and len(ledger.chunks("c")) == 1  # nothing of the refused plan stays
+    _plan(ledger, "other", {"ck3": ["+14155550101"]})  # another campaign may call the same person
+
+
+def test_a_ledger_from_before_segments_is_converted_when_opened(tmp_path):
+    """Contacts, rejects and duplicates stored one row each (the earlier layout) become segments; retries learn the
+    chunk their contact came from; the DuckDB file is rebuilt from the converted ledger."""
+    path = tmp_path / "ledger.sqlite"
+    ledger = Ledger(f"sqlite:///{path}")
+    _plan(ledger, "old", {"ck1": ["+14155550199"]})  # the import and chunk rows, as the earlier version kept them
+    ledger.close()
+    with sqlite3.connect(path) as db:
+        db.executescript("""
+            DROP TABLE plan_segments;
+            ALTER TABLE retries DROP COLUMN origin_chunk;
+            CREATE TABLE contacts (campaign VARCHAR NOT NULL, e164 VARCHAR NOT NULL, name VARCHAR, variables VARCHAR NOT NULL,
+                source_file VARCHAR NOT NULL, source_sheet VARCHAR, source_row INTEGER NOT NULL, import_id INTEGER NOT NULL,
+                chunk_key VARCHAR NOT NULL, position INTEGER NOT NULL, PRIMARY KEY (campaign, e164));
+            CREATE TABLE rejects (import_id INTEGER NOT NULL, source_file VARCHAR NOT NULL, source_sheet VARCHAR NOT NULL,
+                source_row INTEGER NOT NULL, campaign VARCHAR NOT NULL, raw_value VARCHAR NOT NULL, reason VARCHAR NOT NULL,
+                PRIMARY KEY (import_id, source_file, source_sheet, source_row));
+            CREATE TABLE duplicates (import_id INTEGER NOT NULL, source_file VARCHAR NOT NULL, source_sheet VARCHAR NOT NULL,
+                source_row INTEGER NOT NULL, campaign VARCHAR NOT NULL, e164 VARCHAR NOT NULL, duplicate_of_file VARCHAR NOT NULL,
+                duplicate_of_row INTEGER NOT NULL, PRIMARY KEY (import_id, source_file, source_sheet, source_row));
+            INSERT INTO contacts VALUES ('old', '+14155550102', 'Second', '{"k": "2"}', 'a.csv', NULL, 3, 1, 'ck1', 1);
+            INSERT INTO contacts VALUES ('old', '+14155550101', 'First', '{"k": "1"}', 'a.csv', NULL, 2, 1, 'ck1', 0);
+            INSERT INTO rejects VALUES (1, 'a.csv', '', 4, 'old', 'n/a', 'not_a_number');
+            INSERT INTO duplicates VALUES (1, 'a.csv', '', 5, 'old', '+14155550101', 'a.csv', 2);
+            INSERT INTO retries (chunk_key, e164, campaign, attempt, position, reason, planned_at)
+                VALUES ('ckr', '+14155550102', 'old', 2, 0, 'busy', '2026-12-01 00:00:00');
+        """)
+    ledger = Ledger(f"sqlite:///{path}")
+    assert [(p.e164, p.name, p.variables) for p in ledger.chunk_contacts("ck1")] == [
+        ("+14155550101", "First", {"k": "1"}), ("+14155550102", "Second", {"k": "2"})]  # fmt: skip
+    assert [p.e164 for p in ledger.chunk_contacts("ckr")] == ["+14155550102"]
+    assert ledger.submitted_keys("old").tolist() == [14155550101, 14155550102]
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT origin_chunk FROM retries").fetchall() == [("ck1",)]
+        tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert not tables & {"contacts", "rejects", "duplicates"}
+    publish(ledger, tmp_path / "campaigns.duckdb")
+    with duckdb.connect(str(tmp_path / "campaigns.duckdb"), read_only=True) as db:
+        assert db.execute("SELECT e164, source_sheet FROM contacts ORDER BY e164").fetchall() == [
+            ("+14155550101", None), ("+14155550102", None)]  # fmt: skip
+        assert db.execute("SELECT source_row, reason FROM rejects").fetchall() == [(4, "not_a_number")]
+        assert db.execute("SELECT source_row, e164 FROM duplicates").fetchall() == [(5, "+14155550101")]
