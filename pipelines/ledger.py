@@ -506,7 +506,7 @@ class Ledger:
         texts = [text or "{}" for text in table.column("variables").to_pylist()]
         variables = pydantic_core.from_json(f"[{','.join(texts)}]") if texts else []  # one parse for the whole chunk
         return [
-            OutgoingContact(e164=e164, name=name or None, variables=values, contact_id=f"{campaign}:{e164}")
+            OutgoingContact(e164, name or None, values, f"{campaign}:{e164}")
             for e164, name, values in zip(table.column("e164").to_pylist(), table.column("name").to_pylist(), variables)
         ]
 

@@ -7,7 +7,11 @@ whoever made it, so a publish that failed or was killed is caught up by the next
 and a publish with nothing new does nothing at all.
 
 A publish copies the current file to a temporary name, upserts (INSERT OR REPLACE on
-natural keys, in bulk) into the copy, checkpoints it and renames it over the old file.
+natural keys, in bulk; an import's contacts, rejects and duplicates are replaced whole:
+deleted by import or campaign, then inserted) into the copy, checkpoints it and renames it
+over the old file. A file whose tables still carry the old keys on those three is rebuilt.
+The copy is committed every million rows (DuckDB holds a transaction's rows in memory, so
+ten million contacts would need gigabytes); it is only renamed into place once complete.
 Readers that hold the old file keep reading their complete snapshot; new readers get
 the complete new one; nobody ever sees half a sync, and a reader's lock is on a file the
 writer no longer touches. Writers take turns through a lock file; leftovers of a killed
@@ -23,6 +27,7 @@ import shutil
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -42,9 +47,10 @@ from schemas.ledger import (
     SnapshotRecord,
 )
 from pipelines.report import Published, published_state
-from schemas.warehouse import ADDED_COLUMNS, TABLES, VIEWS
+from schemas.warehouse import ADDED_COLUMNS, BY_IMPORT, TABLES, VIEWS
 
 WRITER_WAIT_SECONDS = 300
+COMMIT_ROWS = 1_000_000  # the copy is committed every this many rows (it is renamed into place only when complete)
 
 
 class PublishError(StorageError):
@@ -84,7 +90,7 @@ def publish(ledger: Ledger, db: Path, campaigns: Iterable[str] | None = None, *,
             _sweep(db)
             state = published_state(db)
             head = ledger.change_head()
-            fresh = rebuild or state is None or state.ledger_id != ledger.ledger_id
+            fresh = rebuild or state is None or state.ledger_id != ledger.ledger_id or _keyed_by_row(db)
             if not fresh and state.change_seq >= head and not campaigns:
                 return 0
             if fresh:
@@ -108,6 +114,27 @@ def publish(ledger: Ledger, db: Path, campaigns: Iterable[str] | None = None, *,
         Path(str(temporary) + ".wal").unlink(missing_ok=True)
 
 
+@dataclass
+class Parts:
+    """Rows of a BY_IMPORT table, as Arrow tables a few at a time, and what they replace: (column, values) pairs
+    whose rows are deleted first (none for a fresh file)."""
+
+    tables: Iterable[pa.Table]
+    replaces: list[tuple[str, list]]
+
+
+def _keyed_by_row(db: Path) -> bool:
+    """Was the file written when contacts, rejects and duplicates had primary keys (rebuilt once, without)?"""
+    if not db.exists():
+        return False
+    from pipelines.report import reader
+
+    with reader(db) as connection:
+        query = ("SELECT count(*) FROM duckdb_constraints() WHERE constraint_type = 'PRIMARY KEY' AND table_name IN "
+                 f"({', '.join(repr(t) for t in BY_IMPORT)})")  # fmt: skip
+        return connection.execute(query).fetchone()[0] > 0
+
+
 def _sweep(db: Path) -> None:
     """Remove what killed publishes left behind (the caller holds the writer lock, so no live writer owns them)."""
     for leftover in db.parent.glob(f".{db.name}.*.tmp*"):
@@ -123,14 +150,26 @@ def _write(path: Path, frames: dict[str, pd.DataFrame], state: Published) -> Non
             for column, kind in added:
                 connection.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {kind}")
         connection.execute("BEGIN TRANSACTION")
+        written = 0
         for table, rows in frames.items():
+            verb = "INSERT OR REPLACE"
+            if isinstance(rows, Parts):  # an import's rows replaced whole: delete, then plain inserts
+                for column, values in rows.replaces:
+                    if values:
+                        connection.execute(f"DELETE FROM {table} WHERE {column} IN (SELECT unnest(?))", [values])  # noqa: S608
+                rows, verb = rows.tables, "INSERT"
             for part in [rows] if isinstance(rows, pd.DataFrame) else rows:  # a DataFrame, or Arrow tables a few at a time
                 if not len(part):
                     continue
                 connection.register("incoming", part)
                 columns = ", ".join(part.columns if isinstance(part, pd.DataFrame) else part.column_names)
-                connection.execute(f"INSERT OR REPLACE INTO {table} ({columns}) SELECT {columns} FROM incoming")  # noqa: S608
+                connection.execute(f"{verb} INTO {table} ({columns}) SELECT {columns} FROM incoming")  # noqa: S608
                 connection.unregister("incoming")
+                written += len(part)
+                if written >= COMMIT_ROWS:  # DuckDB holds a transaction's rows in memory: commit the copy as it grows
+                    connection.execute("COMMIT")
+                    connection.execute("BEGIN TRANSACTION")
+                    written = 0
         connection.execute("DELETE FROM publish_state")
         connection.execute("INSERT INTO publish_state VALUES (?, ?, now())", [state.ledger_id, state.change_seq])
         for ddl in VIEWS.values():
@@ -159,7 +198,7 @@ def _joined(first, second):
     """Two tables' rows for the file: DataFrames concatenated, or segment parts one after the other."""
     if isinstance(first, pd.DataFrame):
         return pd.concat([first, second], ignore_index=True)
-    return itertools.chain(first, second)
+    return Parts(itertools.chain(first.tables, second.tables), first.replaces + second.replaces)
 
 
 def _planned(ledger: Ledger, kind: str, campaigns, import_ids) -> Iterator[pa.Table]:
@@ -190,14 +229,13 @@ def _frames(ledger: Ledger, campaigns, import_ids, batch_ids, snapshots_since) -
     ].rename(columns={"key": "chunk_key", "window": "calling_window", "days": "calling_days"})  # fmt: skip
     recipients = ledger.frame(RecipientRecord, campaigns, provider_batch_id=batch_ids)
     snapshots = ledger.frame(SnapshotRecord, campaigns)
+    replaces = [("campaign", list(campaigns))] if import_ids is None else [("import_id", list(import_ids))]
     if snapshots_since is not None and len(snapshots):
         snapshots = snapshots[pd.to_datetime(snapshots["snapshot_at"], utc=True) >= pd.Timestamp(snapshots_since).tz_convert("UTC")]
     return {
         "imports": imports,
         "import_files": import_files,
-        "contacts": _planned(ledger, "contacts", campaigns, import_ids),
-        "rejects": _planned(ledger, "rejects", campaigns, import_ids),
-        "duplicates": _planned(ledger, "duplicates", campaigns, import_ids),
+        **{kind: Parts(_planned(ledger, kind, campaigns, import_ids), replaces) for kind in BY_IMPORT},
         "batches": batch_rows,
         "recipients": recipients,
         "batch_snapshots": snapshots,

@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 from pipelines.errors import AmbiguousOutcome, ProviderError, TransientProviderError
 from pipelines.ledger import Ledger, aware, now
 from pipelines.providers.base import ProviderClient
+from pipelines.providers.registry import DIALECTS
 from pipelines.providers.retry import RetryPolicy, with_retries
 from schemas.ledger import ChunkRecord, ChunkState
 from pipelines.ingest.hours import CallingHours, account_window, next_open, timezone_label
@@ -179,14 +180,14 @@ class Submitter:
         hours = CallingHours.parse(chunk.window, chunk.days)
         moment = self.clock()
         earliest = max(moment, aware(chunk.not_before)) if chunk.not_before else moment
-        window = account_window(chunk.timezone, hours, self.account_timezone, earliest)
+        dialect = DIALECTS.get(self.client.dialect)
+        on_account_clock = dialect is None or dialect.account_window  # batchcall is told a timezone and a start only
+        window = account_window(chunk.timezone, hours, self.account_timezone, earliest) if on_account_clock else None
         trigger = next_open(chunk.timezone, hours, earliest)
-        if window is None or trigger is None:
+        if trigger is None or (on_account_clock and window is None):
             raise ProviderError(f"batch {chunk.key}: calling window {chunk.window} {chunk.days} is never open in {chunk.timezone}")
-        return Schedule(
-            timezone=timezone_label(chunk.timezone), window_start_time=window.start_time, window_end_time=window.end_time,
-            window_days=window.days, trigger_at=None if trigger == moment else trigger,
-        )  # fmt: skip
+        fields = {"window_start_time": window.start_time, "window_end_time": window.end_time, "window_days": window.days} if window else {}
+        return Schedule(timezone=timezone_label(chunk.timezone), trigger_at=None if trigger == moment else trigger, **fields)
 
     def retrying(self, operation):
         """Run a request under the retry policy (only "not processed" errors are retried)."""

@@ -46,8 +46,8 @@ class BatchcallClient:
         # would cost more than the request itself.
         request = {
             "from_number": self.from_number, "name": name, "status": "draft", "timezone": schedule.timezone,
-            "tasks": [{"to_number": c.e164, "dynamic_variables": c.variables} if c.variables else {"to_number": c.e164}
-                      for c in contacts],
+            "tasks": [{"to_number": e164, "dynamic_variables": variables} if variables else {"to_number": e164}
+                      for e164, _, variables, _ in contacts],
         }  # fmt: skip
         if self.agent_id:
             request["agent_id"] = self.agent_id

@@ -30,6 +30,7 @@ class Dialect:
     stops_running: bool  # can a batch that is dialling be stopped?
     moves_scheduled: bool  # can a started batch still waiting for its start time be given a new one?
     in_flight: int  # chunks submitted at once by default (each its own requests, in order)
+    account_window: bool  # are a batch's calling hours sent as one window on the account's clock?
 
 
 @dataclass(frozen=True)
@@ -43,8 +44,10 @@ class ProviderSpec:
     open: Callable[[Settings, Path], contextmanager]  # settings, home → a context manager yielding a client
 
 
-MAGPIPE = Dialect("magpipe", batch_limit=500, stops_running=True, moves_scheduled=False, in_flight=4)
-BATCHCALL = Dialect("batchcall", batch_limit=1000, stops_running=False, moves_scheduled=True, in_flight=4)
+MAGPIPE = Dialect("magpipe", batch_limit=500, stops_running=True, moves_scheduled=False, in_flight=4, account_window=True)
+BATCHCALL = Dialect("batchcall", batch_limit=1000, stops_running=False, moves_scheduled=True, in_flight=4,
+                    account_window=False)
+DIALECTS = {dialect.name: dialect for dialect in (MAGPIPE, BATCHCALL)}
 
 
 @contextmanager

@@ -94,8 +94,9 @@ class Sandbox:
         raw = await request.body()
         if not raw.strip():
             raise BadRequest("request body is empty: send a JSON object")
+        numbers = _Numbers()
         try:
-            body = json.loads(raw, parse_int=_json_int)
+            body = json.loads(raw, parse_int=numbers.integer, parse_float=numbers.real, parse_constant=numbers.constant)
         except RecursionError:  # deeper than the parser goes: find where, to name the field
             if not raw.lstrip().startswith(b"{"):
                 raise BadRequest("request body must be a JSON object") from None
@@ -104,7 +105,8 @@ class Sandbox:
             raise BadRequest(f"request body is not valid JSON ({_clip(str(exc), 120)})") from None
         if not isinstance(body, dict):
             raise BadRequest(f"request body must be a JSON object, not {_json_type(body)}")
-        _check_json(body, containers_only=b"\x00" not in raw and not _SUSPECT.search(raw))
+        lone_surrogate_possible = b"\\u" in raw and _SURROGATE_ESCAPE.search(raw) is not None
+        _check_json(body, containers_only=b"\x00" not in raw and not lone_surrogate_possible and not numbers.suspect)
         return body
 
     async def _http_error(self, request: Request, exc: HTTPException) -> Response:
@@ -580,20 +582,37 @@ def _json_type(value) -> str:
     return "an array" if isinstance(value, list) else "an object"
 
 
-# What a lone surrogate, NaN, Infinity, a float overflow or an over-long integer is written with in UTF-8 JSON:
-# a \uD800-\uDFFF escape, the two words, an exponent of three digits or more, a long run of digits.
-_SUSPECT = re.compile(rb"\\u[dD][89a-fA-F]|NaN|Infinity|[eE][+-]?\d{3}|\d{300}")
+# A lone surrogate reaches a UTF-8 body only as an escape (\\uD800-\\uDFFF); bodies in UTF-16/32 hold NUL bytes.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 class _LongInt:
     """An integer literal too long for Python to read (over 4300 digits): refused where it stands."""
 
 
-def _json_int(text: str) -> int | _LongInt:
-    try:
-        return int(text)
-    except ValueError:
-        return _LongInt()
+class _Numbers:
+    """The JSON parser's number hooks: values as the stdlib reads them, and whether one needs the full check
+    (NaN, Infinity, a float too large, an integer too long to read)."""
+
+    def __init__(self):
+        self.suspect = False
+
+    def integer(self, text: str) -> int | _LongInt:
+        try:
+            return int(text)
+        except ValueError:
+            self.suspect = True
+            return _LongInt()
+
+    def real(self, text: str) -> float:
+        value = float(text)
+        if not math.isfinite(value):
+            self.suspect = True
+        return value
+
+    def constant(self, name: str) -> float:
+        self.suspect = True
+        return float(name)
 
 
 def _deep_path(raw: bytes) -> str:
@@ -629,8 +648,8 @@ def _check_json(body: dict, *, containers_only: bool = False) -> None:
     as \\ud800, could be stored but never written back out as UTF-8); NaN, Infinity and
     numbers too large for a float (1e999), which are not JSON; integers too long to read.
     Iterative, so a body just inside the JSON parser's own limit cannot exhaust the stack.
-    `containers_only`: the raw UTF-8 body holds none of the tokens those values come from
-    (see _SUSPECT), so only the nesting is checked.
+    `containers_only`: the body is UTF-8 without a surrogate escape and the parser met no
+    suspect number (_Numbers), so only the nesting is checked.
     """
     stack: list[tuple[object, tuple, int]] = [(body, (), 1)]
 
