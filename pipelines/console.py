@@ -15,8 +15,9 @@ if TYPE_CHECKING:
     from schemas.contacts import ImportSummary
 
 
-def import_summary(console: Console, summary: ImportSummary, *, out: Path | None = None) -> None:
-    """Print the row accounting, reject reasons and batches of one import, as plain aligned lines."""
+def import_summary(console: Console, summary: ImportSummary, *, out: Path | None = None, held: int = 0) -> None:
+    """Print the row accounting, reject reasons and batches of one import, as plain aligned lines (`held`: the
+    campaign's batches still held by an earlier import --hold)."""
     if summary.dry_run:
         mode = "dry run, nothing submitted"
     elif summary.held:
@@ -41,6 +42,9 @@ def import_summary(console: Console, summary: ImportSummary, *, out: Path | None
     if summary.held and summary.batches:
         lines.append(f"Nobody is called until `campaigns submit --campaign {summary.campaign}` starts "
                      f"{plural(len(summary.batches), 'this batch', 'these batches')}.")  # fmt: skip
+    elif held:
+        lines.append(f"{held} {plural(held, 'batch', 'batches')} of this campaign held by `import --hold` "
+                     f"{plural(held, 'waits', 'wait')} for `campaigns submit --campaign {summary.campaign}`.")  # fmt: skip
     if out is not None:
         lines.append(f"Wrote accepted.csv, rejected.csv, duplicates.csv and suppressed.csv to {out}")
     for line in lines:
@@ -51,7 +55,7 @@ LISTED = 20  # batches listed one per line; a larger import lists the first ones
 
 
 def _sizes(sizes: list[int]) -> str:
-    """'sizes 1000, 1000, 412', or for many batches '841 × 1000, 1 × 421 contacts'."""
+    """'sizes 1000, 1000, 412', or for many batches 'sizes 841 × 1000, 1 × 421' (count × size)."""
     if len(sizes) <= 10:
         return "sizes " + (", ".join(map(str, sizes)) or "none")
     counts: dict[int, int] = {}
@@ -59,7 +63,7 @@ def _sizes(sizes: list[int]) -> str:
         counts[size] = counts.get(size, 0) + 1
     common = sorted(counts.items(), key=lambda item: (-item[1], -item[0]))
     shown = ", ".join(f"{count} × {size}" for size, count in common[:3])
-    return shown + (f", {len(common) - 3} other sizes" if len(common) > 3 else "") + " contacts"
+    return "sizes " + shown + (f" and {len(common) - 3} other sizes" if len(common) > 3 else "")
 
 
 def _batch_table(batches) -> list[str]:

@@ -164,7 +164,7 @@ def outcomes(db: Path, campaign: str | None = None, *, expand_variables: bool = 
 
 
 SUMMARY_COLUMNS = ["campaign", "rows_read", "accepted", "duplicates", "already_submitted", "cooled_down", "rejected", "suppressed",
-                   "submitted", "cancelled", "completed", "failed", "skipped", "pending", "completion_rate",
+                   "submitted", "awaiting_submission", "cancelled", "completed", "failed", "skipped", "pending", "completion_rate",
                    "estimated_dial_cost"]  # fmt: skip
 
 

@@ -41,6 +41,7 @@ def test_a_held_import_calls_nobody_until_submit(tmp_path):
     later = run_cli("import", str(small), "--campaign", "spring", "--json", cwd=tmp_path)
     assert later.returncode == 0, later.stderr
     assert [b["status"] for b in json.loads(later.stdout)["batches"]] == ["started"]
+    assert json.loads(later.stdout)["held_batches"] == 3  # the user is told what still waits
     assert sorted(dials(home)) == [f"+1415555{i:04d}" for i in range(100, 105)]
 
     submitted = run_cli("submit", "--campaign", "spring", cwd=tmp_path)

@@ -109,7 +109,7 @@ def import_command(paths, campaign, dry_run, hold, as_json, out, suppress_files,
         if not hold:
             settings.require_credentials(chosen, creating=True)
         ledger = ledger or stack.enter_context(Ledger(settings.ledger_url))
-        if chosen == "sandbox":
+        if chosen == "sandbox" and not hold:  # a held plan sends nothing: `campaigns submit` says it
             show.sandbox_notice(err, settings.home)
         if not options.hours.within_legal:
             err.print(f"warning: {_hours_warning(options)}")
@@ -123,7 +123,8 @@ def import_command(paths, campaign, dry_run, hold, as_json, out, suppress_files,
         error = pending_error(done.report) if done.report.pending else done.report.publish_error
         if done.report.pending and done.report.publish_error is not None:
             err.print(f"campaigns: warning: {done.report.publish_error}", markup=False)
-        _print_summary(done.summary, as_json, out, pending=done.report.pending, error=error)
+        held = 0 if hold else ledger.held_chunks(campaign)
+        _print_summary(done.summary, as_json, out, pending=None if hold else done.report.pending, error=error, held=held)
         end_with(error)
 
 
@@ -156,7 +157,7 @@ def submit_command(campaign, as_json, flags) -> None:
     error = pending_error(report) if report.pending else report.publish_error
     if as_json:
         print_json({"campaign": campaign, "started": report.started, "pending": report.pending,
-                    "batches": [{"key": c.key, "size": c.size, "state": c.state, "provider_batch_id": c.provider_batch_id}
+                    "batches": [{"key": c.key, "size": c.size, "status": c.state, "provider_batch_id": c.provider_batch_id}
                                 for c in started.values()]}, error)  # fmt: skip
     else:
         from rich.console import Console
@@ -230,7 +231,8 @@ def _worse(a: ExitCode, b: ExitCode) -> ExitCode:
     return next((code for code in SEVERITY if code in (a, b)), ExitCode.OK)
 
 
-def _print_summary(summary, as_json: bool, out: Path | None, pending: dict | None = None, error: CampaignError | None = None) -> None:
+def _print_summary(summary, as_json: bool, out: Path | None, pending: dict | None = None, error: CampaignError | None = None,
+                   held: int = 0) -> None:  # fmt: skip
     from rich.console import Console
 
     from pipelines import console as show
@@ -239,6 +241,8 @@ def _print_summary(summary, as_json: bool, out: Path | None, pending: dict | Non
         payload = summary.model_dump(mode="json")
         if pending is not None:
             payload["pending"] = pending
+        if held:
+            payload["held_batches"] = held
         print_json(payload, error)
     else:
-        show.import_summary(Console(highlight=False, soft_wrap=True), summary, out=out)
+        show.import_summary(Console(highlight=False, soft_wrap=True), summary, out=out, held=held)
