@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto
 
 DEMO_HOME := .campaigns-demo
 # The main job end to end on the embedded sandbox: import → submit → sync → report.

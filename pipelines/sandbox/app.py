@@ -651,6 +651,8 @@ def _check_json(body: dict, *, containers_only: bool = False) -> None:
     `containers_only`: the body is UTF-8 without a surrogate escape and the parser met no
     suspect number (_Numbers), so only the nesting is checked.
     """
+    if containers_only and _depth(body) <= MAX_DEPTH:
+        return
     stack: list[tuple[object, tuple, int]] = [(body, (), 1)]
 
     def where(path: tuple) -> str:
@@ -670,13 +672,21 @@ def _check_json(body: dict, *, containers_only: bool = False) -> None:
             if depth > MAX_DEPTH:
                 raise BadRequest(f"{where(path)}: nested more than {MAX_DEPTH} levels deep")
             items = value.items() if isinstance(value, dict) else enumerate(value)
-            if containers_only:
-                stack.extend((item, (*path, key), depth + 1) for key, item in items if isinstance(item, dict | list))
-                continue
             for key, item in items:
                 if isinstance(key, str) and not _is_text(key):
                     raise BadRequest(f"{where(path)}: a key is not valid Unicode text (a lone surrogate)")
                 stack.append((item, (*path, key), depth + 1))
+
+
+def _depth(body: dict) -> int:
+    """How deep the body's containers nest (1: a flat object); only containers are visited."""
+    deepest, stack = 1, [(body, 1)]
+    while stack:
+        value, depth = stack.pop()
+        deepest = max(deepest, depth)
+        children = value.values() if isinstance(value, dict) else value
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return deepest
 
 
 def _is_text(value: str) -> bool:

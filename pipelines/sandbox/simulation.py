@@ -9,16 +9,17 @@ runs between requests and a server restarted on the same state file carries on.
 
 from __future__ import annotations
 
-import bisect
+import hashlib
 import itertools
-import random
 from dataclasses import dataclass
-from typing import NamedTuple
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
+
+import numpy as np
 
 OUTCOMES = ("completed", "no_answer", "busy", "failed")
 OUTCOME_WEIGHTS = (0.6, 0.2, 0.1, 0.1)
-CUMULATIVE_WEIGHTS = tuple(itertools.accumulate(OUTCOME_WEIGHTS))[:-1]  # bisected by one draw in [0, 1)
+CUMULATIVE_WEIGHTS = tuple(itertools.accumulate(OUTCOME_WEIGHTS))[:-1]  # one draw in [0, 1) falls between them
 DIAL_INTERVAL = 1.2  # seconds between dials, as the real dialler paces them
 CALLING, INITIATED = 1.0, 1.0  # seconds spent in each status before ringing
 RING = (3.0, 12.0)
@@ -33,10 +34,14 @@ class Window:
     end: str = "23:59"
     days: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6)
 
+    def always_open(self) -> bool:
+        """Every minute of every day (the window fields' defaults)."""
+        return self.start == "00:00" and self.end == "23:59" and len(set(self.days)) == 7
+
     def next_open(self, at: float) -> float:
         """The first moment at or after `at` when a dial is allowed."""
-        if self.start == "00:00" and self.end == "23:59" and len(set(self.days)) == 7:
-            return at  # always open
+        if self.always_open():
+            return at
         moment = datetime.fromtimestamp(at, UTC)
         start_minutes, end_minutes = _minutes(self.start), _minutes(self.end)
         for day in range(8):
@@ -71,20 +76,33 @@ class PlannedCall(NamedTuple):
 def plan_run(
     count: int, *, start_at: float, window: Window, concurrency: int, speed: float, seed: str
 ) -> list[PlannedCall]:
-    """Plan when each of `count` recipients is dialled and how the call ends."""
+    """Plan when each of `count` recipients is dialled and how the call ends.
+
+    One seeded stream per run (numpy's PCG64 from the seed's hash): outcomes, ring and talk
+    times and call ids are drawn for the whole run at once, then the dials are placed in
+    order — at most `concurrency` at once, one per dial interval, only inside the window.
+    """
     concurrency = max(1, concurrency)
+    rng = np.random.default_rng(int.from_bytes(hashlib.sha256(seed.encode()).digest()[:8], "little"))
+    outcome_of = np.searchsorted(CUMULATIVE_WEIGHTS, rng.random(count), side="right").tolist()
+    ring = ((CALLING + INITIATED + rng.uniform(*RING, count)) / speed).tolist()
+    talk = (rng.uniform(*TALK, count) / speed).tolist()
+    ids = rng.bytes(16 * count).hex()
     free_at = [start_at] * concurrency
-    last_dial = start_at - DIAL_INTERVAL / speed
-    calls = []
-    rng = random.Random(seed)  # one stream per run, drawn in recipient order: the same seed plans the same run
     gap = DIAL_INTERVAL / speed
+    last_dial = start_at - gap
+    always_open = window.always_open()
+    calls = []
     for index in range(count):
-        slot = min(range(concurrency), key=free_at.__getitem__)
-        dial_at = window.next_open(max(free_at[slot], last_dial + gap))
-        outcome = OUTCOMES[bisect.bisect(CUMULATIVE_WEIGHTS, rng.random())]
-        ring_end = dial_at + (CALLING + INITIATED + rng.uniform(*RING)) / speed
-        end_at = ring_end + (rng.uniform(*TALK) / speed if outcome == "completed" else 0.0)
-        record = f"{rng.getrandbits(128):032x}"
+        earliest = min(free_at)
+        slot = free_at.index(earliest)
+        dial_at = max(earliest, last_dial + gap)
+        if not always_open:
+            dial_at = window.next_open(dial_at)
+        outcome = OUTCOMES[outcome_of[index]]
+        ring_end = dial_at + ring[index]
+        end_at = ring_end + (talk[index] if outcome == "completed" else 0.0)
+        record = ids[32 * index : 32 * index + 32]
         calls.append(PlannedCall(index, dial_at, ring_end, end_at, outcome,
                                  f"{record[:8]}-{record[8:12]}-{record[12:16]}-{record[16:20]}-{record[20:]}"))  # fmt: skip
         free_at[slot] = end_at
