@@ -468,27 +468,32 @@ class Ledger:
             return record
 
     def transition(self, key: str, expected: ChunkState, new: ChunkState, **values) -> ChunkRecord:
-        """Move a chunk from `expected` to `new` (compare-and-set) and commit; only moves in TRANSITIONS."""
-        self.transition_many([(key, expected, new)], **values)
-        return self.chunk(key)
+        """Move a chunk from `expected` to `new` (compare-and-set) and commit; only moves in TRANSITIONS. Returns the
+        chunk as the move left it (read back by the same statement)."""
+        return self.transition_many([(key, expected, new)], **values)[0]
 
-    def transition_many(self, moves: list[tuple[str, ChunkState, ChunkState]], **values) -> None:
-        """Chunk moves (key, expected, new), each a compare-and-set, in one transaction: all are committed, or none."""
+    def transition_many(self, moves: list[tuple[str, ChunkState, ChunkState]], **values) -> list[ChunkRecord]:
+        """Chunk moves (key, expected, new), each a compare-and-set, in one transaction: all are committed, or none.
+        Returns the chunks as moved, in order."""
         for key, expected, new in moves:
             if ChunkState(new) not in TRANSITIONS[ChunkState(expected)]:
                 raise IllegalTransition(f"chunk {key}: {expected} → {new} is not a move of the submission state machine")
         stamp = now()
+        moved = []
         with self.engine.begin() as connection:
             for key, expected, new in moves:
                 cleared = {"last_error": None} if new == ChunkState.STARTED else {}  # an error is history once it started
-                result = connection.execute(
+                row = connection.execute(
                     update(ChunkRecord)
                     .where(ChunkRecord.key == key, ChunkRecord.state == str(expected))
                     .values(state=str(new), updated_at=stamp, **(cleared | values))
-                )
-                if result.rowcount != 1:
+                    .returning(*ChunkRecord.__table__.columns)
+                ).first()
+                if row is None:
                     raise ConcurrentChange(f"chunk {key} was expected in state {expected} but another process moved it")
+                moved.append(ChunkRecord.model_validate(dict(row._mapping)))
             self._log_chunks(connection, [key for key, _, _ in moves])
+        return moved
 
     def note_error(self, key: str, message: str) -> None:
         self.update_chunk(key, last_error=redact(message)[:500])
