@@ -21,7 +21,7 @@ def main() -> None:
     args = parser.parse_args()
     figures = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_implementation()} {platform.python_version()}"}
     if args.suite in ("all", "e2e"):  # first: what users run, from the outside
-        figures["e2e"] = e2e.run(args.rows, args.scale_rows)
+        figures["e2e"] = e2e.run(args.rows, args.scale_rows, repeat=args.repeat)
     if args.suite in ("all", "ingest"):
         figures["ingest"] = ingest.run(args.rows, args.repeat)
     if args.suite in ("all", "scale"):

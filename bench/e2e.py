@@ -9,7 +9,9 @@ Side by side in one run, on the same generated 1,000,000-row file:
   process (`campaigns sandbox --speed 20000`, state in memory), with the time to the first batch started;
 - `campaigns import FILE --campaign … --hold` of 1M and of 10M rows (planned into the ledger, nothing sent).
 
-Wall time is taken from spawn to exit; peak RSS is the child's own (os.wait4); the time to the first batch is
+The dry run runs 3 times and the real import twice (each into a fresh sandbox): the fastest and the median are
+reported, since this VM's speed drifts by tens of percent from one minute to the next. Wall time is taken from
+spawn to exit; peak RSS is the child's own (os.wait4); the time to the first batch is
 when the child's stderr says `started 1/` (stderr is a pipe, so the plain lines, not the bar, are printed).
 """
 
@@ -96,7 +98,14 @@ def startup(argv: list[str], repeat: int = 5, **kwargs) -> dict:
     return {"seconds": min(runs), "median_seconds": statistics.median(runs), "runs_seconds": runs}
 
 
-def run(rows: int = 1_000_000, hold_rows: int | None = 10_000_000) -> dict:
+def repeated(runs: list[dict]) -> dict:
+    """Several runs of one command: the fastest run's figures, with the median and every run's seconds."""
+    fastest = min(runs, key=lambda r: r["seconds"])
+    return {**fastest, "median_seconds": round(statistics.median(r["seconds"] for r in runs), 2),
+            "runs_seconds": [r["seconds"] for r in runs], "peak_rss_mb": max(r["peak_rss_mb"] for r in runs)}  # fmt: skip
+
+
+def run(rows: int = 1_000_000, hold_rows: int | None = 10_000_000, repeat: int = 3, repeat_import: int = 2) -> dict:
     path = write(OUT / f"messy_{rows}.csv", rows)
     work = Path(tempfile.mkdtemp(prefix="e2e-", dir=OUT))
     figures: dict = {"rows": rows, "file_mb": round(path.stat().st_size / 1e6, 1)}
@@ -108,17 +117,21 @@ def run(rows: int = 1_000_000, hold_rows: int | None = 10_000_000) -> dict:
         figures["dry_run_1000_rows"] = startup([*CAMPAIGNS, "import", str(small), "--campaign", "bench", "--dry-run",
                                                 "--home", str(work / "small-home")], repeat=3)  # fmt: skip
         figures["naive"] = measure([sys.executable, "-m", "bench.naive", str(path)])
-        figures["dry_run"] = measure([*CAMPAIGNS, "import", str(path), "--campaign", "bench", "--dry-run", "--out",
-                                      str(work / "dry"), "--home", str(work / "dry-home")])  # fmt: skip
-        sandbox = LocalSandbox()
-        try:
-            before = sandbox.cpu_seconds()
-            figures["import"] = measure([*CAMPAIGNS, "import", str(path), "--campaign", "bench", "--provider", "batchcall",
-                                         "--home", str(work / "home")], env=sandbox.env)  # fmt: skip
-            figures["import"]["sandbox_cpu_seconds"] = round(sandbox.cpu_seconds() - before, 1)
-        finally:
-            sandbox.close()
-        figures["report"] = startup([*CAMPAIGNS, "report", "--campaign", "bench", "--home", str(work / "home")], repeat=3)
+        figures["dry_run"] = repeated([measure([*CAMPAIGNS, "import", str(path), "--campaign", "bench", "--dry-run", "--out",
+                                                str(work / f"dry{n}"), "--home", str(work / "dry-home")])
+                                       for n in range(repeat)])  # fmt: skip
+        runs = []
+        for n in range(repeat_import):  # each into a fresh sandbox and a fresh home
+            sandbox = LocalSandbox()
+            try:
+                before = sandbox.cpu_seconds()
+                runs.append(measure([*CAMPAIGNS, "import", str(path), "--campaign", "bench", "--provider", "batchcall",
+                                     "--home", str(work / f"home{n}")], env=sandbox.env))  # fmt: skip
+                runs[-1]["sandbox_cpu_seconds"] = round(sandbox.cpu_seconds() - before, 1)
+            finally:
+                sandbox.close()
+        figures["import"] = repeated(runs)
+        figures["report"] = startup([*CAMPAIGNS, "report", "--campaign", "bench", "--home", str(work / "home0")], repeat=3)
         figures["hold"] = measure([*CAMPAIGNS, "import", str(path), "--campaign", "held", "--hold", "--home", str(work / "hold")])
         if hold_rows:
             big = write(OUT / f"messy_{hold_rows}.csv", hold_rows)
@@ -128,8 +141,9 @@ def run(rows: int = 1_000_000, hold_rows: int | None = 10_000_000) -> dict:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     dry, naive, real = figures["dry_run"]["seconds"], figures["naive"]["seconds"], figures["import"]["seconds"]
-    figures["dry_run_vs_naive"] = round(naive / dry, 1)
-    figures["import_vs_dry_run"] = round(real / dry, 1)
+    figures["dry_run_vs_naive"] = round(naive / dry, 1)  # fastest against the one naive run
+    figures["import_vs_dry_run"] = round(real / dry, 1)  # fastest against fastest
+    figures["import_vs_dry_run_median"] = round(figures["import"]["median_seconds"] / figures["dry_run"]["median_seconds"], 1)
     if "first_batch_seconds" in figures["import"]:
         figures["first_batch_vs_dry_run"] = round(figures["import"]["first_batch_seconds"] / dry, 2)
     return figures
