@@ -153,16 +153,17 @@ def submit_command(campaign, as_json, flags) -> None:
             report, chunks = submit_held(campaign, settings, ledger, settings.home,
                                          Hooks(on_chunk=display.chunk_started, on_retry=display.retry, on_plan=display.plan),
                                          db=settings.db_path)  # fmt: skip
-        started = {c.key: c for c in ledger.chunks(campaign) if c.key in {p.key for p in chunks}}
+        keys = {c.key for c in chunks}
+        submitted = [c for c in ledger.chunks(campaign) if c.key in keys]  # as they are now
     error = pending_error(report) if report.pending else report.publish_error
     if as_json:
         print_json({"campaign": campaign, "started": report.started, "pending": report.pending,
                     "batches": [{"key": c.key, "size": c.size, "status": c.state, "provider_batch_id": c.provider_batch_id}
-                                for c in started.values()]}, error)  # fmt: skip
+                                for c in submitted]}, error)  # fmt: skip
     else:
         from rich.console import Console
 
-        show.submit_summary(Console(highlight=False, soft_wrap=True), campaign, report, list(started.values()))
+        show.submit_summary(Console(highlight=False, soft_wrap=True), campaign, report, submitted)
     end_with(error)
 
 
