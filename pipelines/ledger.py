@@ -435,7 +435,7 @@ class Ledger:
     def pending_chunks(self, campaign: str) -> list[ChunkRecord]:
         """Chunks not yet started, oldest first: a run resumes these before anything new. Chunks of an import held
         for review (import --hold) are not pending until `campaigns submit` releases them."""
-        held = select(ImportRecord.id).where(ImportRecord.campaign == campaign, ImportRecord.outcome == "held")
+        held = _held_imports(campaign)
         query = select(ChunkRecord).where(ChunkRecord.campaign == campaign, ChunkRecord.state.in_([str(s) for s in PENDING_STATES]),
                                           ChunkRecord.import_id.not_in(held))  # fmt: skip
         with Session(self.engine) as session:
@@ -443,7 +443,7 @@ class Ledger:
 
     def held_chunks(self, campaign: str) -> int:
         """How many planned chunks of the campaign wait for `campaigns submit`."""
-        held = select(ImportRecord.id).where(ImportRecord.campaign == campaign, ImportRecord.outcome == "held")
+        held = _held_imports(campaign)
         query = select(func.count()).select_from(ChunkRecord).where(ChunkRecord.import_id.in_(held),
                                                                      ChunkRecord.state == str(ChunkState.PLANNED))  # fmt: skip
         with self.engine.connect() as connection:
@@ -452,8 +452,7 @@ class Ledger:
     def release_held(self, campaign: str) -> int:
         """The campaign's held imports become pending (submitted by this run and any later one); how many."""
         with self.engine.begin() as connection:
-            ids = list(connection.execute(select(ImportRecord.id).where(ImportRecord.campaign == campaign,
-                                                                        ImportRecord.outcome == "held")).scalars())  # fmt: skip
+            ids = list(connection.execute(_held_imports(campaign)).scalars())
             if ids:
                 connection.execute(update(ImportRecord).where(ImportRecord.id.in_(ids)).values(outcome="pending"))
                 self._log(connection, [(campaign, "import", str(i)) for i in ids])
@@ -721,6 +720,11 @@ def _storage_errors(context) -> None:
             f"the ledger cannot be written ({str(context.original_exception).splitlines()[0]}); what was committed "
             "before is intact — free space or fix permissions, then run again"
         ) from context.original_exception
+
+
+def _held_imports(campaign: str):
+    """The ids of the campaign's imports held by `import --hold` (a select, to run or to nest)."""
+    return select(ImportRecord.id).where(ImportRecord.campaign == campaign, ImportRecord.outcome == "held")
 
 
 def _sqlite_pragmas(connection, _record) -> None:

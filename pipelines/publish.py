@@ -88,9 +88,9 @@ def publish(ledger: Ledger, db: Path, campaigns: Iterable[str] | None = None, *,
     try:
         with _writer_lock(db):
             _sweep(db)
-            state = published_state(db)
+            state, keyed = _read_file(db)
             head = ledger.change_head()
-            fresh = rebuild or state is None or state.ledger_id != ledger.ledger_id or _keyed_by_row(db)
+            fresh = rebuild or state is None or state.ledger_id != ledger.ledger_id or keyed
             if not fresh and state.change_seq >= head and not campaigns:
                 return 0
             if fresh:
@@ -123,16 +123,17 @@ class Parts:
     replaces: list[tuple[str, list]]
 
 
-def _keyed_by_row(db: Path) -> bool:
-    """Was the file written when contacts, rejects and duplicates had primary keys (rebuilt once, without)?"""
+def _read_file(db: Path) -> tuple[Published | None, bool]:
+    """The file's watermark, and whether it was written when contacts, rejects and duplicates had primary keys (such
+    a file is rebuilt once, without them); one read-only open."""
     if not db.exists():
-        return False
+        return None, False
     from pipelines.report import reader
 
     with reader(db) as connection:
         query = ("SELECT count(*) FROM duckdb_constraints() WHERE constraint_type = 'PRIMARY KEY' AND table_name IN "
                  f"({', '.join(repr(t) for t in BY_IMPORT)})")  # fmt: skip
-        return connection.execute(query).fetchone()[0] > 0
+        return published_state(db, connection), connection.execute(query).fetchone()[0] > 0
 
 
 def _sweep(db: Path) -> None:

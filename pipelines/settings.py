@@ -66,34 +66,24 @@ def _path(value, name: str) -> Path:
     return Path(str(value)).expanduser()
 
 
-def _positive_int(value, name: str) -> int:
-    try:
-        number = int(str(value).strip())
-    except ValueError:
-        raise UsageError(f"{name} must be a whole number, not {value!r}") from None
-    if number < 1:
-        raise UsageError(f"{name} must be at least 1")
-    return number
+def _number(convert: Callable[[str], float], what: str, allowed: Callable[[float], bool], bound: str) -> Callable[[Any, str], Any]:
+    """A reader of numbers: `what` it must be when it is not one, `bound` (with {value}) when `allowed` refuses it."""
+
+    def read(value, name: str):
+        try:
+            number = convert(str(value).strip())
+        except ValueError:
+            raise UsageError(f"{name} must be {what}, not {value!r}") from None
+        if not allowed(number):
+            raise UsageError(f"{name} must be {bound.format(value=repr(value))}")
+        return number
+
+    return read
 
 
-def _positive_float(value, name: str) -> float:
-    try:
-        number = float(str(value).strip())
-    except ValueError:
-        raise UsageError(f"{name} must be a number, not {value!r}") from None
-    if not number > 0:
-        raise UsageError(f"{name} must be a positive number, not {value!r}")
-    return number
-
-
-def _non_negative_float(value, name: str) -> float:
-    try:
-        number = float(str(value).strip())
-    except ValueError:
-        raise UsageError(f"{name} must be a number, not {value!r}") from None
-    if number < 0:
-        raise UsageError(f"{name} must be ≥ 0, not {value!r}")
-    return number
+_positive_int = _number(int, "a whole number", lambda n: n >= 1, "at least 1")
+_positive_float = _number(float, "a number", lambda n: n > 0, "a positive number, not {value}")
+_non_negative_float = _number(float, "a number", lambda n: not n < 0, "≥ 0, not {value}")
 
 
 def _flag(value, name: str) -> bool:
