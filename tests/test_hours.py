@@ -16,7 +16,7 @@ import httpx
 import phonenumbers
 import pyarrow as pa
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from phonenumbers import PhoneNumberType
 from phonenumbers.timezone import time_zones_for_number
@@ -26,7 +26,7 @@ from pipelines.ingest.hours import CallingHours, _opens_soon, account_window, al
 from pipelines.sandbox.app import SandboxConfig
 from pipelines.sandbox.server import running
 from pipelines.ingest.normalise import classify_column
-from pipelines.ingest.timezones import recipient_zones, zones_of_keys
+from pipelines.ingest.timezones import exact_zones, recipient_zones, zones_of_keys
 from tests.conftest import run_cli, write_delimited
 from tests.submit_helpers import provider_env
 from tests.test_fastphone import phone_like
@@ -260,14 +260,17 @@ def spelled_numbers(draw):
 
 @settings(max_examples=100, deadline=None)
 @given(cases=st.lists(st.one_of(spelled_numbers(), phone_like()), min_size=1, max_size=80))
+@example(cases=[("+80045000899", "US")])  # international freephone: phonenumbers knows no zone, UTC is the fallback
 def test_zones_from_the_normalise_stage_agree_with_phonenumbers(cases):
-    # the number types validation decided spare the timezone stage its own patterns; same answers
+    # the number types validation decided spare the timezone stage its own patterns; same answers as phonenumbers,
+    # where a number it places nowhere ("Etc/Unknown") takes its country's zones, else UTC (exact_zones)
     phones = classify_column(pa.array([text for text, _ in cases]), "US", pa.array([region for _, region in cases]))
     accepted = phones.keys != 0
     codes, names = zones_of_keys(phones.keys[accepted], phones.kinds[accepted])
     for key, code in zip(phones.keys[accepted].tolist(), codes.tolist()):
-        number = phonenumbers.parse(f"+{key}")
-        assert names[code] == "|".join(sorted(time_zones_for_number(number))), key
+        zones = time_zones_for_number(phonenumbers.parse(f"+{key}"))
+        expected = exact_zones(f"+{key}") if "Etc/Unknown" in zones else "|".join(sorted(zones))
+        assert names[code] == expected, key
 
 
 # ------------------------------------------------------------------ the CLI
