@@ -88,17 +88,22 @@ def test_overlapping_runs_exit_6_at_once(tmp_path, setup):
     inbox, home, env, url = setup
     source, numbers = contacts_file(tmp_path, count=5)
     shutil.copy(source, inbox / "a.csv")
-    cmd = [sys.executable, "-m", "pipelines", "watch", str(inbox), "--campaign", "nightly", "--once", "--settle", "4",
+    cmd = [sys.executable, "-m", "pipelines", "watch", str(inbox), "--campaign", "nightly", "--once", "--settle", "8",
            "--home", str(home), "--provider", "batchcall"]  # fmt: skip
     holder = subprocess.Popen(cmd, env={**os.environ, **env}, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-    deadline = time.monotonic() + 30
-    while not _lock_held(home, "nightly"):  # however slow the machine, wait until the first run holds the lock
-        assert time.monotonic() < deadline and holder.poll() is None, "the first run never took the lock"
-        time.sleep(0.05)
-    started = time.monotonic()
-    second = watch(inbox, home, env)
-    assert second.returncode == 6 and "is busy" in second.stderr and time.monotonic() - started < 4
-    assert holder.wait(timeout=60) == 0, holder.stderr.read()
+    try:
+        deadline = time.monotonic() + 30
+        while not _lock_held(home, "nightly"):  # however slow the machine, wait until the first run holds the lock
+            assert time.monotonic() < deadline and holder.poll() is None, "the first run never took the lock"
+            time.sleep(0.05)
+        second = watch(inbox, home, env)
+        # at once: it ended while the first run still held the lock (waiting out its 8 s settle), not after it
+        assert second.returncode == 6 and "is busy" in second.stderr and holder.poll() is None
+        assert holder.wait(timeout=60) == 0, holder.stderr.read()
+    finally:  # a failed assertion must not leave the first run submitting into the next test's sandbox
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
     assert_exactly_once(url, numbers)
 
 
