@@ -99,6 +99,8 @@ def outcomes(
 
 def connect(*, home: str | Path = ".campaigns", db: str | Path | None = None, state: str | None = None):
     """A read-only DuckDB connection to the newest published file, for your own SQL. Close it when done."""
+    import duckdb  # noqa: F401 - attaches the relation methods (.sql, .query) to the connection handed out
+
     from pipelines.report import connect_read_only
 
     return connect_read_only(_db(home, db, state))

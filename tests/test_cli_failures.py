@@ -139,3 +139,25 @@ def test_importing_the_notebook_api_changes_nothing_about_the_process():
                             timeout=120, env={k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"})  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() != "system"  # the wheels' own allocator, untouched
+
+
+def test_report_and_help_load_only_what_they_use(tmp_path):
+    """Start-up (issue 17): `--help` loads no engine at all; `report` DuckDB's engine alone — no pandas, pyarrow,
+    SQLAlchemy, nor the duckdb package's Python relation layer. Counted in modules, not seconds: a loaded machine
+    cannot make it fail; a heavy import added at module level can."""
+    home = tmp_path / "home"
+    assert run_cli("import", SAMPLE, "--campaign", "light", "--home", str(home)).returncode == 0
+    heavy = ("pandas", "pyarrow", "sqlalchemy", "sqlmodel", "pydantic", "phonenumbers", "duckdb", "_duckdb", "httpx")
+    script = (
+        "import sys\n"
+        "from pipelines.cli import main\n"
+        "sys.argv = ['campaigns', *sys.argv[1:]]\n"
+        "try:\n    main()\nexcept SystemExit as exit:\n    assert not exit.code, exit.code\n"
+        f"sys.stderr.write(' '.join(m for m in {heavy!r} if m in sys.modules))\n"
+    )
+    loaded = {}
+    for args in (["--help"], ["report", "--campaign", "light", "--home", str(home)]):
+        result = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, cwd=ROOT, timeout=120)
+        assert result.returncode == 0, result.stderr
+        loaded[args[0]] = set(result.stderr.split("\n")[-1].split())
+    assert loaded == {"--help": set(), "report": {"_duckdb"}}, loaded
