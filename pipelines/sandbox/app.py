@@ -23,7 +23,7 @@ from starlette.routing import Route
 
 from pipelines.sandbox.faults import FaultInjector, FaultPlan
 from pipelines.sandbox.simulation import BATCHCALL_TASK_STATUS, iso, millis
-from pipelines.sandbox.state import BatchView, SandboxStore
+from pipelines.sandbox.state import BatchView, Recipient, SandboxStore
 from schemas import batchcall as bc
 from schemas import magpipe as mp
 
@@ -221,7 +221,7 @@ class Sandbox:
         self._mp_check(request)
         plan = self._mp_plan(request.status, request.send_now, request.scheduled_at)
         fields = request.model_dump(exclude={"action", "name", "recipients", "status"}, exclude_none=True)
-        recipients = [r.model_dump() for r in request.recipients]
+        recipients = [(r.phone_number, r.name, r.contact_id, None) for r in request.recipients]
         with self.store.transaction():
             batch = self.store.create("magpipe", request.name, request.status or "draft", fields, recipients)
             if plan:
@@ -242,7 +242,7 @@ class Sandbox:
         fields = request.model_dump(exclude={"action", "batch_id", "name", "recipients", "status"}, exclude_none=True)
         with self.store.transaction():
             if request.recipients is not None:
-                self.store.replace_recipients(request.batch_id, [r.model_dump() for r in request.recipients])
+                self.store.replace_recipients(request.batch_id, [(r.phone_number, r.name, r.contact_id, None) for r in request.recipients])
             self.store.update(request.batch_id, name=request.name, status=request.status, fields=fields)
             if plan:
                 self.store.start_run(request.batch_id, at=plan[0], status=plan[1])
@@ -391,8 +391,8 @@ class Sandbox:
         return None
 
     @staticmethod
-    def _bc_tasks(tasks: list[bc.Task]) -> list[dict]:
-        return [{"phone_number": t.to_number, "variables": t.dynamic_variables} for t in tasks]
+    def _bc_tasks(tasks: list[bc.Task]) -> list[Recipient]:
+        return [(t.to_number, None, None, t.dynamic_variables) for t in tasks]
 
     def _bc_create(self, request: Request, body: dict) -> Response:
         create = _parse(bc.CreateRequest, body)
@@ -679,14 +679,16 @@ def _check_json(body: dict, *, containers_only: bool = False) -> None:
 
 
 def _depth(body: dict) -> int:
-    """How deep the body's containers nest (1: a flat object); only containers are visited."""
-    deepest, stack = 1, [(body, 1)]
-    while stack:
-        value, depth = stack.pop()
-        deepest = max(deepest, depth)
-        children = value.values() if isinstance(value, dict) else value
-        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
-    return deepest
+    """How deep the body's containers nest (1: a flat object); only containers are visited, a level at a time
+    (`type(…) is`: the JSON parser makes exact dicts and lists)."""
+    level, deepest = [body], 1
+    while True:
+        inner = [child for value in level for child in (value.values() if type(value) is dict else value)
+                 if type(child) is dict or type(child) is list]  # fmt: skip
+        if not inner:
+            return deepest
+        deepest += 1
+        level = inner
 
 
 def _is_text(value: str) -> bool:

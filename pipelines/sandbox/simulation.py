@@ -63,9 +63,9 @@ def _minutes(hhmm: str) -> int:
 
 
 class PlannedCall(NamedTuple):
-    """One dial of one recipient in one run (a tuple: a run plans and a read rebuilds a thousand at a time)."""
+    """One dial of one recipient in one run, as stored: a run's calls are kept as these five values each (a tuple or
+    the list JSON gives back: `call_status` reads them by position)."""
 
-    index: int
     dial_at: float
     ring_end: float
     end_at: float
@@ -75,8 +75,8 @@ class PlannedCall(NamedTuple):
 
 def plan_run(
     count: int, *, start_at: float, window: Window, concurrency: int, speed: float, seed: str
-) -> list[PlannedCall]:
-    """Plan when each of `count` recipients is dialled and how the call ends.
+) -> list[tuple[float, float, float, str, str]]:
+    """Plan when each of `count` recipients is dialled and how the call ends: one PlannedCall's values per recipient.
 
     One seeded stream per run (numpy's PCG64 from the seed's hash): outcomes, ring and talk
     times and call ids are drawn for the whole run at once, then the dials are placed in
@@ -84,45 +84,50 @@ def plan_run(
     """
     concurrency = max(1, concurrency)
     rng = np.random.default_rng(int.from_bytes(hashlib.sha256(seed.encode()).digest()[:8], "little"))
-    outcome_of = np.searchsorted(CUMULATIVE_WEIGHTS, rng.random(count), side="right").tolist()
+    outcomes = np.take(OUTCOMES, np.searchsorted(CUMULATIVE_WEIGHTS, rng.random(count), side="right")).tolist()
     ring = ((CALLING + INITIATED + rng.uniform(*RING, count)) / speed).tolist()
     talk = (rng.uniform(*TALK, count) / speed).tolist()
-    ids = rng.bytes(16 * count).hex()
+    ids = _uuid_texts(rng.bytes(16 * count).hex(), count)
     free_at = [start_at] * concurrency
     gap = DIAL_INTERVAL / speed
     last_dial = start_at - gap
     always_open = window.always_open()
     calls = []
-    for index in range(count):
+    for outcome, ring_time, talk_time, record in zip(outcomes, ring, talk, ids):
         earliest = min(free_at)
-        slot = free_at.index(earliest)
         dial_at = max(earliest, last_dial + gap)
         if not always_open:
             dial_at = window.next_open(dial_at)
-        outcome = OUTCOMES[outcome_of[index]]
-        ring_end = dial_at + ring[index]
-        end_at = ring_end + (talk[index] if outcome == "completed" else 0.0)
-        record = ids[32 * index : 32 * index + 32]
-        calls.append(PlannedCall(index, dial_at, ring_end, end_at, outcome,
-                                 f"{record[:8]}-{record[8:12]}-{record[12:16]}-{record[16:20]}-{record[20:]}"))  # fmt: skip
-        free_at[slot] = end_at
+        ring_end = dial_at + ring_time
+        end_at = ring_end + talk_time if outcome == "completed" else ring_end
+        calls.append((dial_at, ring_end, end_at, outcome, record))
+        free_at[free_at.index(earliest)] = end_at
         last_dial = dial_at
     return calls
 
 
-def call_status(call: PlannedCall | None, now: float, speed: float, *, cancelled: bool = False) -> str:
-    """A recipient's magpipe status at `now`: pending → calling → initiated → ringing → … → outcome."""
-    if call is None or now < call.dial_at:
+def _uuid_texts(hexes: str, count: int) -> list[str]:
+    """`count` 32-digit hex strings, concatenated, as UUID texts (8-4-4-4-12), formatted as one array."""
+    digits = np.frombuffer(hexes.encode(), np.uint8).reshape(count, 32)
+    dash = np.full((count, 1), ord("-"), np.uint8)
+    parts = (digits[:, :8], dash, digits[:, 8:12], dash, digits[:, 12:16], dash, digits[:, 16:20], dash, digits[:, 20:])
+    return np.ascontiguousarray(np.hstack(parts)).view("S36").ravel().astype("U36").tolist()
+
+
+def call_status(call, now: float, speed: float, *, cancelled: bool = False) -> str:
+    """A recipient's magpipe status at `now` from its call's stored values (None: never dialled): pending → calling →
+    initiated → ringing → … → outcome."""
+    if call is None or now < call[0]:
         return "skipped" if cancelled else "pending"
-    if now < call.dial_at + CALLING / speed:
+    if now < call[0] + CALLING / speed:
         return "calling"
-    if now < call.dial_at + (CALLING + INITIATED) / speed:
+    if now < call[0] + (CALLING + INITIATED) / speed:
         return "initiated"
-    if now < call.ring_end:
+    if now < call[1]:
         return "ringing"
-    if call.outcome == "completed" and now < call.end_at:
+    if call[3] == "completed" and now < call[2]:
         return "in_progress"
-    return call.outcome
+    return call[3]
 
 
 TERMINAL = {"completed", "busy", "no_answer", "failed", "skipped"}

@@ -46,6 +46,9 @@ CREATE TABLE IF NOT EXISTS runs (
     PRIMARY KEY (batch_id, run)
 );
 """
+# One recipient as a request gave it: (phone_number, name, contact_id, variables).
+Recipient = tuple[str, str | None, str | None, dict | None]
+
 # A batch's recipients, in order: [[phone_number, name, contact_id, variables], ...]; recipient i's id is
 # recipient_base followed by i. A run's calls, by recipient: [dial_at, ring_end, end_at, outcome, call_record_id],
 # or null for one never dialled (its run was cancelled first). One value per batch and per run: a create and a
@@ -91,7 +94,7 @@ class BatchView:
     batch: StoredBatch
     status: str
     statuses: list[str] = field(default_factory=list)
-    calls: dict[int, PlannedCall] = field(default_factory=dict)  # the current run's call per recipient index
+    calls: list = field(default_factory=list)  # the current run's call per recipient index, as stored (None: not dialled)
     recipients: list[RecipientView] = field(default_factory=list)  # only from view(..., recipients=True)
     completed_at: float | None = None
 
@@ -104,7 +107,7 @@ class BatchView:
 
     def dial_times(self) -> list[float]:
         """When each recipient dialled so far (in this run) was dialled."""
-        return [self.calls[i].dial_at for i, status in enumerate(self.statuses) if status not in ("pending", "skipped")]
+        return [self.calls[i][0] for i, status in enumerate(self.statuses) if status not in ("pending", "skipped")]
 
 
 class SandboxStore:
@@ -159,7 +162,7 @@ class SandboxStore:
 
     # ------------------------------------------------------------ writes
 
-    def create(self, dialect: str, name: str | None, status: str, fields: dict, recipients: list[dict]) -> StoredBatch:
+    def create(self, dialect: str, name: str | None, status: str, fields: dict, recipients: list[Recipient]) -> StoredBatch:
         """Store a new batch and its recipients; dialling is started separately."""
         prefix = "batch_call_" if dialect == "batchcall" else ""
         batch_id = prefix + (uuid.uuid4().hex if dialect == "batchcall" else str(uuid.uuid4()))
@@ -172,7 +175,7 @@ class SandboxStore:
             )
         return self.get(batch_id)
 
-    def replace_recipients(self, batch_id: str, recipients: list[dict]) -> None:
+    def replace_recipients(self, batch_id: str, recipients: list[Recipient]) -> None:
         with self.transaction():
             self._db.execute(
                 "UPDATE batches SET size = ?, recipient_base = ?, recipients = ? WHERE id = ?", (*_packed(recipients), batch_id)
@@ -201,8 +204,7 @@ class SandboxStore:
                 speed=self.speed,
                 seed=f"{self.seed}:{batch.seq}:{run}",  # creation order, not the random id: reproducible
             )
-            calls = [[c.dial_at, c.ring_end, c.end_at, c.outcome, c.call_record_id] for c in planned]
-            self._db.execute("INSERT INTO runs VALUES (?, ?, ?)", (batch_id, run, _json(calls)))
+            self._db.execute("INSERT INTO runs VALUES (?, ?, ?)", (batch_id, run, _json(planned)))
             self._db.execute(
                 "UPDATE batches SET status = ?, run = ?, start_at = ?, started_at = COALESCE(started_at, ?),"
                 " cancelled_at = NULL WHERE id = ?",
@@ -291,19 +293,19 @@ class SandboxStore:
                 (batch.id,) if recipients else (batch.id, batch.run),
             ).fetchall() if batch.run or recipients else []
             row = self._db.execute("SELECT recipient_base, recipients FROM batches WHERE id = ?", (batch.id,)).fetchone() if recipients else None
-        current: dict[int, PlannedCall] = {}
+        calls: list = [None] * batch.size  # the current run's calls, as stored (None: never dialled)
         dials = [0] * batch.size
         for run, text in runs:
-            for index, call in enumerate(pydantic_core.from_json(text)):
-                if call is None:
-                    continue
-                if call[0] <= now:
-                    dials[index] += 1
-                if run == batch.run:
-                    current[index] = PlannedCall(index, *call)
+            stored = pydantic_core.from_json(text)
+            if run == batch.run:
+                calls = (stored + [None] * batch.size)[: batch.size]
+            if recipients:
+                for index, call in enumerate(stored[: batch.size]):
+                    if call is not None and call[0] <= now:
+                        dials[index] += 1
         cancelled = batch.status == "cancelled"
         if batch.run:
-            statuses = [call_status(current.get(i), now, self.speed, cancelled=cancelled) for i in range(batch.size)]
+            statuses = [call_status(call, now, self.speed, cancelled=cancelled) for call in calls]
         else:
             statuses = ["pending"] * batch.size
         views = []
@@ -318,7 +320,7 @@ class SandboxStore:
                     contact_id=contact_id,
                     variables=variables,
                     status=statuses[index],
-                    call=current.get(index),
+                    call=PlannedCall(*calls[index]) if calls[index] is not None else None,
                     dials=dials[index],
                 )
                 for index, (phone, name, contact_id, variables) in enumerate(pydantic_core.from_json(row["recipients"]))
@@ -329,10 +331,10 @@ class SandboxStore:
                 status = "scheduled"
             elif statuses and all(s in TERMINAL for s in statuses):
                 status = "completed"
-                completed_at = max((c.end_at for c in current.values()), default=now)
+                completed_at = max((call[2] for call in calls if call is not None), default=now)
             else:
                 status = "running"
-        return BatchView(batch, status, statuses, current, views, completed_at)
+        return BatchView(batch, status, statuses, calls, views, completed_at)
 
     # ------------------------------------------------------------ dialect rules
 
@@ -379,10 +381,9 @@ def _recipient_id(base: str, index: int) -> str:
     return f"{base[:8]}-{base[8:12]}-{base[12:16]}-{base[16:20]}-{base[20:]}{index:08x}"
 
 
-def _packed(recipients: list[dict]) -> tuple[int, str, str]:
+def _packed(recipients: list[Recipient]) -> tuple[int, str, str]:
     """size, recipient_base and the recipients as stored."""
-    rows = [[r["phone_number"], r.get("name"), r.get("contact_id"), r.get("variables")] for r in recipients]
-    return len(rows), uuid.uuid4().hex[:24], _json(rows)
+    return len(recipients), uuid.uuid4().hex[:24], _json(recipients)
 
 
 def _upgrade(db: sqlite3.Connection) -> None:
