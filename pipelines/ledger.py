@@ -6,6 +6,7 @@ network call: a crash at any point leaves a state that says exactly what may hav
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import secrets
@@ -18,8 +19,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pydantic_core
-from sqlalchemy import case, delete, event, func, insert, inspect, literal, select, update
+from sqlalchemy import bindparam, case, delete, event, func, insert, inspect, literal, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, SQLModel, create_engine
@@ -45,9 +45,18 @@ from schemas.ledger import (
     SnapshotRecord,
     SuppressionRecord,
 )
-from schemas.provider import OutgoingContact, RemoteBatchDetail
+from schemas.provider import ChunkPeople, RemoteBatchDetail
 
 STALE_LOCK_SECONDS = 15 * 60  # a lock from another host that has not beaten this long is abandoned
+_LOG_STATEMENT = insert(ChangeRecord)
+
+
+@functools.cache
+def _move_statement(fields: tuple[str, ...]):
+    """A chunk's compare-and-set move that sets `fields` and returns the row as moved: built once per set of fields,
+    so a submission's thousands of moves reuse one compiled statement."""
+    return (update(ChunkRecord).where(ChunkRecord.key == bindparam("key_"), ChunkRecord.state == bindparam("expected_"))
+            .values({name: bindparam(name) for name in fields}).returning(*ChunkRecord.__table__.columns))  # fmt: skip
 
 
 def now() -> datetime:
@@ -396,7 +405,7 @@ class Ledger:
             first.suppressed -= from_suppressed
             first.accepted += from_suppressed
             session.add(first)
-            self._log(session, [(first.campaign, "import", str(first.import_id))])
+            self._log(session, [(first.campaign, "import_record", str(first.import_id))])
 
     def import_with_content(self, campaign: str, content_hash: str) -> int | None:
         """The id of an earlier import of exactly this content into this campaign, if any."""
@@ -413,12 +422,12 @@ class Ledger:
             ids = list(connection.execute(settled).scalars())
             if ids:
                 connection.execute(update(ImportRecord).where(ImportRecord.id.in_(ids)).values(outcome="submitted"))
-                self._log(connection, [(campaign, "import", str(i)) for i in ids])
+                self._log(connection, [(campaign, "import_record", str(i)) for i in ids])
 
     def finish_import(self, import_id: int, outcome: str) -> None:
         with self.engine.begin() as connection:
             connection.execute(update(ImportRecord).where(ImportRecord.id == import_id).values(outcome=outcome, finished_at=now()))
-            self._log_from(connection, select(ImportRecord.campaign, literal("import"), literal(str(import_id)))
+            self._log_from(connection, select(ImportRecord.campaign, literal("import_record"), literal(str(import_id)))
                            .where(ImportRecord.id == import_id))  # fmt: skip
 
     # ------------------------------------------------------------------ chunks
@@ -455,7 +464,7 @@ class Ledger:
             ids = list(connection.execute(_held_imports(campaign)).scalars())
             if ids:
                 connection.execute(update(ImportRecord).where(ImportRecord.id.in_(ids)).values(outcome="pending"))
-                self._log(connection, [(campaign, "import", str(i)) for i in ids])
+                self._log(connection, [(campaign, "import_record", str(i)) for i in ids])
         return len(ids)
 
     def chunk(self, key: str) -> ChunkRecord:
@@ -482,37 +491,27 @@ class Ledger:
         with self.engine.begin() as connection:
             for key, expected, new in moves:
                 cleared = {"last_error": None} if new == ChunkState.STARTED else {}  # an error is history once it started
-                row = connection.execute(
-                    update(ChunkRecord)
-                    .where(ChunkRecord.key == key, ChunkRecord.state == str(expected))
-                    .values(state=str(new), updated_at=stamp, **(cleared | values))
-                    .returning(*ChunkRecord.__table__.columns)
-                ).first()
+                fields = {"state": str(new), "updated_at": stamp} | cleared | values
+                row = connection.execute(_move_statement(tuple(fields)), {"key_": key, "expected_": str(expected), **fields}).first()
                 if row is None:
                     raise ConcurrentChange(f"chunk {key} was expected in state {expected} but another process moved it")
-                moved.append(ChunkRecord.model_validate(dict(row._mapping)))
-            self._log_chunks(connection, [key for key, _, _ in moves])
+                moved.append(ChunkRecord.model_construct(**row._mapping))  # the row as stored: nothing to validate
+            self._log(connection, [(chunk.campaign, "chunk", chunk.key) for chunk in moved])
         return moved
 
     def note_error(self, key: str, message: str) -> None:
         self.update_chunk(key, last_error=redact(message)[:500])
 
-    def chunk_contacts(self, key: str) -> list[OutgoingContact]:
+    def chunk_contacts(self, key: str) -> ChunkPeople:
         """The people of one chunk, in order: its contacts, or for a retry chunk the contacts it repeats."""
         segment = select(PlanSegmentRecord.campaign, PlanSegmentRecord.data).where(
             PlanSegmentRecord.kind == "contacts", PlanSegmentRecord.chunk_key == key)
         with self.engine.connect() as connection:
             found = connection.execute(segment).first()
             if found is not None:
-                campaign, table = found[0], segments.decode(found[1])
-            else:
-                table, campaign = self._retry_members(connection, key)
-        texts = [text or "{}" for text in table.column("variables").to_pylist()]
-        variables = pydantic_core.from_json(f"[{','.join(texts)}]") if texts else []  # one parse for the whole chunk
-        return [
-            OutgoingContact(e164, name or None, values, f"{campaign}:{e164}")
-            for e164, name, values in zip(table.column("e164").to_pylist(), table.column("name").to_pylist(), variables)
-        ]
+                return ChunkPeople(found[0], segments.decode(found[1]))
+            table, campaign = self._retry_members(connection, key)
+        return ChunkPeople(campaign, table)
 
     def _retry_members(self, connection, key: str) -> tuple[pa.Table, str]:
         """A retry chunk's contacts, in its order, from the segments of the import chunks they came from."""
@@ -589,7 +588,7 @@ class Ledger:
             return
         self._serialise_log(connection)
         stamp = now()
-        connection.execute(insert(ChangeRecord), [{"campaign": c, "kind": k, "ref": r, "at": stamp} for c, k, r in rows])
+        connection.execute(_LOG_STATEMENT, [{"campaign": c, "kind": k, "ref": r, "at": stamp} for c, k, r in rows])
 
     def _log_from(self, connection, query) -> None:
         """Record changes selected by `query` (campaign, kind, ref) in the caller's transaction."""

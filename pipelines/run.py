@@ -202,6 +202,7 @@ def submit_pending(
     stopping = ledger.chunks(campaign, [ChunkState.CANCELLING])
     hooks.on_plan(len(pending))
     report = SubmitReport()
+    early = _Background(refresh, ledger, db) if db is not None and len(pending) > 1 else None
     try:
         if pending or stopping:
             with Providers(settings, home, creating=bool(pending)) as providers:
@@ -214,8 +215,32 @@ def submit_pending(
         if import_id is not None:
             ledger.finish_import(import_id, "pending" if report.pending else "submitted")
         ledger.settle_imports(campaign)
+        if early is not None:
+            early.join()
         report.publish_error = refresh(ledger, db)  # what the ledger now knows, submitted or not
     return report, pending
+
+
+class _Background:
+    """`function(*args)` in a thread, started at once; `join()` waits for it. While chunks are submitted (the
+    provider's pace, not this process's CPU), the plan just recorded is published to DuckDB beside them, so the
+    publish that ends the command has only the submission's own changes left. What the thread returns or raises is
+    dropped: the final publish applies whatever it did not, and reports any failure."""
+
+    def __init__(self, function, *args):
+        import threading
+
+        def work() -> None:
+            try:
+                function(*args)
+            except Exception:  # noqa: BLE001 - the final publish redoes the work and reports
+                pass
+
+        self._thread = threading.Thread(target=work, name="publish", daemon=True)
+        self._thread.start()
+
+    def join(self) -> None:
+        self._thread.join()
 
 
 def refresh(ledger: Ledger, db: Path | None) -> PublishError | None:

@@ -198,10 +198,10 @@ class Submitter:
     def _create(self, chunk: ChunkRecord) -> ChunkRecord:
         chunk = self.ledger.transition(chunk.key, ChunkState.PLANNED, ChunkState.CREATING, intent_at=now(), attempts=chunk.attempts + 1)
         self.failpoints.hit("after_mark_creating")
-        contacts = self.ledger.chunk_contacts(chunk.key)
+        people = self.ledger.chunk_contacts(chunk.key)
         try:
             schedule = self._schedule(chunk)
-            remote = self.retrying(lambda: self.client.create_draft(chunk.batch_name, contacts, schedule))
+            remote = self.retrying(lambda: self.client.create_draft(chunk.batch_name, people, schedule))
         except AmbiguousOutcome as exc:
             self.on_retry(f"{exc}; reading back")
             return self._reconcile_create(chunk)

@@ -242,7 +242,10 @@ class ChangeRecord(SQLModel, table=True):
 
     seq: int | None = Field(default=None, primary_key=True)  # commit order (PostgreSQL: inserts serialised by a lock)
     campaign: str = Field(index=True)
-    kind: str  # import (ref = import id) | chunk (ref = chunk key) | batch (ref = provider batch id) | snapshot (ref = ISO time)
+    # import (ref = import id: its planned rows, and its record) | import_record (the import's record and file counts
+    # only: its outcome, a later import's counts) | chunk (ref = chunk key) | batch (ref = provider batch id) |
+    # snapshot (ref = ISO time)
+    kind: str
     ref: str
     at: datetime
 

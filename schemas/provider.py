@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
+
+import pydantic_core
 
 from pydantic import BaseModel, ConfigDict
 
@@ -57,6 +59,27 @@ class RemoteRecipient(BaseModel):
 class RemoteBatchDetail(BaseModel):
     batch: RemoteBatch
     recipients: list[RemoteRecipient]
+
+
+class ChunkPeople(NamedTuple):
+    """The people of one chunk, in order, as the ledger holds them: an Arrow table with columns e164 (string), name
+    (string or null) and variables (a JSON object's text, or null), and the campaign they belong to. A provider
+    client builds its request from the columns (batchcall) or from `rows()` (magpipe)."""
+
+    campaign: str
+    table: Any  # pyarrow.Table; this module does not import pyarrow (the sandbox shares it)
+
+    def __len__(self) -> int:
+        return self.table.num_rows
+
+    def rows(self) -> list[OutgoingContact]:
+        """One OutgoingContact per person; the variables of the whole chunk parsed in one go."""
+        texts = [text or "{}" for text in self.table.column("variables").to_pylist()]
+        variables = pydantic_core.from_json(f"[{','.join(texts)}]") if texts else []
+        return [
+            OutgoingContact(e164, name or None, values, f"{self.campaign}:{e164}")
+            for e164, name, values in zip(self.table.column("e164").to_pylist(), self.table.column("name").to_pylist(), variables)
+        ]
 
 
 class OutgoingContact(NamedTuple):

@@ -52,7 +52,7 @@ def _plan(ledger: Ledger, campaign: str, chunks: dict[str, list[str]]) -> Import
 def test_a_plan_comes_back_as_it_went_in(tmp_path):
     ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
     _plan(ledger, "c", {"ck1": ["+14155550101", "+14155550102"], "ck2": ["+14155550103"]})
-    people = ledger.chunk_contacts("ck1")
+    people = ledger.chunk_contacts("ck1").rows()
     assert [(p.e164, p.name, p.variables["row"], p.contact_id) for p in people] == [
         ("+14155550101", "n01", "0", "c:+14155550101"), ("+14155550102", "n02", "1", "c:+14155550102")]  # fmt: skip
     assert ledger.submitted_keys("c").tolist() == [14155550101, 14155550102, 14155550103]
@@ -97,9 +97,9 @@ def test_a_ledger_from_before_segments_is_converted_when_opened(tmp_path):
                 VALUES ('ckr', '+14155550102', 'old', 2, 0, 'busy', '2026-12-01 00:00:00');
         """)
     ledger = Ledger(f"sqlite:///{path}")
-    assert [(p.e164, p.name, p.variables) for p in ledger.chunk_contacts("ck1")] == [
+    assert [(p.e164, p.name, p.variables) for p in ledger.chunk_contacts("ck1").rows()] == [
         ("+14155550101", "First", {"k": "1"}), ("+14155550102", "Second", {"k": "2"})]  # fmt: skip
-    assert [p.e164 for p in ledger.chunk_contacts("ckr")] == ["+14155550102"]
+    assert [p.e164 for p in ledger.chunk_contacts("ckr").rows()] == ["+14155550102"]
     assert ledger.submitted_keys("old").tolist() == [14155550101, 14155550102]
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT origin_chunk FROM retries").fetchall() == [("ck1",)]
@@ -111,3 +111,24 @@ def test_a_ledger_from_before_segments_is_converted_when_opened(tmp_path):
             ("+14155550101", None), ("+14155550102", None)]  # fmt: skip
         assert db.execute("SELECT source_row, reason FROM rejects").fetchall() == [(4, "not_a_number")]
         assert db.execute("SELECT source_row, e164 FROM duplicates").fetchall() == [(5, "+14155550101")]
+
+
+def test_an_import_status_change_does_not_republish_its_contacts(tmp_path):
+    """Only planning changes an import's rows: its outcome, moves of its chunks and later counts reach DuckDB without
+    its contacts being read and replaced again (what made the publish that ends a 1M-row import take seconds)."""
+    from pipelines.publish import _changed_frames
+
+    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+    record = _plan(ledger, "c", {"ck1": ["+14155550101", "+14155550102"]})
+    db = tmp_path / "campaigns.duckdb"
+    publish(ledger, db)
+    after = ledger.change_head()
+    ledger.transition("ck1", ChunkState.PLANNED, ChunkState.CREATING)
+    ledger.finish_import(record.id, "submitted")
+    frames = _changed_frames(ledger, after, ledger.change_head(), [])
+    assert [t.num_rows for t in frames["contacts"].tables] == [] and frames["contacts"].replaces == [("import_id", [])]
+    assert frames["imports"]["outcome"].tolist() == ["submitted"] and frames["batches"]["state"].tolist() == ["creating"]
+    publish(ledger, db)
+    with duckdb.connect(str(db), read_only=True) as warehouse:
+        assert warehouse.execute("SELECT count(*) FROM contacts").fetchone() == (2,)
+        assert warehouse.execute("SELECT outcome FROM imports").fetchall() == [("submitted",)]

@@ -108,3 +108,35 @@ def test_ambiguous_outcomes_are_never_retried_blindly():
     with pytest.raises(AmbiguousOutcome):
         with_retries(ambiguous, RetryPolicy(attempts=5), sleep=lambda s: None)
     assert len(calls) == 1
+
+
+def test_a_batchcall_create_body_built_from_columns_is_the_json_of_its_tasks():
+    """The create body is assembled as text from the chunk's columns: it must parse to exactly the tasks the rows
+    describe — quotes, backslashes, non-ASCII and empty variables included — and refuse a number that is not E.164."""
+    import json
+
+    import pyarrow as pa
+
+    from pipelines.providers.batchcall import BatchcallClient
+    from schemas.provider import ChunkPeople, Schedule
+
+    variables = [json.dumps({"name": 'O"Brien \\ Ñandú', "city": "Zürich"}), None, "{}", json.dumps({"n": "1"}, ensure_ascii=False)]
+    people = ChunkPeople("c", pa.table({"e164": ["+14155550101", "+14155550102", "+442071838750", "+4930123456"],
+                                        "name": ["A", None, "C", "D"], "variables": variables}))  # fmt: skip
+    sent = []
+
+    def provider(request):
+        sent.append(json.loads(request.content))
+        return httpx.Response(200, json={"status": "success", "message": "ok", "data": {"batch_call_id": "batch_call_1", "status": "draft"}})
+
+    client = BatchcallClient("http://provider.test", "column-test-key", "column-test-secret", from_number="+14157774444", agent_id=None, timeout=1,
+                             transport=httpx.MockTransport(provider))  # fmt: skip
+    client.create_draft("ck1", people, Schedule(timezone="America/New_York"))
+    expected = [{"to_number": p.e164, "dynamic_variables": p.variables} if p.variables else {"to_number": p.e164} for p in people.rows()]
+    assert sent[0]["tasks"] == expected and expected[0]["dynamic_variables"]["name"] == 'O"Brien \\ Ñandú'
+    assert {k: v for k, v in sent[0].items() if k != "tasks"} == {
+        "from_number": "+14157774444", "name": "ck1", "status": "draft", "timezone": "America/New_York"}  # fmt: skip
+    damaged = ChunkPeople("c", pa.table({"e164": ['+1415","x":"'], "name": [None], "variables": [None]}))
+    with pytest.raises(ProviderError, match="not E.164"):
+        client.create_draft("ck2", damaged, Schedule(timezone="UTC"))
+    assert len(sent) == 1

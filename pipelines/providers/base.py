@@ -18,7 +18,7 @@ import pydantic_core
 from pydantic import BaseModel
 
 from pipelines.errors import AmbiguousOutcome, ProviderError, TransientProviderError
-from schemas.provider import OutgoingContact, RemoteBatch, RemoteBatchDetail, Schedule
+from schemas.provider import ChunkPeople, RemoteBatch, RemoteBatchDetail, Schedule
 
 
 class NotFoundError(ProviderError):
@@ -31,7 +31,7 @@ class ProviderClient(Protocol):
     dialect: str
     label: str
 
-    def create_draft(self, name: str, contacts: list[OutgoingContact], schedule: Schedule) -> RemoteBatch: ...
+    def create_draft(self, name: str, people: ChunkPeople, schedule: Schedule) -> RemoteBatch: ...
     def start(self, batch_id: str, schedule: Schedule) -> None: ...
     def find_by_name(self, name: str, since: datetime) -> list[RemoteBatch]: ...
     def get_batch(self, batch_id: str) -> RemoteBatch: ...
@@ -58,6 +58,10 @@ def retry_after_seconds(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+class RawJson(bytes):
+    """A request body already serialised as JSON (built from columns by the caller), sent as it is."""
+
+
 class HttpEdge:
     """One httpx.Client for one provider; `send` returns a 2xx response or raises our errors."""
 
@@ -70,12 +74,18 @@ class HttpEdge:
     def close(self) -> None:
         self._http.close()
 
-    def send(self, method: str, path: str, *, mutating: bool, body: BaseModel | dict | None = None, params=None) -> httpx.Response:
-        """Send a request; a body (a request model, fields left unset omitted, or a plain dict) is sent as JSON."""
+    def send(self, method: str, path: str, *, mutating: bool, body: BaseModel | dict | RawJson | None = None,
+             params=None) -> httpx.Response:  # fmt: skip
+        """Send a request; a body (a request model, fields left unset omitted, a plain dict, or RawJson) is sent as JSON."""
         what = f"{self.label} {method} {path}"
         content, headers = None, None
         if body is not None:
-            content = body.model_dump_json(exclude_none=True) if isinstance(body, BaseModel) else pydantic_core.to_json(body)
+            if isinstance(body, RawJson):
+                content = bytes(body)
+            elif isinstance(body, BaseModel):
+                content = body.model_dump_json(exclude_none=True)
+            else:
+                content = pydantic_core.to_json(body)
             headers = {"content-type": "application/json"}
         try:
             response = self._http.request(method, path, content=content, headers=headers, params=params)

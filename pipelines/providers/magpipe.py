@@ -10,7 +10,7 @@ from pipelines.errors import ProviderError
 from pipelines.providers.base import HttpEdge, answer, parse_time
 from pipelines.redact import register
 from schemas import magpipe as mp
-from schemas.provider import OutgoingContact, RemoteBatch, RemoteBatchDetail, RemoteRecipient, Schedule
+from schemas.provider import ChunkPeople, RemoteBatch, RemoteBatchDetail, RemoteRecipient, Schedule
 
 PATH = "/batch-calls"
 LIST_PAGE = 100
@@ -42,14 +42,14 @@ class MagpipeClient:
         except (ValueError, ValidationError) as exc:
             raise ProviderError(f"magpipe {request.action}: unexpected answer ({str(exc).splitlines()[0]})") from exc
 
-    def create_draft(self, name: str, contacts: list[OutgoingContact], schedule: Schedule) -> RemoteBatch:
+    def create_draft(self, name: str, people: ChunkPeople, schedule: Schedule) -> RemoteBatch:
         """A draft carrying the chunk's calling window, converted to the account's clock."""
         request = mp.CreateRequest(
             name=name, caller_id=self.caller_id, agent_id=self.agent_id, status="draft",
             window_start_time=schedule.window_start_time, window_end_time=schedule.window_end_time,
             window_days=list(schedule.window_days),
             recipients=[mp.Recipient.model_construct(phone_number=c.e164, name=c.name or None, contact_id=c.contact_id)
-                        for c in contacts],  # the ledger's own values: not checked again one by one
+                        for c in people.rows()],  # the ledger's own values: not checked again one by one
         )  # fmt: skip
         return _remote(self._call(request, mp.BatchAnswer, mutating=True).batch)
 
