@@ -121,6 +121,9 @@ def campaign_lock(ledger: Ledger, campaign: str) -> Iterator[str]:
         ledger.release(campaign, token)
 
 
+EARLY_PUBLISH_BATCHES = 20
+
+
 def import_and_submit(
     paths: Sequence[str | Path], options: IngestOptions, settings: Settings, ledger: Ledger, home: Path,
     hooks: Hooks | None = None, db: Path | None = None, *, lock: bool = True, out: Path | None = None,
@@ -202,7 +205,8 @@ def submit_pending(
     stopping = ledger.chunks(campaign, [ChunkState.CANCELLING])
     hooks.on_plan(len(pending))
     report = SubmitReport()
-    early = _Background(refresh, ledger, db) if db is not None and len(pending) > 1 else None
+    # a long submission publishes the new plan beside it (each publish copies the file: a short one publishes once)
+    early = _Background(refresh, ledger, db) if db is not None and len(pending) >= EARLY_PUBLISH_BATCHES else None
     try:
         if pending or stopping:
             with Providers(settings, home, creating=bool(pending)) as providers:

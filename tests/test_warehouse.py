@@ -216,3 +216,21 @@ def test_an_import_s_rows_are_replaced_whole_and_a_file_with_the_old_keys_is_reb
                                   "AND constraint_type = 'PRIMARY KEY'").fetchone()[0]  # fmt: skip
         assert keys == 0  # rebuilt from the ledger in today's layout
         assert connection.execute("SELECT count(*), count(DISTINCT e164) FROM contacts").fetchone() == (13, 13)
+
+
+def test_a_many_batch_import_leaves_the_file_complete(tmp_path):
+    """An import of EARLY_PUBLISH_BATCHES batches or more publishes its plan beside the submission, then the
+    submission's own changes: the file ends with every contact once and every batch as the ledger has it."""
+    from pipelines.run import EARLY_PUBLISH_BATCHES
+
+    count = EARLY_PUBLISH_BATCHES * 2 + 1
+    path, numbers = contacts_file(tmp_path, count=count)
+    home = tmp_path / "home"
+    result = run_cli("import", str(path), "--campaign", "many", "--home", str(home), "--batch-size", "2", "--json")
+    assert result.returncode == 0, result.stderr
+    assert len(json.loads(result.stdout)["batches"]) == EARLY_PUBLISH_BATCHES + 1
+    with duckdb.connect(str(home / "campaigns.duckdb"), read_only=True) as db:
+        contacts = db.execute("SELECT count(*), count(DISTINCT e164) FROM contacts").fetchone()
+        states = db.execute("SELECT state, count(*) FROM batches GROUP BY state").fetchall()
+        outcome = db.execute("SELECT outcome FROM imports").fetchall()
+    assert contacts == (count, count) and states == [("started", EARLY_PUBLISH_BATCHES + 1)] and outcome == [("submitted",)]
