@@ -33,3 +33,9 @@ def bc_create(url: str, phones: list[str], **extra) -> httpx.Response:
 
 def recipients(url: str) -> list[dict]:
     return httpx.get(url + "/_sandbox/recipients", timeout=10).json()
+
+
+def advance_clock(url: str, seconds: float) -> None:
+    """Move the sandbox's clock forward: the calls it simulates ring, end and finish without being waited for."""
+    response = httpx.post(url + "/_sandbox/clock", json={"advance_seconds": seconds}, timeout=10)
+    assert response.status_code == 200, response.text

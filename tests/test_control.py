@@ -14,6 +14,7 @@ import pytest
 
 from pipelines.sandbox.app import SandboxConfig
 from pipelines.sandbox.server import running
+from tests.sandbox_helpers import advance_clock
 from tests.submit_helpers import contacts_file, import_cmd, provider_env, run
 
 
@@ -107,7 +108,7 @@ def test_cancel_mid_dial_skips_the_pending_and_restarts_nothing(tmp_path):
     dialect = "magpipe"
     path, numbers = contacts_file(tmp_path, count=30)
     home = tmp_path / "home"
-    with running(SandboxConfig(speed=5, seed=2)) as sandbox:
+    with running(SandboxConfig(speed=1, seed=2)) as sandbox:  # slow enough to stop mid-dial on a loaded machine
         env = provider_env(dialect, sandbox.url)
         assert run(import_cmd(dialect, path, home, campaign="c", batch_size=30), env).returncode == 0
         wait_until(lambda: any(r["dials"] for r in recipients(sandbox.url)))
@@ -128,6 +129,7 @@ def test_cancel_mid_dial_skips_the_pending_and_restarts_nothing(tmp_path):
         assert refused.returncode == 2 and "was cancelled" in refused.stderr
         assert run(plain(home, "resume", "--campaign", "c"), env).returncode == 0
         assert run(import_cmd(dialect, path, home, campaign="c", batch_size=30), env).returncode == 0
+        advance_clock(sandbox.url, 3600)  # the calls left going end, without a wait
         assert run(plain(home, "sync", "--campaign", "c", "--wait", "30"), env).returncode == 0
         assert all(r["runs"] == 1 for r in recipients(sandbox.url)) and len(recipients(sandbox.url)) == 30
     with duckdb.connect(str(home / "campaigns.duckdb"), read_only=True) as db:
@@ -204,7 +206,7 @@ def test_calls_in_progress_when_a_batch_is_cancelled_are_synced_to_their_end(tmp
     dialect = "magpipe"
     path, numbers = contacts_file(tmp_path, count=12)
     home = tmp_path / "home"
-    with running(SandboxConfig(speed=5, seed=4)) as sandbox:
+    with running(SandboxConfig(speed=1, seed=4)) as sandbox:  # calls last long enough to be caught ringing
         env = provider_env(dialect, sandbox.url)
         assert run(import_cmd(dialect, path, home, campaign="live", batch_size=12), env).returncode == 0
         wait_until(lambda: any(r["status"] in ("ringing", "in_progress") for r in recipients(sandbox.url)))
@@ -213,6 +215,7 @@ def test_calls_in_progress_when_a_batch_is_cancelled_are_synced_to_their_end(tmp
         assert in_flight  # the stop left calls going
         first = run(plain(home, "sync", "--campaign", "live", "--json"), env)  # the provider already says "cancelled"
         assert first.returncode == 0 and json.loads(first.stdout)["finished"] == 0  # …but calls are still going
+        advance_clock(sandbox.url, 3600)  # …until they end
         done = run(plain(home, "sync", "--campaign", "live", "--wait", "120", "--json"), env)
         assert done.returncode == 0 and json.loads(done.stdout)["finished"] == 1, done.stderr
         truth = {r["phone_number"]: r["status"] for r in recipients(sandbox.url)}

@@ -390,3 +390,21 @@ def test_unknown_paths_and_methods_answer_in_the_dialects_shape(url):
     wrong_method = httpx.delete(url + "/batch-call", headers=BC_HEADERS)
     assert wrong_method.status_code == 405 and wrong_method.json()["status"] == "error" and wrong_method.headers["Allow"]
     assert httpx.get(url + MAGPIPE, headers=BEARER).json() == {"error": "Method Not Allowed"}
+
+
+def test_the_clock_moves_forward_on_request_and_calls_finish_without_a_wait():
+    """POST /_sandbox/clock: a slow sandbox's calls end as soon as its clock is moved past them; never backwards,
+    never by a non-number."""
+    with running(SandboxConfig(speed=1, seed=3)) as sandbox:
+        batch = mp_create(sandbox.url, numbers(3))
+        assert mp(sandbox.url, {"action": "start", "batch_id": batch["id"]}).json()["success"]
+        assert {r["status"] for r in recipients(sandbox.url)} <= {"pending", "calling", "initiated", "ringing", "in_progress"}
+        for bad in ({"advance_seconds": -1}, {"advance_seconds": "60"}, {"advance_seconds": True}, {}):
+            refused = httpx.post(sandbox.url + "/_sandbox/clock", json=bad, timeout=10)
+            assert refused.status_code == 400 and "advance_seconds" in refused.json()["error"]
+        assert httpx.get(sandbox.url + "/_sandbox/clock", timeout=10).json()["ahead_seconds"] == 0
+        moved = httpx.post(sandbox.url + "/_sandbox/clock", json={"advance_seconds": 2 * 86400}, timeout=10).json()
+        assert moved["ahead_seconds"] == 2 * 86400  # past any calling window the batch waits for
+        assert {r["status"] for r in recipients(sandbox.url)} <= {"completed", "busy", "no_answer", "failed"}
+        status = mp(sandbox.url, {"action": "get", "batch_id": batch["id"]}).json()["batch"]["status"]
+        assert status == "completed"

@@ -9,6 +9,7 @@ import math
 import re
 import socket
 import struct
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,6 +39,7 @@ MAX_TIME = datetime(9000, 1, 1, tzinfo=UTC).timestamp()
 MAX_TRIGGER_MS = int(MAX_TIME * 1000)
 LIST_LIMIT = 1000
 MAX_OFFSET = 2**31 - 1
+MAX_ADVANCE = 366 * 86400  # how far one POST /_sandbox/clock may move the clock
 BATCHCALL_STATUSES = ("draft", "scheduled", "in_progress", "completed")
 MAGPIPE_ACTIONS = ("create", "list", "get", "update", "start", "cancel")
 
@@ -66,12 +68,26 @@ def _validation_message(exc: ValidationError) -> str:
     return f"{where}: {first['msg']}"
 
 
+class SandboxClock:
+    """The sandbox's clock: the machine's, plus however far POST /_sandbox/clock moved it forward."""
+
+    def __init__(self):
+        self.ahead = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.ahead
+
+    def advance(self, seconds: float) -> None:
+        self.ahead += seconds
+
+
 class Sandbox:
     """Owns the store and the fault injector and builds the ASGI app."""
 
     def __init__(self, config: SandboxConfig):
         self.config = config
-        self.store = SandboxStore(config.state_path, speed=config.speed, seed=config.seed)
+        self.clock = SandboxClock()
+        self.store = SandboxStore(config.state_path, speed=config.speed, seed=config.seed, clock=self.clock)
         self.faults = FaultInjector(FaultPlan.parse(config.faults), config.seed)
         routes = [
             Route("/functions/v1/batch-calls", self.magpipe, methods=["POST"]),
@@ -83,6 +99,7 @@ class Sandbox:
             Route("/_sandbox/stats", self.inspect_stats, methods=["GET"]),
             Route("/_sandbox/faults", self.set_faults, methods=["GET", "POST"]),
             Route("/_sandbox/reset", self.reset, methods=["POST"]),
+            Route("/_sandbox/clock", self.move_clock, methods=["GET", "POST"]),
             Route("/_sandbox/health", lambda request: JSONResponse({"ok": True}), methods=["GET"]),
         ]
         self.app = DropConnectionMiddleware(Starlette(routes=routes, exception_handlers={HTTPException: self._http_error}))
@@ -530,6 +547,20 @@ class Sandbox:
             except (BadRequest, ValueError) as exc:
                 return JSONResponse({"error": str(exc)}, status_code=400)
         return JSONResponse(self.faults.stats())
+
+    async def move_clock(self, request: Request) -> Response:
+        """GET: the sandbox's clock. POST {"advance_seconds": N}: move it N seconds forward (never back), so that
+        simulated calls ring, end and finish without being waited for."""
+        if request.method == "POST":
+            try:
+                body = await self._body(request)
+                seconds = body.get("advance_seconds")
+                if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0 <= seconds <= MAX_ADVANCE:
+                    raise BadRequest(f"advance_seconds: a number of seconds from 0 to {MAX_ADVANCE}")
+            except BadRequest as exc:
+                return JSONResponse({"error": str(exc)}, status_code=400)
+            self.clock.advance(seconds)
+        return JSONResponse({"now": iso(self.clock()), "ahead_seconds": self.clock.ahead})
 
     async def reset(self, request: Request) -> Response:
         self.store.reset()
