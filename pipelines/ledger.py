@@ -7,7 +7,6 @@ network call: a crash at any point leaves a state that says exactly what may hav
 from __future__ import annotations
 
 import functools
-import json
 import os
 import secrets
 import socket
@@ -25,7 +24,7 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, SQLModel, create_engine
 
 from pipelines import segments
-from pipelines.errors import CampaignError, LockHeld, StorageError, UsageError
+from pipelines.errors import ConcurrentChange, IllegalTransition, LockHeld, StorageError, UsageError
 from pipelines.redact import redact
 from schemas.ledger import (
     PENDING_STATES,
@@ -129,14 +128,6 @@ def _segment_old_plans(connection) -> None:
             connection.execute(text("UPDATE retries SET origin_chunk = (SELECT c.chunk_key FROM contacts c WHERE "
                                     "c.campaign = retries.campaign AND c.e164 = retries.e164) WHERE origin_chunk IS NULL"))
         connection.execute(text(f"DROP TABLE {kind}"))
-
-
-class ConcurrentChange(CampaignError):
-    """A chunk was not in the state we expected: someone else moved it."""
-
-
-class IllegalTransition(CampaignError):
-    """A bug: code asked for a move the state machine does not have."""
 
 
 class Ledger:

@@ -36,7 +36,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.errors import StorageError
+from pipelines.errors import PublishError
 from pipelines.ledger import Ledger
 from schemas.ledger import (
     ChunkRecord,
@@ -51,10 +51,6 @@ from schemas.warehouse import ADDED_COLUMNS, BY_IMPORT, TABLES, VIEWS
 
 WRITER_WAIT_SECONDS = 300
 COMMIT_ROWS = 1_000_000  # the copy is committed every this many rows (it is renamed into place only when complete)
-
-
-class PublishError(StorageError):
-    """The DuckDB file could not be updated; the ledger is intact and the next command that publishes repairs it."""
 
 
 @contextmanager

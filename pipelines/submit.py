@@ -25,7 +25,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from pipelines.errors import AmbiguousOutcome, ProviderError, TransientProviderError
+from pipelines.errors import AmbiguousOutcome, ProviderError, ProviderUnreachable, TransientProviderError
 from pipelines.ledger import Ledger, aware, now
 from pipelines.providers.base import ProviderClient
 from pipelines.providers.registry import DIALECTS
@@ -130,7 +130,7 @@ class Submitter:
                     try:
                         final = future.result()
                     except (TransientProviderError, AmbiguousOutcome) as exc:
-                        self.report.unreachable = self.report.unreachable or getattr(exc, "unreachable", False)
+                        self.report.unreachable = self.report.unreachable or isinstance(exc, ProviderUnreachable)
                         self._leave_pending(chunk, exc)
                         halted = halted or "not attempted: the provider was unavailable"
                     except ProviderError as exc:

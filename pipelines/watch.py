@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pipelines.settings import Settings
-from pipelines.errors import CampaignError, ExitCode, InputError, LockHeld, ProviderError, ProviderUnreachable
+from pipelines.errors import CampaignError, ExitCode, InputError, LockHeld
 from pipelines.ingest.options import IngestOptions
 from pipelines.ledger import Ledger
 from pipelines.logs import EventLog
@@ -134,7 +134,7 @@ def _resume(campaign, settings, ledger, home, db, log, result: CycleResult) -> N
         return
     try:
         report, _ = submit_pending(campaign, settings, ledger, home, db=db)
-    except (ProviderError, CampaignError) as exc:
+    except CampaignError as exc:
         log.error("resume_failed", campaign=campaign, message=str(exc), exit_code=int(exc.exit_code))
         result.codes.add(exc.exit_code)
         return
@@ -168,7 +168,7 @@ def _one_file(path: Path, inbox: Inbox, settings, ledger: Ledger, home: Path, db
             return
         _fail(path, inbox, log, result, exc)
         return
-    except (ProviderError, ProviderUnreachable, CampaignError) as exc:
+    except CampaignError as exc:
         # the file's contacts are already in the ledger; the next cycle resumes their batches
         planned = ledger.import_with_content(campaign, digest) is not None
         target = _move(path, inbox.folder / PROCESSED) if planned else None

@@ -13,7 +13,8 @@ import pyarrow as pa
 import pytest
 
 from pipelines import segments
-from pipelines.ledger import ConcurrentChange, Ledger
+from pipelines.errors import ConcurrentChange
+from pipelines.ledger import Ledger
 from pipelines.publish import publish
 from schemas.ledger import ChunkRecord, ChunkState, ImportFileRecord, ImportRecord
 

@@ -8,8 +8,9 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
-from pipelines.errors import AmbiguousOutcome, ProviderError, TransientProviderError
-from pipelines.providers.base import HttpEdge, NotFoundError, retry_after_seconds
+from pipelines.errors import AmbiguousOutcome, ProviderError, ProviderUnreachable, TransientProviderError
+from pipelines.errors import NotFoundError
+from pipelines.providers.base import HttpEdge, retry_after_seconds
 from pipelines.providers.retry import RetryPolicy, with_retries
 
 
@@ -27,7 +28,7 @@ def raising(exc_type):
 @pytest.mark.parametrize(
     "handler,mutating,expected",
     [
-        (raising(httpx.ConnectError), True, TransientProviderError),  # never sent: safe to resend
+        (raising(httpx.ConnectError), True, ProviderUnreachable),  # never sent: safe to resend
         (raising(httpx.ReadTimeout), True, AmbiguousOutcome),  # sent, no answer: read back
         (raising(httpx.ReadTimeout), False, TransientProviderError),  # a read may simply be retried
         (raising(httpx.RemoteProtocolError), True, AmbiguousOutcome),  # connection dropped mid-answer
@@ -140,3 +141,48 @@ def test_a_batchcall_create_body_built_from_columns_is_the_json_of_its_tasks():
     with pytest.raises(ProviderError, match="not E.164"):
         client.create_draft("ck2", damaged, Schedule(timezone="UTC"))
     assert len(sent) == 1
+
+
+def test_the_retry_loop_follows_each_error_class():
+    """Resend what was not processed (a refusal, no connection); never what may have happened, nor a plain refusal."""
+    for error, expected_calls in ((ProviderUnreachable("down"), 3), (TransientProviderError("503"), 3),
+                                  (AmbiguousOutcome("timeout"), 1), (ProviderError("400"), 1)):  # fmt: skip
+        clock, calls = FakeClock(), []
+
+        def failing(error=error):
+            calls.append(1)
+            raise error
+
+        with pytest.raises(type(error)):
+            with_retries(failing, RetryPolicy(attempts=3, budget_seconds=100), sleep=clock.sleep, clock=lambda: clock.now)
+        assert len(calls) == expected_calls, type(error).__name__
+
+
+def test_every_error_is_in_the_one_tree_with_its_exit_code_and_retry_class():
+    """errors.py's drawing is the truth: every CampaignError the package defines lives there, appears in the tree
+    under its parent, with the exit code and retry class its attributes say."""
+    import importlib
+    import pkgutil
+    import re
+
+    import pipelines
+    from pipelines import errors
+
+    for module in pkgutil.walk_packages(pipelines.__path__, "pipelines."):
+        if not module.name.endswith("__main__"):
+            importlib.import_module(module.name)
+    seen, todo = [], [errors.CampaignError]
+    while todo:
+        cls = todo.pop()
+        seen.append(cls)
+        todo += cls.__subclasses__()
+    lines = {re.search(r"(\w+) ·", line).group(1): line for line in errors.__doc__.splitlines() if " ·" in line}
+    for cls in seen:
+        assert cls.__module__ == "pipelines.errors", f"{cls.__name__} is defined in {cls.__module__}"
+        line = lines[cls.__name__]
+        assert f"exit {int(cls.exit_code)} " in line, line
+        if "retry:" in line:
+            assert line.split("retry:")[1].strip() == cls.retry.value, line
+        else:
+            assert cls.retry is errors.Retry.NEVER, cls
+    assert len(lines) == len(seen)

@@ -17,12 +17,8 @@ import httpx
 import pydantic_core
 from pydantic import BaseModel
 
-from pipelines.errors import AmbiguousOutcome, ProviderError, TransientProviderError
+from pipelines.errors import AmbiguousOutcome, NotFoundError, ProviderError, ProviderUnreachable, TransientProviderError
 from schemas.provider import ChunkPeople, RemoteBatch, RemoteBatchDetail, Schedule
-
-
-class NotFoundError(ProviderError):
-    """The provider has no such batch."""
 
 
 class ProviderClient(Protocol):
@@ -90,7 +86,7 @@ class HttpEdge:
         try:
             response = self._http.request(method, path, content=content, headers=headers, params=params)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise TransientProviderError(f"cannot reach {self.label} ({_reason(exc)})", unreachable=True) from exc
+            raise ProviderUnreachable(f"cannot reach {self.label} ({_reason(exc)})") from exc
         except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
             if mutating:
                 raise AmbiguousOutcome(f"{what}: no answer ({_reason(exc)}); the change may or may not have been made") from exc

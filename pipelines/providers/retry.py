@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from pipelines.errors import TransientProviderError
+from pipelines.errors import CampaignError, Retry
 
 T = TypeVar("T")
 
@@ -33,17 +33,18 @@ def with_retries(
     clock: Callable[[], float] = time.monotonic,
     on_retry: Callable[[int, float, Exception], None] | None = None,
 ) -> T:
-    """Run `operation`, retrying only errors that mean "not processed, send again"."""
+    """Run `operation`, retrying only errors whose class says "not processed, send again" (Retry.RESEND)."""
     started = clock()
     attempt = 0
     while True:
         attempt += 1
         try:
             return operation()
-        except TransientProviderError as exc:
-            if attempt >= policy.attempts:
+        except CampaignError as exc:
+            if exc.retry is not Retry.RESEND or attempt >= policy.attempts:
                 raise
-            delay = exc.retry_after if exc.retry_after is not None else policy.backoff(attempt)
+            after = getattr(exc, "retry_after", None)
+            delay = after if after is not None else policy.backoff(attempt)
             if clock() - started + delay > policy.budget_seconds:
                 raise
             if on_retry:
