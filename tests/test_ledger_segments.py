@@ -11,6 +11,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pytest
+import sqlalchemy
 
 from pipelines import segments
 from pipelines.errors import ConcurrentChange
@@ -133,3 +134,30 @@ def test_an_import_status_change_does_not_republish_its_contacts(tmp_path):
     with duckdb.connect(str(db), read_only=True) as warehouse:
         assert warehouse.execute("SELECT count(*) FROM contacts").fetchone() == (2,)
         assert warehouse.execute("SELECT outcome FROM imports").fetchall() == [("submitted",)]
+
+
+def test_the_ledger_makes_only_the_moves_of_the_state_machine(tmp_path):
+    """Every (from, to) pair: a move TRANSITIONS has is made (compare-and-set); any other raises IllegalTransition
+    and leaves the chunk as it was. Every state is reachable from planned; finished and cancelled are the ends."""
+    from pipelines.errors import IllegalTransition
+    from schemas.ledger import TRANSITIONS
+
+    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+    pairs = [(a, b) for a in ChunkState for b in ChunkState]
+    _plan(ledger, "c", {f"ck{i}": [f"+1415555{i:04d}"] for i in range(len(pairs))})
+    with ledger.engine.begin() as connection:
+        for i, (before, _) in enumerate(pairs):
+            connection.execute(sqlalchemy.update(ChunkRecord).where(ChunkRecord.key == f"ck{i}").values(state=str(before)))
+    for i, (before, after) in enumerate(pairs):
+        if after in TRANSITIONS[before]:
+            assert ledger.transition(f"ck{i}", before, after).state == after
+        else:
+            with pytest.raises(IllegalTransition):
+                ledger.transition(f"ck{i}", before, after)
+            assert ledger.chunk(f"ck{i}").state == before
+    reached, todo = {ChunkState.PLANNED}, [ChunkState.PLANNED]
+    while todo:
+        for state in TRANSITIONS[todo.pop()] - reached:
+            reached.add(state)
+            todo.append(state)
+    assert reached == set(ChunkState) and not TRANSITIONS[ChunkState.FINISHED] and not TRANSITIONS[ChunkState.CANCELLED]
