@@ -156,11 +156,27 @@ class SubmitDisplay:
             self.bar.advance(self.task)
         elif not self.quiet:
             self.console.print(f"started {self.done}/{self.total}: {chunk.key} ({chunk.size} {plural(chunk.size, 'contact', 'contacts')}) "
-                               f"as {chunk.provider_batch_id}", markup=False, highlight=False)  # fmt: skip
+                               f"as {chunk.provider_batch_id}{_dialling_from(chunk)}", markup=False, highlight=False)  # fmt: skip
 
     def retry(self, message: str) -> None:
         if not self.quiet:
             self.console.print(redact(message), style="dim", markup=False)
+
+
+def _dialling_from(chunk) -> str:
+    """', dialling from <when>' for a batch started outside its calling hours (or held by --at), else ''."""
+    from datetime import UTC, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from pipelines.submit import first_dial
+
+    moment = datetime.now(UTC)
+    first = first_dial(chunk, moment)
+    if first is None or first <= moment + timedelta(minutes=1):
+        return ""
+    zone = chunk.timezone.split("|")[0]
+    local = first.astimezone(ZoneInfo(zone)) if zone != "UTC" else None
+    return f", dialling from {first:%Y-%m-%d %H:%M} UTC" + (f" ({local:%H:%M} {zone})" if local else "")
 
 
 class SyncDisplay:

@@ -179,11 +179,11 @@ class Submitter:
         """The chunk's calling hours as this moment's provider fields (window on the account clock, trigger time)."""
         hours = CallingHours.parse(chunk.window, chunk.days)
         moment = self.clock()
-        earliest = max(moment, aware(chunk.not_before)) if chunk.not_before else moment
+        earliest = earliest_call(chunk, moment)
         dialect = DIALECTS.get(self.client.dialect)
         on_account_clock = dialect is None or dialect.account_window  # batchcall is told a timezone and a start only
         window = account_window(chunk.timezone, hours, self.account_timezone, earliest) if on_account_clock else None
-        trigger = next_open(chunk.timezone, hours, earliest)
+        trigger = first_dial(chunk, moment)
         if trigger is None or (on_account_clock and window is None):
             raise ProviderError(f"batch {chunk.key}: calling window {chunk.window} {chunk.days} is never open in {chunk.timezone}")
         fields = {"window_start_time": window.start_time, "window_end_time": window.end_time, "window_days": window.days} if window else {}
@@ -304,6 +304,17 @@ class Submitter:
                 raise TransientProviderError(f"{self.client.label} kept refusing to start batch {remote.id}")
             return chunk
         return self._adopt(chunk, remote)
+
+
+def first_dial(chunk: ChunkRecord, moment: datetime) -> datetime | None:
+    """The first moment at or after `moment` the chunk's people may be called: its calling hours open in every zone
+    of its set, and not before its --at/reschedule time (None: its window never opens). What a start is told."""
+    return next_open(chunk.timezone, CallingHours.parse(chunk.window, chunk.days), earliest_call(chunk, moment))
+
+
+def earliest_call(chunk: ChunkRecord, moment: datetime) -> datetime:
+    """`moment`, or the chunk's --at/reschedule time if that is later."""
+    return max(moment, aware(chunk.not_before)) if chunk.not_before else moment
 
 
 def _choose(matches: list[RemoteBatch]) -> RemoteBatch:
