@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -31,17 +32,78 @@ def write_delimited(path: Path, rows: list[list[str]], *, encoding: str = "utf-8
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 120):
-    """Run `campaigns ARGS` in a subprocess, as cron would."""
+    """Run `campaigns ARGS` in a subprocess, as cron would (a forked child of tests/forkserver.py)."""
     full_env = {**os.environ, **(env or {})}
     full_env.pop("CAMPAIGNS_DEBUG", None)
-    return subprocess.run(
-        [sys.executable, "-m", "pipelines", *args],
-        capture_output=True,
-        text=True,
-        env=full_env,
-        cwd=cwd or ROOT,
-        timeout=timeout,
-    )
+    return campaigns(list(args), full_env, cwd or ROOT, timeout)
+
+
+class _ForkServer:
+    """This test process's tests/forkserver.py: started on first use, stopped at exit."""
+
+    process: subprocess.Popen | None = None
+    path: str = ""
+
+    @classmethod
+    def address(cls) -> str:
+        if cls.process is None or cls.process.poll() is not None:
+            import atexit
+            import tempfile
+
+            cls.path = os.path.join(tempfile.mkdtemp(prefix="campaigns-fork-"), "socket")
+            cls.process = subprocess.Popen([sys.executable, str(ROOT / "tests" / "forkserver.py"), cls.path],
+                                           stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, cwd=ROOT)  # fmt: skip
+            assert cls.process.stdout.readline() == b"ready\n", "the fork server did not start"
+            atexit.register(cls.process.kill)
+        return cls.path
+
+
+def campaigns(args: list[str], env: dict[str, str], cwd: Path | str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """`python -m pipelines ARGS` as a child process with this environment and working directory, stdout and stderr
+    captured as text; killed after `timeout` seconds (subprocess.TimeoutExpired), -N when a signal N ended it."""
+    import selectors
+    import signal
+    import socket
+
+    stdin = os.open(os.devnull, os.O_RDONLY)
+    out_read, out_write = os.pipe()
+    err_read, err_write = os.pipe()
+    connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        connection.connect(_ForkServer.address())
+        request = json.dumps({"args": args, "env": env, "cwd": str(cwd)}).encode()
+        socket.send_fds(connection, [request], [stdin, out_write, err_write])
+    finally:
+        for fd in (stdin, out_write, err_write):
+            os.close(fd)
+    control = connection.fileno()  # the server's two lines: the command's pid, then its exit code
+    chunks = {out_read: [], err_read: [], control: []}
+    selector = selectors.DefaultSelector()
+    for fd in chunks:
+        selector.register(fd, selectors.EVENT_READ)
+    deadline = time.monotonic() + timeout
+    try:
+        while selector.get_map():
+            events = selector.select(max(0.0, deadline - time.monotonic()))
+            if not events:
+                pid = b"".join(chunks[control]).split(b"\n")[0]
+                if pid:
+                    os.kill(int(pid), signal.SIGKILL)
+                raise subprocess.TimeoutExpired(["campaigns", *args], timeout)
+            for key, _ in events:
+                data = os.read(key.fd, 65536)
+                if data:
+                    chunks[key.fd].append(data)
+                else:
+                    selector.unregister(key.fd)
+    finally:
+        selector.close()
+        os.close(out_read)
+        os.close(err_read)
+        connection.close()
+    _, code = b"".join(chunks[control]).decode().split()
+    out, err = (b"".join(chunks[fd]).decode("utf-8", "replace") for fd in (out_read, err_read))
+    return subprocess.CompletedProcess([sys.executable, "-m", "pipelines", *args], int(code), out, err)
 
 
 def run_json(*args: str, **kwargs) -> dict:

@@ -39,9 +39,13 @@ def import_cmd(dialect: str, path: Path, home: Path, campaign: str = "crash", ba
 
 
 def run(cmd: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run a `python -m pipelines …` command line with these environment variables added (see tests/forkserver.py)."""
     import os
 
-    return subprocess.run(cmd, env={**os.environ, **env}, capture_output=True, text=True, cwd=ROOT, timeout=timeout)
+    from tests.conftest import campaigns
+
+    assert cmd[:3] == [sys.executable, "-m", "pipelines"], cmd
+    return campaigns(cmd[3:], {**os.environ, **env}, ROOT, timeout)
 
 
 def run_until_done(cmd: list[str], env: dict[str, str], attempts: int = 8) -> list[int]:
