@@ -168,13 +168,14 @@ def _dialling_from(chunk) -> str:
     from datetime import UTC, datetime, timedelta
     from zoneinfo import ZoneInfo
 
+    from pipelines.ingest.hours import timezone_label
     from pipelines.submit import first_dial
 
     moment = datetime.now(UTC)
     first = first_dial(chunk, moment)
     if first is None or first <= moment + timedelta(minutes=1):
         return ""
-    zone = chunk.timezone.split("|")[0]
+    zone = timezone_label(chunk.timezone)  # the zone set's first member, as the provider is told
     local = first.astimezone(ZoneInfo(zone)) if zone != "UTC" else None
     return f", dialling from {first:%Y-%m-%d %H:%M} UTC" + (f" ({local:%H:%M} {zone})" if local else "")
 
