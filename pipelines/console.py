@@ -150,34 +150,35 @@ class SubmitDisplay:
         elif not self.quiet and total:
             self.console.print(f"submitting {total} {plural(total, 'batch', 'batches')}", markup=False, highlight=False)
 
-    def chunk_started(self, chunk) -> None:
+    def chunk_started(self, chunk, dialling_from=None) -> None:
+        """One batch started; `dialling_from`: when the provider was told to begin, if not at once. On a terminal
+        the bar moves and only a batch that waits gets a line (above the bar); otherwise every batch gets one."""
         self.done += 1
+        later = _later(chunk, dialling_from)
         if self.bar:
             self.bar.advance(self.task)
-        elif not self.quiet:
-            self.console.print(f"started {self.done}/{self.total}: {chunk.key} ({chunk.size} {plural(chunk.size, 'contact', 'contacts')}) "
-                               f"as {chunk.provider_batch_id}{_dialling_from(chunk)}", markup=False, highlight=False)  # fmt: skip
+        if self.quiet or (self.bar and not later):
+            return
+        self.console.print(f"started {self.done}/{self.total}: {chunk.key} ({chunk.size} {plural(chunk.size, 'contact', 'contacts')}) "
+                           f"as {chunk.provider_batch_id}{later}", markup=False, highlight=False)  # fmt: skip
 
     def retry(self, message: str) -> None:
         if not self.quiet:
             self.console.print(redact(message), style="dim", markup=False)
 
 
-def _dialling_from(chunk) -> str:
-    """', dialling from <when>' for a batch started outside its calling hours (or held by --at), else ''."""
+def _later(chunk, dialling_from) -> str:
+    """', dialling from <UTC> (<local date and time> <zone>)' for a batch the provider holds, else ''."""
     from datetime import UTC, datetime, timedelta
     from zoneinfo import ZoneInfo
 
     from pipelines.ingest.hours import timezone_label
-    from pipelines.submit import first_dial
 
-    moment = datetime.now(UTC)
-    first = first_dial(chunk, moment)
-    if first is None or first <= moment + timedelta(minutes=1):
+    if dialling_from is None or dialling_from <= datetime.now(UTC) + timedelta(minutes=1):
         return ""
     zone = timezone_label(chunk.timezone)  # the zone set's first member, as the provider is told
-    local = first.astimezone(ZoneInfo(zone)) if zone != "UTC" else None
-    return f", dialling from {first:%Y-%m-%d %H:%M} UTC" + (f" ({local:%H:%M} {zone})" if local else "")
+    local = f" ({dialling_from.astimezone(ZoneInfo(zone)):%Y-%m-%d %H:%M} {zone})" if zone != "UTC" else ""
+    return f", dialling from {dialling_from:%Y-%m-%d %H:%M} UTC{local}"
 
 
 class SyncDisplay:
@@ -221,7 +222,9 @@ def sync_summary(console: Console, report) -> None:
         rows = [[b.id, b.status, b.total, b.completed, b.failed] for b in report.batches]
         for line in aligned(["provider batch", "status", "recipients", "completed", "failed"], rows, left=2):
             console.print(line, markup=False, highlight=False)
-    if not report.batches:
+    if not report.batches and report.unread:
+        console.print("Nothing was synced: the started batches of a provider could not be read (see below).", highlight=False)
+    elif not report.batches:
         console.print("Nothing to sync: no started batch is waiting for outcomes.", highlight=False)
     else:
         console.print(

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from pipelines.settings import Settings
@@ -106,7 +107,7 @@ class ImportRun:
 class Hooks:
     """How a run talks to the person watching (progress bar, plain lines, nothing)."""
 
-    on_chunk: Callable[[ChunkRecord], None] = lambda chunk: None
+    on_chunk: Callable[[ChunkRecord, datetime | None], None] = lambda chunk, dialling_from: None  # started; dials from
     on_retry: Callable[[str], None] = lambda message: None
     on_plan: Callable[[int], None] = lambda total: None
 

@@ -31,7 +31,7 @@ from pipelines.providers.base import ProviderClient
 from pipelines.providers.registry import DIALECTS
 from pipelines.providers.retry import RetryPolicy, with_retries
 from schemas.ledger import ChunkRecord, ChunkState
-from pipelines.ingest.hours import CallingHours, account_window, next_open, timezone_label
+from pipelines.ingest.hours import CallingHours, account_window, first_in_window, next_open, timezone_label
 from schemas.provider import NOT_STARTED, STOPPED, RemoteBatch, Schedule
 
 MAX_NAME = 255
@@ -83,7 +83,7 @@ class Submitter:
         failpoints: Failpoints | None = None,
         settle_seconds: float = SETTLE_SECONDS,
         sleep: Callable[[float], None] | None = None,
-        on_progress: Callable[[ChunkRecord], None] | None = None,
+        on_progress: Callable[[ChunkRecord, datetime | None], None] | None = None,
         on_retry: Callable[[str], None] | None = None,
         account_timezone: str = "UTC",
         clock: Callable[[], datetime] | None = None,
@@ -100,7 +100,8 @@ class Submitter:
         self.failpoints = failpoints or Failpoints(None)
         self.sleep = sleep or time.sleep
         self.settle_seconds = settle_seconds
-        self.on_progress = on_progress or (lambda chunk: None)
+        self.on_progress = on_progress or (lambda chunk, dialling_from: None)
+        self.dialling_from: dict[str, datetime] = {}  # chunks started to dial later: when the provider was told
         self.on_retry = on_retry or (lambda message: None)
         self.report = report if report is not None else SubmitReport()
 
@@ -138,7 +139,7 @@ class Submitter:
                         halted, refusal = "not attempted after the provider refused a request", refusal or exc
                     else:
                         self.report.started.append(final.key)
-                        self.on_progress(final)
+                        self.on_progress(final, self.dialling_from.get(final.key))
         for _, rest in queue:
             self.report.pending[rest.key] = halted or "not attempted"
         if refusal is not None:
@@ -184,6 +185,8 @@ class Submitter:
         on_account_clock = dialect is None or dialect.account_window  # batchcall is told a timezone and a start only
         window = account_window(chunk.timezone, hours, self.account_timezone, earliest) if on_account_clock else None
         trigger = first_dial(chunk, moment)
+        if trigger is not None and window is not None:  # a provider on the account clock dials inside its window only
+            trigger = first_in_window(window, self.account_timezone, trigger)
         if trigger is None or (on_account_clock and window is None):
             raise ProviderError(f"batch {chunk.key}: calling window {chunk.window} {chunk.days} is never open in {chunk.timezone}")
         fields = {"window_start_time": window.start_time, "window_end_time": window.end_time, "window_days": window.days} if window else {}
@@ -267,6 +270,9 @@ class Submitter:
         try:
             schedule = self._schedule(chunk)
             self.retrying(lambda: self.client.start(chunk.provider_batch_id, schedule))
+            if schedule.trigger_at is not None:
+                with self._lock:
+                    self.dialling_from[chunk.key] = schedule.trigger_at
         except AmbiguousOutcome as exc:
             self.on_retry(f"{exc}; reading back")
             return self._reconcile_start(chunk)

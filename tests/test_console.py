@@ -69,3 +69,18 @@ def test_piped_every_line_is_plain_whole_and_agrees_in_number(tmp_path):
     listed = run_cli("suppress", "list", "--home", str(home))
     header, row = listed.stdout.splitlines()
     assert listed.returncode == 0 and header.split() == ["number", "added", "(UTC)", "source"] and row.startswith("+14155550100 ")
+
+
+def test_on_a_terminal_a_batch_that_waits_for_its_hours_still_says_when(tmp_path):
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    local_now = datetime.now(ZoneInfo("America/New_York"))
+    start = (local_now + timedelta(hours=3)).hour
+    start = start - 12 if start > 21 else start  # a two-hour window that is closed now
+    path, _ = contacts_file(tmp_path, count=2)  # +1212…: New York
+    code, drawn = on_a_terminal("import", str(path), "--campaign", "later", "--home", str(tmp_path / "home"),
+                                "--window", f"{start:02d}:00-{start + 2:02d}:00", "--allow-any-hour")  # fmt: skip
+    assert code == 0, drawn
+    assert re.search(rf"started 1/1: \w+ \(2 contacts\) as \S+, dialling from .* UTC \(.* {start:02d}:00 America/New_York\)",
+                     ANSI.sub("", drawn)), drawn  # fmt: skip

@@ -36,6 +36,8 @@ def test_sync_retry_cancel_and_report_need_neither_provider_nor_caller_id(tmp_pa
         follow = {k: v for k, v in env.items() if k != "CAMPAIGNS_CALLER_ID"}  # only the credentials stay in the environment
         assert "CAMPAIGNS_CALLER_ID" not in os.environ
 
+        blind = run(plain(home, "sync", "--campaign", "f"), {})  # the credentials forgotten: said, and not "nothing to sync"
+        assert blind.returncode == 2 and "not read" in blind.stderr and "no started batch" not in blind.stdout, blind.stdout
         synced = run(plain(home, "sync", "--campaign", "f", "--wait", "60", "--json"), follow)
         assert synced.returncode == 0, synced.stderr
         report = json.loads(synced.stdout)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -183,6 +183,24 @@ class ProviderWindow:
     start_time: str
     end_time: str
     days: tuple[int, ...]
+
+
+def first_in_window(window: ProviderWindow, account_timezone: str, moment: datetime) -> datetime | None:
+    """The first minute at or after `moment` inside the provider's window on the account clock (None: not within a
+    week) — when a provider that dials only inside that window begins."""
+    zone = ZoneInfo(account_timezone)
+    local = moment.astimezone(zone)
+    first, last = (time.fromisoformat(window.start_time), time.fromisoformat(window.end_time))
+    for offset in range(8):
+        day = local.date() + timedelta(days=offset)
+        if (day.isoweekday() % 7) not in window.days:
+            continue
+        opens = datetime.combine(day, first, zone)
+        closes = datetime.combine(day, last, zone) + timedelta(seconds=59)
+        candidate = max(opens, local)
+        if candidate <= closes:
+            return candidate.astimezone(UTC)
+    return None
 
 
 def account_window(zones: str, hours: CallingHours, account_timezone: str, now: datetime) -> ProviderWindow | None:
