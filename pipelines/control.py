@@ -313,8 +313,7 @@ def chunks_to_control(ledger: Ledger, campaign: str, settings) -> list[ChunkReco
     (a typo) is refused."""
     from pipelines.run import narrowed
 
-    if not ledger.chunks(campaign):
-        raise UsageError(f"campaign {campaign!r} has no batches in the ledger")
+    ledger.require_campaign(campaign)
     return narrowed(ledger.chunks(campaign, OPEN_STATES), settings)
 
 

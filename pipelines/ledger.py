@@ -679,6 +679,16 @@ class Ledger:
         with Session(self.engine) as session:
             return sorted(set(session.exec(select(ImportRecord.campaign)).scalars()))
 
+    def require_campaign(self, campaign: str) -> None:
+        """Refuse a campaign with no batches (a typo, most likely), naming the nearest one the ledger has."""
+        if self.chunks(campaign):
+            return
+        import difflib
+
+        near = difflib.get_close_matches(campaign, self.campaigns(), n=1)
+        hint = f"; did you mean {near[0]!r}?" if near else ""
+        raise UsageError(f"campaign {campaign!r} has no batches in the ledger{hint}")
+
     def recipient_statuses(self, campaign: str | None = None) -> list[RecipientRecord]:
         query = select(RecipientRecord)
         if campaign:

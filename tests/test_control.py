@@ -200,6 +200,8 @@ def test_an_unknown_campaign_is_refused_in_one_line(tmp_path):
         for command in (["cancel"], ["reschedule", "--at", "2099-01-01T09:00Z"], ["retry"]):
             result = run(cli("magpipe", home, *command, "--campaign", "typo"), env)
             assert result.returncode == 2 and "'typo'" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+        near = run(plain(home, "cancel", "--campaign", "reel"), env)
+        assert near.returncode == 2 and near.stderr.strip().endswith("did you mean 'real'?"), near.stderr
 
 
 def test_calls_in_progress_when_a_batch_is_cancelled_are_synced_to_their_end(tmp_path):

@@ -47,8 +47,8 @@ def sync_command(campaign, as_json, wait, flags) -> None:
     settings = settings_of(flags)
     require_ledger(settings)
     with Ledger(settings.ledger_url) as ledger, show.SyncDisplay(stderr(), quiet=as_json or not wait) as display:
-        if campaign is not None and not ledger.chunks(campaign):
-            raise UsageError(f"campaign {campaign!r} has no batches in the ledger")
+        if campaign is not None:
+            ledger.require_campaign(campaign)
         report = sync_ledger(settings, ledger, settings.home, campaign, wait_seconds=wait, db=settings.db_path,
                              on_poll=display.poll)  # fmt: skip
     payload = {
@@ -145,8 +145,7 @@ def resume_command(campaign, as_json, flags) -> None:
     settings = settings_of(flags)
     require_ledger(settings)
     with Ledger(settings.ledger_url) as ledger:
-        if not ledger.chunks(campaign):
-            raise UsageError(f"campaign {campaign!r} has no batches in the ledger")
+        ledger.require_campaign(campaign)
         resumed = ledger.resume_campaign(campaign)
     if as_json:
         print_json({"campaign": campaign, "resumed": resumed})
