@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipelines.providers.registry import batch_limit
 from schemas.contacts import DYNAMIC_VARIABLES, ImportSummary
 
 
@@ -39,21 +38,25 @@ def load_contacts(
     paths: str | Path | Sequence[str | Path],
     *,
     campaign: str = "notebook",
-    region: str = "US",
+    region: str | None = None,
     phone_column: str | None = None,
     sheet: str | None = None,
     provider: str = "sandbox",
     batch_size: int | None = None,
 ) -> ContactsResult:
     """Read, normalise, dedupe and chunk spreadsheets without submitting anything: the pipeline `campaigns import`
-    runs, its results as DataFrames."""
-    from pipelines.ingest.options import IngestOptions
+    runs, its results as DataFrames. Settings resolve as the CLI's do: these arguments, then the CAMPAIGNS_*
+    environment, then campaigns.toml, then the defaults (region US)."""
+    from pipelines.ingest.options import ingest_options
     from pipelines.ingest.pipeline import run
     from pipelines.ingest.sinks import Frames
+    from pipelines.settings import resolve
 
     if isinstance(paths, (str, Path)):
         paths = [paths]
-    options = IngestOptions(campaign, region.upper(), (phone_column,) if phone_column else (), sheet, batch_limit(provider, batch_size))
+    flags = {"region": region, "phone_columns": (phone_column,) if phone_column else None, "sheet": sheet,
+             "batch_size": batch_size, "provider": provider}  # fmt: skip
+    options = ingest_options(resolve(flags), campaign, provider)
     frames = Frames()
     summary = run(paths, options, [frames])
     accepted = frames.accepted()

@@ -13,6 +13,7 @@ import numpy as np
 import pyarrow as pa
 
 from pipelines.api import load_contacts
+from pipelines.errors import UsageError
 from pipelines.ingest.chunk import chunk_key, chunk_keys
 from pipelines.ingest.options import IngestOptions
 from pipelines.ingest.pipeline import run
@@ -139,3 +140,15 @@ def test_chunks_are_cut_full_but_the_last_and_never_empty():
     assert cut(3000, 1000) == [1000, 2000, 3000]
     with pytest.raises(ValueError):
         cut(5, 0)
+
+
+def test_the_notebook_api_resolves_settings_as_the_cli_does(tmp_path, monkeypatch):
+    """An argument beats the environment, which beats the default — the same resolver as every command."""
+    path = write_delimited(tmp_path / "c.csv", [["Phone"], ["07911 123456"]])
+    assert load_contacts(path).accepted["e164"].tolist() == []  # US by default: not a US number
+    monkeypatch.setenv("CAMPAIGNS_REGION", "GB")
+    assert load_contacts(path).accepted["e164"].tolist() == ["+447911123456"]
+    assert load_contacts(path, region="US").accepted["e164"].tolist() == []
+    monkeypatch.setenv("CAMPAIGNS_REGION", "XX")
+    with pytest.raises(UsageError, match="CAMPAIGNS_REGION"):
+        load_contacts(path)
