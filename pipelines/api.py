@@ -66,23 +66,23 @@ def load_contacts(
     return ContactsResult(accepted, frames.frame("rejected"), frames.frame("duplicates"), frames.frame("suppressed"), summary)
 
 
-def _db(home: str | Path, db: str | Path | None, state: str | None = None) -> Path:
-    """The DuckDB file of `home` (or `db`); warns when it lags the ledger (a publish failed or was interrupted)."""
+def _db(home: str | Path | None, db: str | Path | None, state: str | None = None) -> Path:
+    """The DuckDB file, resolved as the CLI resolves it (these arguments, then CAMPAIGNS_HOME / CAMPAIGNS_DB /
+    CAMPAIGNS_STATE, campaigns.toml, defaults); warns when it lags the ledger (a publish failed or was interrupted)."""
     import warnings
 
     from pipelines import report
+    from pipelines.settings import resolve
 
-    path = Path(db) if db is not None else Path(home) / "campaigns.duckdb"
-    ledger_file = Path(home) / "ledger.sqlite"
-    url = state or (f"sqlite:///{ledger_file.resolve()}" if ledger_file.exists() else None)
-    behind = report.staleness(url, path)
+    settings = resolve({"home": home, "db": db, "state": state})
+    behind = report.staleness(settings.ledger_url if settings.ledger_exists() else None, settings.db_path)
     if behind:
         warnings.warn(behind, stacklevel=3)
-    return path
+    return settings.db_path
 
 
 def summary(
-    campaign: str | None = None, *, home: str | Path = ".campaigns", db: str | Path | None = None, state: str | None = None
+    campaign: str | None = None, *, home: str | Path | None = None, db: str | Path | None = None, state: str | None = None
 ) -> pd.DataFrame:
     """campaign_summary as a DataFrame: one row per campaign (rows read … completion rate, dial cost)."""
     from pipelines import report
@@ -91,7 +91,7 @@ def summary(
 
 
 def outcomes(
-    campaign: str | None = None, *, home: str | Path = ".campaigns", db: str | Path | None = None, state: str | None = None,
+    campaign: str | None = None, *, home: str | Path | None = None, db: str | Path | None = None, state: str | None = None,
     expand_variables: bool = True,
 ) -> pd.DataFrame:  # fmt: skip
     """recipient_outcomes as a DataFrame; each spreadsheet column also as a `var_<key>` column to group by."""
@@ -100,7 +100,7 @@ def outcomes(
     return report.outcomes(_db(home, db, state), campaign, expand_variables=expand_variables)
 
 
-def connect(*, home: str | Path = ".campaigns", db: str | Path | None = None, state: str | None = None):
+def connect(*, home: str | Path | None = None, db: str | Path | None = None, state: str | None = None):
     """A read-only DuckDB connection to the newest published file, for your own SQL. Close it when done."""
     import duckdb  # noqa: F401 - attaches the relation methods (.sql, .query) to the connection handed out
 

@@ -234,3 +234,12 @@ def test_a_many_batch_import_leaves_the_file_complete(tmp_path):
         states = db.execute("SELECT state, count(*) FROM batches GROUP BY state").fetchall()
         outcome = db.execute("SELECT outcome FROM imports").fetchall()
     assert contacts == (count, count) and states == [("started", EARLY_PUBLISH_BATCHES + 1)] and outcome == [("submitted",)]
+
+
+def test_the_notebook_readers_find_the_home_as_the_cli_does(demo_home, monkeypatch, tmp_path):
+    """No home given: CAMPAIGNS_HOME, as for every command; an argument still beats it."""
+    monkeypatch.setenv("CAMPAIGNS_HOME", str(demo_home))
+    monkeypatch.chdir(tmp_path)  # no ./.campaigns here
+    assert list(api.summary()["campaign"]) == ["demo"] and len(api.outcomes("demo")) == 27
+    with pytest.raises(Exception, match="no report database"):
+        api.summary(home=tmp_path / "elsewhere")
