@@ -180,11 +180,11 @@ class Submitter:
         """The chunk's calling hours as this moment's provider fields (window on the account clock, trigger time)."""
         hours = CallingHours.parse(chunk.window, chunk.days)
         moment = self.clock()
-        earliest = earliest_call(chunk, moment)
+        earliest = max(moment, aware(chunk.not_before)) if chunk.not_before else moment
         dialect = DIALECTS.get(self.client.dialect)
         on_account_clock = dialect is None or dialect.account_window  # batchcall is told a timezone and a start only
         window = account_window(chunk.timezone, hours, self.account_timezone, earliest) if on_account_clock else None
-        trigger = first_dial(chunk, moment)
+        trigger = next_open(chunk.timezone, hours, earliest)
         if trigger is not None and window is not None:  # a provider on the account clock dials inside its window only
             trigger = first_in_window(window, self.account_timezone, trigger)
         if trigger is None or (on_account_clock and window is None):
@@ -310,17 +310,6 @@ class Submitter:
                 raise TransientProviderError(f"{self.client.label} kept refusing to start batch {remote.id}")
             return chunk
         return self._adopt(chunk, remote)
-
-
-def first_dial(chunk: ChunkRecord, moment: datetime) -> datetime | None:
-    """The first moment at or after `moment` the chunk's people may be called: its calling hours open in every zone
-    of its set, and not before its --at/reschedule time (None: its window never opens). What a start is told."""
-    return next_open(chunk.timezone, CallingHours.parse(chunk.window, chunk.days), earliest_call(chunk, moment))
-
-
-def earliest_call(chunk: ChunkRecord, moment: datetime) -> datetime:
-    """`moment`, or the chunk's --at/reschedule time if that is later."""
-    return max(moment, aware(chunk.not_before)) if chunk.not_before else moment
 
 
 def _choose(matches: list[RemoteBatch]) -> RemoteBatch:

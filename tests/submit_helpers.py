@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -77,3 +78,16 @@ def assert_exactly_once(url: str, numbers: list[str]) -> list[dict]:
 
 def last_json(result: subprocess.CompletedProcess) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def closed_new_york_window() -> tuple[int, datetime]:
+    """A two-hour calling window in New York (the zone of contacts_file's +1212 numbers) that is closed now: its
+    starting hour, and the moment it next opens."""
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    local_now = datetime.now(ZoneInfo("America/New_York"))
+    start = (local_now + timedelta(hours=3)).hour
+    start = start - 12 if start > 21 else start
+    opens = local_now.replace(hour=start, minute=0, second=0, microsecond=0)
+    return start, opens if opens > local_now else (opens + timedelta(days=1)).replace(hour=start)

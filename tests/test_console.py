@@ -14,7 +14,7 @@ import sys
 import termios
 
 from tests.conftest import ROOT, run_cli
-from tests.submit_helpers import contacts_file
+from tests.submit_helpers import closed_new_york_window, contacts_file
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|\r")
 
@@ -72,12 +72,7 @@ def test_piped_every_line_is_plain_whole_and_agrees_in_number(tmp_path):
 
 
 def test_on_a_terminal_a_batch_that_waits_for_its_hours_still_says_when(tmp_path):
-    from datetime import datetime, timedelta
-    from zoneinfo import ZoneInfo
-
-    local_now = datetime.now(ZoneInfo("America/New_York"))
-    start = (local_now + timedelta(hours=3)).hour
-    start = start - 12 if start > 21 else start  # a two-hour window that is closed now
+    start, _ = closed_new_york_window()
     path, _ = contacts_file(tmp_path, count=2)  # +1212…: New York
     code, drawn = on_a_terminal("import", str(path), "--campaign", "later", "--home", str(tmp_path / "home"),
                                 "--window", f"{start:02d}:00-{start + 2:02d}:00", "--allow-any-hour")  # fmt: skip

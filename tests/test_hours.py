@@ -384,14 +384,9 @@ def test_a_ledger_from_an_older_version_gains_the_new_columns(tmp_path):
 def test_a_batch_started_outside_its_calling_hours_says_when_dialling_begins(tmp_path):
     """The submit line of a batch the provider holds until its window opens names that moment, in UTC and local time."""
     from tests.conftest import run_cli
-    from tests.submit_helpers import contacts_file
+    from tests.submit_helpers import closed_new_york_window, contacts_file
 
-    zone = ZoneInfo("America/New_York")
-    local_now = datetime.now(zone)
-    start = (local_now + timedelta(hours=3)).hour
-    start = start - 12 if start > 21 else start  # a two-hour window that is closed now
-    opens = local_now.replace(hour=start, minute=0, second=0, microsecond=0)
-    opens = opens if opens > local_now else (opens + timedelta(days=1)).replace(hour=start)
+    start, opens = closed_new_york_window()
     path, _ = contacts_file(tmp_path, count=2)  # +1212…: New York
     result = run_cli("import", str(path), "--campaign", "later", "--home", str(tmp_path / "home"),
                      "--window", f"{start:02d}:00-{start + 2:02d}:00", "--allow-any-hour")  # fmt: skip
