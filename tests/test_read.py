@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -25,9 +24,9 @@ def test_csv_in_every_encoding_and_delimiter(tmp_path, encoding, delimiter):
     path = write_delimited(tmp_path / "contacts.csv", rows, encoding=encoding, delimiter=delimiter)
     sheet = read_sheet(path)
     assert sheet.headers == ["Name", "Phone", "Note"]
-    assert sheet.cells[0].tolist() == ["Zoë Müller", "Ana"]
-    assert sheet.cells[1].tolist() == ["0044 20 7946 0958", "4155550132"]  # never 44…, never 4.15e9
-    assert sheet.cells[2].tolist()[0] == rows[1][2]
+    assert sheet.cells[0].to_pylist() == ["Zoë Müller", "Ana"]
+    assert sheet.cells[1].to_pylist() == ["0044 20 7946 0958", "4155550132"]  # never 44…, never 4.15e9
+    assert sheet.cells[2].to_pylist()[0] == rows[1][2]
     assert sheet.rows.tolist() == [2, 3]
 
 
@@ -35,13 +34,13 @@ def test_cp1252_after_a_long_ascii_start(tmp_path):
     """The sniffed sample is pure ASCII; a Windows-1252 byte appears far into the file."""
     rows = [["Name", "Phone"]] + [["a", "4155550132"]] * 5000 + [["Renée", "4155550133"]]
     sheet = read_sheet(write_delimited(tmp_path / "late.csv", rows, encoding="cp1252"))
-    assert sheet.cells[0].iloc[-1] == "Renée"
+    assert sheet.cells[0][-1].as_py() == "Renée"
 
 
 def test_tsv_by_extension(tmp_path):
     path = write_delimited(tmp_path / "c.tsv", [["Phone", "A,B"], ["+1 415 555 0132", "1,2"]], delimiter="\t")
     sheet = read_sheet(path)
-    assert sheet.headers == ["Phone", "A,B"] and sheet.cells[1].tolist() == ["1,2"]
+    assert sheet.headers == ["Phone", "A,B"] and sheet.cells[1].to_pylist() == ["1,2"]
 
 
 def test_blank_rows_at_the_end_are_not_rows_but_interior_ones_keep_numbering(tmp_path):
@@ -49,7 +48,7 @@ def test_blank_rows_at_the_end_are_not_rows_but_interior_ones_keep_numbering(tmp
     path.write_text("Phone,Name\n4155550132,a\n,\n4155550133,b\n\n,\n\n")
     sheet = read_sheet(path)
     assert sheet.rows.tolist() == [2, 3, 4]
-    assert sheet.cells[0].tolist() == ["4155550132", "", "4155550133"]
+    assert sheet.cells[0].to_pylist() == ["4155550132", "", "4155550133"]
 
 
 def _workbook(path: Path, rows, title="Contacts", extra_sheet=None) -> Path:
@@ -69,15 +68,15 @@ def _workbook(path: Path, rows, title="Contacts", extra_sheet=None) -> Path:
 def test_xlsx_numbers_become_their_digits_and_text_keeps_zeros(tmp_path):
     path = _workbook(tmp_path / "c.xlsx", [["Phone", "Amount"], [4155550132, 12.5], ["0044 20 7946 0958", 3], [14155550199, None]])
     sheet = read_sheet(path)
-    assert sheet.cells[0].tolist() == ["4155550132", "0044 20 7946 0958", "14155550199"]
-    assert sheet.cells[1].tolist() == ["12.5", "3", ""]
+    assert sheet.cells[0].to_pylist() == ["4155550132", "0044 20 7946 0958", "14155550199"]
+    assert sheet.cells[1].to_pylist() == ["12.5", "3", ""]
     assert sheet.sheet == "Contacts"
 
 
 def test_xlsx_sheet_choice_and_missing_sheet(tmp_path):
     path = _workbook(tmp_path / "c.xlsx", [["Phone"], ["1"]], extra_sheet=("Second", [[None], ["Mobile"], [2125550199]]))
     sheet = read_sheet(path, sheet="Second")
-    assert sheet.headers == ["Mobile"] and sheet.cells[0].tolist() == ["2125550199"]
+    assert sheet.headers == ["Mobile"] and sheet.cells[0].to_pylist() == ["2125550199"]
     assert sheet.rows.tolist() == [3]  # the header sits on row 2 of that sheet
     with pytest.raises(InputError, match=r"no sheet named 'Nope' \(sheets: Contacts, Second\)"):
         read_sheet(path, sheet="Nope")
@@ -94,9 +93,9 @@ def test_parquet_typed_columns(tmp_path):
     path = tmp_path / "c.parquet"
     pq.write_table(table, path)
     sheet = read_sheet(path)
-    assert sheet.cells[0].tolist() == ["4155550132", ""]
-    assert sheet.cells[1].tolist() == ["4155550133", "1.5"]
-    assert sheet.cells[2].tolist() == ["0044 20 7946 0958", ""]
+    assert sheet.cells[0].to_pylist() == ["4155550132", ""]
+    assert sheet.cells[1].to_pylist() == ["4155550133", "1.5"]
+    assert sheet.cells[2].to_pylist() == ["0044 20 7946 0958", ""]
     assert sheet.rows.tolist() == [1, 2]
 
 
@@ -106,8 +105,8 @@ def test_jsonl_numbers_keep_their_written_digits(tmp_path):
     path.write_text("\n".join(lines) + "\n")
     sheet = read_sheet(path)
     assert sheet.headers == ["phone", "vip", "tags"]
-    assert sheet.cells[0].tolist() == ["4155550132", "0044 20 7946 0958", "4.15555e9"]
-    assert sheet.cells[2].tolist() == ["", json.dumps(["a"]), ""]
+    assert sheet.cells[0].to_pylist() == ["4155550132", "0044 20 7946 0958", "4.15555e9"]
+    assert sheet.cells[2].to_pylist() == ["", json.dumps(["a"]), ""]
     assert sheet.rows.tolist() == [1, 3, 4]
 
 
@@ -137,4 +136,4 @@ def test_headerless_columns_are_named_by_letter_and_empty_ones_dropped(tmp_path)
     path.write_text("Phone,,,\n4155550132,vip,,\n")
     sheet = read_sheet(path)
     assert sheet.headers == ["Phone", "column_b"]
-    assert pd.Series(sheet.cells[1]).tolist() == ["vip"]
+    assert sheet.cells[1].to_pylist() == ["vip"]

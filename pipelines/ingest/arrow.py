@@ -1,40 +1,27 @@
-"""Moving text columns between pandas and Arrow without per-row Python (public protocols only)."""
+"""Arrow text columns as the stages need them, without per-row Python (public protocols only)."""
 
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
-def text_array(column: pd.Series) -> pa.Array:
-    """A pandas column as one Arrow string array, nulls as "" (zero-copy when it is Arrow-backed)."""
-    if isinstance(column.dtype, pd.CategoricalDtype):
-        categories = pa.array(column.cat.categories.astype(str).to_numpy(dtype=object), type=pa.string())
-        codes = column.cat.codes.to_numpy()
-        return categories.take(pa.array(codes, mask=codes < 0)).fill_null("")
-    if isinstance(column.dtype, (pd.ArrowDtype, pd.StringDtype)):
-        array = pa.array(column.array)
-    else:
-        array = pa.array(column.to_numpy(dtype=object), from_pandas=True)
-    if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks()
-    if not pa.types.is_string(array.type):
-        array = array.cast(pa.string())
-    return array.fill_null("")
+
+def text_array(column: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """A column as one Arrow string array, nulls as ""."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    if not pa.types.is_string(column.type):
+        column = column.cast(pa.string())
+    return column.fill_null("") if column.null_count else column
 
 
-def text_chunks(column: pd.Series) -> pa.ChunkedArray:
-    """A pandas column as Arrow strings, nulls as "", in the chunks it already has (no copy to join them)."""
-    if isinstance(column.dtype, pd.ArrowDtype) and pa.types.is_string(column.dtype.pyarrow_dtype):
-        array = pa.array(column.array)
-        array = array if isinstance(array, pa.ChunkedArray) else pa.chunked_array([array])
-        return array.fill_null("") if array.null_count else array
-    return pa.chunked_array([text_array(column)])
-
-
-def text_series(array: pa.Array, index=None) -> pd.Series:
-    """An Arrow string array as a pandas column, without copying."""
-    return pd.Series(pd.arrays.ArrowExtensionArray(array), index=index, copy=False)
+def text_chunks(column: pa.Array | pa.ChunkedArray) -> pa.ChunkedArray:
+    """A column as Arrow strings, nulls as "", in the chunks it already has (no copy to join them)."""
+    if isinstance(column, pa.Array):
+        column = pa.chunked_array([column])
+    if not pa.types.is_string(column.type):
+        column = column.cast(pa.string())
+    return column.fill_null("") if column.null_count else column
 
 
 def string_buffers(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:

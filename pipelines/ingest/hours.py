@@ -25,7 +25,6 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import numpy as np
-import pandas as pd
 
 from pipelines.errors import UsageError
 
@@ -33,6 +32,7 @@ DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # index = Monday-
 LEGAL_START, LEGAL_END = 8 * 60, 21 * 60  # 08:00–21:00 at the called party's location (US TCPA)
 HORIZON_DAYS = 14
 MIN_RUN_MINUTES = 60
+SAMPLE_MINUTES = 15  # a zone's UTC offset is read this often; no zone changes it twice within
 THURSDAY = 3  # 1970-01-01, minute 0 of Unix time
 
 
@@ -113,25 +113,40 @@ def _zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
-def _local_minutes(zone: str, minutes: np.ndarray) -> np.ndarray:
-    """Unix minutes (UTC) → the same instants as local wall-clock minutes since 1970-01-01 in `zone`.
+def _local_minutes(zone: str, start: int, count: int) -> np.ndarray:
+    """Unix minutes start … start+count-1 (UTC) → the same instants as local wall-clock minutes since 1970-01-01 in `zone`.
 
-    The offset is the zone's at each instant (pandas converts whole arrays with the zone's
-    transitions); DST changes land on the minute they happen.
+    The offset is the zone's at each instant: it is read every SAMPLE_MINUTES, and where two
+    readings differ the minute of the change is found by bisection, so DST changes land on
+    the minute they happen (offsets and their changes fall on whole minutes since 1900).
     """
-    instants = pd.DatetimeIndex(pd.to_datetime(minutes * 60, unit="s", utc=True))
-    wall = instants.tz_convert(_zone(zone)).tz_localize(None)
-    return wall.to_numpy().astype("datetime64[m]").astype(np.int64)
+    tz = _zone(zone)
+
+    def offset(minute: int) -> int:
+        return int(datetime.fromtimestamp(minute * 60, tz).utcoffset().total_seconds()) // 60
+
+    samples = list(range(start, start + count, SAMPLE_MINUTES)) + [start + count - 1]
+    offsets = [offset(minute) for minute in samples]
+    changes, values = [start], [offsets[0]]
+    for (before, after), (old, new) in zip(zip(samples, samples[1:]), zip(offsets, offsets[1:])):
+        if old != new:
+            low, high = before, after  # offset(low) == old, offset(high) == new
+            while high - low > 1:
+                middle = (low + high) // 2
+                low, high = (middle, high) if offset(middle) == old else (low, middle)
+            changes.append(high)
+            values.append(new)
+    lengths = np.diff(np.array([*changes, start + count]))
+    return np.arange(start, start + count, dtype=np.int64) + np.repeat(np.array(values, dtype=np.int64), lengths)
 
 
 def allowed_minutes(zones: str, hours: CallingHours, start_minute: int, count: int) -> np.ndarray:
     """For each Unix minute from start_minute: may the recipients of this zone set be called?"""
-    minutes = np.arange(start_minute, start_minute + count, dtype=np.int64)
     ok = np.ones(count, dtype=bool)
     days = np.zeros(7, dtype=bool)
     days[list(hours.days)] = True
     for zone in zones.split("|"):
-        local = _local_minutes(zone, minutes)
+        local = _local_minutes(zone, start_minute, count)
         of_day = local % 1440
         weekday = (local // 1440 + THURSDAY) % 7
         ok &= (of_day >= hours.start) & (of_day < hours.end) & days[weekday]
@@ -213,7 +228,7 @@ def _account_window(zones: str, hours: CallingHours, account_timezone: str, star
     """account_window for the 14 days from the UTC midnight `start` (cached: one grid per zone set and day)."""
     count = HORIZON_DAYS * 1440
     ok = allowed_minutes(zones, hours, start, count)
-    local = _local_minutes(account_timezone, np.arange(start, start + count, dtype=np.int64))
+    local = _local_minutes(account_timezone, start, count)
     grid = np.ones((7, 1440), dtype=bool)
     weekday, of_day = (local // 1440 + THURSDAY) % 7, local % 1440
     grid[weekday[~ok], of_day[~ok]] = False

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-import pandas as pd
 import phonenumbers
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -22,7 +21,7 @@ from phonenumbers import NumberParseException, PhoneNumberFormat, ValidationResu
 from pipelines.ingest.arrow import string_buffers, text_array, text_chunks
 from pipelines.ingest.columns import ColumnMap
 from pipelines.ingest.fastphone import classify_columns
-from pipelines.ingest.read import RawSheet
+from pipelines.ingest.read import Cells, RawSheet
 from pipelines.ingest.threads import pool
 from pipelines.ingest.timezones import canonical_zones, known_zones
 from schemas.contacts import EXTENSION_VARIABLE, REASON_BY_CODE, REASON_CODE, RejectReason
@@ -87,8 +86,9 @@ def parse_phones(values: np.ndarray, regions: np.ndarray) -> tuple[np.ndarray, n
     Returns (E.164 keys, reason codes, extensions): int64 (0 when rejected), int8 (0 when
     accepted) and an object array holding None where there is no extension.
     """
-    keys = pd.MultiIndex.from_arrays([np.asarray(values, dtype=object), np.asarray(regions, dtype=object)])
-    codes, uniques = keys.factorize()
+    seen: dict[tuple[str, str], int] = {}  # each distinct pair numbered in order of first occurrence
+    codes = np.fromiter((seen.setdefault(pair, len(seen)) for pair in zip(list(values), list(regions))), dtype=np.intp, count=len(values))
+    uniques = list(seen)
     results = [_classify_cached(raw, region) for raw, region in uniques]
     numbers = np.array([int(e164[1:]) if e164 else 0 for e164, _, _ in results], dtype=np.int64)
     reasons = np.array([REASON_CODE[reason] if reason else 0 for _, reason, _ in results], dtype=np.int8)
@@ -184,7 +184,7 @@ def _classify_part(raw: pa.Array, default_region: str, overrides: pa.Array | Non
     return Phones(keys, reasons, extensions, kinds)
 
 
-def country_overrides(column: pd.Series) -> pa.Array:
+def country_overrides(column: pa.Array | pa.ChunkedArray) -> pa.Array:
     """A country column as each row's region for its phone numbers ("" = the default region)."""
     return pc.utf8_upper(_strip(text_array(column)))
 
@@ -239,7 +239,7 @@ def normalise_columns(sheet: RawSheet, columns: ColumnMap, default_region: str) 
 REASON_TEXT = np.array([reason.value if reason else "" for reason in REASON_BY_CODE], dtype=object)
 
 
-def _names(cells: pd.DataFrame, columns: ColumnMap) -> pa.Array | pa.ChunkedArray:
+def _names(cells: Cells, columns: ColumnMap) -> pa.Array | pa.ChunkedArray:
     if columns.name is not None:
         return _strip(text_chunks(cells[columns.name]))
     parts = [_strip(text_chunks(cells[i])) for i in (columns.first_name, columns.last_name) if i is not None]

@@ -14,16 +14,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from pipelines.ingest.arrow import string_buffers, text_array
+from pipelines.ingest.arrow import string_buffers
 from pipelines.ingest.filewriter import FileWriter
 from pipelines.ingest.normalise import join_parts
 from pipelines.ingest.threads import pool
 
 FORMULA_START = r"^[=+\-@\t\r]"
 PHONE_LIKE = re.compile(r"[+\-]?[0-9 ().\-/]*[0-9][0-9 ().\-/]*")
-
-
-_as_text = text_array
 
 
 RISKY_FIRST = pa.array(["=", "+", "-", "@", "\t", "\r"])

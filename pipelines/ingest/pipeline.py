@@ -140,7 +140,7 @@ class _Seen:
     def _split_part(self, keys: np.ndarray, origin: int, rows: np.ndarray, part: np.ndarray, outputs: tuple) -> tuple:
         """split for the positions `part` (every repeat of their numbers among them): fills `outputs` there, returns the new numbers."""
         repeat, first_origin, first_row = outputs
-        codes, uniques = pd.factorize(keys[part])  # codes in order of first occurrence
+        codes, uniques = pd.factorize(keys[part])  # codes in order of first occurrence (pandas' hash table: 5x Arrow's dictionary_encode here)
         running = np.maximum.accumulate(codes) if len(codes) else codes
         first_at = np.flatnonzero(np.concatenate([[True], running[1:] > running[:-1]])) if len(codes) else codes
         origins = np.full(len(uniques), origin, dtype=np.int32)
@@ -583,7 +583,7 @@ def _csv_batches(path: Path) -> Iterator[RawSheet] | None:
 def _batched_sheets(batches, path: Path, width: int) -> Iterator[RawSheet]:
     """RawSheets of one file's batches (tables or record batches); blank rows at a batch's end wait to see if data follows."""
     from pipelines.errors import InputError
-    from pipelines.ingest.read import _finish
+    from pipelines.ingest.read import Cells, _finish
 
     label = str(path)
     headers: list[str] | None = None
@@ -623,9 +623,7 @@ def _batched_sheets(batches, path: Path, width: int) -> Iterator[RawSheet]:
             carried = [batch.slice(end)] if end < size else []
             carried_first = next_row + end
             next_row += size
-            cells = pd.DataFrame(
-                {i: pd.Series(pd.arrays.ArrowExtensionArray(body.column(i)), copy=False) for i in range(width)}
-            )
+            cells = Cells(tuple(body.column(i) for i in range(width)), body.num_rows)
             yield _finish(label, None, list(headers), cells, np.arange(first, first + body.num_rows, dtype=np.int64), encoding="utf-8")
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         raise InputError("malformed delimited text", path=label, code="malformed", detail=str(exc).splitlines()[0]) from exc

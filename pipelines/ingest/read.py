@@ -17,7 +17,8 @@ from datetime import date, datetime, time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipelines.errors import InputError
 
@@ -35,13 +36,35 @@ ZIPPED_WORKBOOKS = {".xlsx", ".xlsm", ".xlsb", ".ods"}
 
 
 @dataclass(frozen=True)
+class Cells:
+    """A sheet's text cells as Arrow string columns, 0..n-1 in header order, every value a str ("" when blank).
+
+    `cells[i]` is column i, in the chunks it was read in (joining them would copy every cell).
+    """
+
+    columns: tuple[pa.Array | pa.ChunkedArray, ...]
+    num_rows: int
+
+    def __getitem__(self, index: int) -> pa.Array | pa.ChunkedArray:
+        return self.columns[index]
+
+    def __len__(self) -> int:
+        return self.num_rows
+
+    @classmethod
+    def of_texts(cls, columns: list[list[str]], num_rows: int) -> Cells:
+        """Cells from Python lists of str (the readers of typed formats and the exact delimited reader)."""
+        return cls(tuple(pa.array(column, type=pa.string()) for column in columns), num_rows)
+
+
+@dataclass(frozen=True)
 class RawSheet:
-    """One sheet of text cells. `rows[i]` is the row number a person sees for `cells.iloc[i]`."""
+    """One sheet of text cells. `rows[i]` is the row number a person sees for row i of `cells`."""
 
     source_file: str
     sheet: str | None
     headers: list[str]
-    cells: pd.DataFrame  # columns 0..n-1 in header order, every value a str ("" when blank)
+    cells: Cells
     rows: np.ndarray
     encoding: str | None = None
     delimiter: str | None = None
@@ -166,6 +189,8 @@ def _read_delimited(path: Path, label: str, delimiter: str | None) -> RawSheet:
         fast = _read_delimited_arrow(path, label, delimiter, text_sample)
         if fast is not None:
             return fast
+    import pandas as pd  # the exact reader, for what pyarrow's cannot read exactly (other encodings, ragged rows)
+
     try:
         table = _parse_delimited(path, encoding, delimiter)
     except UnicodeDecodeError:
@@ -207,7 +232,6 @@ def arrow_csv_options(delimiter: str, width: int, block_size: int) -> dict:
 
 def _read_delimited_arrow(path: Path, label: str, delimiter: str, sample: str) -> RawSheet | None:
     """pyarrow's multi-threaded reader, every column as text; None if it cannot read the file exactly."""
-    import pyarrow as pa
     import pyarrow.csv as pacsv
 
     width = header_width(sample, delimiter)
@@ -233,15 +257,14 @@ def _from_arrow_grid(table, label: str, *, encoding: str, delimiter: str) -> Raw
         raise InputError("file has no rows", path=label, code="empty")
     last = next(row for row in range(table.num_rows - 1, header_at - 1, -1) if not blank(row))
     headers = [str(column[header_at].as_py()).strip() for column in columns]
-    cells = pd.DataFrame(
-        {i: pd.Series(pd.arrays.ArrowExtensionArray(column.slice(header_at + 1, last - header_at)), copy=False)
-         for i, column in enumerate(columns)}  # fmt: skip
-    )
+    cells = Cells(tuple(column.slice(header_at + 1, last - header_at) for column in columns), last - header_at)
     rows = np.arange(header_at + 2, last + 2, dtype=np.int64)
     return _finish(label, None, headers, cells, rows, encoding=encoding, delimiter=delimiter)
 
 
-def _parse_delimited(path: Path, encoding: str, delimiter: str) -> pd.DataFrame:
+def _parse_delimited(path: Path, encoding: str, delimiter: str):
+    import pandas as pd
+
     return pd.read_csv(
         path,
         sep=delimiter,
@@ -280,6 +303,8 @@ def _read_excel(path: Path, label: str, sheet: str | None, max_bytes: int) -> Ra
     except (CalamineError, OSError, ValueError) as exc:
         raise InputError("not a readable Excel workbook", path=label, code="unreadable",
                          detail=f"{type(exc).__name__}: {_first_line(exc)}") from exc  # fmt: skip
+    import pandas as pd
+
     frame = pd.DataFrame(grid, dtype=object) if grid else pd.DataFrame()
     frame = frame.apply(lambda column: column.map(cell_text)) if not frame.empty else frame
     return _from_grid(frame, label, sheet, first_row_number=1)
@@ -303,32 +328,29 @@ def _check_expansion(path: Path, label: str, max_bytes: int) -> None:
 
 
 def _read_parquet(path: Path, label: str) -> RawSheet:
-    import pyarrow as pa
-    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     try:
         table = pq.read_table(path)
     except (pa.ArrowException, OSError) as exc:
         raise InputError("not a readable Parquet file", path=label, code="unreadable", detail=_first_line(exc)) from exc
-    columns = {}
-    for index, name in enumerate(table.column_names):
+    columns = []
+    for index in range(table.num_columns):
         column = table.column(index)
         if pa.types.is_floating(column.type):
-            columns[index] = pd.Series(column.to_numpy(zero_copy_only=False)).map(cell_text)
+            columns.append([cell_text(value) for value in column.to_numpy(zero_copy_only=False)])
         elif pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-            columns[index] = pd.Series(column.fill_null("").to_pylist(), dtype=object)
+            columns.append(column.cast(pa.string()).fill_null(""))
         else:
             try:
-                as_text = pc.cast(column, pa.string())
-                columns[index] = pd.Series(as_text.fill_null("").to_pylist(), dtype=object)
+                columns.append(pc.cast(column, pa.string()).fill_null(""))
             except pa.ArrowException:
-                columns[index] = pd.Series(column.to_pylist(), dtype=object).map(cell_text)
-    cells = pd.DataFrame(columns)
-    cells = cells.fillna("") if not cells.empty else cells
+                columns.append([cell_text(value) for value in column.to_pylist()])
+    cells = Cells(tuple(column if isinstance(column, (pa.Array, pa.ChunkedArray)) else pa.array(column, type=pa.string())
+                        for column in columns), table.num_rows)  # fmt: skip
     headers = [str(name) for name in table.column_names]
     # Parquet has no header row: row N is the Nth record.
-    return _finish(label, None, headers, cells, np.arange(1, len(cells) + 1))
+    return _finish(label, None, headers, cells, np.arange(1, table.num_rows + 1))
 
 
 def _read_jsonl(path: Path, label: str) -> RawSheet:
@@ -353,9 +375,7 @@ def _read_jsonl(path: Path, label: str) -> RawSheet:
     headers: list[str] = []
     for record in records:
         headers.extend(key for key in record if key not in headers)
-    cells = pd.DataFrame(
-        {index: [cell_text(record.get(key)) for record in records] for index, key in enumerate(headers)}
-    )
+    cells = Cells.of_texts([[cell_text(record.get(key)) for record in records] for key in headers], len(records))
     # JSON Lines has no header row: the row number is the line number.
     return _finish(label, None, headers, cells, np.asarray(line_numbers, dtype=np.int64))
 
@@ -389,7 +409,7 @@ def cell_text(value: object) -> str:
 
 
 def _from_grid(
-    grid: pd.DataFrame,
+    grid,
     label: str,
     sheet: str | None,
     *,
@@ -397,7 +417,7 @@ def _from_grid(
     encoding: str | None = None,
     delimiter: str | None = None,
 ) -> RawSheet:
-    """Split a grid whose first non-blank row is the header into headers, cells and row numbers."""
+    """Split a pandas grid whose first non-blank row is the header into headers, cells and row numbers."""
     if grid.empty:
         raise InputError("file has no rows" if sheet is None else f"sheet {sheet!r} is empty", path=label, code="empty")
     grid = grid.fillna("").astype(object)
@@ -408,8 +428,8 @@ def _from_grid(
     header_at = int(non_blank[0])
     last = int(non_blank[-1])  # blank rows after the last data row are not rows
     headers = [str(value).strip() for value in grid.iloc[header_at]]
-    cells = grid.iloc[header_at + 1 : last + 1].reset_index(drop=True)
-    cells.columns = range(cells.shape[1])
+    body = grid.iloc[header_at + 1 : last + 1]
+    cells = Cells.of_texts([[str(value) for value in body[column]] for column in body.columns], len(body))
     rows = np.arange(header_at + 1 + first_row_number, last + 1 + first_row_number, dtype=np.int64)
     return _finish(label, sheet, headers, cells, rows, encoding=encoding, delimiter=delimiter)
 
@@ -418,17 +438,18 @@ def _finish(label, sheet, headers, cells, rows, encoding=None, delimiter=None) -
     """Name headerless columns, drop columns that are blank from top to bottom."""
     keep, names = [], []
     for index, header in enumerate(headers):
-        column_blank = cells.empty or bool((cells[index].str.strip() == "").all()) if not header else False
-        if not header and column_blank:
+        if not header and _blank_column(cells[index]):
             continue
         keep.append(index)
         names.append(header or f"column_{excel_column(index)}")
-    cells = cells[keep] if keep else pd.DataFrame(index=cells.index)
-    cells.columns = range(len(keep))
-    return RawSheet(label, sheet, names, cells, rows, encoding, delimiter)
+    return RawSheet(label, sheet, names, Cells(tuple(cells[index] for index in keep), len(cells)), rows, encoding, delimiter)
 
 
-def _blank_rows(grid: pd.DataFrame) -> np.ndarray:
+def _blank_column(column: pa.Array | pa.ChunkedArray) -> bool:
+    return len(column) == 0 or not pc.any(pc.not_equal(pc.utf8_trim_whitespace(column.fill_null("")), "")).as_py()
+
+
+def _blank_rows(grid) -> np.ndarray:
     blank = np.ones(len(grid), dtype=bool)
     for column in grid.columns:
         blank &= (grid[column].astype(str).str.strip() == "").to_numpy()

@@ -22,7 +22,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -205,8 +204,10 @@ class Frames(Sink):
     def take(self, share) -> None:
         self.pieces.append(share)
 
-    def frame(self, kind: str) -> pd.DataFrame:
+    def frame(self, kind: str):
         """rejected, duplicates or suppressed rows as a DataFrame (text as pandas strings)."""
+        import pandas as pd  # only the notebook API asks for frames
+
         columns = {"rejected": REJECTED_COLUMNS, "duplicates": DUPLICATE_COLUMNS, "suppressed": SUPPRESSED_COLUMNS}[kind]
         tables = [t.select(columns) for t in self.tables[kind]]
         if not tables:
@@ -215,9 +216,11 @@ class Frames(Sink):
                            for c in columns}) for t in tables]  # fmt: skip
         return pa.concat_tables(plain).to_pandas()
 
-    def accepted(self) -> pd.DataFrame:
-        """Accepted contacts in chunk order: e164, name, source_file, source_sheet, source_row, timezone, chunk_key,
-        dynamic_variables (JSON text)."""
+    def accepted(self):
+        """Accepted contacts in chunk order as a DataFrame: e164, name, source_file, source_sheet, source_row, timezone,
+        chunk_key, dynamic_variables (JSON text)."""
+        import pandas as pd
+
         tables = [share.result() for share in self.pieces]
         if not tables:
             return pd.DataFrame({column: pd.Series(dtype="string") for column in ACCEPTED_COLUMNS})

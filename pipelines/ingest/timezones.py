@@ -22,7 +22,6 @@ from functools import lru_cache
 from zoneinfo import available_timezones
 
 import numpy as np
-import pandas as pd
 import phonenumbers
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -100,7 +99,8 @@ class ZoneNames:
     def adopt(self, codes: np.ndarray, names: list[str]) -> np.ndarray:
         """Codes into another list of names → codes into this one; new names are numbered in the order the codes first use them."""
         mapping = np.zeros(max(len(names), 1), dtype=np.int32)
-        for local in pd.unique(codes).tolist():
+        distinct, first_at = np.unique(codes, return_index=True)
+        for local in distinct[np.argsort(first_at)].tolist():
             mapping[local] = self.code(names[local])
         return mapping[codes]
 
