@@ -102,8 +102,10 @@ def sandbox_banner(console: Console, config, host: str, port: int, *, key_from_e
     key = "(from CAMPAIGNS_SANDBOX_KEY)" if key_from_env else config.api_key.get_secret_value()
     secret = "(from CAMPAIGNS_SANDBOX_SECRET)" if secret_from_env else config.api_secret.get_secret_value()
     console.print(f"Sandbox provider on {url} — simulated calls only, nobody is called.")
-    console.print(f"  magpipe:   POST {url}/functions/v1/batch-calls   Authorization: Bearer {key}")
-    console.print(f"  batchcall: POST/PUT/GET {url}/batch-call        X-API-KEY: {key}  X-API-SECRET: {secret}")
+    from pipelines.providers.registry import DIALECTS
+
+    for name, dialect in DIALECTS.items():
+        console.print(f"  {name + ':':<10} " + dialect.sandbox_hint.format(url=url, key=key, secret=secret))
     console.print(f"  caller ids: {', '.join(config.caller_ids)}")
     console.print(f"  speed x{config.speed:g}, seed {config.seed}, faults: {config.faults or 'none'}, "
                   f"state: {config.state_path or 'in memory'}")

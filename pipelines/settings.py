@@ -19,216 +19,94 @@ from __future__ import annotations
 import difflib
 import os
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from pipelines.errors import UsageError
+from pipelines.providers.registry import DIALECTS, REGISTRY
 from pipelines.redact import register
+from pipelines.setting import (
+    Secret, Setting, non_negative_float, positive_float, positive_int, read_columns, read_flag, read_path, read_region,
+    read_secret, read_text, read_timezone,
+)  # fmt: skip
 
-PROVIDERS = ("sandbox", "magpipe", "batchcall")
-MAGPIPE_DEFAULT_URL = "https://api.magpipe.ai/functions/v1"
-SANDBOX_CALLER_ID = "+14157774444"
-
-
-class Secret:
-    """A secret value: never in a repr, a log or an error; `get_secret_value()` when it must be sent."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str):
-        self._value = value
-
-    def get_secret_value(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('***')"
-
-    __str__ = __repr__
-
-    def __eq__(self, other) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
+PROVIDERS = tuple(REGISTRY)
+SANDBOX_CALLER_ID = "+14157774444"  # one of the sandbox's numbers: what the embedded sandbox's batches come from
 
 
-# ---------------------------------------------------------------- how values are read
-
-
-def _text(value, name: str) -> str:
-    return str(value).strip()
-
-
-def _path(value, name: str) -> Path:
-    return Path(str(value)).expanduser()
-
-
-def _number(convert: Callable[[str], float], what: str, allowed: Callable[[float], bool], bound: str) -> Callable[[Any, str], Any]:
-    """A reader of numbers: `what` it must be when it is not one, `bound` (with {value}) when `allowed` refuses it."""
-
-    def read(value, name: str):
-        try:
-            number = convert(str(value).strip())
-        except ValueError:
-            raise UsageError(f"{name} must be {what}, not {value!r}") from None
-        if not allowed(number):
-            raise UsageError(f"{name} must be {bound.format(value=repr(value))}")
-        return number
-
-    return read
-
-
-_positive_int = _number(int, "a whole number", lambda n: n >= 1, "at least 1")
-_positive_float = _number(float, "a number", lambda n: n > 0, "a positive number, not {value}")
-_non_negative_float = _number(float, "a number", lambda n: not n < 0, "≥ 0, not {value}")
-
-
-def _flag(value, name: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().casefold()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off", ""):
-        return False
-    raise UsageError(f"{name} must be true or false, not {value!r}")
-
-
-def _provider(value, name: str) -> str:
+def read_provider(value, name: str) -> str:
     text = str(value).strip().casefold()
     if text not in PROVIDERS:
         raise UsageError(f"{name} must be {', '.join(PROVIDERS[:-1])} or {PROVIDERS[-1]}, not {value!r}")
     return text
 
-
-def _region(value, name: str) -> str:
-    import phonenumbers
-
-    text = str(value).strip().upper()
-    if text not in phonenumbers.SUPPORTED_REGIONS:
-        raise UsageError(f"unknown region {value!r} ({name}): use an ISO 3166 alpha-2 code such as US, GB, DE")
-    return text
-
-
-def _timezone(value, name: str) -> str:
-    from zoneinfo import available_timezones
-
-    text = str(value).strip()
-    if text != "UTC" and text not in available_timezones():
-        raise UsageError(f"unknown timezone {value!r} ({name}): use an IANA name such as America/New_York or UTC")
-    return text
-
-
-def _columns(value, name: str) -> tuple[str, ...]:
-    if isinstance(value, (list, tuple)):
-        return tuple(str(v) for v in value if str(v).strip())
-    return tuple(part.strip() for part in str(value).split(",") if part.strip())
-
-
-def _secret(value, name: str) -> Secret:
-    """A secret as read from the environment: surrounding whitespace dropped (a pasted CR or LF), refused —
-    naming the variable, never the value — if it cannot be sent in an HTTP header."""
-    text = str(value)
-    register(text)
-    stripped = text.strip()
-    if not stripped:
-        raise UsageError(f"{name} is set but empty")
-    if any(not " " <= ch <= "~" for ch in stripped):
-        raise UsageError(f"{name} contains a character that cannot be sent in an HTTP header (non-ASCII or a control "
-                         "character); set it again without it")  # fmt: skip
-    return Secret(stripped)
-
-
-# ---------------------------------------------------------------- the table
-
-
-@dataclass(frozen=True)
-class Setting:
-    """One setting and every place it may come from."""
-
-    name: str  # attribute of Settings
-    default: Any
-    help: str
-    read: Callable[[Any, str], Any] = _text
-    flag: str | None = None  # the command-line option, for the commands that take it
-    env: str | None = None
-    toml: str | None = None  # key in campaigns.toml (and [[watch]] entries)
-    secret: bool = False
-    metavar: str | None = None
-    many: bool = False  # a flag that may be repeated
-
-
 SETTINGS: tuple[Setting, ...] = (
     # where things are
-    Setting("home", Path(".campaigns"), "Where the tool keeps its state.", _path, "--home", "CAMPAIGNS_HOME", "home", metavar="DIR"),
-    Setting("state", None, "The ledger as an SQLAlchemy URL [default: SQLite in the home folder].", _text, "--state",
+    Setting("home", Path(".campaigns"), "Where the tool keeps its state.", read_path, "--home", "CAMPAIGNS_HOME", "home", metavar="DIR"),
+    Setting("state", None, "The ledger as an SQLAlchemy URL [default: SQLite in the home folder].", read_text, "--state",
             "CAMPAIGNS_STATE", "state", metavar="URL"),
-    Setting("db", None, "The DuckDB report file [default: <home>/campaigns.duckdb].", _path, "--db", "CAMPAIGNS_DB", "db",
+    Setting("db", None, "The DuckDB report file [default: <home>/campaigns.duckdb].", read_path, "--db", "CAMPAIGNS_DB", "db",
             metavar="FILE"),
-    Setting("config", None, "A campaigns.toml [default: ./campaigns.toml, then <home>/campaigns.toml].", _path, "--config",
+    Setting("config", None, "A campaigns.toml [default: ./campaigns.toml, then <home>/campaigns.toml].", read_path, "--config",
             metavar="FILE"),
     # where batches go
-    Setting("provider", None, "sandbox, magpipe or batchcall [default: the campaign's own, else sandbox].", _provider,
+    Setting("provider", None, f"{', '.join(PROVIDERS[:-1])} or {PROVIDERS[-1]} [default: the campaign's own, else sandbox].", read_provider,
             "--provider", "CAMPAIGNS_PROVIDER", "provider", metavar="NAME"),
-    Setting("caller_id", None, "The number calls come from, E.164 [default: the campaign's own].", _text, "--caller-id",
+    Setting("caller_id", None, "The number calls come from, E.164 [default: the campaign's own].", read_text, "--caller-id",
             "CAMPAIGNS_CALLER_ID", "caller_id", metavar="E164"),
-    Setting("agent_id", None, "The agent that takes the calls (batchcall: agent_<uuid>).", _text, "--agent-id",
+    Setting("agent_id", None, "The agent that takes the calls, as the provider names it.", read_text, "--agent-id",
             "CAMPAIGNS_AGENT_ID", "agent_id", metavar="ID"),
-    Setting("account_timezone", "UTC", "The clock magpipe's windows run on.", _timezone, "--account-timezone",
+    Setting("account_timezone", "UTC", "The clock of a provider whose windows run on the account's clock.", read_timezone, "--account-timezone",
             "CAMPAIGNS_ACCOUNT_TIMEZONE", "account_timezone", metavar="TZ"),
     # how files are read and cut
-    Setting("region", "US", "Country for numbers written without +code (ISO 3166 alpha-2).", _region, "--region",
+    Setting("region", "US", "Country for numbers written without +code (ISO 3166 alpha-2).", read_region, "--region",
             "CAMPAIGNS_REGION", "region", metavar="CC"),
-    Setting("batch_size", None, "At most this many contacts per batch (capped at the provider's limit).", _positive_int,
+    Setting("batch_size", None, "At most this many contacts per batch (capped at the provider's limit).", positive_int,
             "--batch-size", "CAMPAIGNS_BATCH_SIZE", "batch_size", metavar="N"),
-    Setting("phone_columns", (), "A phone column's header (repeat: the order is the priority).", _columns, "--phone-column",
+    Setting("phone_columns", (), "A phone column's header (repeat: the order is the priority).", read_columns, "--phone-column",
             None, "phone_column", metavar="COL", many=True),
-    Setting("sheet", None, "The Excel sheet to read [default: the first].", _text, "--sheet", None, "sheet", metavar="NAME"),
+    Setting("sheet", None, "The Excel sheet to read [default: the first].", read_text, "--sheet", None, "sheet", metavar="NAME"),
     Setting("max_workbook_mb", 512.0, "What a zipped workbook may expand to before it is refused (too_large).",
-            _positive_float, None, "CAMPAIGNS_MAX_WORKBOOK_MB", "max_workbook_mb"),
+            positive_float, None, "CAMPAIGNS_MAX_WORKBOOK_MB", "max_workbook_mb"),
     # calling hours
-    Setting("window", "08:00-21:00", "Local calling hours, HH:MM-HH:MM (end exclusive).", _text, "--window", "CAMPAIGNS_WINDOW",
+    Setting("window", "08:00-21:00", "Local calling hours, HH:MM-HH:MM (end exclusive).", read_text, "--window", "CAMPAIGNS_WINDOW",
             "window", metavar="HH:MM-HH:MM"),
-    Setting("days", "daily", "Calling days: mon-fri, mon,wed,fri, sat-sun, daily.", _text, "--days", "CAMPAIGNS_DAYS", "days",
+    Setting("days", "daily", "Calling days: mon-fri, mon,wed,fri, sat-sun, daily.", read_text, "--days", "CAMPAIGNS_DAYS", "days",
             metavar="DAYS"),
-    Setting("allow_any_hour", False, "Accept a window outside 08:00-21:00 recipient time (warned on every run).", _flag,
+    Setting("allow_any_hour", False, "Accept a window outside 08:00-21:00 recipient time (warned on every run).", read_flag,
             "--allow-any-hour", "CAMPAIGNS_ALLOW_ANY_HOUR", "allow_any_hour"),
     # talking to providers
-    Setting("timeout_seconds", 30.0, "Seconds before a request is given up as unanswered.", _positive_float, None,
+    Setting("timeout_seconds", 30.0, "Seconds before a request is given up as unanswered.", positive_float, None,
             "CAMPAIGNS_TIMEOUT", "timeout"),
-    Setting("retry_attempts", 6, "Attempts per request refused with 429/503 or unreachable.", _positive_int, None,
+    Setting("retry_attempts", 6, "Attempts per request refused with 429/503 or unreachable.", positive_int, None,
             "CAMPAIGNS_RETRY_ATTEMPTS", "retry_attempts"),
-    Setting("retry_budget_seconds", 120.0, "Seconds of retrying per request.", _positive_float, None, "CAMPAIGNS_RETRY_BUDGET",
+    Setting("retry_budget_seconds", 120.0, "Seconds of retrying per request.", positive_float, None, "CAMPAIGNS_RETRY_BUDGET",
             "retry_budget"),
-    Setting("retry_base_seconds", 0.5, "First backoff, in seconds (exponential, full jitter).", _positive_float, None,
+    Setting("retry_base_seconds", 0.5, "First backoff, in seconds (exponential, full jitter).", positive_float, None,
             "CAMPAIGNS_RETRY_BASE", "retry_base"),
-    Setting("in_flight", None, "Batches submitted at once [default: the provider's, 4].", _positive_int, None,
+    Setting("in_flight", None, "Batches submitted at once [default: the provider's, 4].", positive_int, None,
             "CAMPAIGNS_IN_FLIGHT", "in_flight"),
     Setting("settle_seconds", 1.0, "Wait before the second look for a batch an ambiguous create may have made.",
-            _non_negative_float, None, "CAMPAIGNS_SETTLE_SECONDS", "settle_seconds"),
-    Setting("magpipe_api_key", None, "magpipe's API key.", _secret, None, "MAGPIPE_API_KEY", secret=True),
-    Setting("magpipe_base_url", MAGPIPE_DEFAULT_URL, "magpipe's server.", _text, None, "MAGPIPE_BASE_URL", "magpipe_base_url"),
-    Setting("batchcall_api_key", None, "batchcall's API key.", _secret, None, "BATCHCALL_API_KEY", secret=True),
-    Setting("batchcall_api_secret", None, "batchcall's API secret.", _secret, None, "BATCHCALL_API_SECRET", secret=True),
-    Setting("batchcall_base_url", None, "batchcall's server (required for batchcall).", _text, None, "BATCHCALL_BASE_URL",
-            "batchcall_base_url"),
+            non_negative_float, None, "CAMPAIGNS_SETTLE_SECONDS", "settle_seconds"),
+    # each provider's own (declared in its folder: pipelines/providers/<dialect>/__init__.py)
+    *(setting for dialect in DIALECTS.values() for setting in dialect.settings),
     # the embedded and standalone sandbox
-    Setting("sandbox_speed", 60.0, "How much faster than real time the embedded sandbox runs.", _positive_float, None,
+    Setting("sandbox_speed", 60.0, "How much faster than real time the embedded sandbox runs.", positive_float, None,
             "CAMPAIGNS_SANDBOX_SPEED", "sandbox_speed"),
-    Setting("sandbox_key", None, "The API key `campaigns sandbox` accepts [default: sandbox-key].", _secret, None,
+    Setting("sandbox_key", None, "The API key `campaigns sandbox` accepts [default: sandbox-key].", read_secret, None,
             "CAMPAIGNS_SANDBOX_KEY", secret=True),
-    Setting("sandbox_secret", None, "The API secret `campaigns sandbox` accepts [default: sandbox-secret].", _secret, None,
+    Setting("sandbox_secret", None, "The API secret `campaigns sandbox` accepts [default: sandbox-secret].", read_secret, None,
             "CAMPAIGNS_SANDBOX_SECRET", secret=True),
     # the process
     Setting("arrow_memory_pool", None, "pyarrow's allocator (jemalloc, mimalloc, system) [default: system, see Performance].",
-            _text, None, "ARROW_DEFAULT_MEMORY_POOL"),
-    Setting("debug", False, "Show tracebacks (secrets masked).", _flag, None, "CAMPAIGNS_DEBUG"),
-    Setting("failpoint", None, "Tests only: step[:n] kills the process at that submission step.", _text, None, "CAMPAIGNS_FAILPOINT"),
+            read_text, None, "ARROW_DEFAULT_MEMORY_POOL"),
+    Setting("debug", False, "Show tracebacks (secrets masked).", read_flag, None, "CAMPAIGNS_DEBUG"),
+    Setting("failpoint", None, "Tests only: step[:n] kills the process at that submission step.", read_text, None, "CAMPAIGNS_FAILPOINT"),
 )  # fmt: skip
 BY_NAME = {setting.name: setting for setting in SETTINGS}
+PROVIDER_SETTINGS = frozenset(setting.name for dialect in DIALECTS.values() for setting in dialect.settings)
 TOML_KEYS = {setting.toml: setting for setting in SETTINGS if setting.toml}
 WATCH_KEYS = {"inbox", "campaign", "pattern"}  # what a [[watch]] entry holds besides settings
 
@@ -259,18 +137,18 @@ class Settings:
     retry_base_seconds: float = 0.5
     in_flight: int | None = None
     settle_seconds: float = 1.0
-    magpipe_api_key: Secret | None = None
-    magpipe_base_url: str = MAGPIPE_DEFAULT_URL
-    batchcall_api_key: Secret | None = None
-    batchcall_api_secret: Secret | None = None
-    batchcall_base_url: str | None = None
     sandbox_speed: float = 60.0
     sandbox_key: Secret | None = None
     sandbox_secret: Secret | None = None
     arrow_memory_pool: str | None = None
     debug: bool = False
     failpoint: str | None = None
+    providers: Mapping[str, Any] = field(default_factory=dict)  # the settings each provider's folder declares, by name
     toml: dict = field(default_factory=dict, compare=False, repr=False)  # the campaigns.toml read ([[watch]] entries)
+
+    def value(self, name: str) -> Any:
+        """Any setting by its name in SETTINGS, the providers' own included."""
+        return self.providers.get(name, BY_NAME[name].default) if name in PROVIDER_SETTINGS else getattr(self, name)
 
     @property
     def db_path(self) -> Path:
@@ -296,7 +174,7 @@ class Settings:
         from pipelines.providers.registry import spec
 
         declared = spec(provider)
-        present = {s.env: getattr(self, s.name) for s in SETTINGS if s.env}
+        present = {s.env: self.value(s.name) for s in SETTINGS if s.env}
         missing = [name for name in declared.credentials if not present.get(name)]
         if missing:
             raise UsageError(f"provider {provider} needs {', '.join(missing)} in the environment")
@@ -304,7 +182,7 @@ class Settings:
             raise UsageError(f"provider {provider} needs a caller number to create batches: --caller-id or CAMPAIGNS_CALLER_ID")
 
 
-assert {f.name for f in fields(Settings)} - {"toml"} == set(BY_NAME), "Settings and SETTINGS must list the same settings"
+assert {f.name for f in fields(Settings)} - {"providers", "toml"} == set(BY_NAME) - PROVIDER_SETTINGS, "Settings and SETTINGS must list the same settings"
 
 
 def resolve(flags: Mapping[str, Any] | None = None, *, env: Mapping[str, str] | None = None,
@@ -328,7 +206,8 @@ def resolve(flags: Mapping[str, Any] | None = None, *, env: Mapping[str, str] | 
     for setting in SETTINGS:
         value, source = _pick(setting, flags, entry or {}, env, toml)
         values[setting.name] = setting.default if value is None else setting.read(value, source)
-    return Settings(**values, toml=toml)
+    providers = {name: values.pop(name) for name in PROVIDER_SETTINGS}
+    return Settings(**values, providers=providers, toml=toml)
 
 
 def _pick(setting: Setting, flags, entry, env, toml) -> tuple[Any, str]:

@@ -118,7 +118,7 @@ def test_a_batchcall_create_body_built_from_columns_is_the_json_of_its_tasks():
 
     import pyarrow as pa
 
-    from pipelines.providers.batchcall import BatchcallClient
+    from pipelines.providers.batchcall.client import BatchcallClient
     from schemas.provider import ChunkPeople, Schedule
 
     variables = [json.dumps({"name": 'O"Brien \\ Ñandú', "city": "Zürich"}), None, "{}", json.dumps({"n": "1"}, ensure_ascii=False)]
@@ -186,3 +186,51 @@ def test_every_error_is_in_the_one_tree_with_its_exit_code_and_retry_class():
         else:
             assert cls.retry is errors.Retry.NEVER, cls
     assert len(lines) == len(seen)
+
+
+# ---------------------------------------------------------------- dialects declared once, in their folders
+
+
+def test_no_module_outside_a_dialects_folder_names_a_dialect():
+    """Commands, settings, the sandbox and the pipeline ask the registry: a dialect's name appears as a string only in
+    its own folder (docstrings and comments aside), so a third dialect is its folder and one registry line."""
+    import ast
+    from pathlib import Path
+
+    from pipelines.providers.registry import DIALECTS
+
+    root = Path(__file__).resolve().parent.parent
+    offenders = []
+    for path in [*(root / "pipelines").rglob("*.py"), *(root / "schemas").rglob("*.py")]:
+        relative = path.relative_to(root).as_posix()
+        if any(relative.startswith(f"pipelines/providers/{name}/") for name in DIALECTS) or relative == "pipelines/providers/registry.py":
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                      if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body
+                      and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)}  # fmt: skip
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+                if any(name in node.value for name in DIALECTS):
+                    offenders.append(f"{relative}:{node.lineno}: {node.value[:60]!r}")
+    assert not offenders, "\n".join(offenders)
+
+
+def test_each_dialects_settings_routes_and_limits_come_from_its_folder():
+    from starlette.routing import Route
+
+    from pipelines.providers.registry import DIALECTS, REGISTRY
+    from pipelines.sandbox.app import Sandbox, SandboxConfig
+    from pipelines.settings import SETTINGS, resolve
+
+    sandbox = Sandbox(SandboxConfig())
+    served = {route.path for route in sandbox.app.app.routes if isinstance(route, Route)}
+    for name, dialect in DIALECTS.items():
+        assert REGISTRY[name].dialect is dialect
+        assert set(dialect.settings) <= set(SETTINGS)  # in the one table: flags, environment, campaigns.toml, README
+        own = {route.path for route in sandbox.dialects[name].routes}
+        assert own and own <= served and all(path.startswith(sandbox.dialects[name].prefix) for path in own)
+    env = {"MAGPIPE_API_KEY": "mk-1", "BATCHCALL_BASE_URL": "http://b.test"}
+    settings = resolve(env=env)
+    assert settings.value("magpipe_api_key").get_secret_value() == "mk-1"
+    assert settings.value("batchcall_base_url") == "http://b.test" and settings.value("batchcall_api_key") is None

@@ -15,6 +15,7 @@ import click
 
 from pipelines.errors import CampaignError, UsageError
 from pipelines.redact import redact
+from pipelines.setting import read_flag
 from pipelines.settings import BY_NAME, Settings, resolve
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ def _option(name: str) -> Callable:
     default = "" if setting.default in (None, (), False) else f" [default: {setting.default}]"
     env = f" [env {setting.env}]" if setting.env else ""
     help_text = setting.help + ("" if "[default" in setting.help else default) + env
-    if setting.read.__name__ == "_flag":
+    if setting.read is read_flag:
         return click.option(setting.flag, name, is_flag=True, default=None, help=help_text)
     return click.option(setting.flag, name, default=None, multiple=setting.many, metavar=setting.metavar, help=help_text)
 

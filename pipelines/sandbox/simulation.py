@@ -131,18 +131,6 @@ def call_status(call, now: float, speed: float, *, cancelled: bool = False) -> s
 
 
 TERMINAL = {"completed", "busy", "no_answer", "failed", "skipped"}
-BATCHCALL_TASK_STATUS = {
-    "pending": "pending",
-    "calling": "dialing",
-    "initiated": "dialing",
-    "ringing": "ringing",
-    "in_progress": "in_progress",
-    "completed": "completed",
-    "busy": "busy",
-    "no_answer": "no_answer",
-    "failed": "failed",
-    "skipped": "cancelled",
-}
 
 
 def iso(ts: float | None) -> str | None:

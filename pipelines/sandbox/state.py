@@ -162,10 +162,8 @@ class SandboxStore:
 
     # ------------------------------------------------------------ writes
 
-    def create(self, dialect: str, name: str | None, status: str, fields: dict, recipients: list[Recipient]) -> StoredBatch:
-        """Store a new batch and its recipients; dialling is started separately."""
-        prefix = "batch_call_" if dialect == "batchcall" else ""
-        batch_id = prefix + (uuid.uuid4().hex if dialect == "batchcall" else str(uuid.uuid4()))
+    def create(self, dialect: str, batch_id: str, name: str | None, status: str, fields: dict, recipients: list[Recipient]) -> StoredBatch:
+        """Store a new batch (its id in the dialect's format) and its recipients; dialling is started separately."""
         now = self.clock()
         with self.transaction():
             self._db.execute(
@@ -191,16 +189,17 @@ class SandboxStore:
                 (name if name is not None else batch.name, status or batch.status, json.dumps(merged), batch_id),
             )
 
-    def start_run(self, batch_id: str, *, at: float, status: str = "running") -> None:
-        """Begin a new run at `at`: every recipient is (re)planned, as the real `start` does."""
+    def start_run(self, batch_id: str, *, at: float, status: str = "running", window: Window = Window(), concurrency: int = 5) -> None:
+        """Begin a new run at `at`: every recipient is (re)planned, as the real `start` does, inside the
+        dialect's `window` with at most `concurrency` calls at once."""
         with self.transaction():
             batch = self.get(batch_id)
             run = batch.run + 1
             planned = plan_run(
                 batch.size,
                 start_at=at,
-                window=self.window(batch),
-                concurrency=self.concurrency(batch),
+                window=window,
+                concurrency=concurrency,
                 speed=self.speed,
                 seed=f"{self.seed}:{batch.seq}:{run}",  # creation order, not the random id: reproducible
             )
@@ -335,24 +334,6 @@ class SandboxStore:
             else:
                 status = "running"
         return BatchView(batch, status, statuses, calls, views, completed_at)
-
-    # ------------------------------------------------------------ dialect rules
-
-    def window(self, batch: StoredBatch) -> Window:
-        if batch.dialect != "magpipe":
-            return Window()
-        f = batch.fields
-        return Window(
-            f.get("window_start_time") or "00:00",
-            f.get("window_end_time") or "23:59",
-            tuple(f.get("window_days") or (0, 1, 2, 3, 4, 5, 6)),
-        )
-
-    @staticmethod
-    def concurrency(batch: StoredBatch) -> int:
-        if batch.dialect != "magpipe":
-            return 5
-        return min(5, max(1, int(batch.fields.get("max_concurrency") or 5)))
 
 
 def _stored(row: sqlite3.Row) -> StoredBatch:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from contextlib import closing
 from datetime import datetime
 
 import pyarrow as pa
@@ -13,12 +14,29 @@ from pydantic import ValidationError
 from pipelines.errors import ProviderError
 from pipelines.providers.base import HttpEdge, RawJson, answer, parse_time
 from pipelines.redact import register
-from schemas import batchcall as bc
+from pipelines.providers.batchcall import wire as bc
 from schemas.provider import ChunkPeople, RemoteBatch, RemoteBatchDetail, RemoteRecipient, Schedule
 
 E164_TEXT = r"^\+[1-9][0-9]{1,14}$"
 TASK_STATUS = {"dialing": "calling", "cancelled": "skipped"}  # batchcall → neutral (magpipe) vocabulary
 BATCH_STATUS = {"in_progress": "running", "sent": "running"}
+
+
+def connect(settings) -> closing[BatchcallClient]:
+    """A client for the batchcall account the settings name (its BATCHCALL_* variables), closed on exit."""
+    return closing(BatchcallClient(
+        settings.value("batchcall_base_url"), settings.value("batchcall_api_key").get_secret_value(),
+        settings.value("batchcall_api_secret").get_secret_value(), from_number=settings.caller_id, agent_id=settings.agent_id,
+        timeout=settings.timeout_seconds, credentials=("BATCHCALL_API_KEY", "BATCHCALL_API_SECRET"),
+    ))  # fmt: skip
+
+
+def connect_sandbox(url: str, settings) -> closing[BatchcallClient]:
+    """A client for a sandbox at `url`, with the sandbox's own key and secret."""
+    from pipelines.settings import SANDBOX_CALLER_ID
+
+    return closing(BatchcallClient(url, "sandbox-key", "sandbox-secret", from_number=settings.caller_id or SANDBOX_CALLER_ID,
+                                   agent_id=settings.agent_id, timeout=settings.timeout_seconds, label="sandbox"))  # fmt: skip
 
 
 class BatchcallClient:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 
 from pydantic import ValidationError
@@ -9,7 +10,7 @@ from pydantic import ValidationError
 from pipelines.errors import ProviderError
 from pipelines.providers.base import HttpEdge, answer, parse_time
 from pipelines.redact import register
-from schemas import magpipe as mp
+from pipelines.providers.magpipe import wire as mp
 from schemas.provider import ChunkPeople, RemoteBatch, RemoteBatchDetail, RemoteRecipient, Schedule
 
 PATH = "/batch-calls"
@@ -18,15 +19,31 @@ LIST_PAGES_MAX = 50
 SCHEDULE_SLACK = timedelta(minutes=1)  # a start this close to now is simply a start
 
 
+def connect(settings) -> closing[MagpipeClient]:
+    """A client for the magpipe account the settings name (its MAGPIPE_* variables), closed on exit."""
+    return closing(MagpipeClient(
+        settings.value("magpipe_base_url"), settings.value("magpipe_api_key").get_secret_value(), caller_id=settings.caller_id,
+        agent_id=settings.agent_id, timeout=settings.timeout_seconds, credentials=("MAGPIPE_API_KEY",),
+    ))  # fmt: skip
+
+
+def connect_sandbox(url: str, settings) -> closing[MagpipeClient]:
+    """A client for a sandbox at `url`, with the sandbox's own key."""
+    from pipelines.settings import SANDBOX_CALLER_ID
+
+    return closing(MagpipeClient(f"{url}/functions/v1", "sandbox-key", caller_id=settings.caller_id or SANDBOX_CALLER_ID,
+                                 agent_id=settings.agent_id, timeout=settings.timeout_seconds, label="sandbox"))  # fmt: skip
+
+
 class MagpipeClient:
     """Creates drafts, starts them, and reads them back by name or id."""
 
     dialect = "magpipe"
 
     def __init__(self, base_url: str, api_key: str, *, caller_id: str, agent_id: str | None, timeout: float, transport=None,
-                 credentials: tuple[str, ...] = ()):  # fmt: skip
+                 credentials: tuple[str, ...] = (), label: str = "magpipe"):  # fmt: skip
         register(api_key)
-        self.label = "magpipe"
+        self.label = label
         self.caller_id = caller_id
         self.agent_id = agent_id
         self._edge = HttpEdge(base_url, {"Authorization": f"Bearer {api_key}"}, timeout=timeout, label=self.label, transport=transport,
