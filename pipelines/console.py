@@ -110,7 +110,7 @@ def sandbox_banner(console: Console, config, host: str, port: int, *, key_from_e
     console.print(f"  speed x{config.speed:g}, seed {config.seed}, faults: {config.faults or 'none'}, "
                   f"state: {config.state_path or 'in memory'}")
     console.print(f"  inspect: GET {url}/_sandbox/recipients, GET {url}/_sandbox/stats, POST {url}/_sandbox/faults, "
-                  f"POST {url}/_sandbox/reset")
+                  f"POST {url}/_sandbox/reset, POST {url}/_sandbox/clock {{\"advance_seconds\": N}}")
     if host not in ("127.0.0.1", "localhost", "::1"):
         console.print(f"  warning: bound to {host}, reachable from other machines")
 

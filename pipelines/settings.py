@@ -39,7 +39,9 @@ SANDBOX_CALLER_ID = "+14157774444"  # one of the sandbox's numbers: what the emb
 def read_provider(value, name: str) -> str:
     text = str(value).strip().casefold()
     if text not in PROVIDERS:
-        raise UsageError(f"{name} must be {', '.join(PROVIDERS[:-1])} or {PROVIDERS[-1]}, not {value!r}")
+        near = difflib.get_close_matches(text, PROVIDERS, n=1)
+        hint = f" (did you mean {near[0]}?)" if near else ""
+        raise UsageError(f"{name} must be {', '.join(PROVIDERS[:-1])} or {PROVIDERS[-1]}, not {value!r}{hint}")
     return text
 
 SETTINGS: tuple[Setting, ...] = (
