@@ -9,6 +9,8 @@ import pydantic_core
 
 from pydantic import BaseModel, ConfigDict
 
+E164_PATTERN = r"^\+[1-9]\d{1,14}$"  # a number as every dialect sends it
+
 # Neutral batch statuses. magpipe's are used as they are; batchcall's in_progress → running.
 FINISHED = {"completed", "cancelled", "failed"}
 NOT_STARTED = {"draft"}

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,3 +48,14 @@ class ProviderSpec:
     credentials: tuple[str, ...]  # environment variables every request needs
     needs_caller_id: bool  # creating a batch needs the number calls come from
     open: Callable[[Settings, Path], AbstractContextManager[ProviderClient]]  # settings, home → a client, closed on exit
+
+
+def later(module: str, name: str) -> Callable:
+    """`module.name`, imported when first called: a dialect's declaration stays light (settings and --help
+    import it), its client and sandbox routes load only when used."""
+
+    def call(*args, **kwargs):
+        return getattr(import_module(module), name)(*args, **kwargs)
+
+    call.__qualname__ = f"{module}.{name}"
+    return call

@@ -15,7 +15,8 @@ from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
-E164_PATTERN = r"^\+[1-9]\d{1,14}$"
+from schemas.provider import E164_PATTERN
+
 TIMEZONES = frozenset(available_timezones()) | {"UTC"}
 # Times a request may ask for: from 1973 (10**11 ms, below which a batchcall timestamp looks
 # like seconds) to before 9000-01-01, which leaves the simulation centuries of room before

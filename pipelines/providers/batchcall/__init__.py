@@ -7,26 +7,8 @@ start instant (trigger_timestamp, ms) and a timezone label; it has no window of 
 
 from __future__ import annotations
 
-from pipelines.providers.spec import Dialect, ProviderSpec
+from pipelines.providers.spec import Dialect, ProviderSpec, later
 from pipelines.setting import Setting, read_secret, read_text
-
-
-def _open(settings, home):
-    from pipelines.providers.batchcall.client import connect
-
-    return connect(settings)
-
-
-def _sandbox_client(url, settings):
-    from pipelines.providers.batchcall.client import connect_sandbox
-
-    return connect_sandbox(url, settings)
-
-
-def _sandbox_routes(sandbox):
-    from pipelines.providers.batchcall.sandbox import BatchcallRoutes
-
-    return BatchcallRoutes(sandbox)
 
 
 DIALECT = Dialect(
@@ -39,8 +21,8 @@ DIALECT = Dialect(
         Setting("batchcall_base_url", None, "batchcall's server (required for batchcall).", read_text, None,
                 "BATCHCALL_BASE_URL", "batchcall_base_url"),
     ),
-    sandbox_client=_sandbox_client, sandbox_routes=_sandbox_routes,
+    sandbox_client=later(f"{__name__}.client", "connect_sandbox"), sandbox_routes=later(f"{__name__}.sandbox", "BatchcallRoutes"),
     sandbox_hint="POST/PUT/GET {url}/batch-call        X-API-KEY: {key}  X-API-SECRET: {secret}",
 )  # fmt: skip
 PROVIDER = ProviderSpec("batchcall", DIALECT, credentials=("BATCHCALL_API_KEY", "BATCHCALL_API_SECRET", "BATCHCALL_BASE_URL"),
-                        needs_caller_id=True, open=_open)  # fmt: skip
+                        needs_caller_id=True, open=later(f"{__name__}.client", "connect"))  # fmt: skip

@@ -22,8 +22,9 @@ TASK_STATUS = {"dialing": "calling", "cancelled": "skipped"}  # batchcall → ne
 BATCH_STATUS = {"in_progress": "running", "sent": "running"}
 
 
-def connect(settings) -> closing[BatchcallClient]:
-    """A client for the batchcall account the settings name (its BATCHCALL_* variables), closed on exit."""
+def connect(settings, home=None) -> closing[BatchcallClient]:
+    """A client for the batchcall account the settings name (its BATCHCALL_* variables), closed on exit
+    (`home` is the embedded sandbox's; a remote provider keeps nothing there)."""
     return closing(BatchcallClient(
         settings.value("batchcall_base_url"), settings.value("batchcall_api_key").get_secret_value(),
         settings.value("batchcall_api_secret").get_secret_value(), from_number=settings.caller_id, agent_id=settings.agent_id,

@@ -10,7 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-E164_PATTERN = r"^\+[1-9]\d{1,14}$"
+from schemas.provider import E164_PATTERN
+
 AGENT_PATTERN = r"^agent_[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 MAX_TASKS = 1000
 WritableStatus = Literal["draft", "scheduled", "sent"]

@@ -7,29 +7,10 @@ daily window and a set of weekdays on the account's clock, and a start time.
 
 from __future__ import annotations
 
-from pipelines.providers.spec import Dialect, ProviderSpec
+from pipelines.providers.spec import Dialect, ProviderSpec, later
 from pipelines.setting import Setting, read_secret, read_text
 
 DEFAULT_URL = "https://api.magpipe.ai/functions/v1"
-
-
-def _open(settings, home):
-    from pipelines.providers.magpipe.client import connect
-
-    return connect(settings)
-
-
-def _sandbox_client(url, settings):
-    from pipelines.providers.magpipe.client import connect_sandbox
-
-    return connect_sandbox(url, settings)
-
-
-def _sandbox_routes(sandbox):
-    from pipelines.providers.magpipe.sandbox import MagpipeRoutes
-
-    return MagpipeRoutes(sandbox)
-
 
 DIALECT = Dialect(
     "magpipe", batch_limit=500, stops_running=True, moves_scheduled=False, has_drafts=True, reads_back=True, in_flight=4,
@@ -38,7 +19,8 @@ DIALECT = Dialect(
         Setting("magpipe_api_key", None, "magpipe's API key.", read_secret, None, "MAGPIPE_API_KEY", secret=True),
         Setting("magpipe_base_url", DEFAULT_URL, "magpipe's server.", read_text, None, "MAGPIPE_BASE_URL", "magpipe_base_url"),
     ),
-    sandbox_client=_sandbox_client, sandbox_routes=_sandbox_routes,
+    sandbox_client=later(f"{__name__}.client", "connect_sandbox"), sandbox_routes=later(f"{__name__}.sandbox", "MagpipeRoutes"),
     sandbox_hint="POST {url}/functions/v1/batch-calls   Authorization: Bearer {key}",
 )  # fmt: skip
-PROVIDER = ProviderSpec("magpipe", DIALECT, credentials=("MAGPIPE_API_KEY",), needs_caller_id=True, open=_open)
+PROVIDER = ProviderSpec("magpipe", DIALECT, credentials=("MAGPIPE_API_KEY",), needs_caller_id=True,
+                        open=later(f"{__name__}.client", "connect"))

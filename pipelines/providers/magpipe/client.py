@@ -19,8 +19,9 @@ LIST_PAGES_MAX = 50
 SCHEDULE_SLACK = timedelta(minutes=1)  # a start this close to now is simply a start
 
 
-def connect(settings) -> closing[MagpipeClient]:
-    """A client for the magpipe account the settings name (its MAGPIPE_* variables), closed on exit."""
+def connect(settings, home=None) -> closing[MagpipeClient]:
+    """A client for the magpipe account the settings name (its MAGPIPE_* variables), closed on exit
+    (`home` is the embedded sandbox's; a remote provider keeps nothing there)."""
     return closing(MagpipeClient(
         settings.value("magpipe_base_url"), settings.value("magpipe_api_key").get_secret_value(), caller_id=settings.caller_id,
         agent_id=settings.agent_id, timeout=settings.timeout_seconds, credentials=("MAGPIPE_API_KEY",),
