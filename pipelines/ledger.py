@@ -10,6 +10,8 @@ import functools
 import os
 import secrets
 import socket
+import sqlite3
+import time
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -730,7 +732,17 @@ def _held_imports(campaign: str):
 def _sqlite_pragmas(connection, _record) -> None:
     cursor = connection.cursor()
     cursor.execute("PRAGMA busy_timeout=30000")  # first: switching to WAL waits for a concurrent first run too
-    cursor.execute("PRAGMA journal_mode=WAL")
+    # ... mostly: while another first run is turning a new file to WAL, SQLite can refuse the switch at once (database
+    # is locked) without waiting. Seen once in ~150 four-way first runs on a loaded machine; asked again until it holds.
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
     cursor.execute("PRAGMA synchronous=FULL")  # a state change survives a power cut, not only a crash
     cursor.close()
 
