@@ -31,8 +31,9 @@ from pipelines.ingest.chunk import cut
 from pipelines.ingest.hours import CallingHours, next_open, timezone_label
 from pipelines.ledger import Ledger, aware, now
 from pipelines.providers.base import ProviderClient
-from pipelines.providers.registry import Providers, batch_limit, spec
+from pipelines.providers.registry import batch_limit, spec
 from pipelines.submit import Submitter, idempotent, batch_name
+from pipelines.workspace import Workspace
 from schemas.ledger import OPEN_STATES, ChunkRecord, ChunkState, RecipientRecord, RetryRecord
 from schemas.provider import FINISHED, NOT_STARTED, STOPPED, Schedule
 
@@ -308,13 +309,13 @@ def plan_retry(
     return chunks
 
 
-def chunks_to_control(ledger: Ledger, campaign: str, settings) -> list[ChunkRecord]:
+def chunks_to_control(workspace: Workspace, campaign: str) -> list[ChunkRecord]:
     """The campaign's batches that are not over, on every provider it used (--provider narrows); an unknown campaign
     (a typo) is refused."""
     from pipelines.run import narrowed
 
-    ledger.require_campaign(campaign)
-    return narrowed(ledger.chunks(campaign, OPEN_STATES), settings)
+    workspace.ledger.require_campaign(campaign)
+    return narrowed(workspace.ledger.chunks(campaign, OPEN_STATES), workspace.settings)
 
 
 def latest_not_before(chunks: list[ChunkRecord]) -> datetime | None:
@@ -337,58 +338,59 @@ class ControlResult:
     warnings: list[str] = field(default_factory=list)  # said on stderr whatever the outcome
 
 
-def cancel_campaign(campaign: str, settings, ledger: Ledger, home, db, *, dry_run: bool) -> ControlResult:
-    from pipelines.run import by_provider, campaign_lock, make_submitter, refresh
+def cancel_campaign(campaign: str, workspace: Workspace, *, dry_run: bool) -> ControlResult:
+    from pipelines.run import by_provider, campaign_lock, make_submitter, narrowed
 
-    from pipelines.run import narrowed
-
+    ledger, settings = workspace.ledger, workspace.settings
     with campaign_lock(ledger, campaign):
-        chunks = chunks_to_control(ledger, campaign, settings)
+        chunks = chunks_to_control(workspace, campaign)
         if not dry_run:
             ledger.stop_campaign(campaign)  # first: no later import, watch, retry or reschedule submits anything
         outcome = Outcome()
         for chunk in narrowed(ledger.chunks(campaign, [ChunkState.FINISHED, ChunkState.CANCELLED]), settings):
             outcome.already(chunk, chunk.state)
-        with Providers(settings, home) as providers:
+        with workspace.providers() as providers:
             for name, group in by_provider(chunks).items():
                 client = providers.client(name)
-                outcome.extend(cancel_chunks(ledger, client, make_submitter(ledger, client, settings), group, dry_run=dry_run))
-        return ControlResult(outcome, publish_error=None if dry_run or not chunks else refresh(ledger, db))
+                outcome.extend(cancel_chunks(ledger, client, make_submitter(workspace, client), group, dry_run=dry_run))
+        return ControlResult(outcome, publish_error=None if dry_run or not chunks else workspace.publish())
 
 
-def reschedule_campaign(campaign: str, at: datetime, settings, ledger: Ledger, home, db, *, dry_run: bool) -> ControlResult:
+def reschedule_campaign(campaign: str, at: datetime, workspace: Workspace, *, dry_run: bool) -> ControlResult:
     from pipelines.run import by_provider, campaign_lock, make_submitter, refuse_if_stopped, submit_pending
 
+    ledger = workspace.ledger
     if at <= now():
         raise UsageError(f"--at {at.isoformat()} is in the past")
     with campaign_lock(ledger, campaign):
-        chunks = chunks_to_control(ledger, campaign, settings)
+        chunks = chunks_to_control(workspace, campaign)
         refuse_if_stopped(ledger, campaign)
         if not chunks:
             return ControlResult(Outcome())
         outcome = Outcome()
-        with Providers(settings, home) as providers:
+        with workspace.providers() as providers:
             for name, group in by_provider(chunks).items():
                 client = providers.client(name)
-                outcome.extend(reschedule_chunks(ledger, client, make_submitter(ledger, client, settings), group, at, dry_run=dry_run))
+                outcome.extend(reschedule_chunks(ledger, client, make_submitter(workspace, client), group, at, dry_run=dry_run))
         if dry_run:
             return ControlResult(outcome)
-        report, _ = submit_pending(campaign, settings, ledger, home, db=db)  # drafts and planned chunks, scheduled for AT
+        report, _ = submit_pending(campaign, workspace)  # drafts and planned chunks, scheduled for AT
         return ControlResult(outcome, report.started, report.pending, report.unreachable, publish_error=report.publish_error)
 
 
 def retry_campaign(
-    campaign: str, rules: RetryRules, settings, ledger: Ledger, home, db, *, batch_size: int | None, dry_run: bool
+    campaign: str, rules: RetryRules, workspace: Workspace, *, batch_size: int | None, dry_run: bool
 ) -> ControlResult:
     """Sync, then plan and submit retry chunks, each on the provider of the attempt it repeats."""
     from pipelines.run import campaign_lock, narrowed, refuse_if_stopped, submit_pending, sync_ledger
 
+    ledger, settings = workspace.ledger, workspace.settings
     with campaign_lock(ledger, campaign):
         if not ledger.chunks(campaign):
             raise UsageError(f"campaign {campaign!r} has nothing in the ledger")
         refuse_if_stopped(ledger, campaign)
         if narrowed(ledger.chunks(campaign, [ChunkState.STARTED]), settings):
-            sync_ledger(settings, ledger, home, campaign, db=None if dry_run else db)  # decide on fresh outcomes
+            sync_ledger(workspace.without_publishing() if dry_run else workspace, campaign)  # decide on fresh outcomes
         table = attempt_table(ledger, campaign)
         if not len(table) and not ledger.chunks(campaign):
             raise UsageError(f"campaign {campaign!r} has nothing in the ledger")
@@ -404,6 +406,6 @@ def retry_campaign(
                     "outside 08:00-21:00 recipient time"] if wide else []  # fmt: skip
         if dry_run:
             return ControlResult(outcome, skipped=skipped, planned=len(candidates), warnings=warnings)
-        report, _ = submit_pending(campaign, settings, ledger, home, db=db)
+        report, _ = submit_pending(campaign, workspace)
         return ControlResult(outcome, report.started, report.pending, report.unreachable, skipped, len(candidates),
                              report.publish_error, warnings)  # fmt: skip

@@ -17,25 +17,25 @@ from pipelines.ingest.hours import CallingHours
 from pipelines.ingest.options import IngestOptions
 from pipelines.ledger import Ledger, now
 from pipelines.providers.base import ProviderClient
-from pipelines.providers.registry import Providers, campaign_provider, spec
+from pipelines.providers.registry import campaign_provider, spec
 from pipelines.providers.retry import RetryPolicy
-from pipelines.publish import PublishError, publish
 from pipelines.submit import Failpoints, SubmitReport, Submitter, batch_name
 from pipelines.sync import SyncReport, sync
+from pipelines.workspace import Workspace
 from schemas.contacts import BatchPlan, ImportSummary
 from schemas.ledger import ChunkRecord, ChunkState, ImportFileRecord, ImportRecord
 
 
 def make_submitter(
-    ledger: Ledger, client: ProviderClient, settings: Settings, hooks: Hooks | None = None, report: SubmitReport | None = None,
+    workspace: Workspace, client: ProviderClient, hooks: Hooks | None = None, report: SubmitReport | None = None,
     provider: str | None = None,
 ) -> Submitter:
     """A Submitter configured from the provider settings (retries, failpoints, account clock, batches in flight:
     CAMPAIGNS_IN_FLIGHT, else the provider's default)."""
-    hooks = hooks or Hooks()
+    settings, hooks = workspace.settings, hooks or Hooks()
     in_flight = settings.in_flight or (spec(provider).dialect.in_flight if provider else 1)
     return Submitter(
-        ledger, client, policy=retry_policy(settings), failpoints=Failpoints(settings.failpoint),
+        workspace.ledger, client, policy=retry_policy(settings), failpoints=Failpoints(settings.failpoint),
         settle_seconds=settings.settle_seconds, on_progress=hooks.on_chunk, on_retry=hooks.on_retry,
         account_timezone=settings.account_timezone, report=report, in_flight=in_flight,
     )  # fmt: skip
@@ -62,15 +62,6 @@ def refuse_if_stopped(ledger: Ledger, campaign: str) -> None:
             f"campaign {campaign!r} was cancelled at {stopped:%Y-%m-%d %H:%M} UTC: nothing more is submitted to it; "
             f"`campaigns resume --campaign {campaign}` lets it take contacts again"
         )
-
-
-def campaign_settings(settings: Settings, ledger: Ledger, campaign: str) -> Settings:
-    """Settings for a follow-up that creates batches (retry, reschedule, resumed submission): a caller id or agent
-    not given now is the one the campaign's last import used."""
-    latest = ledger.latest_import(campaign)
-    if latest is None:
-        return settings
-    return settings.with_(caller_id=settings.caller_id or latest.caller_id, agent_id=settings.agent_id or latest.agent_id)
 
 
 def retry_policy(settings: Settings) -> RetryPolicy:
@@ -126,8 +117,8 @@ EARLY_PUBLISH_BATCHES = 20
 
 
 def import_and_submit(
-    paths: Sequence[str | Path], options: IngestOptions, settings: Settings, ledger: Ledger, home: Path,
-    hooks: Hooks | None = None, db: Path | None = None, *, lock: bool = True, out: Path | None = None,
+    paths: Sequence[str | Path], options: IngestOptions, workspace: Workspace, hooks: Hooks | None = None, *,
+    lock: bool = True, out: Path | None = None,
     suppressed: Collection[str] = (), cooled_down: Collection[str] = (), hashes: Sequence[str] | None = None,
     hold: bool = False,
 ) -> ImportRun:  # fmt: skip
@@ -143,8 +134,10 @@ def import_and_submit(
     from pipelines.ingest.pipeline import run
     from pipelines.ingest.sinks import CsvFiles, PlanSpill, sweep_spills
 
-    provider = campaign_provider(settings, ledger, options.campaign)
-    settings = campaign_settings(settings, ledger, options.campaign)
+    ledger, home = workspace.ledger, workspace.home
+    provider = campaign_provider(workspace.settings, ledger, options.campaign)
+    workspace = workspace.for_campaign(options.campaign)
+    settings = workspace.settings
     if not hold:  # a held plan sends nothing: credentials are needed by `campaigns submit`
         settings.require_credentials(provider, creating=True)
     with campaign_lock(ledger, options.campaign) if lock else nullcontext():
@@ -160,38 +153,37 @@ def import_and_submit(
                 if _hash_input(path) != digest:
                     raise InputError("the file changed while it was being read: nothing was imported; import it again once "
                                      "it is complete", path=str(path), code="changed_while_reading")  # fmt: skip
-            record = _plan(ledger, summary, paths, before, provider, options.hours, settings, _Watched(spill, settings))
+            record = _plan(workspace, summary, paths, before, provider, options.hours, _Watched(spill, settings))
             Failpoints(settings.failpoint).hit("after_planning")
         finally:
             spill.discard()
         if hold:
             ledger.finish_import(record.id, "held")
             report, chunks = SubmitReport(), []
-            report.publish_error = refresh(ledger, db)
+            report.publish_error = workspace.publish()
         else:
-            report, chunks = submit_pending(options.campaign, settings, ledger, home, hooks, db, import_id=record.id)
+            report, chunks = submit_pending(options.campaign, workspace, hooks, import_id=record.id)
         touched = {c.key for c in chunks} | {b.key for b in summary.batches}
         batches = [_plan_of(c) for c in ledger.chunks(options.campaign) if c.key in touched]
         return ImportRun(summary.model_copy(update={"batches": batches, "dry_run": False, "held": hold}), report, chunks)
 
 
-def submit_held(campaign: str, settings: Settings, ledger: Ledger, home: Path, hooks: Hooks | None = None,
-                db: Path | None = None) -> tuple[SubmitReport, list[ChunkRecord]]:  # fmt: skip
+def submit_held(campaign: str, workspace: Workspace, hooks: Hooks | None = None) -> tuple[SubmitReport, list[ChunkRecord]]:
     """`campaigns submit`: release the campaign's held imports and submit everything pending, under its lock."""
+    ledger = workspace.ledger
     with campaign_lock(ledger, campaign):
         refuse_if_stopped(ledger, campaign)
         pending = ledger.pending_chunks(campaign)
         if ledger.held_chunks(campaign) or pending:
             for name in {c.provider for c in ledger.chunks(campaign, [ChunkState.PLANNED])}:
-                campaign_settings(settings, ledger, campaign).require_credentials(name, creating=True)
+                workspace.for_campaign(campaign).settings.require_credentials(name, creating=True)
         ledger.release_held(campaign)
-        return submit_pending(campaign, settings, ledger, home, hooks, db)
+        return submit_pending(campaign, workspace, hooks)
 
 
 def submit_pending(
-    campaign: str, settings: Settings, ledger: Ledger, home: Path, hooks: Hooks | None = None,
-    db: Path | None = None, *, import_id: int | None = None,
-) -> tuple[SubmitReport, list[ChunkRecord]]:  # fmt: skip
+    campaign: str, workspace: Workspace, hooks: Hooks | None = None, *, import_id: int | None = None,
+) -> tuple[SubmitReport, list[ChunkRecord]]:
     """Submit every chunk of the campaign not yet started, oldest first, each to the provider it was planned for;
     the caller holds the lock.
 
@@ -201,28 +193,29 @@ def submit_pending(
     from pipelines.control import cancel_chunks
 
     hooks = hooks or Hooks()
-    settings = campaign_settings(settings, ledger, campaign)
+    workspace = workspace.for_campaign(campaign)
+    ledger = workspace.ledger
     pending = ledger.pending_chunks(campaign)
     stopping = ledger.chunks(campaign, [ChunkState.CANCELLING])
     hooks.on_plan(len(pending))
     report = SubmitReport()
     # a long submission publishes the new plan beside it (each publish copies the file: a short one publishes once)
-    early = _Background(refresh, ledger, db) if db is not None and len(pending) >= EARLY_PUBLISH_BATCHES else None
+    early = _Background(workspace.publish) if workspace.db is not None and len(pending) >= EARLY_PUBLISH_BATCHES else None
     try:
         if pending or stopping:
-            with Providers(settings, home, creating=bool(pending)) as providers:
+            with workspace.providers(creating=bool(pending)) as providers:
                 for name, group in by_provider(stopping).items():
                     client = providers.client(name)
-                    cancel_chunks(ledger, client, make_submitter(ledger, client, settings, hooks), group, dry_run=False)
+                    cancel_chunks(ledger, client, make_submitter(workspace, client, hooks), group, dry_run=False)
                 for name, group in by_provider(pending).items():
-                    make_submitter(ledger, providers.client(name), settings, hooks, report, provider=name).run(group)
+                    make_submitter(workspace, providers.client(name), hooks, report, provider=name).run(group)
     finally:
         if import_id is not None:
             ledger.finish_import(import_id, "pending" if report.pending else "submitted")
         ledger.settle_imports(campaign)
         if early is not None:
             early.join()
-        report.publish_error = refresh(ledger, db)  # what the ledger now knows, submitted or not
+        report.publish_error = workspace.publish()  # what the ledger now knows, submitted or not
     return report, pending
 
 
@@ -248,18 +241,6 @@ class _Background:
         self._thread.join()
 
 
-def refresh(ledger: Ledger, db: Path | None) -> PublishError | None:
-    """Publish the ledger's changes to the DuckDB file. A failure is returned, not raised: the command still
-    reports what it did (the ledger holds it), then exits 7; the next command that publishes catches the file up."""
-    if db is None:
-        return None
-    try:
-        publish(ledger, db)
-    except PublishError as exc:
-        return exc
-    return None
-
-
 def _hash_input(path: str | Path, *, before: bool = False) -> str:
     """A file's SHA-256, before it is read or after (a file gone after reading was moved while it was imported)."""
     try:
@@ -276,15 +257,14 @@ def _hash_input(path: str | Path, *, before: bool = False) -> str:
 
 
 def _plan(
-    ledger: Ledger, summary: ImportSummary, paths, hashes: list[str], provider: str, hours: CallingHours, settings: Settings,
-    spill,
+    workspace: Workspace, summary: ImportSummary, paths, hashes: list[str], provider: str, hours: CallingHours, spill,
 ) -> ImportRecord:  # fmt: skip
     """The import's record, chunks and files' accounting, with the spilled rows, into the ledger in one transaction."""
     files = [{"path": str(p), "sha256": digest} for p, digest in zip(paths, hashes)]
     stamp = now()
     record = ImportRecord(
         campaign=summary.campaign, provider=provider, content_hash=content_hash(hashes), files=json.dumps(files),
-        caller_id=settings.caller_id, agent_id=settings.agent_id, rows_read=summary.rows_read, accepted=summary.accepted,
+        caller_id=workspace.settings.caller_id, agent_id=workspace.settings.agent_id, rows_read=summary.rows_read, accepted=summary.accepted,
         duplicates=summary.duplicates, rejected=summary.rejected, already_submitted=summary.already_submitted,
         suppressed=summary.suppressed, cooled_down=summary.cooled_down, planned=sum(b.size for b in summary.batches),
         started_at=stamp,
@@ -301,7 +281,7 @@ def _plan(
     digests = {str(p): digest for p, digest in zip(paths, hashes)}
     accounted = [ImportFileRecord(import_id=0, campaign=summary.campaign, sha256=digests[f.source_file], **f.model_dump())
                  for f in summary.files]  # fmt: skip
-    return ledger.record_plan(record, chunks, accounted, spill)
+    return workspace.ledger.record_plan(record, chunks, accounted, spill)
 
 
 class _Watched:
@@ -323,8 +303,8 @@ def _plan_of(chunk: ChunkRecord) -> BatchPlan:
 
 
 def sync_ledger(
-    settings: Settings, ledger: Ledger, home: Path, campaign: str | None, *, wait_seconds: float = 0,
-    db: Path | None = None, on_poll: Callable[[SyncReport, int, int], None] | None = None,
+    workspace: Workspace, campaign: str | None, *, wait_seconds: float = 0,
+    on_poll: Callable[[SyncReport, int, int], None] | None = None,
 ) -> SyncReport:
     """Read the provider's view of every started batch into the ledger, each from the provider it was submitted to
     (again, until every batch is finished or `wait_seconds` have passed). --provider narrows it to one provider.
@@ -333,13 +313,14 @@ def sync_ledger(
     and their recipients; `on_poll(report so far, batches finished, batches followed)` is
     called after each poll.
     """
+    ledger, settings = workspace.ledger, workspace.settings
     deadline = time.monotonic() + wait_seconds
     failpoints = Failpoints(settings.failpoint)
     policy = retry_policy(settings)
     total = SyncReport()
     followed: set[str] = set()
     pause, last_progress = 1.0, None  # between polls: 1 s while calls end, up to 5 s while nothing changes
-    with Providers(settings, home) as providers:
+    with workspace.providers() as providers:
         while True:
             started = ledger.chunks(campaign, [ChunkState.STARTED])
             chosen = narrowed(started, settings)
@@ -355,7 +336,7 @@ def sync_ledger(
                     continue
                 poll = poll.merge(sync(ledger, client, chunks, policy=policy))
             failpoints.hit("after_sync_commit")
-            poll.publish_error = refresh(ledger, db)
+            poll.publish_error = workspace.publish()
             poll.recipients_final, poll.recipients = ledger.recipient_progress(b.id for b in total.merge(poll).batches)
             total = total.merge(poll)
             unfinished = [c for c in narrowed(ledger.chunks(campaign, [ChunkState.STARTED]), settings) if c.provider not in total.unread]

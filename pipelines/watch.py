@@ -21,6 +21,7 @@ from pipelines.ledger import Ledger
 from pipelines.logs import EventLog
 from pipelines.ingest.read import SUPPORTED
 from pipelines.run import campaign_lock, file_sha256, import_and_submit, pending_error, submit_pending
+from pipelines.workspace import Workspace
 from schemas.ledger import ChunkState
 
 PROCESSED, FAILED = "processed", "failed"
@@ -95,7 +96,7 @@ def _signature(path: Path) -> tuple[int, int] | None:
 
 def run_cycle(inbox: Inbox, ledger: Ledger, log: EventLog, *, settle_seconds: float) -> CycleResult:
     """One pass over the inbox under the campaign's lock."""
-    settings, home, db = inbox.settings, inbox.settings.home, inbox.settings.db_path
+    workspace = Workspace(inbox.settings, ledger)  # the entry's settings over the one ledger
     result = CycleResult()
     campaign = inbox.options.campaign
     (inbox.folder / PROCESSED).mkdir(exist_ok=True)
@@ -108,7 +109,7 @@ def run_cycle(inbox: Inbox, ledger: Ledger, log: EventLog, *, settle_seconds: fl
                           message=f"cancelled; nothing is imported until `campaigns resume --campaign {campaign}`")  # fmt: skip
                 result.codes.add(ExitCode.USAGE)
                 return result
-            _resume(campaign, settings, ledger, home, db, log, result)
+            _resume(campaign, workspace, log, result)
             files, refused = candidates(inbox)
             for path in refused:
                 _fail(path, inbox, log, result, InputError(
@@ -122,18 +123,19 @@ def run_cycle(inbox: Inbox, ledger: Ledger, log: EventLog, *, settle_seconds: fl
                 if path.stat().st_size == 0:  # stable and still empty after the settle time: nothing will come
                     _fail(path, inbox, log, result, InputError("file is empty (0 bytes)", path=path.name, code="empty"))
                     continue
-                _one_file(path, inbox, settings, ledger, home, db, log, result)
+                _one_file(path, inbox, workspace, log, result)
     except LockHeld as exc:
         log.error("lock_held", campaign=campaign, message=str(exc))
         result.codes.add(ExitCode.LOCKED)
     return result
 
 
-def _resume(campaign, settings, ledger, home, db, log, result: CycleResult) -> None:
+def _resume(campaign: str, workspace: Workspace, log: EventLog, result: CycleResult) -> None:
+    ledger = workspace.ledger
     if not ledger.pending_chunks(campaign) and not ledger.chunks(campaign, [ChunkState.CANCELLING]):
         return
     try:
-        report, _ = submit_pending(campaign, settings, ledger, home, db=db)
+        report, _ = submit_pending(campaign, workspace)
     except CampaignError as exc:
         log.error("resume_failed", campaign=campaign, message=str(exc), exit_code=int(exc.exit_code))
         result.codes.add(exc.exit_code)
@@ -146,8 +148,8 @@ def _resume(campaign, settings, ledger, home, db, log, result: CycleResult) -> N
         log.error("report_not_updated", campaign=campaign, message=str(report.publish_error))
 
 
-def _one_file(path: Path, inbox: Inbox, settings, ledger: Ledger, home: Path, db, log: EventLog, result: CycleResult) -> None:
-    campaign = inbox.options.campaign
+def _one_file(path: Path, inbox: Inbox, workspace: Workspace, log: EventLog, result: CycleResult) -> None:
+    campaign, ledger = inbox.options.campaign, workspace.ledger
     try:
         digest = file_sha256(path)
     except OSError as exc:
@@ -160,7 +162,7 @@ def _one_file(path: Path, inbox: Inbox, settings, ledger: Ledger, home: Path, db
         log.info("file_already_imported", campaign=campaign, file=path.name, import_id=earlier, moved_to=str(target))
         return
     try:
-        run = import_and_submit([path], inbox.options, settings, ledger, home, db=db, lock=False, hashes=[digest])
+        run = import_and_submit([path], inbox.options, workspace, lock=False, hashes=[digest])
     except InputError as exc:
         if exc.code == "changed_while_reading":  # still being written after all: the next run takes it
             result.deferred.append(path.name)

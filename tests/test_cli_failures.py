@@ -72,13 +72,15 @@ def test_a_file_that_changes_while_it_is_read_plans_nothing(tmp_path):
     from pipelines.ingest.options import IngestOptions
     from pipelines.ledger import Ledger
     from pipelines.run import file_sha256, import_and_submit
+    from pipelines.workspace import Workspace
 
     path, _ = contacts_file(tmp_path, count=5)
     hashed_before = file_sha256(path)
     contacts_file(tmp_path, count=7, start=100)  # the export is rewritten in place after it was hashed
     ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
     with pytest.raises(InputError, match="changed while it was being read") as caught:
-        import_and_submit([path], IngestOptions("moving"), Settings(), ledger, tmp_path, hashes=[hashed_before])
+        workspace = Workspace(Settings(home=tmp_path), ledger).without_publishing()
+        import_and_submit([path], IngestOptions("moving"), workspace, hashes=[hashed_before])
     assert caught.value.code == "changed_while_reading"
     assert ledger.chunks("moving") == [] and ledger.import_with_content("moving", hashed_before) is None
 

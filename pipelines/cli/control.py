@@ -39,18 +39,17 @@ def sync_command(campaign, as_json, wait, flags) -> None:
     from rich.console import Console
 
     from pipelines import console as show
-    from pipelines.ledger import Ledger
     from pipelines.run import sync_ledger
+    from pipelines.workspace import Workspace
 
     if wait < 0:
         raise UsageError("--wait must be a number of seconds ≥ 0")
     settings = settings_of(flags)
     require_ledger(settings)
-    with Ledger(settings.ledger_url) as ledger, show.SyncDisplay(stderr(), quiet=as_json or not wait) as display:
+    with Workspace.open(settings) as workspace, show.SyncDisplay(stderr(), quiet=as_json or not wait) as display:
         if campaign is not None:
-            ledger.require_campaign(campaign)
-        report = sync_ledger(settings, ledger, settings.home, campaign, wait_seconds=wait, db=settings.db_path,
-                             on_poll=display.poll)  # fmt: skip
+            workspace.ledger.require_campaign(campaign)
+        report = sync_ledger(workspace, campaign, wait_seconds=wait, on_poll=display.poll)
     payload = {
         "batches": [b.model_dump(mode="json") for b in report.batches],
         "finished": report.finished,
@@ -125,12 +124,12 @@ def _control_error(result, verb: str) -> CampaignError | None:
 def cancel_command(campaign, dry_run, as_json, flags) -> None:
     """Stop every batch of a campaign that has not finished, and the campaign itself until `campaigns resume`."""
     from pipelines.control import cancel_campaign
-    from pipelines.ledger import Ledger
+    from pipelines.workspace import Workspace
 
     settings = settings_of(flags)
     require_ledger(settings)
-    with Ledger(settings.ledger_url) as ledger:
-        result = cancel_campaign(campaign, settings, ledger, settings.home, settings.db_path, dry_run=dry_run)
+    with Workspace.open(settings) as workspace:
+        result = cancel_campaign(campaign, workspace, dry_run=dry_run)
     _print_control("stopped", result, as_json, dry_run)
 
 
@@ -165,13 +164,13 @@ def resume_command(campaign, as_json, flags) -> None:
 def reschedule_command(campaign, at, dry_run, as_json, flags) -> None:
     """Move the batches of a campaign that have not started to a new start time (calling hours still apply)."""
     from pipelines.control import parse_moment, reschedule_campaign
-    from pipelines.ledger import Ledger
+    from pipelines.workspace import Workspace
 
     moment = parse_moment(at)
     settings = settings_of(flags)
     require_ledger(settings)
-    with Ledger(settings.ledger_url) as ledger:
-        result = reschedule_campaign(campaign, moment, settings, ledger, settings.home, settings.db_path, dry_run=dry_run)
+    with Workspace.open(settings) as workspace:
+        result = reschedule_campaign(campaign, moment, workspace, dry_run=dry_run)
     _print_control("moved", result, as_json, dry_run)
 
 
@@ -186,13 +185,12 @@ def reschedule_command(campaign, at, dry_run, as_json, flags) -> None:
 def retry_command(campaign, statuses, max_attempts, min_gap, dry_run, as_json, flags) -> None:
     """Sync, then call again exactly the people whose last call did not connect (never anyone twice)."""
     from pipelines.control import RetryRules, retry_campaign
-    from pipelines.ledger import Ledger
+    from pipelines.workspace import Workspace
 
     rules = RetryRules.parse(statuses, max_attempts, min_gap)
     settings = settings_of(flags)
     require_ledger(settings)
-    with Ledger(settings.ledger_url) as ledger:
-        result = retry_campaign(campaign, rules, settings, ledger, settings.home, settings.db_path,
-                                batch_size=settings.batch_size, dry_run=dry_run)  # fmt: skip
+    with Workspace.open(settings) as workspace:
+        result = retry_campaign(campaign, rules, workspace, batch_size=settings.batch_size, dry_run=dry_run)
     extra = {"retried_contacts": result.planned, "not_retried": result.skipped}
     _print_control("planned for a retry", result, as_json, dry_run, extra)

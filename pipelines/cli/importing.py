@@ -103,6 +103,7 @@ def import_command(paths, campaign, dry_run, hold, as_json, out, suppress_files,
             _print_summary(run(paths, options, [CsvFiles(out)] if out is not None else [], **skip), as_json, out)
             return
         from pipelines.run import Hooks, import_and_submit, pending_error, refuse_if_stopped
+        from pipelines.workspace import Workspace
 
         if ledger is not None:
             refuse_if_stopped(ledger, campaign)  # said before anything else is asked for
@@ -117,8 +118,7 @@ def import_command(paths, campaign, dry_run, hold, as_json, out, suppress_files,
         hooks = Hooks(on_chunk=display.chunk_started, on_retry=display.retry, on_plan=display.plan)
         with display:
             done = import_and_submit(
-                paths, options, settings, ledger, settings.home, hooks, db=settings.db_path, out=out,
-                suppressed=skip["suppressed"], cooled_down=skip["cooled_down"], hold=hold,
+                paths, options, Workspace(settings, ledger), hooks, out=out, suppressed=skip["suppressed"], cooled_down=skip["cooled_down"], hold=hold,
             )  # fmt: skip
         error = pending_error(done.report) if done.report.pending else done.report.publish_error
         if done.report.pending and done.report.publish_error is not None:
@@ -135,24 +135,24 @@ def import_command(paths, campaign, dry_run, hold, as_json, out, suppress_files,
 def submit_command(campaign, as_json, flags) -> None:
     """Start what `import --hold` planned (and anything left pending) for a campaign."""
     from pipelines import console as show
-    from pipelines.ledger import Ledger
     from pipelines.run import Hooks, pending_error, submit_held
+    from pipelines.workspace import Workspace
 
     check_campaign(campaign)
     settings = settings_of(flags)
     if not settings.ledger_exists():
         raise UsageError(f"no ledger in {settings.home}: nothing has been imported there (give --home or CAMPAIGNS_HOME)")
     err = stderr()
-    with Ledger(settings.ledger_url) as ledger:
+    with Workspace.open(settings) as workspace:
+        ledger = workspace.ledger
         if not ledger.chunks(campaign):
             raise UsageError(f"campaign {campaign!r} has no batches in {settings.home}: import its files first")
         if any(c.provider == "sandbox" for c in ledger.chunks(campaign, ["planned"])):
             show.sandbox_notice(err, settings.home)
         display = show.SubmitDisplay(err, quiet=as_json)
         with display:
-            report, chunks = submit_held(campaign, settings, ledger, settings.home,
-                                         Hooks(on_chunk=display.chunk_started, on_retry=display.retry, on_plan=display.plan),
-                                         db=settings.db_path)  # fmt: skip
+            report, chunks = submit_held(campaign, workspace,
+                                         Hooks(on_chunk=display.chunk_started, on_retry=display.retry, on_plan=display.plan))
         keys = {c.key for c in chunks}
         submitted = [c for c in ledger.chunks(campaign) if c.key in keys]  # as they are now
     error = pending_error(report) if report.pending else report.publish_error

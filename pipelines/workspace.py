@@ -1,0 +1,80 @@
+"""Where a command works, resolved once and passed whole: its settings, the ledger, the home folder, the DuckDB file.
+
+The CLI builds one per command (`Workspace.open(settings)`), `watch` one per inbox (its
+[[watch]] entry's settings over the same ledger), the notebook API one per call; import,
+submit, sync, cancel, reschedule and retry take it instead of (settings, ledger, home, db).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pipelines.settings import Settings
+
+if TYPE_CHECKING:
+    from pipelines.errors import PublishError
+    from pipelines.ledger import Ledger
+    from pipelines.providers.registry import Providers
+
+
+@dataclass(frozen=True)
+class Workspace:
+    settings: Settings
+    ledger: Ledger
+    publishing: bool = True  # False: the DuckDB file is left alone (a dry run, a test of the ledger alone)
+
+    @classmethod
+    @contextmanager
+    def open(cls, settings: Settings, *, read_only: bool = False) -> Iterator[Workspace]:
+        """The settings' ledger, opened for the block."""
+        from pipelines.ledger import Ledger
+
+        with Ledger(settings.ledger_url, read_only=read_only) as ledger:
+            yield cls(settings, ledger)
+
+    @property
+    def home(self) -> Path:
+        return self.settings.home
+
+    @property
+    def db(self) -> Path | None:
+        """The analysts' DuckDB file, None when this workspace does not publish."""
+        return self.settings.db_path if self.publishing else None
+
+    def without_publishing(self) -> Workspace:
+        return replace(self, publishing=False)
+
+    def for_campaign(self, campaign: str) -> Workspace:
+        """For a follow-up that creates batches (retry, reschedule, resumed submission): a caller id or agent not
+        given now is the one the campaign's last import used."""
+        latest = self.ledger.latest_import(campaign)
+        if latest is None:
+            return self
+        settings = self.settings.with_(caller_id=self.settings.caller_id or latest.caller_id,
+                                       agent_id=self.settings.agent_id or latest.agent_id)  # fmt: skip
+        return replace(self, settings=settings)
+
+    def publish(self) -> PublishError | None:
+        """Publish the ledger's changes to the DuckDB file (nothing when not publishing). A failure is returned, not
+        raised: the command still reports what it did (the ledger holds it), then exits 7; the next command that
+        publishes catches the file up."""
+        from pipelines.errors import PublishError
+        from pipelines.publish import publish
+
+        if self.db is None:
+            return None
+        try:
+            publish(self.ledger, self.db)
+        except PublishError as exc:
+            return exc
+        return None
+
+    def providers(self, *, creating: bool = False) -> Providers:
+        """The providers' clients, opened on first use and closed together (`creating`: a caller number is needed)."""
+        from pipelines.providers.registry import Providers
+
+        return Providers(self.settings, self.home, creating=creating)
