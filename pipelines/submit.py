@@ -189,8 +189,7 @@ class Submitter:
             trigger = first_in_window(window, self.account_timezone, trigger)
         if trigger is None or (on_account_clock and window is None):
             raise ProviderError(f"batch {chunk.key}: calling window {chunk.window} {chunk.days} is never open in {chunk.timezone}")
-        fields = {"window_start_time": window.start_time, "window_end_time": window.end_time, "window_days": window.days} if window else {}
-        return Schedule(timezone=timezone_label(chunk.timezone), trigger_at=None if trigger == moment else trigger, **fields)
+        return Schedule(timezone=timezone_label(chunk.timezone), trigger_at=None if trigger == moment else trigger, window=window)
 
     def retrying(self, operation):
         """Run a request under the retry policy (only "not processed" errors are retried)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -33,16 +34,24 @@ class RemoteBatch(BaseModel):
     completed_at: datetime | None = None
 
 
+@dataclass(frozen=True)
+class AccountWindow:
+    """One daily calling window on the account's clock: HH:MM to HH:MM inclusive, days 0 = Sunday."""
+
+    start_time: str
+    end_time: str
+    days: tuple[int, ...]
+
+
 class Schedule(BaseModel):
-    """When a chunk may be called, as each dialect can be told (see pipelines.ingest.hours)."""
+    """When a chunk may be called, in the dialect-neutral terms of pipelines.ingest.hours; each dialect's client
+    says it in its own fields (pipelines/providers/<dialect>/client.py)."""
 
     model_config = ConfigDict(frozen=True)
 
-    timezone: str = "UTC"  # batchcall's timezone label: the first zone of the chunk's set
-    window_start_time: str = "00:00"  # magpipe, on the account clock, inclusive
-    window_end_time: str = "23:59"
-    window_days: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6)  # 0 = Sunday
-    trigger_at: datetime | None = None  # batchcall: first moment the window is open (None = now)
+    timezone: str = "UTC"  # a label for the chunk's zone set: its first zone
+    trigger_at: datetime | None = None  # the first moment calling may begin (None = now)
+    window: AccountWindow | None = None  # for a dialect told one daily window on the account's clock (account_window)
 
 
 class RemoteRecipient(BaseModel):

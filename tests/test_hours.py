@@ -399,14 +399,15 @@ def test_a_batch_started_outside_its_calling_hours_says_when_dialling_begins(tmp
 def test_a_provider_on_the_account_clock_is_told_the_first_minute_inside_its_window():
     """magpipe dials only inside the window it is sent (account clock): the start it is told — and the time the
     console names — is the first minute the people's hours and that window are both open, not before."""
-    from pipelines.ingest.hours import ProviderWindow, first_in_window
+    from pipelines.ingest.hours import first_in_window
+    from schemas.provider import AccountWindow
 
-    window = ProviderWindow("00:00", "09:59", (1, 2, 3, 4, 5))  # Mon-Fri, UTC account
+    window = AccountWindow("00:00", "09:59", (1, 2, 3, 4, 5))  # Mon-Fri, UTC account
     monday_21 = datetime(2026, 11, 30, 21, 0, tzinfo=UTC)
     assert first_in_window(window, "UTC", monday_21) == datetime(2026, 12, 1, 0, 0, tzinfo=UTC)
     assert first_in_window(window, "UTC", datetime(2026, 12, 1, 5, 30, tzinfo=UTC)) == datetime(2026, 12, 1, 5, 30, tzinfo=UTC)
     friday_late = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
     assert first_in_window(window, "UTC", friday_late) == datetime(2026, 12, 7, 0, 0, tzinfo=UTC)  # after the weekend
-    assert first_in_window(ProviderWindow("08:00", "20:59", (0,)), "America/New_York", monday_21) == datetime(
+    assert first_in_window(AccountWindow("08:00", "20:59", (0,)), "America/New_York", monday_21) == datetime(
         2026, 12, 6, 13, 0, tzinfo=UTC)  # Sunday 08:00 in New York
-    assert first_in_window(ProviderWindow("08:00", "20:59", ()), "UTC", monday_21) is None
+    assert first_in_window(AccountWindow("08:00", "20:59", ()), "UTC", monday_21) is None

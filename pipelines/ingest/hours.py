@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from pipelines.errors import UsageError
+from schemas.provider import AccountWindow
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # index = Monday-based weekday
 LEGAL_START, LEGAL_END = 8 * 60, 21 * 60  # 08:00–21:00 at the called party's location (US TCPA)
@@ -188,19 +189,10 @@ def _runs(ok: np.ndarray) -> list[tuple[int, int]]:
     return [(int(a), int(b - a)) for a, b in zip(edges[::2], edges[1::2])]
 
 
-# ------------------------------------------------------------------ magpipe: one window on the account clock
+# ------------------------------------------------------------------ one window on the account clock (magpipe)
 
 
-@dataclass(frozen=True)
-class ProviderWindow:
-    """Magpipe's window fields: HH:MM to HH:MM inclusive on the account clock, days 0 = Sunday."""
-
-    start_time: str
-    end_time: str
-    days: tuple[int, ...]
-
-
-def first_in_window(window: ProviderWindow, account_timezone: str, moment: datetime) -> datetime | None:
+def first_in_window(window: AccountWindow, account_timezone: str, moment: datetime) -> datetime | None:
     """The first minute at or after `moment` inside the provider's window on the account clock (None: not within a
     week) — when a provider that dials only inside that window begins."""
     zone = ZoneInfo(account_timezone)
@@ -218,13 +210,13 @@ def first_in_window(window: ProviderWindow, account_timezone: str, moment: datet
     return None
 
 
-def account_window(zones: str, hours: CallingHours, account_timezone: str, now: datetime) -> ProviderWindow | None:
+def account_window(zones: str, hours: CallingHours, account_timezone: str, now: datetime) -> AccountWindow | None:
     """The longest daily window × weekdays on the account clock inside the allowed hours; None if none."""
     return _account_window(zones, hours, account_timezone, _minute(now) - _minute(now) % 1440)
 
 
 @lru_cache(maxsize=1024)
-def _account_window(zones: str, hours: CallingHours, account_timezone: str, start: int) -> ProviderWindow | None:
+def _account_window(zones: str, hours: CallingHours, account_timezone: str, start: int) -> AccountWindow | None:
     """account_window for the 14 days from the UTC midnight `start` (cached: one grid per zone set and day)."""
     count = HORIZON_DAYS * 1440
     ok = allowed_minutes(zones, hours, start, count)
@@ -236,7 +228,7 @@ def _account_window(zones: str, hours: CallingHours, account_timezone: str, star
     if best is None:
         return None
     first, last, days = best
-    return ProviderWindow(_hhmm(first), _hhmm(last), tuple(sorted((d + 1) % 7 for d in days)))
+    return AccountWindow(_hhmm(first), _hhmm(last), tuple(sorted((d + 1) % 7 for d in days)))
 
 
 def _best_window(grid: np.ndarray) -> tuple[int, int, list[int]] | None:

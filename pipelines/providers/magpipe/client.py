@@ -11,12 +11,13 @@ from pipelines.errors import ProviderError
 from pipelines.providers.base import HttpEdge, answer, parse_time
 from pipelines.redact import register
 from pipelines.providers.magpipe import wire as mp
-from schemas.provider import ChunkPeople, RemoteBatch, RemoteBatchDetail, RemoteRecipient, Schedule
+from schemas.provider import AccountWindow, ChunkPeople, RemoteBatch, RemoteBatchDetail, RemoteRecipient, Schedule
 
 PATH = "/batch-calls"
 LIST_PAGE = 100
 LIST_PAGES_MAX = 50
 SCHEDULE_SLACK = timedelta(minutes=1)  # a start this close to now is simply a start
+ALWAYS = AccountWindow("00:00", "23:59", (0, 1, 2, 3, 4, 5, 6))  # magpipe's own defaults for the window fields
 
 
 def connect(settings, home=None) -> closing[MagpipeClient]:
@@ -61,11 +62,12 @@ class MagpipeClient:
             raise ProviderError(f"magpipe {request.action}: unexpected answer ({str(exc).splitlines()[0]})") from exc
 
     def create_draft(self, name: str, people: ChunkPeople, schedule: Schedule) -> RemoteBatch:
-        """A draft carrying the chunk's calling window, converted to the account's clock."""
+        """A draft carrying the chunk's calling window, converted to the account's clock (every minute when the
+        schedule has none)."""
+        window = schedule.window or ALWAYS
         request = mp.CreateRequest(
             name=name, caller_id=self.caller_id, agent_id=self.agent_id, status="draft",
-            window_start_time=schedule.window_start_time, window_end_time=schedule.window_end_time,
-            window_days=list(schedule.window_days),
+            window_start_time=window.start_time, window_end_time=window.end_time, window_days=list(window.days),
             recipients=[mp.Recipient.model_construct(phone_number=c.e164, name=c.name or None, contact_id=c.contact_id)
                         for c in people.rows()],  # the ledger's own values: not checked again one by one
         )  # fmt: skip
