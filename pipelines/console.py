@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from pipelines.providers.registry import DEFAULT_PROVIDER
 from pipelines.redact import redact
 from pipelines.text import aligned, plural
 
@@ -115,12 +117,18 @@ def sandbox_banner(console: Console, config, host: str, port: int, *, key_from_e
         console.print(f"  warning: bound to {host}, reachable from other machines")
 
 
-def sandbox_notice(console: Console, home: Path) -> None:
-    """Said loudly: with no provider configured, nothing real happens."""
-    console.print(
-        f"[bold yellow]No provider configured: using the embedded sandbox (state in {home / 'sandbox.sqlite'}). "
-        "No real calls are placed.[/bold yellow] Set --provider with its credentials to call people."
-    )
+def sandbox_notice(console: Console, home: Path) -> Callable[[str], None]:
+    """What a command tells the workspace to call as it opens each provider (Workspace.on_open): the embedded sandbox
+    is said loudly, every time it is used — with no provider configured, nothing real happens."""
+
+    def opened(provider: str) -> None:
+        if provider == DEFAULT_PROVIDER:
+            console.print(
+                f"[bold yellow]No provider configured: using the embedded sandbox (state in {home / 'sandbox.sqlite'}). "
+                "No real calls are placed.[/bold yellow] Set --provider with its credentials to call people."
+            )
+
+    return opened
 
 
 class SubmitDisplay:
@@ -172,15 +180,13 @@ class SubmitDisplay:
 def _later(chunk, dialling_from) -> str:
     """', dialling from <UTC> (<local date and time> <zone>)' for a batch the provider holds, else ''."""
     from datetime import UTC, datetime, timedelta
-    from zoneinfo import ZoneInfo
 
     from pipelines.ingest.hours import timezone_label
+    from pipelines.text import moment
 
     if dialling_from is None or dialling_from <= datetime.now(UTC) + timedelta(minutes=1):
         return ""
-    zone = timezone_label(chunk.timezone)  # the zone set's first member, as the provider is told
-    local = f" ({dialling_from.astimezone(ZoneInfo(zone)):%Y-%m-%d %H:%M} {zone})" if zone != "UTC" else ""
-    return f", dialling from {dialling_from:%Y-%m-%d %H:%M} UTC{local}"
+    return f", dialling from {moment(dialling_from, timezone_label(chunk.timezone))}"  # the zone the provider is told
 
 
 class SyncDisplay:
@@ -218,8 +224,8 @@ class SyncDisplay:
                                f"finished, {calls}", markup=False, highlight=False)  # fmt: skip
 
 
-def sync_summary(console: Console, report) -> None:
-    """One line per batch read, then the totals over the whole sync."""
+def sync_summary(console: Console, report, *, waited: float = 0) -> None:
+    """One line per batch read, then the totals over the whole sync (and, after --wait, what is still unfinished)."""
     if report.batches:
         rows = [[b.id, b.status, b.total, b.completed, b.failed] for b in report.batches]
         for line in aligned(["provider batch", "status", "recipients", "completed", "failed"], rows, left=2):
@@ -235,6 +241,11 @@ def sync_summary(console: Console, report) -> None:
             f"{report.recipients_final:,} of {report.recipients:,} {plural(report.recipients, 'call', 'calls')} over.",
             highlight=False,
         )  # fmt: skip
+    if waited and report.unfinished:
+        later = sum(1 for b in report.batches if b.status == "scheduled")
+        console.print(f"Stopped waiting after {waited:g} s: {report.unfinished} {plural(report.unfinished, 'batch is', 'batches are')} "
+                      f"not finished yet{f' ({later} scheduled to start dialling later)' if later else ''}; "
+                      "`campaigns sync` reads them again.", highlight=False)  # fmt: skip
     if report.skipped_other_provider:
         console.print(f"Left {report.skipped_other_provider} started {plural(report.skipped_other_provider, 'batch', 'batches')} "
                       "of other providers alone (--provider).", highlight=False)  # fmt: skip

@@ -33,9 +33,10 @@ from pipelines.ledger import Ledger, aware, now
 from pipelines.providers.base import ProviderClient
 from pipelines.providers.registry import batch_limit, spec
 from pipelines.submit import Submitter, idempotent, batch_name
+from pipelines.text import moment
 from pipelines.workspace import Workspace
 from schemas.ledger import OPEN_STATES, ChunkRecord, ChunkState, RecipientRecord, RetryRecord
-from schemas.provider import FINISHED, NOT_STARTED, STOPPED, Schedule
+from schemas.provider import FINAL_RECIPIENT, FINISHED, NOT_STARTED, STOPPED, Schedule
 
 DIALLED = {"completed", "busy", "no_answer", "failed"}  # a call was placed and ended
 RETRYABLE = ("busy", "no_answer", "failed", "skipped")
@@ -195,8 +196,11 @@ def reschedule_chunks(
         if remote.status in NOT_STARTED:
             pending.append(chunk)
             continue
+        if remote.status in FINISHED:  # over at the provider; sync records it
+            outcome.already(chunk, remote.status)
+            continue
         if remote.status != "scheduled":
-            outcome.add(chunk, f"already {remote.status}", failed=True)
+            outcome.add(chunk, f"already {remote.status}: it is dialling", failed=True)
             continue
         if not spec(chunk.provider).dialect.moves_scheduled:
             outcome.add(chunk, f"{client.label} updates drafts only; cancel it and import again to move it", failed=True)
@@ -208,11 +212,11 @@ def reschedule_chunks(
         if not dry_run:
             client.start(chunk.provider_batch_id, Schedule(timezone=timezone_label(chunk.timezone), trigger_at=trigger))
             ledger.update_chunk(chunk.key, not_before=at)
-        outcome.add(chunk, f"moved to {trigger.isoformat()}")
+        outcome.add(chunk, f"dialling from {moment(trigger, timezone_label(chunk.timezone))}")
     for chunk in pending:
         if not dry_run:
             ledger.update_chunk(chunk.key, not_before=at)
-        outcome.add(chunk, f"will start at {at.isoformat()} (or when calling hours open)")
+        outcome.add(chunk, f"not sent yet: dialling from {moment(at)}, or when calling hours open then")
     return outcome
 
 
@@ -259,8 +263,9 @@ def retry_candidates(table: pd.DataFrame, rules: RetryRules, suppressed: set[str
     if not len(table):
         return table, {}
     table = table.sort_values(["e164", "attempt"])
-    never_sent = table["state"].eq(ChunkState.CANCELLED) & table["status"].isna()
-    table = table.assign(status=table["status"].mask(never_sent, "skipped"))  # cancelled before it was sent
+    # stopped before its batch dialled them (never sent, or read as pending before the stop): skipped
+    never_called = table["state"].eq(ChunkState.CANCELLED) & ~table["status"].isin(FINAL_RECIPIENT)
+    table = table.assign(status=table["status"].mask(never_called, "skipped"))
     dialled = table["status"].isin(DIALLED).groupby(table["e164"]).sum()
     ever_completed = table["status"].eq("completed").groupby(table["e164"]).any()
     latest = table.groupby("e164").tail(1).set_index("e164")
@@ -364,16 +369,16 @@ def reschedule_campaign(campaign: str, at: datetime, workspace: Workspace, *, dr
         raise UsageError(f"--at {at.isoformat()} is in the past")
     with campaign_lock(ledger, campaign):
         chunks = chunks_to_control(workspace, campaign)
-        refuse_if_stopped(ledger, campaign)
+        warnings = refuse_if_stopped(ledger, campaign, dry_run=dry_run)
         if not chunks:
-            return ControlResult(Outcome())
+            return ControlResult(Outcome(), warnings=warnings)
         outcome = Outcome()
         with workspace.providers() as providers:
             for name, group in by_provider(chunks).items():
                 client = providers.client(name)
                 outcome.extend(reschedule_chunks(ledger, client, make_submitter(workspace, client), group, at, dry_run=dry_run))
         if dry_run:
-            return ControlResult(outcome)
+            return ControlResult(outcome, warnings=warnings)
         report, _ = submit_pending(campaign, workspace)  # drafts and planned chunks, scheduled for AT
         return ControlResult(outcome, report.started, report.pending, report.unreachable, publish_error=report.publish_error)
 
@@ -386,14 +391,11 @@ def retry_campaign(
 
     ledger, settings = workspace.ledger, workspace.settings
     with campaign_lock(ledger, campaign):
-        if not ledger.chunks(campaign):
-            raise UsageError(f"campaign {campaign!r} has nothing in the ledger")
-        refuse_if_stopped(ledger, campaign)
+        ledger.require_campaign(campaign)
+        warnings = refuse_if_stopped(ledger, campaign, dry_run=dry_run)
         if narrowed(ledger.chunks(campaign, [ChunkState.STARTED]), settings):
             sync_ledger(workspace.without_publishing() if dry_run else workspace, campaign)  # decide on fresh outcomes
         table = attempt_table(ledger, campaign)
-        if not len(table) and not ledger.chunks(campaign):
-            raise UsageError(f"campaign {campaign!r} has nothing in the ledger")
         if settings.provider is not None and len(table):
             table = table[table["provider"] == settings.provider]
         candidates, skipped = retry_candidates(table, rules, ledger.suppressed_numbers(), now())
@@ -402,7 +404,7 @@ def retry_campaign(
         for chunk in chunks:
             outcome.add(chunk, f"a retry of {chunk.size} {'contact' if chunk.size == 1 else 'contacts'} on {chunk.provider}")
         wide = sorted({c.window for c in chunks if not CallingHours.parse(c.window, c.days).within_legal})
-        warnings = [f"campaign {campaign}: retries keep the calling window they were planned with ({', '.join(wide)}), "
+        warnings += [f"campaign {campaign}: retries keep the calling window they were planned with ({', '.join(wide)}), "
                     "outside 08:00-21:00 recipient time"] if wide else []  # fmt: skip
         if dry_run:
             return ControlResult(outcome, skipped=skipped, planned=len(candidates), warnings=warnings)

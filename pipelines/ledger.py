@@ -687,8 +687,14 @@ class Ledger:
             return
         import difflib
 
-        near = difflib.get_close_matches(campaign, self.campaigns(), n=1)
-        hint = f"; did you mean {near[0]!r}?" if near else ""
+        known = self.campaigns()
+        near = difflib.get_close_matches(campaign, known, n=1) or [k for k in known if k.casefold() == campaign.casefold()]
+        if near:
+            hint = f"; did you mean {near[0]!r}?"
+        elif known:
+            hint = f"; campaigns here: {', '.join(known[:10])}{' …' if len(known) > 10 else ''}"
+        else:
+            hint = ""
         raise UsageError(f"campaign {campaign!r} has no batches in the ledger{hint}")
 
     def recipient_statuses(self, campaign: str | None = None) -> list[RecipientRecord]:

@@ -54,14 +54,17 @@ def narrowed(chunks: Sequence[ChunkRecord], settings: Settings) -> list[ChunkRec
     return [c for c in chunks if settings.provider is None or c.provider == settings.provider]
 
 
-def refuse_if_stopped(ledger: Ledger, campaign: str) -> None:
-    """A cancelled campaign takes nothing new (imports, watch, retries, reschedules) until it is resumed."""
+def refuse_if_stopped(ledger: Ledger, campaign: str, *, dry_run: bool = False) -> list[str]:
+    """A cancelled campaign takes nothing new (imports, watch, retries, reschedules) until it is resumed; a dry run
+    is not refused, it is warned (the warnings are returned)."""
     stopped = ledger.stopped_at(campaign)
-    if stopped is not None:
-        raise CampaignStopped(
-            f"campaign {campaign!r} was cancelled at {stopped:%Y-%m-%d %H:%M} UTC: nothing more is submitted to it; "
-            f"`campaigns resume --campaign {campaign}` lets it take contacts again"
-        )
+    if stopped is None:
+        return []
+    said = (f"campaign {campaign!r} was cancelled at {stopped:%Y-%m-%d %H:%M} UTC: nothing more is submitted to it; "
+            f"`campaigns resume --campaign {campaign}` lets it take contacts again")  # fmt: skip
+    if dry_run:
+        return [f"{said} (this dry run shows what would be done once it is resumed)"]
+    raise CampaignStopped(said)
 
 
 def retry_policy(settings: Settings) -> RetryPolicy:
@@ -343,6 +346,7 @@ def sync_ledger(
             if on_poll is not None:
                 on_poll(total, len(followed) - len(unfinished), len(followed))
             if not unfinished or time.monotonic() >= deadline:
+                total.unfinished = len(unfinished)
                 return total
             progress = (len(unfinished), total.recipients_final)
             pause = 1.0 if progress != last_progress else min(5.0, pause * 1.5)

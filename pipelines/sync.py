@@ -23,6 +23,7 @@ class SyncReport:
     campaigns: set[str] = field(default_factory=set)
     publish_error: Exception | None = None  # the DuckDB file could not be updated (the ledger is intact)
     unread: dict[str, str] = field(default_factory=dict)  # provider → why its batches could not be read (credentials)
+    unfinished: int = 0  # batches followed that are not finished when the sync ended
 
     def merge(self, later: SyncReport) -> SyncReport:
         """This report followed by a later one: each batch as last read, counts added up."""
@@ -30,7 +31,7 @@ class SyncReport:
         return SyncReport(
             list(latest.values()), self.finished + later.finished, later.recipients, later.recipients_final,
             self.polls + later.polls, later.skipped_other_provider, self.campaigns | later.campaigns,
-            later.publish_error or self.publish_error, self.unread | later.unread,
+            later.publish_error or self.publish_error, self.unread | later.unread, later.unfinished,
         )
 
 

@@ -14,6 +14,15 @@ def plural(count: int, one: str, many: str) -> str:
     return one if count == 1 else many
 
 
+def moment(at, zone: str = "UTC") -> str:
+    """'2026-12-03 14:00 UTC (2026-12-03 08:00 America/Chicago)': a UTC time, and what the clocks of `zone` show then."""
+    from datetime import UTC
+    from zoneinfo import ZoneInfo
+
+    local = f" ({at.astimezone(ZoneInfo(zone)):%Y-%m-%d %H:%M} {zone})" if zone != "UTC" else ""
+    return f"{at.astimezone(UTC):%Y-%m-%d %H:%M} UTC{local}"
+
+
 def aligned(header: Sequence[str], rows: Sequence[Sequence[object]], *, left: int = 1) -> list[str]:
     """A table as lines: a header, then one line per row; the first `left` columns left-aligned, the others right."""
     table = [[str(cell) for cell in header]] + [[str(cell) for cell in row] for row in rows]

@@ -7,9 +7,9 @@ submit, sync, cancel, reschedule and retry take it instead of (settings, ledger,
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,15 +26,16 @@ class Workspace:
     settings: Settings
     ledger: Ledger
     publishing: bool = True  # False: the DuckDB file is left alone (a dry run, a test of the ledger alone)
+    on_open: Callable[[str], None] | None = field(default=None, compare=False)  # told each provider opened (CLI notice)
 
     @classmethod
     @contextmanager
-    def open(cls, settings: Settings, *, read_only: bool = False) -> Iterator[Workspace]:
+    def open(cls, settings: Settings, *, read_only: bool = False, on_open: Callable[[str], None] | None = None) -> Iterator[Workspace]:
         """The settings' ledger, opened for the block."""
         from pipelines.ledger import Ledger
 
         with Ledger(settings.ledger_url, read_only=read_only) as ledger:
-            yield cls(settings, ledger)
+            yield cls(settings, ledger, on_open=on_open)
 
     @property
     def home(self) -> Path:
@@ -77,4 +78,4 @@ class Workspace:
         """The providers' clients, opened on first use and closed together (`creating`: a caller number is needed)."""
         from pipelines.providers.registry import Providers
 
-        return Providers(self.settings, self.home, creating=creating)
+        return Providers(self.settings, self.home, creating=creating, on_open=self.on_open)

@@ -49,8 +49,13 @@ TABLES = {
 
 PUBLISH_STATE = "publish_state"  # one row: the ledger this file came from and the last change it holds
 
+# a recipient whose call is over or never will be: schemas.provider.FINAL_RECIPIENT (a test holds them equal; not
+# imported, so that `campaigns report` starts without pydantic)
+FINAL_STATUSES = ("busy", "completed", "failed", "no_answer", "skipped")
+_FINAL = ", ".join(f"'{status}'" for status in FINAL_STATUSES)
+
 VIEWS = {
-    "recipient_outcomes": """
+    "recipient_outcomes": f"""
         CREATE OR REPLACE VIEW recipient_outcomes AS
         WITH ranked AS (
             SELECT r.*, row_number() OVER (
@@ -60,8 +65,10 @@ VIEWS = {
             SELECT campaign, e164, count(*) FILTER (WHERE attempted_at IS NOT NULL) AS attempts
             FROM recipients GROUP BY ALL)
         SELECT c.campaign, c.e164, c.name,
-               coalesce(r.status, CASE WHEN b.state IN ('started', 'finished') THEN 'pending' WHEN b.state = 'cancelled' THEN 'cancelled'
-                                 ELSE 'not_submitted' END) AS status,
+               -- a batch stopped before it dialled: whoever it had not called (read as pending before the stop) never will be
+               CASE WHEN b.state = 'cancelled' AND (r.status IS NULL OR r.status NOT IN ({_FINAL})) THEN 'cancelled'
+                    ELSE coalesce(r.status, CASE WHEN b.state IN ('started', 'finished') THEN 'pending' ELSE 'not_submitted' END)
+               END AS status,
                coalesce(t.attempts, 0) AS attempts, r.call_record_id, r.attempted_at, r.completed_at, r.error,
                c.chunk_key, coalesce(r.provider_batch_id, b.provider_batch_id) AS provider_batch_id, c.variables,
                c.source_file, c.source_sheet, c.source_row
@@ -101,7 +108,7 @@ VIEWS = {
                coalesce(sub.cancelled, 0) AS cancelled, coalesce(sub.retried, 0) AS retried,
                coalesce(out.completed, 0) AS completed, coalesce(out.failed, 0) AS failed, coalesce(out.skipped, 0) AS skipped,
                coalesce(sub.submitted, 0) - coalesce(out.completed, 0) - coalesce(out.failed, 0) - coalesce(out.skipped, 0) AS pending,
-               round(coalesce(out.completed, 0) / nullif(coalesce(sub.submitted, 0), 0), 4) AS completion_rate,
+               coalesce(out.completed, 0) / nullif(coalesce(sub.submitted, 0), 0) AS completion_rate,
                coalesce(dials.dials, 0) AS dials,
                round(coalesce(dials.dials, 0) * {DIAL_COST_USD}, 3) AS estimated_dial_cost
         FROM imp

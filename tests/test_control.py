@@ -224,3 +224,45 @@ def test_calls_in_progress_when_a_batch_is_cancelled_are_synced_to_their_end(tmp
     with duckdb.connect(str(home / "campaigns.duckdb"), read_only=True) as db:
         seen = dict(db.sql("SELECT e164, status FROM recipient_outcomes WHERE campaign = 'live'").fetchall())
     assert seen == truth and "skipped" in truth.values()
+
+
+def test_the_people_of_a_batch_stopped_before_it_dialled_are_cancelled_and_retry_skipped_calls_them(tmp_path):
+    """Synced while scheduled (its recipients read as pending), then cancelled: the view says cancelled, not pending,
+    and `retry --statuses skipped` (what `resume` suggests) calls them."""
+    from tests.submit_helpers import closed_new_york_window
+
+    path, numbers = contacts_file(tmp_path, count=5)
+    home = tmp_path / "home"
+    start, _ = closed_new_york_window()
+    with running(SandboxConfig(speed=100)) as sandbox:
+        env = provider_env("batchcall", sandbox.url)
+        planned = run(import_cmd("batchcall", path, home, campaign="s") + ["--window", f"{start:02d}:00-{start + 2:02d}:00"], env)
+        assert planned.returncode == 0, planned.stderr
+        waited = run(plain(home, "sync", "--campaign", "s", "--wait", "1"), env)  # read while scheduled: pending
+        assert waited.returncode == 0 and "Stopped waiting after 1 s: 1 batch is not finished yet (1 scheduled" in waited.stdout
+        stopped = run(plain(home, "cancel", "--campaign", "s"), env)
+        assert stopped.returncode == 0 and "campaign s is stopped" in stopped.stdout, stopped.stdout
+        with duckdb.connect(str(home / "campaigns.duckdb"), read_only=True) as db:
+            statuses = Counter(s for (s,) in db.sql("SELECT status FROM recipient_outcomes WHERE campaign = 's'").fetchall())
+        assert statuses == {"cancelled": len(numbers)}
+        resumed = run(plain(home, "resume", "--campaign", "s"), env)
+        assert "--statuses skipped" in resumed.stdout
+        dry = run(plain(home, "retry", "--campaign", "s", "--statuses", "skipped", "--dry-run", "--json"), env)
+        assert dry.returncode == 0 and json.loads(dry.stdout)["retried_contacts"] == len(numbers), dry.stdout
+
+
+def test_reschedule_reports_batches_already_over_and_a_dry_run_never_ends_in_an_error(tmp_path):
+    path, numbers = contacts_file(tmp_path, count=6)
+    home = tmp_path / "home"
+    with running(SandboxConfig(speed=100)) as sandbox:
+        env = provider_env("batchcall", sandbox.url)
+        assert run(import_cmd("batchcall", path, home, campaign="o", batch_size=3), env).returncode == 0
+        advance_clock(sandbox.url, 86400)  # every call over at the provider; not synced yet
+        at = (datetime.now(UTC) + timedelta(hours=3)).isoformat()
+        dry = run(plain(home, "reschedule", "--campaign", "o", "--at", at, "--dry-run"), env)
+        assert dry.returncode == 0 and "error" not in dry.stderr, dry.stderr
+        assert "2 batches already over (completed 2)" in dry.stdout, dry.stdout
+        moved = run(plain(home, "reschedule", "--campaign", "o", "--at", at, "--json"), env)
+        assert moved.returncode == 0 and len(json.loads(moved.stdout)["already_over"]) == 2
+        waited = run(plain(home, "sync", "--campaign", "typo"), env)
+        assert waited.returncode == 2 and "campaigns here: o" in waited.stderr

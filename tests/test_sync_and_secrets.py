@@ -84,6 +84,8 @@ def test_state_url_puts_the_ledger_anywhere(tmp_path):
     assert result.returncode == 0, result.stderr
     assert ledger_file.exists() and not (tmp_path / "home" / "ledger.sqlite").exists()
     assert "embedded sandbox" in result.stderr and "No real calls are placed" in result.stderr
+    said = run_cli("sync", "--home", str(tmp_path / "home"), "--state", f"sqlite:///{ledger_file}")  # a follow-up says it too
+    assert said.returncode == 0 and "No real calls are placed" in said.stderr, said.stderr
 
 
 def test_campaign_lock_is_exclusive_and_recovered_from_a_dead_holder(tmp_path):

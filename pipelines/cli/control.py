@@ -46,7 +46,7 @@ def sync_command(campaign, as_json, wait, flags) -> None:
         raise UsageError("--wait must be a number of seconds ≥ 0")
     settings = settings_of(flags)
     require_ledger(settings)
-    with Workspace.open(settings) as workspace, show.SyncDisplay(stderr(), quiet=as_json or not wait) as display:
+    with Workspace.open(settings, on_open=sandbox_notice(settings)) as workspace, show.SyncDisplay(stderr(), quiet=as_json or not wait) as display:
         if campaign is not None:
             workspace.ledger.require_campaign(campaign)
         report = sync_ledger(workspace, campaign, wait_seconds=wait, on_poll=display.poll)
@@ -58,22 +58,32 @@ def sync_command(campaign, as_json, wait, flags) -> None:
         "polls": report.polls,
         "skipped_other_provider": report.skipped_other_provider,
         "unread": report.unread,
+        "unfinished": report.unfinished,
     }
     error = UsageError("; ".join(report.unread.values())) if report.unread else report.publish_error
     if as_json:
         print_json(payload, error)
     else:
-        show.sync_summary(Console(highlight=False, soft_wrap=True), report)
+        show.sync_summary(Console(highlight=False, soft_wrap=True), report, waited=wait)
     end_with(error)
 
 
-def _print_control(verb: str, result, as_json: bool, dry_run: bool, extra: dict | None = None) -> None:
-    """What a control command did (or, with --dry-run, would do); then it ends with its error, if any."""
+def sandbox_notice(settings):
+    from pipelines import console as show
+
+    return show.sandbox_notice(stderr(), settings.home)
+
+
+def _print_control(verb: str, result, as_json: bool, dry_run: bool, extra: dict | None = None,
+                   labels: dict[str, str] | None = None, footer: str | None = None) -> None:  # fmt: skip
+    """What a control command did (or, with --dry-run, would do: said so, and never an error for what it could not
+    do); then it ends with its error, if any. `labels`: how `extra`'s keys read in the text output; `footer`: a last
+    line."""
     from rich.console import Console
 
     from pipelines.text import plural
 
-    error = _control_error(result, verb)
+    error = None if dry_run else _control_error(result, verb)
     for warning in result.warnings:
         stderr().print(f"warning: {warning}", markup=False)
     outcome = result.outcome
@@ -89,7 +99,7 @@ def _print_control(verb: str, result, as_json: bool, dry_run: bool, extra: dict 
     for row in outcome.done:
         out.print(f"  {row['chunk_key']}  {row['provider_batch_id'] or '-'}  {row['action']}")
     if outcome.not_done:
-        out.print(f"{count(len(outcome.not_done))} could not be {verb}:")
+        out.print(f"{count(len(outcome.not_done))} {'would not be' if dry_run else 'could not be'} {verb}:")
         for row in outcome.not_done:
             out.print(f"  {row['chunk_key']}  {row['provider_batch_id'] or '-'}  {row['reason']}")
     if outcome.over:
@@ -97,9 +107,11 @@ def _print_control(verb: str, result, as_json: bool, dry_run: bool, extra: dict 
         out.print(f"{count(len(outcome.over))} already over ({states})")
     for key, value in (extra or {}).items():
         text = (", ".join(f"{k} {v}" for k, v in value.items()) or "none") if isinstance(value, dict) else value
-        out.print(f"{key.replace('_', ' ')}: {text}")
+        out.print(f"{(labels or {}).get(key, key.replace('_', ' '))}: {text}")
     if result.submitted:
         out.print(f"{count(len(result.submitted))} submitted")
+    if footer:
+        out.print(footer)
     end_with(error)
 
 
@@ -128,9 +140,11 @@ def cancel_command(campaign, dry_run, as_json, flags) -> None:
 
     settings = settings_of(flags)
     require_ledger(settings)
-    with Workspace.open(settings) as workspace:
+    with Workspace.open(settings, on_open=sandbox_notice(settings)) as workspace:
         result = cancel_campaign(campaign, workspace, dry_run=dry_run)
-    _print_control("stopped", result, as_json, dry_run)
+    stopped = "would be stopped" if dry_run else "is stopped"
+    _print_control("stopped", result, as_json, dry_run, footer=f"campaign {campaign} {stopped}: nothing more is submitted "
+                   f"to it until `campaigns resume --campaign {campaign}`")  # fmt: skip
 
 
 @app.command("resume")
@@ -169,7 +183,7 @@ def reschedule_command(campaign, at, dry_run, as_json, flags) -> None:
     moment = parse_moment(at)
     settings = settings_of(flags)
     require_ledger(settings)
-    with Workspace.open(settings) as workspace:
+    with Workspace.open(settings, on_open=sandbox_notice(settings)) as workspace:
         result = reschedule_campaign(campaign, moment, workspace, dry_run=dry_run)
     _print_control("moved", result, as_json, dry_run)
 
@@ -190,7 +204,8 @@ def retry_command(campaign, statuses, max_attempts, min_gap, dry_run, as_json, f
     rules = RetryRules.parse(statuses, max_attempts, min_gap)
     settings = settings_of(flags)
     require_ledger(settings)
-    with Workspace.open(settings) as workspace:
+    with Workspace.open(settings, on_open=sandbox_notice(settings)) as workspace:
         result = retry_campaign(campaign, rules, workspace, batch_size=settings.batch_size, dry_run=dry_run)
     extra = {"retried_contacts": result.planned, "not_retried": result.skipped}
-    _print_control("planned for a retry", result, as_json, dry_run, extra)
+    labels = {"retried_contacts": "contacts to call again", "not_retried": "contacts not called again, by reason"}
+    _print_control("planned for a retry", result, as_json, dry_run, extra, labels)

@@ -110,16 +110,14 @@ def import_command(paths, campaign, dry_run, hold, as_json, out, suppress_files,
         if not hold:
             settings.require_credentials(chosen, creating=True)
         ledger = ledger or stack.enter_context(Ledger(settings.ledger_url))
-        if chosen == "sandbox" and not hold:  # a held plan sends nothing: `campaigns submit` says it
-            show.sandbox_notice(err, settings.home)
         if not options.hours.within_legal:
             err.print(f"warning: {_hours_warning(options)}")
         display = show.SubmitDisplay(err, quiet=as_json)
         hooks = Hooks(on_chunk=display.chunk_started, on_retry=display.retry, on_plan=display.plan)
+        workspace = Workspace(settings, ledger, on_open=show.sandbox_notice(err, settings.home))
         with display:
-            done = import_and_submit(
-                paths, options, Workspace(settings, ledger), hooks, out=out, suppressed=skip["suppressed"], cooled_down=skip["cooled_down"], hold=hold,
-            )  # fmt: skip
+            done = import_and_submit(paths, options, workspace, hooks, out=out, suppressed=skip["suppressed"],
+                                     cooled_down=skip["cooled_down"], hold=hold)  # fmt: skip
         error = pending_error(done.report) if done.report.pending else done.report.publish_error
         if done.report.pending and done.report.publish_error is not None:
             err.print(f"campaigns: warning: {done.report.publish_error}", markup=False)
@@ -143,12 +141,10 @@ def submit_command(campaign, as_json, flags) -> None:
     if not settings.ledger_exists():
         raise UsageError(f"no ledger in {settings.home}: nothing has been imported there (give --home or CAMPAIGNS_HOME)")
     err = stderr()
-    with Workspace.open(settings) as workspace:
+    with Workspace.open(settings, on_open=show.sandbox_notice(err, settings.home)) as workspace:
         ledger = workspace.ledger
         if not ledger.chunks(campaign):
             raise UsageError(f"campaign {campaign!r} has no batches in {settings.home}: import its files first")
-        if any(c.provider == "sandbox" for c in ledger.chunks(campaign, ["planned"])):
-            show.sandbox_notice(err, settings.home)
         display = show.SubmitDisplay(err, quiet=as_json)
         with display:
             report, chunks = submit_held(campaign, workspace,

@@ -8,7 +8,7 @@ retry) open the clients they need themselves, through `Providers`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from importlib import import_module
 from pathlib import Path
@@ -82,10 +82,12 @@ class Providers:
     stopping and moving batches need only the credentials).
     """
 
-    def __init__(self, settings: Settings, home: Path, *, creating: bool = False):
+    def __init__(self, settings: Settings, home: Path, *, creating: bool = False,
+                 on_open: Callable[[str], None] | None = None):  # fmt: skip
         self.settings = settings
         self.home = home
         self.creating = creating
+        self.on_open = on_open  # told each provider's name as its client is opened (the CLI's sandbox notice)
         self._clients: dict[str, ProviderClient] = {}
         self._stack = ExitStack()
 
@@ -93,6 +95,8 @@ class Providers:
         if name not in self._clients:
             self.settings.require_credentials(name, creating=self.creating)
             self._clients[name] = self._stack.enter_context(spec(name).open(self.settings, self.home))
+            if self.on_open is not None:
+                self.on_open(name)
         return self._clients[name]
 
     def __enter__(self) -> Providers:
