@@ -156,7 +156,8 @@ class SubmitDisplay:
     def plan(self, total: int) -> None:
         self.total = total
         if self.bar:
-            self.task = self.bar.add_task("submit", total=total)
+            if total:  # nothing to submit: no empty 0/0 bar
+                self.task = self.bar.add_task("submit", total=total)
         elif not self.quiet and total:
             self.console.print(f"submitting {total} {plural(total, 'batch', 'batches')}", markup=False, highlight=False)
 
@@ -165,7 +166,7 @@ class SubmitDisplay:
         the bar moves and only a batch that waits gets a line (above the bar); otherwise every batch gets one."""
         self.done += 1
         later = _later(chunk, dialling_from)
-        if self.bar:
+        if self.bar and self.task is not None:
             self.bar.advance(self.task)
         if self.quiet or (self.bar and not later):
             return

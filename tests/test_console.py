@@ -51,6 +51,8 @@ def test_on_a_terminal_submission_draws_a_bar_and_the_summary_keeps_whole_lines(
     text = ANSI.sub("", drawn)
     assert "Campaign tty (submitted)" in text and str(path) in text  # the whole path, not "…/contac…"
     assert re.search(r"Batches: 4 \(sizes 3, 3, 3, 3\)", text)
+    code, drawn = on_a_terminal("submit", "--campaign", "tty", "--home", str(tmp_path / "home"))
+    assert code == 0 and "0/0" not in drawn and "nothing to submit" in ANSI.sub("", drawn), drawn  # no empty bar
 
 
 def test_piped_every_line_is_plain_whole_and_agrees_in_number(tmp_path):

@@ -61,6 +61,8 @@ def test_submit_and_hold_mistakes_are_one_line_and_exit_2(tmp_path):
     assert both.returncode == 2 and "give one of them" in both.stderr and "Traceback" not in both.stderr
     nothing = run_cli("submit", "--campaign", "c", cwd=tmp_path)
     assert nothing.returncode == 2 and len(nothing.stderr.strip().splitlines()) == 1 and "nothing has been imported" in nothing.stderr
+    empty = run_cli("publish", cwd=tmp_path)  # no report made of an empty home either
+    assert empty.returncode == 2 and "nothing has been imported" in empty.stderr and not (tmp_path / ".campaigns").exists()
     assert run_cli("import", str(contacts), "--campaign", "c", "--hold", cwd=tmp_path).returncode == 0
     unknown = run_cli("submit", "--campaign", "nope", cwd=tmp_path)
     assert unknown.returncode == 2 and "import its files first" in unknown.stderr

@@ -8,7 +8,7 @@ import sys
 import click
 
 from pipelines.cli.app import app
-from pipelines.cli.options import settings_of, settings_options, stderr
+from pipelines.cli.options import require_ledger, settings_of, settings_options, stderr
 from pipelines.errors import UsageError
 
 
@@ -68,6 +68,7 @@ def publish_command(campaign, flags) -> None:
     from pipelines.publish import publish
 
     settings = settings_of(flags)
+    require_ledger(settings)  # publishing an empty home would only make an empty ledger and report
     with Ledger(settings.ledger_url) as ledger:
         publish(ledger, settings.db_path, [campaign] if campaign else None, rebuild=campaign is None)
     stderr().print(f"published {settings.db_path}")
