@@ -12,7 +12,7 @@ import secrets
 import socket
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,10 +20,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import bindparam, case, delete, event, func, insert, inspect, literal, select, update
+from sqlalchemy import String, bindparam, case, delete, event, func, insert, inspect, literal, select, type_coerce, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, SQLModel, create_engine
+from sqlmodel.sql.sqltypes import UTCDateTime
 
 from pipelines import segments
 from pipelines.errors import ConcurrentChange, IllegalTransition, LockHeld, StorageError, UsageError
@@ -610,29 +611,44 @@ class Ledger:
 
     # ------------------------------------------------------------------ sync
 
-    def record_sync(self, chunk: ChunkRecord, detail: RemoteBatchDetail) -> None:
-        """Upsert the batch and its recipients as the provider reported them, in bulk, in one transaction."""
+    def record_sync(self, reads: list[tuple[ChunkRecord, RemoteBatchDetail]], finished: Collection[str] = ()) -> None:
+        """Several batches as just read, in one transaction: each batch upserted; of its recipients, those whose status
+        or call changed since the last read (a recipient's synced_at is when its row last changed), in bulk through
+        the driver; the chunks `finished` moved started → finished (compare-and-set). Reads are idempotent, so a sync
+        killed before the commit only reads these batches again."""
         stamp = now()
-        batch = detail.batch
-        batch_row = {
-            "provider_batch_id": batch.id, "chunk_key": chunk.key, "campaign": chunk.campaign, "provider": chunk.provider,
-            "dialect": chunk.dialect, "status": batch.status, "total": batch.total, "completed": batch.completed,
-            "failed": batch.failed, "created_at": _aware(batch.created_at), "completed_at": _aware(batch.completed_at),
-            "synced_at": stamp,
-        }  # fmt: skip
-        recipient_rows = [
-            {"provider_batch_id": batch.id, "e164": r.e164, "campaign": chunk.campaign, "status": r.status,
-             "call_record_id": r.call_record_id, "attempted_at": _aware(r.attempted_at),
-             "completed_at": _aware(r.completed_at), "error": r.error, "synced_at": stamp}
-            for r in detail.recipients
-        ]  # fmt: skip
+        batch_rows, changed = [], []
         with self.engine.begin() as connection:
-            connection.execute(self._upsert(ProviderBatchRecord, ["provider_batch_id"], list(batch_row)), [batch_row])
-            if recipient_rows:
-                connection.execute(
-                    self._upsert(RecipientRecord, ["provider_batch_id", "e164"], list(recipient_rows[0])), recipient_rows
-                )
-            self._log(connection, [(chunk.campaign, "batch", batch.id)])
+            ids = [detail.batch.id for _, detail in reads]
+            known = {(batch_id, e164): (status, call) for batch_id, e164, status, call in connection.execute(
+                select(RecipientRecord.provider_batch_id, RecipientRecord.e164, RecipientRecord.status,
+                       RecipientRecord.call_record_id).where(RecipientRecord.provider_batch_id.in_(ids)))}  # fmt: skip
+            for chunk, detail in reads:
+                batch = detail.batch
+                batch_rows.append({
+                    "provider_batch_id": batch.id, "chunk_key": chunk.key, "campaign": chunk.campaign, "provider": chunk.provider,
+                    "dialect": chunk.dialect, "status": batch.status, "total": batch.total, "completed": batch.completed,
+                    "failed": batch.failed, "created_at": _aware(batch.created_at), "completed_at": _aware(batch.completed_at),
+                    "synced_at": stamp,
+                })  # fmt: skip
+                changed += [(batch.id, chunk.campaign, r) for r in detail.recipients
+                            if known.get((batch.id, r.e164)) != (r.status, r.call_record_id)]  # fmt: skip
+            if batch_rows:
+                connection.execute(self._upsert(ProviderBatchRecord, ["provider_batch_id"], list(batch_rows[0])), batch_rows)
+            if changed:
+                attempted, ended = (_driver_times(connection, [getattr(r, name) for _, _, r in changed])
+                                    for name in ("attempted_at", "completed_at"))  # fmt: skip
+                synced = _driver_times(connection, [stamp])[0]
+                rows = [(batch_id, r.e164, campaign, r.status, r.call_record_id, first, last, r.error, synced)
+                        for (batch_id, campaign, r), first, last in zip(changed, attempted, ended)]  # fmt: skip
+                marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+                connection.exec_driver_sql(_RECIPIENT_UPSERT.replace("?", marker), rows)
+            for key in finished:
+                fields = {"state": str(ChunkState.FINISHED), "updated_at": stamp}
+                if connection.execute(_move_statement(tuple(fields)), {"key_": key, "expected_": str(ChunkState.STARTED), **fields}).first() is None:
+                    raise ConcurrentChange(f"chunk {key} was expected in state started but another process moved it")
+            self._log(connection, [(chunk.campaign, "batch", detail.batch.id) for chunk, detail in reads]
+                      + [(chunk.campaign, "chunk", chunk.key) for chunk, _ in reads if chunk.key in finished])  # fmt: skip
 
     def recipient_progress(self, batch_ids: Iterable[str]) -> tuple[int, int]:
         """(recipients whose call is over, recipients) of these provider batches, as last synced."""
@@ -668,14 +684,20 @@ class Ledger:
 
     def frame(self, model, campaigns: Iterable[str] | None = None, **equals_any) -> pd.DataFrame:
         """Rows of one table as a DataFrame, filtered by campaign and `column=[values]`, in bulk."""
-        query = select(model)
+        table = model.__table__
+        times = [c.name for c in table.columns if isinstance(c.type, UTCDateTime)]
+        # times come as the driver stores them and are parsed as whole columns (not one datetime object per value)
+        query = select(*(type_coerce(c, String).label(c.name) if c.name in times else c for c in table.columns))
         if campaigns is not None:
             query = query.where(model.campaign.in_(list(campaigns)))
         for column, values in equals_any.items():
             if values is not None:
                 query = query.where(getattr(model, column).in_(list(values)))
         with self.engine.connect() as connection:
-            return pd.read_sql(query, connection)
+            frame = pd.read_sql(query, connection)
+        for name in times:
+            frame[name] = pd.to_datetime(frame[name], utc=True, format="ISO8601").astype("datetime64[us, UTC]")
+        return frame
 
     def campaigns(self) -> list[str]:
         with Session(self.engine) as session:
@@ -733,6 +755,28 @@ def _storage_errors(context) -> None:
 def _held_imports(campaign: str):
     """The ids of the campaign's imports held by `import --hold` (a select, to run or to nest)."""
     return select(ImportRecord.id).where(ImportRecord.campaign == campaign, ImportRecord.outcome == "held")
+
+
+_RECIPIENT_UPSERT = (
+    "INSERT INTO recipient_status (provider_batch_id, e164, campaign, status, call_record_id, attempted_at, completed_at, error,"
+    " synced_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (provider_batch_id, e164) DO UPDATE SET"
+    " campaign = excluded.campaign, status = excluded.status, call_record_id = excluded.call_record_id,"
+    " attempted_at = excluded.attempted_at, completed_at = excluded.completed_at, error = excluded.error,"
+    " synced_at = excluded.synced_at"
+)
+
+
+def _driver_times(connection, moments: list[datetime | None]) -> list:
+    """Aware datetimes as the driver stores them for the ORM's UTCDateTime columns: SQLite's text (what SQLAlchemy
+    writes: UTC, no offset, microseconds; formatted here as one array), PostgreSQL's timestamptz (the datetimes)."""
+    if connection.dialect.name != "sqlite":
+        return list(moments)
+    seconds = np.array([np.nan if moment is None else moment.timestamp() for moment in moments], dtype=np.float64)
+    missing = np.isnan(seconds)
+    micro = np.round(np.where(missing, 0, seconds) * 1e6).astype(np.int64).astype("datetime64[us]")
+    text = np.char.replace(np.datetime_as_string(micro, unit="us"), "T", " ").astype(object)
+    text[missing] = None
+    return text.tolist()
 
 
 def _sqlite_pragmas(connection, _record) -> None:

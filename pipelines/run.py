@@ -337,7 +337,7 @@ def sync_ledger(
                 except UsageError as exc:  # one provider's missing credentials do not keep the others' outcomes away
                     poll.unread[name] = f"{len(chunks)} started {'batch' if len(chunks) == 1 else 'batches'} not read: {exc}"
                     continue
-                poll = poll.merge(sync(ledger, client, chunks, policy=policy))
+                poll = poll.merge(sync(ledger, client, chunks, policy=policy, in_flight=settings.in_flight or spec(name).dialect.in_flight))
             failpoints.hit("after_sync_commit")
             poll.publish_error = workspace.publish()
             poll.recipients_final, poll.recipients = ledger.recipient_progress(b.id for b in total.merge(poll).batches)

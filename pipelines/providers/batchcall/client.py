@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from contextlib import closing
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -108,15 +108,10 @@ class BatchcallClient:
         envelope = self._envelope("GET", f"/batch-call/{batch_id}", mutating=False)
         detail = self._data(envelope, bc.BatchDetail)
         recipients = [
-            RemoteRecipient(
-                e164=t.to_number,
-                status=TASK_STATUS.get(t.status, t.status),
-                call_record_id=t.call_id,
-                attempted_at=parse_time(t.attempted_timestamp),
-                completed_at=parse_time(t.completed_timestamp),
-            )
+            RemoteRecipient(t.to_number, TASK_STATUS.get(t.status, t.status), t.call_id, _moment(t.attempted_timestamp),
+                            _moment(t.completed_timestamp))
             for t in detail.tasks
-        ]
+        ]  # fmt: skip
         return RemoteBatchDetail(batch=_remote(detail), recipients=recipients)
 
     def get_batch(self, batch_id: str) -> RemoteBatch:
@@ -129,6 +124,10 @@ class BatchcallClient:
             return model.model_validate(envelope.data)
         except ValidationError as exc:
             raise ProviderError(f"{self.label}: unexpected answer ({str(exc).splitlines()[0]})") from exc
+
+
+def _moment(milliseconds: int | None) -> datetime | None:
+    return None if milliseconds is None else datetime.fromtimestamp(milliseconds / 1000, UTC)
 
 
 def _remote(data: bc.BatchData) -> RemoteBatch:
