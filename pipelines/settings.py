@@ -88,7 +88,7 @@ SETTINGS: tuple[Setting, ...] = (
             "retry_budget"),
     Setting("retry_base_seconds", 0.5, "First backoff, in seconds (exponential, full jitter).", positive_float, None,
             "CAMPAIGNS_RETRY_BASE", "retry_base"),
-    Setting("in_flight", None, "Batches submitted at once [default: the provider's, 4].", positive_int, None,
+    Setting("in_flight", None, "Batches submitted, or read by sync, at once [default: the provider's, 4].", positive_int, None,
             "CAMPAIGNS_IN_FLIGHT", "in_flight"),
     Setting("settle_seconds", 1.0, "Wait before the second look for a batch an ambiguous create may have made.",
             non_negative_float, None, "CAMPAIGNS_SETTLE_SECONDS", "settle_seconds"),

@@ -161,3 +161,35 @@ def test_the_ledger_makes_only_the_moves_of_the_state_machine(tmp_path):
             reached.add(state)
             todo.append(state)
     assert reached == set(ChunkState) and not TRANSITIONS[ChunkState.FINISHED] and not TRANSITIONS[ChunkState.CANCELLED]
+
+
+def test_a_sync_writes_only_the_recipients_that_changed_and_finishes_in_the_same_transaction(tmp_path):
+    from schemas.ledger import RecipientRecord
+    from schemas.provider import RemoteBatch, RemoteBatchDetail, RemoteRecipient
+
+    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+    _plan(ledger, "c", {"ck1": ["+14155550101", "+14155550102"]})
+    for before, after in ((ChunkState.PLANNED, ChunkState.CREATING), (ChunkState.CREATING, ChunkState.DRAFT_CREATED),
+                          (ChunkState.DRAFT_CREATED, ChunkState.STARTING), (ChunkState.STARTING, ChunkState.STARTED)):  # fmt: skip
+        chunk = ledger.transition("ck1", before, after, **({"provider_batch_id": "b1"} if after == ChunkState.DRAFT_CREATED else {}))
+    called = datetime(2026, 12, 2, 9, 30, 15, 250000, tzinfo=UTC)
+
+    def read(status: str, second: str):
+        return RemoteBatchDetail(RemoteBatch(id="b1", name="ck1", status=status, total=2),
+                                 [RemoteRecipient("+14155550101", "completed", "call-1", called, called),
+                                  RemoteRecipient("+14155550102", second)])  # fmt: skip
+
+    def synced() -> dict:
+        return {r.e164: (r.status, r.synced_at, r.attempted_at) for r in ledger.recipient_statuses("c")}
+
+    ledger.record_sync([(chunk, read("running", "pending"))])
+    first = synced()
+    assert first["+14155550101"][0] == "completed" and first["+14155550101"][2] == called  # times round-trip exactly
+    ledger.record_sync([(chunk, read("running", "pending"))])
+    assert synced() == first  # nothing changed: nothing written
+    ledger.record_sync([(chunk, read("completed", "no_answer"))], finished={"ck1"})
+    last = synced()
+    assert last["+14155550101"] == first["+14155550101"] and last["+14155550102"][0] == "no_answer"
+    assert last["+14155550102"][1] > first["+14155550102"][1]
+    assert ledger.chunks("c")[0].state == ChunkState.FINISHED
+    assert isinstance(ledger.recipient_statuses("c")[0], RecipientRecord)
