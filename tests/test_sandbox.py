@@ -408,3 +408,25 @@ def test_the_clock_moves_forward_on_request_and_calls_finish_without_a_wait():
         assert {r["status"] for r in recipients(sandbox.url)} <= {"completed", "busy", "no_answer", "failed"}
         status = mp(sandbox.url, {"action": "get", "batch_id": batch["id"]}).json()["batch"]["status"]
         assert status == "completed"
+
+
+def test_a_batch_read_back_in_full_is_each_dialects_documented_answer(url):
+    """The read side builds its answers as plain data (it is what a million-recipient sync waits on): they must still
+    validate as the wire models say, strictly, with every recipient in order and its call filled in once over."""
+    from pipelines.providers.batchcall import wire as bc
+    from pipelines.providers.magpipe import wire as mp_wire
+    from tests.sandbox_helpers import advance_clock
+
+    phones = numbers(300, start=7000)
+    created = bc_create(url, phones, status="scheduled", trigger_timestamp=int(time.time() * 1000))
+    assert created.status_code == 200, created.text
+    batch_id = created.json()["data"]["batch_call_id"]
+    magpipe_id = mp_create(url, phones[:200], name="read-back", status="running")["id"]
+    advance_clock(url, 86400)
+    answer = httpx.get(f"{url}/batch-call/{batch_id}", headers=BC_HEADERS, timeout=10)
+    detail = bc.BatchDetail.model_validate(bc.Envelope.model_validate(answer.json(), strict=True).data, strict=True)
+    assert [t.to_number for t in detail.tasks] == phones
+    assert all(t.status in bc.TERMINAL_TASK and t.call_id and t.completed_timestamp for t in detail.tasks)
+    got = mp_wire.GetAnswer.model_validate(mp(url, {"action": "get", "batch_id": magpipe_id}).json(), strict=True)
+    assert [r.phone_number for r in got.recipients] == phones[:200]
+    assert all(r.status in mp_wire.TERMINAL_RECIPIENT and r.call_record_id and r.completed_at for r in got.recipients)
