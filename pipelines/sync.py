@@ -45,8 +45,9 @@ def sync(ledger: Ledger, client: ProviderClient, chunks: list[ChunkRecord], *, p
     """Read started batches (all of one provider) from it; a batch over at the provider, every recipient final, is `finished`.
 
     Up to `in_flight` batches are read at once (reads are idempotent: each is retried under
-    `policy`, 429/Retry-After honoured); each is recorded, in order, on this thread as it
-    arrives, so the provider's work and this process's overlap.
+    `policy`, 429/Retry-After honoured) while this thread records what arrived, in order,
+    RECORD_BATCHES to a transaction, so the provider's work and this process's overlap.
+    If a read fails, what was read before it is recorded first.
     """
     report = SyncReport()
     stamp = now()

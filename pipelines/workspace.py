@@ -1,8 +1,9 @@
 """Where a command works, resolved once and passed whole: its settings, the ledger, the home folder, the DuckDB file.
 
-The CLI builds one per command (`Workspace.open(settings)`), `watch` one per inbox (its
-[[watch]] entry's settings over the same ledger), the notebook API one per call; import,
-submit, sync, cancel, reschedule and retry take it instead of (settings, ledger, home, db).
+The CLI builds one per command (`Workspace.open(settings)`) and `watch` one per inbox (its
+[[watch]] entry's settings over the same ledger); import, submit, sync, cancel, reschedule
+and retry take it instead of (settings, ledger, home, db). (The notebook API only reads
+DuckDB: it resolves the same settings and needs no ledger.)
 """
 
 from __future__ import annotations
