@@ -10,11 +10,10 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipelines.settings import Settings
 from pipelines.errors import CampaignError, CampaignStopped, InputError, ProviderUnreachable, SubmissionPending, UsageError
-from pipelines.ingest.hours import CallingHours
-from pipelines.ingest.options import IngestOptions
 from pipelines.ledger import Ledger, now
 from pipelines.providers.base import ProviderClient
 from pipelines.providers.registry import campaign_provider, spec
@@ -24,6 +23,10 @@ from pipelines.sync import SyncReport, sync
 from pipelines.workspace import Workspace
 from schemas.contacts import BatchPlan, ImportSummary
 from schemas.ledger import ChunkRecord, ChunkState, ImportFileRecord, ImportRecord
+
+if TYPE_CHECKING:  # the ingest modules bring numpy and pyarrow: loaded by the commands that read files
+    from pipelines.ingest.hours import CallingHours
+    from pipelines.ingest.options import IngestOptions
 
 
 def make_submitter(

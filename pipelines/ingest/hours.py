@@ -22,12 +22,14 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from functools import lru_cache
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
-
-import numpy as np
 
 from pipelines.errors import UsageError
 from schemas.provider import AccountWindow
+
+if TYPE_CHECKING:  # numpy is imported by the functions that use it: `submit` and `sync` start without it
+    import numpy as np
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # index = Monday-based weekday
 LEGAL_START, LEGAL_END = 8 * 60, 21 * 60  # 08:00–21:00 at the called party's location (US TCPA)
@@ -121,6 +123,8 @@ def _local_minutes(zone: str, start: int, count: int) -> np.ndarray:
     readings differ the minute of the change is found by bisection, so DST changes land on
     the minute they happen (offsets and their changes fall on whole minutes since 1900).
     """
+    import numpy as np
+
     tz = _zone(zone)
 
     def offset(minute: int) -> int:
@@ -143,6 +147,8 @@ def _local_minutes(zone: str, start: int, count: int) -> np.ndarray:
 
 def allowed_minutes(zones: str, hours: CallingHours, start_minute: int, count: int) -> np.ndarray:
     """For each Unix minute from start_minute: may the recipients of this zone set be called?"""
+    import numpy as np
+
     ok = np.ones(count, dtype=bool)
     days = np.zeros(7, dtype=bool)
     days[list(hours.days)] = True
@@ -184,6 +190,8 @@ def _first_open(zones: str, hours: CallingHours, start: int) -> int | None:
 
 def _runs(ok: np.ndarray) -> list[tuple[int, int]]:
     """(start index, length) of each run of True."""
+    import numpy as np
+
     padded = np.concatenate([[False], ok, [False]]).astype(np.int8)
     edges = np.flatnonzero(np.diff(padded))
     return [(int(a), int(b - a)) for a, b in zip(edges[::2], edges[1::2])]
@@ -218,6 +226,8 @@ def account_window(zones: str, hours: CallingHours, account_timezone: str, now: 
 @lru_cache(maxsize=1024)
 def _account_window(zones: str, hours: CallingHours, account_timezone: str, start: int) -> AccountWindow | None:
     """account_window for the 14 days from the UTC midnight `start` (cached: one grid per zone set and day)."""
+    import numpy as np
+
     count = HORIZON_DAYS * 1440
     ok = allowed_minutes(zones, hours, start, count)
     local = _local_minutes(account_timezone, start, count)
@@ -233,6 +243,8 @@ def _account_window(zones: str, hours: CallingHours, account_timezone: str, star
 
 def _best_window(grid: np.ndarray) -> tuple[int, int, list[int]] | None:
     """(first minute, last minute, weekdays) maximising days × minutes with every slot allowed."""
+    import numpy as np
+
     sums = np.concatenate([np.zeros((7, 1), dtype=np.int32), np.cumsum(grid, axis=1, dtype=np.int32)], axis=1)
     runs = [_runs(grid[d]) for d in range(7)]
     starts = sorted({a for day in runs for a, _ in day})

@@ -11,14 +11,16 @@ from __future__ import annotations
 import email.utils
 import time
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import httpx
 import pydantic_core
 from pydantic import BaseModel
 
 from pipelines.errors import AmbiguousOutcome, NotFoundError, ProviderError, ProviderUnreachable, TransientProviderError
 from schemas.provider import ChunkPeople, RemoteBatch, RemoteBatchDetail, Schedule
+
+if TYPE_CHECKING:  # imported by the edge itself: a command that sends nothing (a `sync` with nothing to read) skips it
+    import httpx
 
 
 class ProviderClient(Protocol):
@@ -65,6 +67,9 @@ class HttpEdge:
                  credentials: tuple[str, ...] = ()):  # fmt: skip
         self.label = label
         self.credentials = credentials  # the environment variables to check when the provider refuses them
+        import httpx
+
+        self._httpx = httpx
         self._http = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout, transport=transport)
 
     def close(self) -> None:
@@ -74,6 +79,7 @@ class HttpEdge:
              params=None) -> httpx.Response:  # fmt: skip
         """Send a request; a body (a request model, fields left unset omitted, a plain dict, or RawJson) is sent as JSON."""
         what = f"{self.label} {method} {path}"
+        httpx = self._httpx
         content, headers = None, None
         if body is not None:
             if isinstance(body, RawJson):
