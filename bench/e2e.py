@@ -7,7 +7,11 @@ Side by side in one run, on the same generated 1,000,000-row file:
 - `campaigns import FILE --campaign … --dry-run --out DIR`;
 - the real `campaigns import FILE --campaign … --provider batchcall` into a local sandbox started as its own
   process (`campaigns sandbox --speed 20000`, state in memory), with the time to the first batch started;
-- `campaigns import FILE --campaign … --hold` of 1M and of 10M rows (planned into the ledger, nothing sent).
+- `campaigns import FILE --campaign … --hold` of 1M and of 10M rows (planned into the ledger, nothing sent);
+- then, on the last real import's sandbox and home, its clock moved ten days on so that every call is over: the
+  first full `campaigns sync` (it publishes to DuckDB at its end), a `sync` with nothing left to read, `campaigns
+  publish --campaign` (the campaign rewritten on demand), a second file of 1 % new rows imported into the same
+  campaign and, its calls over, the `sync` where 1 % of the recipients changed (its publish included).
 
 The dry run runs 3 times and the real import twice (each into a fresh sandbox): the fastest and the median are
 reported, since this VM's speed drifts by tens of percent from one minute to the next. Wall time is taken from
@@ -93,6 +97,30 @@ class LocalSandbox:
         self.process.wait(10)
 
 
+def syncs(sandbox: LocalSandbox, home: Path, work: Path, rows: int) -> dict:
+    """Sync and publish a campaign whose calls are all over, then again after 1 % more: each a fresh process."""
+    import httpx
+
+    def clock(days: float) -> None:
+        url = f"http://127.0.0.1:{sandbox.port}/_sandbox/clock"
+        httpx.post(url, json={"advance_seconds": days * 86400}, timeout=30).raise_for_status()
+
+    sync = [*CAMPAIGNS, "sync", "--campaign", "bench", "--home", str(home)]
+    clock(10)
+    figures: dict = {}
+    before = sandbox.cpu_seconds()
+    figures["full"] = measure(sync, env=sandbox.env)
+    figures["full"]["sandbox_cpu_seconds"] = round(sandbox.cpu_seconds() - before, 1)
+    figures["nothing_new"] = repeated([measure(sync, env=sandbox.env) for _ in range(5)])
+    figures["publish_campaign"] = measure([*CAMPAIGNS, "publish", "--campaign", "bench", "--home", str(home)])
+    more = write(work / "one_percent.csv", max(1, rows // 100), seed=7)
+    figures["one_percent_import"] = measure([*CAMPAIGNS, "import", str(more), "--campaign", "bench", "--provider", "batchcall",
+                                             "--home", str(home)], env=sandbox.env)  # fmt: skip
+    clock(10)
+    figures["one_percent"] = measure(sync, env=sandbox.env)
+    return figures
+
+
 def startup(argv: list[str], repeat: int = 5, **kwargs) -> dict:
     runs = [measure(argv, **kwargs)["seconds"] for _ in range(repeat)]
     return {"seconds": min(runs), "median_seconds": statistics.median(runs), "runs_seconds": runs}
@@ -121,13 +149,15 @@ def run(rows: int = 1_000_000, hold_rows: int | None = 10_000_000, repeat: int =
                                                 str(work / f"dry{n}"), "--home", str(work / "dry-home")])
                                        for n in range(repeat)])  # fmt: skip
         runs = []
-        for n in range(repeat_import):  # each into a fresh sandbox and a fresh home
+        for n in range(repeat_import):  # each into a fresh sandbox and a fresh home; the last stays up for the syncs
             sandbox = LocalSandbox()
             try:
                 before = sandbox.cpu_seconds()
                 runs.append(measure([*CAMPAIGNS, "import", str(path), "--campaign", "bench", "--provider", "batchcall",
                                      "--home", str(work / f"home{n}")], env=sandbox.env))  # fmt: skip
                 runs[-1]["sandbox_cpu_seconds"] = round(sandbox.cpu_seconds() - before, 1)
+                if n == repeat_import - 1:
+                    figures["sync"] = syncs(sandbox, work / f"home{n}", work, rows)
             finally:
                 sandbox.close()
         figures["import"] = repeated(runs)
@@ -144,6 +174,8 @@ def run(rows: int = 1_000_000, hold_rows: int | None = 10_000_000, repeat: int =
     figures["dry_run_vs_naive"] = round(naive / dry, 1)  # fastest against the one naive run
     figures["import_vs_dry_run"] = round(real / dry, 1)  # fastest against fastest
     figures["import_vs_dry_run_median"] = round(figures["import"]["median_seconds"] / figures["dry_run"]["median_seconds"], 1)
+    for name in ("full", "publish_campaign", "one_percent"):
+        figures["sync"][f"{name}_vs_dry_run"] = round(figures["sync"][name]["seconds"] / dry, 1)
     if "first_batch_seconds" in figures["import"]:
         figures["first_batch_vs_dry_run"] = round(figures["import"]["first_batch_seconds"] / dry, 2)
     return figures

@@ -12,21 +12,17 @@ import secrets
 import socket
 import sqlite3
 import time
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 from sqlalchemy import String, bindparam, case, delete, event, func, insert, inspect, literal, select, type_coerce, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, SQLModel, create_engine
 from sqlmodel.sql.sqltypes import UTCDateTime
 
-from pipelines import segments
 from pipelines.errors import ConcurrentChange, IllegalTransition, LockHeld, StorageError, UsageError
 from pipelines.redact import redact
 from schemas.ledger import (
@@ -48,6 +44,11 @@ from schemas.ledger import (
     SuppressionRecord,
 )
 from schemas.provider import ChunkPeople, RemoteBatchDetail
+
+if TYPE_CHECKING:  # heavy: imported by the methods that use them, so that `sync` and `status` start quickly
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
 
 STALE_LOCK_SECONDS = 15 * 60  # a lock from another host that has not beaten this long is abandoned
 _LOG_STATEMENT = insert(ChangeRecord)
@@ -77,6 +78,7 @@ def _add_missing_columns(connection) -> None:
     inspector = inspect(connection)
     for table in SQLModel.metadata.sorted_tables:
         present = {column["name"] for column in inspector.get_columns(table.name)}
+        added = False
         for column in table.columns:
             if column.name in present:
                 continue
@@ -84,6 +86,10 @@ def _add_missing_columns(connection) -> None:
             kind = column.type.compile(connection.dialect)
             literal = "" if default is None else f" DEFAULT {default!r}" if isinstance(default, str) else f" DEFAULT {default}"
             connection.execute(text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}{literal}'))
+            added = True
+        if added:  # the new columns' indexes (create_all makes a table's indexes only with the table)
+            for index in table.indexes:
+                index.create(connection, checkfirst=True)
 
 
 def _account_old_imports(connection) -> None:
@@ -103,6 +109,10 @@ def _account_old_imports(connection) -> None:
 def _segment_old_plans(connection) -> None:
     """A ledger made before plan segments: its contacts, rejects and duplicates rows become segments (one per chunk,
     one per import's block of rejects or duplicates), retries learn their contacts' import chunks, the old tables go."""
+    import pandas as pd
+    import pyarrow as pa
+    from pipelines import segments
+
     from sqlalchemy import text
 
     present = set(inspect(connection).get_table_names())
@@ -286,6 +296,9 @@ class Ledger:
     def recently_submitted(self, days: float) -> np.ndarray:
         """Numbers any campaign started calling within the last `days` days (first calls and retries), as sorted
         int64 keys."""
+        import pyarrow as pa
+        from pipelines import segments
+
         since = now() - timedelta(days=days)
         started = (ChunkRecord.started_at.is_not(None), ChunkRecord.started_at >= since)
         firsts = (select(PlanSegmentRecord.numbers).join(ChunkRecord, ChunkRecord.key == PlanSegmentRecord.chunk_key)
@@ -313,6 +326,8 @@ class Ledger:
             return self._campaign_keys(connection, campaign)
 
     def _campaign_keys(self, connection, campaign: str) -> np.ndarray:
+        from pipelines import segments
+
         query = select(PlanSegmentRecord.numbers).where(PlanSegmentRecord.campaign == campaign, PlanSegmentRecord.kind == "contacts")
         return _sorted_keys([segments.keys(blob) for (blob,) in connection.execute(query)])
 
@@ -325,6 +340,9 @@ class Ledger:
         are checked against every number the campaign already holds: a number in two of a
         campaign's chunks would be called twice, so that is refused as a bug.
         """
+        import numpy as np
+        from pipelines import segments
+
         with Session(self.engine) as session:
             session.add(record)
             session.flush()
@@ -498,6 +516,8 @@ class Ledger:
 
     def chunk_contacts(self, key: str) -> ChunkPeople:
         """The people of one chunk, in order: its contacts, or for a retry chunk the contacts it repeats."""
+        from pipelines import segments
+
         segment = select(PlanSegmentRecord.campaign, PlanSegmentRecord.data).where(
             PlanSegmentRecord.kind == "contacts", PlanSegmentRecord.chunk_key == key)
         with self.engine.connect() as connection:
@@ -509,6 +529,10 @@ class Ledger:
 
     def _retry_members(self, connection, key: str) -> tuple[pa.Table, str]:
         """A retry chunk's contacts, in its order, from the segments of the import chunks they came from."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        from pipelines import segments
+
         members = connection.execute(
             select(RetryRecord.e164, RetryRecord.campaign, RetryRecord.origin_chunk).where(RetryRecord.chunk_key == key)
             .order_by(RetryRecord.position)).all()  # fmt: skip
@@ -527,6 +551,12 @@ class Ledger:
 
     def contact_chunks(self, campaign: str) -> pd.DataFrame:
         """Every contact of the campaign with its import chunk: e164, chunk_key."""
+        import numpy as np
+        import pandas as pd
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        from pipelines import segments
+
         query = select(PlanSegmentRecord.chunk_key, PlanSegmentRecord.numbers).where(
             PlanSegmentRecord.campaign == campaign, PlanSegmentRecord.kind == "contacts")
         with self.engine.connect() as connection:
@@ -540,6 +570,9 @@ class Ledger:
     def segments(self, kind: str, campaigns: Iterable[str], import_ids: Iterable[int] | None = None) -> Iterator[pa.Table]:
         """The rows of the campaigns' `kind` segments (of these imports only, if given), with campaign, import_id
         (and, for contacts, chunk_key) added, a few segments at a time."""
+        import pyarrow as pa
+        from pipelines import segments
+
         query = select(PlanSegmentRecord.campaign, PlanSegmentRecord.import_id, PlanSegmentRecord.chunk_key,
                        PlanSegmentRecord.data).where(PlanSegmentRecord.kind == kind,
                                                      PlanSegmentRecord.campaign.in_(list(campaigns)))  # fmt: skip
@@ -553,7 +586,7 @@ class Ledger:
                     table = segments.decode(data)
                     extra = {"campaign": campaign, "import_id": import_id} | ({"chunk_key": chunk_key} if kind == "contacts" else {})
                     for name, value in extra.items():
-                        table = table.append_column(name, pa.array([value] * table.num_rows, _TYPES[name]))
+                        table = table.append_column(name, pa.array([value] * table.num_rows, pa.type_for_alias(_TYPES[name])))
                     tables.append(table)
                 yield pa.concat_tables(tables)
 
@@ -620,9 +653,10 @@ class Ledger:
         batch_rows, changed = [], []
         with self.engine.begin() as connection:
             ids = [detail.batch.id for _, detail in reads]
-            known = {(batch_id, e164): (status, call) for batch_id, e164, status, call in connection.execute(
-                select(RecipientRecord.provider_batch_id, RecipientRecord.e164, RecipientRecord.status,
-                       RecipientRecord.call_record_id).where(RecipientRecord.provider_batch_id.in_(ids)))}  # fmt: skip
+            query = ("SELECT provider_batch_id, e164, status, call_record_id FROM recipient_status "
+                     f"WHERE provider_batch_id IN ({', '.join('?' * len(ids))})")  # fmt: skip
+            known = {(batch_id, e164): (status, call) for part in _driver_rows(connection, query, ids)
+                     for batch_id, e164, status, call in part}  # fmt: skip
             for chunk, detail in reads:
                 batch = detail.batch
                 batch_rows.append({
@@ -635,20 +669,21 @@ class Ledger:
                             if known.get((batch.id, r.e164)) != (r.status, r.call_record_id)]  # fmt: skip
             if batch_rows:
                 connection.execute(self._upsert(ProviderBatchRecord, ["provider_batch_id"], list(batch_rows[0])), batch_rows)
-            if changed:
-                attempted, ended = (_driver_times(connection, [getattr(r, name) for _, _, r in changed])
-                                    for name in ("attempted_at", "completed_at"))  # fmt: skip
-                synced = _driver_times(connection, [stamp])[0]
-                rows = [(batch_id, r.e164, campaign, r.status, r.call_record_id, first, last, r.error, synced)
-                        for (batch_id, campaign, r), first, last in zip(changed, attempted, ended)]  # fmt: skip
-                marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
-                connection.exec_driver_sql(_RECIPIENT_UPSERT.replace("?", marker), rows)
             for key in finished:
                 fields = {"state": str(ChunkState.FINISHED), "updated_at": stamp}
                 if connection.execute(_move_statement(tuple(fields)), {"key_": key, "expected_": str(ChunkState.STARTED), **fields}).first() is None:
                     raise ConcurrentChange(f"chunk {key} was expected in state started but another process moved it")
             self._log(connection, [(chunk.campaign, "batch", detail.batch.id) for chunk, detail in reads]
                       + [(chunk.campaign, "chunk", chunk.key) for chunk, _ in reads if chunk.key in finished])  # fmt: skip
+            if changed:  # numbered with this transaction's last change: a publish copies rows written after its watermark
+                seq = connection.execute(select(func.max(ChangeRecord.seq))).scalar_one()
+                attempted, ended = (_driver_times(connection, [getattr(r, name) for _, _, r in changed])
+                                    for name in ("attempted_at", "completed_at"))  # fmt: skip
+                synced = _driver_times(connection, [stamp.timestamp()])[0]
+                rows = [(batch_id, r.e164, campaign, r.status, r.call_record_id, first, last, r.error, synced, seq)
+                        for (batch_id, campaign, r), first, last in zip(changed, attempted, ended)]  # fmt: skip
+                marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+                connection.exec_driver_sql(_RECIPIENT_UPSERT.replace("?", marker), rows)
 
     def recipient_progress(self, batch_ids: Iterable[str]) -> tuple[int, int]:
         """(recipients whose call is over, recipients) of these provider batches, as last synced."""
@@ -662,6 +697,38 @@ class Ledger:
         with self.engine.connect() as connection:
             done, total = connection.execute(query).one()
         return int(done), int(total)
+
+    def recipient_tables(self, campaigns: Iterable[str], since: tuple[int, int, list[str]] | None = None,
+                         size: int = 131_072) -> Iterator[pa.Table]:
+        """The campaigns' recipients (RECIPIENT_COLUMNS, times as UTC timestamps) as Arrow tables of up to `size` rows.
+        `since` = (after, upto, batch ids): only the rows written by the changes numbered after..upto (and, of those
+        batches, rows written before rows were numbered). Read through the driver's plain rows, in bulk.
+
+        (ADBC's SQLite driver reads them into Arrow four times as fast, but it links its own copy of SQLite: two
+        copies in one process break each other's locks on the ledger — https://sqlite.org/howtocorrupt.html 2.2.1 —
+        and an import that published while it submitted died of SIGBUS.)"""
+        import pyarrow as pa
+
+        campaigns = list(campaigns)
+        where, params = f"campaign IN ({', '.join('?' * len(campaigns))})", campaigns
+        if since is not None:
+            after, upto, batch_ids = since
+            legacy = f" OR (change_seq IS NULL AND provider_batch_id IN ({', '.join('?' * len(batch_ids))}))" if batch_ids else ""
+            where += f" AND ((change_seq > ? AND change_seq <= ?){legacy})"
+            params = [*params, after, upto, *batch_ids]
+        query = f"SELECT {', '.join(RECIPIENT_COLUMNS)} FROM recipient_status WHERE {where}"  # noqa: S608 - our names
+        schema = pa.schema([(name, pa.timestamp("us", "UTC") if name in _TIME_COLUMNS else pa.string())
+                            for name in RECIPIENT_COLUMNS])  # fmt: skip
+        with self.engine.connect() as connection:
+            sqlite = connection.dialect.name == "sqlite"
+            for rows in _driver_rows(connection, query, params, size):
+                columns = []
+                for field, values in zip(schema, zip(*rows)):
+                    if sqlite and pa.types.is_timestamp(field.type):  # SQLite's UTC text (see _driver_times), parsed whole
+                        columns.append(pa.array(values, pa.string()).cast(pa.timestamp("us")).cast(field.type))
+                    else:
+                        columns.append(pa.array(values, field.type))
+                yield pa.table(columns, schema=schema)
 
     def _upsert(self, model, keys: list[str], columns: list[str]):
         """INSERT … ON CONFLICT (keys) DO UPDATE, for SQLite and PostgreSQL alike."""
@@ -684,6 +751,8 @@ class Ledger:
 
     def frame(self, model, campaigns: Iterable[str] | None = None, **equals_any) -> pd.DataFrame:
         """Rows of one table as a DataFrame, filtered by campaign and `column=[values]`, in bulk."""
+        import pandas as pd
+
         table = model.__table__
         times = [c.name for c in table.columns if isinstance(c.type, UTCDateTime)]
         # times come as the driver stores them and are parsed as whole columns (not one datetime object per value)
@@ -705,8 +774,9 @@ class Ledger:
 
     def require_campaign(self, campaign: str) -> None:
         """Refuse a campaign with no batches (a typo, most likely), naming the nearest one the ledger has."""
-        if self.chunks(campaign):
-            return
+        with self.engine.connect() as connection:
+            if connection.execute(select(ChunkRecord.key).where(ChunkRecord.campaign == campaign).limit(1)).first():
+                return
         import difflib
 
         known = self.campaigns()
@@ -727,10 +797,15 @@ class Ledger:
             return list(session.exec(query).scalars())
 
 
-_TYPES = {"campaign": pa.string(), "import_id": pa.int64(), "chunk_key": pa.string()}
+RECIPIENT_COLUMNS = ("provider_batch_id", "e164", "campaign", "status", "call_record_id", "attempted_at", "completed_at",
+                     "error", "synced_at")  # fmt: skip
+_TIME_COLUMNS = ("attempted_at", "completed_at", "synced_at")
+_TYPES = {"campaign": "string", "import_id": "int64", "chunk_key": "string"}  # pyarrow type names
 
 
 def _sorted_keys(parts: list[np.ndarray]) -> np.ndarray:
+    import numpy as np
+
     return np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
 
 
@@ -759,21 +834,37 @@ def _held_imports(campaign: str):
 
 _RECIPIENT_UPSERT = (
     "INSERT INTO recipient_status (provider_batch_id, e164, campaign, status, call_record_id, attempted_at, completed_at, error,"
-    " synced_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (provider_batch_id, e164) DO UPDATE SET"
+    " synced_at, change_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (provider_batch_id, e164) DO UPDATE SET"
     " campaign = excluded.campaign, status = excluded.status, call_record_id = excluded.call_record_id,"
     " attempted_at = excluded.attempted_at, completed_at = excluded.completed_at, error = excluded.error,"
-    " synced_at = excluded.synced_at"
+    " synced_at = excluded.synced_at, change_seq = excluded.change_seq"
 )
 
 
-def _driver_times(connection, moments: list[datetime | None]) -> list:
-    """Aware datetimes as the driver stores them for the ORM's UTCDateTime columns: SQLite's text (what SQLAlchemy
-    writes: UTC, no offset, microseconds; formatted here as one array), PostgreSQL's timestamptz (the datetimes)."""
+def _driver_rows(connection, sql: str, params: Sequence = (), size: int = 100_000) -> Iterator[list[tuple]]:
+    """Rows of `sql` (written with ? markers) as the driver's plain tuples, `size` at a time, in the caller's
+    transaction: bulk reads skip SQLAlchemy's per-row processing."""
+    if connection.dialect.paramstyle != "qmark":
+        sql = sql.replace("?", "%s")
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(sql, tuple(params))
+        while rows := cursor.fetchmany(size):
+            yield rows
+    finally:
+        cursor.close()
+
+
+def _driver_times(connection, seconds: list[float | None]) -> list:
+    """UTC epoch seconds as the driver stores them for the ORM's UTCDateTime columns: SQLite's text (what SQLAlchemy
+    writes: UTC, no offset, microseconds; formatted here as one array), PostgreSQL's timestamptz (aware datetimes)."""
+    import numpy as np
+
     if connection.dialect.name != "sqlite":
-        return list(moments)
-    seconds = np.array([np.nan if moment is None else moment.timestamp() for moment in moments], dtype=np.float64)
-    missing = np.isnan(seconds)
-    micro = np.round(np.where(missing, 0, seconds) * 1e6).astype(np.int64).astype("datetime64[us]")
+        return [None if value is None else datetime.fromtimestamp(value, UTC) for value in seconds]
+    values = np.array([np.nan if value is None else value for value in seconds], dtype=np.float64)
+    missing = np.isnan(values)
+    micro = np.round(np.where(missing, 0, values) * 1e6).astype(np.int64).astype("datetime64[us]")
     text = np.char.replace(np.datetime_as_string(micro, unit="us"), "T", " ").astype(object)
     text[missing] = None
     return text.tolist()

@@ -6,16 +6,26 @@ watermark, in `publish_state`). A publish applies every change after the waterma
 whoever made it, so a publish that failed or was killed is caught up by the next one,
 and a publish with nothing new does nothing at all.
 
-A publish copies the current file to a temporary name, upserts (INSERT OR REPLACE on
-natural keys, in bulk; an import's contacts, rejects and duplicates are replaced whole:
-deleted by import or campaign, then inserted) into the copy, checkpoints it and renames it
-over the old file. A file whose tables still carry the old keys on those three is rebuilt.
-The copy is committed every million rows (DuckDB holds a transaction's rows in memory, so
-ten million contacts would need gigabytes); it is only renamed into place once complete.
-Readers that hold the old file keep reading their complete snapshot; new readers get
-the complete new one; nobody ever sees half a sync, and a reader's lock is on a file the
-writer no longer touches. Writers take turns through a lock file; leftovers of a killed
-writer are swept by the next.
+A publish never writes the file readers open. It keeps a second version (`.campaigns.duckdb.standby`, the file it
+last replaced), applies the changes after the standby's watermark to it — upserts (INSERT OR REPLACE on natural
+keys, in bulk from Arrow; an import's contacts, rejects and duplicates are replaced whole, deleted by import or
+campaign then inserted; recipients replaced by key) — sets its watermark, checkpoints it and renames it over the file;
+the version it replaced becomes the standby and receives the same changes, replayed from a spill of what was just
+applied, so that it is current again for the next publish. A publish that changes 1 % of the rows writes those rows
+twice and copies nothing. When the standby is missing (the first publishes, or after a rebuild or a campaign
+republished whole), is still read by somebody (a reader who opened the file before the last publish: DuckDB's lock
+refuses the writer, and within this process, where that lock does not hold, its open descriptor shows), or is
+unusable, the current file is copied instead. A file whose unkeyed tables still carry keys, or a rebuild, is written
+fresh. Recipients are the large table: the ledger numbers each row with the change that wrote it, and a publish reads
+only the rows numbered after its watermark.
+
+The file is committed every million rows (DuckDB holds a transaction's rows in memory, so ten million contacts would
+need gigabytes); it is only renamed into place once complete. Readers that hold the old file keep reading their
+complete snapshot; new readers get the complete new one; nobody ever sees half a sync, and a reader's lock is on a
+file the writer does not touch. Writers take turns through a lock file; leftovers of a killed writer are swept by the
+next (a standby a killed publish left half brought forward is brought forward again: every step is an upsert or a
+replace, so applying a change twice leaves what applying it once does). The standby costs one more file of the same
+size on disk.
 """
 
 from __future__ import annotations
@@ -30,11 +40,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import duckdb
-import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
+from pipelines.report import duckdb  # DuckDB's engine alone, as reports use it
 
 from pipelines.errors import PublishError
 from pipelines.ledger import Ledger
@@ -43,11 +51,13 @@ from schemas.ledger import (
     ImportFileRecord,
     ImportRecord,
     ProviderBatchRecord,
-    RecipientRecord,
     SnapshotRecord,
 )
 from pipelines.report import Published, published_state
-from schemas.warehouse import ADDED_COLUMNS, BY_IMPORT, TABLES, VIEWS
+from schemas.warehouse import ADDED_COLUMNS, BY_IMPORT, RECIPIENT_KEY, TABLES, UNKEYED, VIEWS
+
+if TYPE_CHECKING:  # imported where rows are built: a publish with nothing new needs neither pandas nor pyarrow
+    import pyarrow as pa
 
 WRITER_WAIT_SECONDS = 300
 COMMIT_ROWS = 1_000_000  # the copy is committed every this many rows (it is renamed into place only when complete)
@@ -81,6 +91,9 @@ def publish(ledger: Ledger, db: Path, campaigns: Iterable[str] | None = None, *,
     happens when the file is missing, older than the watermark, or from another ledger).
     """
     temporary = db.with_name(f".{db.name}.{os.getpid()}.tmp")
+    previous = db.with_name(f".{db.name}.{os.getpid()}.tmp.previous")
+    spill = db.with_name(f".{db.name}.{os.getpid()}.tmp.spill")
+    connection = None
     try:
         with _writer_lock(db):
             _sweep(db)
@@ -89,16 +102,33 @@ def publish(ledger: Ledger, db: Path, campaigns: Iterable[str] | None = None, *,
             fresh = rebuild or state is None or state.ledger_id != ledger.ledger_id or keyed
             if not fresh and state.change_seq >= head and not campaigns:
                 return 0
+            after = None if fresh else state.change_seq
+            if not fresh:  # the previous version, kept by the last publish: brought forward from its own watermark
+                connection, after, target = *_open_standby(db, ledger.ledger_id, head, after), _standby(db)
+            if connection is None:  # a fresh file, or a copy of the current one
+                if not fresh and db.exists():
+                    shutil.copyfile(db, temporary)
+                connection, target = duckdb.connect(str(temporary)), temporary
             if fresh:
                 frames = _frames(ledger, ledger.campaigns(), None, None, None)
             else:
-                frames = _changed_frames(ledger, state.change_seq, head, list(campaigns or ()))
-            if not fresh and db.exists():
-                shutil.copyfile(db, temporary)
-            _write(temporary, frames, Published(ledger.ledger_id, head))
-            _fsync(temporary)
-            os.replace(temporary, db)
+                frames = _changed_frames(ledger, after, head, list(campaigns or ()))
+            # what the changes wrote is applied to the standby as well (from a spill); a rebuild or a campaign
+            # republished whole is not applied twice: the file it replaced is no standby, the next publish copies
+            incremental = not fresh and not campaigns
+            replay = _write(connection, frames, Published(ledger.ledger_id, head), spill if incremental else None)
+            connection = None
+            _fsync(target)
+            if incremental:  # the version readers hold now becomes the next publish's standby
+                os.link(db, previous)
+            os.replace(target, db)
+            if incremental:
+                os.replace(previous, _standby(db))
+            else:
+                _standby(db).unlink(missing_ok=True)
             _fsync(db.parent)
+            if replay is not None:  # readers have the new file: bring the standby forward too, from the spill
+                _catch_up(db, ledger.ledger_id, head, replay)
             return head - (0 if fresh else state.change_seq)
     except (duckdb.Error, OSError) as exc:
         raise PublishError(
@@ -106,40 +136,114 @@ def publish(ledger: Ledger, db: Path, campaigns: Iterable[str] | None = None, *,
             "publishes (or `campaigns publish`) brings the file up to date"
         ) from exc
     finally:
-        temporary.unlink(missing_ok=True)
-        Path(str(temporary) + ".wal").unlink(missing_ok=True)
+        if connection is not None:
+            connection.close()
+        for leftover in (temporary, Path(str(temporary) + ".wal"), previous):
+            leftover.unlink(missing_ok=True)
+        shutil.rmtree(spill, ignore_errors=True)
+
+
+def _catch_up(db: Path, ledger_id: str, head: int, replay: dict[str, object]) -> None:
+    """Apply what this publish applied to the standby as well, so that the next publish applies only its own changes.
+    Skipped (the standby then lags, and the next publish brings it forward from the ledger) when somebody still reads
+    it or it cannot be written: readers never wait for it, and a failure here changes nothing they see."""
+    connection, _ = _open_standby(db, ledger_id, head, 0)
+    if connection is None:
+        return
+    try:
+        _write(connection, replay, Published(ledger_id, head))
+    except (duckdb.Error, OSError):
+        pass
+
+
+def _standby(db: Path) -> Path:
+    return db.with_name(f".{db.name}.standby")
+
+
+def _open_standby(db: Path, ledger_id: str, head: int, after: int):
+    """The standby (the file as the publish before last left it) opened for writing, and its watermark; or
+    (None, after) when there is none, it is from another ledger or has a newer schema than this publish writes, or
+    somebody still reads it (a reader who opened the file two publishes ago: DuckDB's lock refuses the writer, and
+    within this process, where that lock does not hold, its open descriptor shows)."""
+    standby = _standby(db)
+    if not standby.exists() or _open_in_this_process(standby):
+        return None, after
+    try:
+        connection = duckdb.connect(str(standby))
+    except duckdb.Error:  # read by another process, or not a database
+        return None, after
+    try:
+        state = published_state(standby, connection)
+        keyed = connection.execute(_KEYED_QUERY).fetchone()[0] > 0
+    except duckdb.Error:
+        state = None
+    if state is None or keyed or state.ledger_id != ledger_id or state.change_seq > head:
+        connection.close()
+        return None, after
+    return connection, state.change_seq
+
+
+def _open_in_this_process(path: Path) -> bool:
+    """Whether this process holds `path` open (Linux: /proc/self/fd; elsewhere, assume it might)."""
+    try:
+        target = path.stat()
+        for entry in os.scandir("/proc/self/fd"):
+            try:
+                found = os.stat(entry.path)
+            except OSError:
+                continue
+            if (found.st_dev, found.st_ino) == (target.st_dev, target.st_ino):
+                return True
+    except OSError:
+        return True
+    return False
 
 
 @dataclass
 class Parts:
-    """Rows of a BY_IMPORT table, as Arrow tables a few at a time, and what they replace: (column, values) pairs
-    whose rows are deleted first (none for a fresh file)."""
+    """Rows of an unkeyed table (schemas.warehouse.UNKEYED), as Arrow tables a few at a time, and what they replace:
+    (column, values) pairs whose rows are deleted first (none for a fresh file), and `keys`, the columns by which
+    each table's rows replace those the file holds."""
 
     tables: Iterable[pa.Table]
     replaces: list[tuple[str, list]]
+    keys: tuple[str, ...] = ()
+
+
+_KEYED_QUERY = ("SELECT count(*) FROM duckdb_constraints() WHERE constraint_type = 'PRIMARY KEY' AND table_name IN "
+                f"({', '.join(repr(t) for t in UNKEYED)})")  # fmt: skip
 
 
 def _read_file(db: Path) -> tuple[Published | None, bool]:
-    """The file's watermark, and whether it was written when contacts, rejects and duplicates had primary keys (such
-    a file is rebuilt once, without them); one read-only open."""
+    """The file's watermark, and whether it was written when an unkeyed table (schemas.warehouse.UNKEYED) had a
+    primary key (such a file is rebuilt once, without them); one read-only open."""
     if not db.exists():
         return None, False
     from pipelines.report import reader
 
     with reader(db) as connection:
-        query = ("SELECT count(*) FROM duckdb_constraints() WHERE constraint_type = 'PRIMARY KEY' AND table_name IN "
-                 f"({', '.join(repr(t) for t in BY_IMPORT)})")  # fmt: skip
-        return published_state(db, connection), connection.execute(query).fetchone()[0] > 0
+        return published_state(db, connection), connection.execute(_KEYED_QUERY).fetchone()[0] > 0
 
 
 def _sweep(db: Path) -> None:
     """Remove what killed publishes left behind (the caller holds the writer lock, so no live writer owns them)."""
     for leftover in db.parent.glob(f".{db.name}.*.tmp*"):
-        leftover.unlink(missing_ok=True)
+        if leftover.is_dir():  # a spill
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
 
 
-def _write(path: Path, frames: dict[str, pd.DataFrame], state: Published) -> None:
-    connection = duckdb.connect(str(path))
+def _write(connection, frames: dict[str, object], state: Published, spill: Path | None = None) -> dict[str, object] | None:
+    """Apply `frames` to the file `connection` is open on, set its watermark, checkpoint and close it.
+
+    With `spill` (a folder), the Arrow parts are also written there as they are applied, and the same frames are
+    returned read back from it: what brings the standby forward without reading the ledger again."""
+    import duckdb as _package  # noqa: F401 - the package sets the engine up to scan Arrow tables and DataFrames
+    import pandas as pd
+
+    if spill is not None:
+        frames, replay = _spilled(frames, spill)
     try:
         for ddl in TABLES.values():
             connection.execute(ddl)
@@ -150,15 +254,19 @@ def _write(path: Path, frames: dict[str, pd.DataFrame], state: Published) -> Non
         written = 0
         for table, rows in frames.items():
             verb = "INSERT OR REPLACE"
-            if isinstance(rows, Parts):  # an import's rows replaced whole: delete, then plain inserts
+            keys = ()
+            if isinstance(rows, Parts):  # rows replaced whole (an import's, a campaign's) or by key: delete, then insert
                 for column, values in rows.replaces:
                     if values:
                         connection.execute(f"DELETE FROM {table} WHERE {column} IN (SELECT unnest(?))", [values])  # noqa: S608
-                rows, verb = rows.tables, "INSERT"
+                rows, verb, keys = rows.tables, "INSERT", rows.keys
             for part in [rows] if isinstance(rows, pd.DataFrame) else rows:  # a DataFrame, or Arrow tables a few at a time
                 if not len(part):
                     continue
                 connection.register("incoming", part)
+                if keys:
+                    same = " AND ".join(f"{table}.{key} = incoming.{key}" for key in keys)
+                    connection.execute(f"DELETE FROM {table} USING incoming WHERE {same}")  # noqa: S608 - our names
                 columns = ", ".join(part.columns if isinstance(part, pd.DataFrame) else part.column_names)
                 connection.execute(f"{verb} INTO {table} ({columns}) SELECT {columns} FROM incoming")  # noqa: S608
                 connection.unregister("incoming")
@@ -175,6 +283,43 @@ def _write(path: Path, frames: dict[str, pd.DataFrame], state: Published) -> Non
         connection.execute("CHECKPOINT")
     finally:
         connection.close()
+    return replay() if spill is not None else None
+
+
+def _spilled(frames: dict[str, object], folder: Path):
+    """`frames` whose Arrow parts are copied into Arrow IPC files in `folder` as they are consumed, and a function
+    that returns the same frames read back from those files (DataFrames are small and kept as they are)."""
+    import pyarrow as pa
+
+    folder.mkdir(exist_ok=True)
+
+    def tee(table: str, parts: Iterable[pa.Table]) -> Iterator[pa.Table]:
+        writer = None
+        try:
+            for part in parts:
+                if writer is None:
+                    writer = pa.ipc.new_stream(folder / f"{table}.arrow", part.schema)
+                writer.write_table(part)
+                yield part
+        finally:
+            if writer is not None:
+                writer.close()
+
+    def read(table: str) -> Iterator[pa.Table]:
+        path = folder / f"{table}.arrow"
+        if path.exists():
+            with pa.ipc.open_stream(path) as reader:
+                for batch in reader:
+                    yield pa.Table.from_batches([batch])
+
+    teed = {table: Parts(tee(table, rows.tables), rows.replaces, rows.keys) if isinstance(rows, Parts) else rows
+            for table, rows in frames.items()}  # fmt: skip
+
+    def replay() -> dict[str, object]:
+        return {table: Parts(read(table), rows.replaces, rows.keys) if isinstance(rows, Parts) else rows
+                for table, rows in frames.items()}  # fmt: skip
+
+    return teed, replay
 
 
 def _changed_frames(ledger: Ledger, after: int, upto: int, campaigns: list[str]) -> dict[str, object]:
@@ -184,7 +329,7 @@ def _changed_frames(ledger: Ledger, after: int, upto: int, campaigns: list[str])
     import_ids = sorted({int(c.ref) for c in changes if c.kind == "import"})
     batch_ids = sorted({c.ref for c in changes if c.kind == "batch"})
     stamps = [datetime.fromisoformat(c.ref) for c in changes if c.kind == "snapshot"]
-    frames = _frames(ledger, touched, import_ids, batch_ids, min(stamps) if stamps else None)
+    frames = _frames(ledger, touched, import_ids, (after, upto, batch_ids), min(stamps) if stamps else None)
     if campaigns:
         whole = _frames(ledger, campaigns, None, None, None)
         frames = {name: _joined(frames[name], whole[name]) for name in frames}
@@ -192,15 +337,20 @@ def _changed_frames(ledger: Ledger, after: int, upto: int, campaigns: list[str])
 
 
 def _joined(first, second):
-    """Two tables' rows for the file: DataFrames concatenated, or segment parts one after the other."""
+    """Two tables' rows for the file: DataFrames concatenated, or Arrow parts one after the other."""
+    import pandas as pd
+
     if isinstance(first, pd.DataFrame):
         return pd.concat([first, second], ignore_index=True)
-    return Parts(itertools.chain(first.tables, second.tables), first.replaces + second.replaces)
+    return Parts(itertools.chain(first.tables, second.tables), first.replaces + second.replaces, first.keys or second.keys)
 
 
 def _planned(ledger: Ledger, kind: str, campaigns, import_ids) -> Iterator[pa.Table]:
     """An import's planned rows of one kind, from the ledger's segments, as the DuckDB table holds them (a CSV has
     no sheet: NULL in contacts, '' in the keys of rejects and duplicates)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     for table in ledger.segments(kind, campaigns, import_ids):
         sheet = table.column("source_sheet")
         if kind == "contacts":
@@ -210,8 +360,11 @@ def _planned(ledger: Ledger, kind: str, campaigns, import_ids) -> Iterator[pa.Ta
         yield table.set_column(table.schema.get_field_index("source_sheet"), "source_sheet", sheet)
 
 
-def _frames(ledger: Ledger, campaigns, import_ids, batch_ids, snapshots_since) -> dict[str, object]:
-    """Rows of `campaigns`; import_ids / batch_ids (None = all) narrow the large tables, snapshots_since the snapshots."""
+def _frames(ledger: Ledger, campaigns, import_ids, recipients_since, snapshots_since) -> dict[str, object]:
+    """Rows of `campaigns`; import_ids (None = all) narrow the planned rows, recipients_since (after, upto, batch ids;
+    None = all) the recipients to those the changes numbered after..upto wrote, snapshots_since the snapshots."""
+    import pandas as pd
+
     imports = ledger.frame(ImportRecord, campaigns).rename(columns={"id": "import_id"})
     import_files = ledger.frame(ImportFileRecord, campaigns)
     chunks = ledger.frame(ChunkRecord, campaigns)
@@ -224,7 +377,9 @@ def _frames(ledger: Ledger, campaigns, import_ids, batch_ids, snapshots_since) -
          "completed", "failed", "created_at", "started_at", "completed_at", "synced_at", "last_error", "timezone", "window",
          "days", "kind", "not_before"]
     ].rename(columns={"key": "chunk_key", "window": "calling_window", "days": "calling_days"})  # fmt: skip
-    recipients = ledger.frame(RecipientRecord, campaigns, provider_batch_id=batch_ids)
+    # a campaign's recipients replaced whole; or, after a watermark, those the changes wrote, replaced by their key
+    recipients = Parts(ledger.recipient_tables(campaigns, recipients_since),
+                       [("campaign", list(campaigns))] if recipients_since is None else [], RECIPIENT_KEY)
     snapshots = ledger.frame(SnapshotRecord, campaigns)
     replaces = [("campaign", list(campaigns))] if import_ids is None else [("import_id", list(import_ids))]
     if snapshots_since is not None and len(snapshots):

@@ -190,6 +190,9 @@ class RecipientRecord(SQLModel, table=True):
     completed_at: datetime | None = None
     error: str | None = None
     synced_at: datetime
+    # the change (schemas.ledger.ChangeRecord.seq) that last wrote the row: a publish copies only the rows written
+    # after its file's watermark (NULL: written before rows were numbered; published by their batch's change)
+    change_seq: int | None = Field(default=None, index=True)
 
 
 class CampaignLock(SQLModel, table=True):

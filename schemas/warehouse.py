@@ -37,8 +37,7 @@ TABLES = {
     "recipients": """
         CREATE TABLE IF NOT EXISTS recipients (
             provider_batch_id VARCHAR, e164 VARCHAR, campaign VARCHAR, status VARCHAR, call_record_id VARCHAR,
-            attempted_at TIMESTAMPTZ, completed_at TIMESTAMPTZ, error VARCHAR, synced_at TIMESTAMPTZ,
-            PRIMARY KEY (provider_batch_id, e164))""",
+            attempted_at TIMESTAMPTZ, completed_at TIMESTAMPTZ, error VARCHAR, synced_at TIMESTAMPTZ)""",
     "publish_state": """
         CREATE TABLE IF NOT EXISTS publish_state (ledger_id VARCHAR, change_seq BIGINT, published_at TIMESTAMPTZ)""",
     "batch_snapshots": """
@@ -123,6 +122,10 @@ VIEWS = {
 # up, so ten million rows load in seconds. Each of them is unique by (campaign, e164) — a campaign takes a number once —
 # or by (import_id, source_file, source_sheet, source_row).
 BY_IMPORT = ("contacts", "rejects", "duplicates")
+# Recipients likewise carry no index: a publish replaces a campaign's whole, or the rows a sync changed by this key
+# (unique: one row per number per provider batch). 835k rows load in under a second, against two with the key.
+RECIPIENT_KEY = ("provider_batch_id", "e164")
+UNKEYED = (*BY_IMPORT, "recipients")
 
 ADDED_COLUMNS = {
     "imports": [("caller_id", "VARCHAR"), ("agent_id", "VARCHAR")],

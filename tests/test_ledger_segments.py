@@ -176,7 +176,7 @@ def test_a_sync_writes_only_the_recipients_that_changed_and_finishes_in_the_same
 
     def read(status: str, second: str):
         return RemoteBatchDetail(RemoteBatch(id="b1", name="ck1", status=status, total=2),
-                                 [RemoteRecipient("+14155550101", "completed", "call-1", called, called),
+                                 [RemoteRecipient("+14155550101", "completed", "call-1", called.timestamp(), called.timestamp()),
                                   RemoteRecipient("+14155550102", second)])  # fmt: skip
 
     def synced() -> dict:

@@ -151,6 +151,8 @@ def test_a_publish_that_failed_or_was_killed_is_caught_up_by_the_next_command(tm
     killed = run_cli("sync", "--home", str(home), "--wait", "60", env={"CAMPAIGNS_FAILPOINT": "after_sync_commit"})
     assert killed.returncode == -9  # the ledger has the outcomes, the file does not
     (db.parent / f".{db.name}.4242.tmp").write_bytes(b"left by a killed publish")
+    (db.parent / f".{db.name}.4243.tmp.spill").mkdir()  # and a spill of what it applied
+    (db.parent / f".{db.name}.4243.tmp.spill" / "recipients.arrow").write_bytes(b"half written")
     stale = run_cli("report", "--home", str(home))
     assert stale.returncode == 0 and "behind the ledger" in stale.stderr
     with pytest.warns(UserWarning, match="behind the ledger"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from contextlib import closing
-from datetime import UTC, datetime
+from datetime import datetime
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -105,11 +105,17 @@ class BatchcallClient:
             raise ProviderError(f"{self.label} list: unexpected answer ({str(exc).splitlines()[0]})") from exc
 
     def get_detail(self, batch_id: str) -> RemoteBatchDetail:
-        envelope = self._envelope("GET", f"/batch-call/{batch_id}", mutating=False)
-        detail = self._data(envelope, bc.BatchDetail)
+        path = f"/batch-call/{batch_id}"
+        response = self._edge.send("GET", path, mutating=False)
+        try:
+            detail = bc.DetailAnswer.model_validate_json(response.content).data
+        except ValidationError as exc:
+            raise ProviderError(f"{self.label} GET {path}: unexpected answer ({str(exc).splitlines()[0]})") from exc
+        if detail is None:
+            raise ProviderError(f"{self.label} GET {path}: unexpected answer (no data)")
         recipients = [
-            RemoteRecipient(t.to_number, TASK_STATUS.get(t.status, t.status), t.call_id, _moment(t.attempted_timestamp),
-                            _moment(t.completed_timestamp))
+            RemoteRecipient(t.to_number, TASK_STATUS.get(t.status, t.status), t.call_id, _seconds(t.attempted_timestamp),
+                            _seconds(t.completed_timestamp))
             for t in detail.tasks
         ]  # fmt: skip
         return RemoteBatchDetail(batch=_remote(detail), recipients=recipients)
@@ -126,8 +132,8 @@ class BatchcallClient:
             raise ProviderError(f"{self.label}: unexpected answer ({str(exc).splitlines()[0]})") from exc
 
 
-def _moment(milliseconds: int | None) -> datetime | None:
-    return None if milliseconds is None else datetime.fromtimestamp(milliseconds / 1000, UTC)
+def _seconds(milliseconds: int | None) -> float | None:
+    return None if milliseconds is None else milliseconds / 1000
 
 
 def _remote(data: bc.BatchData) -> RemoteBatch:

@@ -92,6 +92,22 @@ class BatchDetail(BatchData):
     tasks: list[TaskState] = Field(default_factory=list)
 
 
+class TaskOutcome(BaseModel):
+    """What a sync reads of a task: TaskState without the variables (and whatever else the answer carries)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    to_number: str
+    status: str
+    call_id: str | None = None
+    attempted_timestamp: int | None = None
+    completed_timestamp: int | None = None
+
+
+class DetailOutcomes(BatchData):
+    tasks: list[TaskOutcome] = Field(default_factory=list)
+
+
 class Envelope(BaseModel):
     """Every answer: {"message", "status", "error", "data"}."""
 
@@ -99,3 +115,9 @@ class Envelope(BaseModel):
     status: Literal["success", "error"]
     error: str | None = None
     data: Any = None
+
+
+class DetailAnswer(Envelope):
+    """GET /batch-call/{id} as a sync reads it: validated from the answer's bytes in one pass (no dict in between)."""
+
+    data: DetailOutcomes | None = None

@@ -115,8 +115,8 @@ class MagpipeClient:
                 e164=r.phone_number,
                 status=r.status,
                 call_record_id=r.call_record_id,
-                attempted_at=parse_time(r.attempted_at),
-                completed_at=parse_time(r.completed_at),
+                attempted_at=_seconds(r.attempted_at),
+                completed_at=_seconds(r.completed_at),
             )
             for r in answer.recipients
         ]
@@ -124,6 +124,11 @@ class MagpipeClient:
 
     def get_batch(self, batch_id: str) -> RemoteBatch:
         return self.get_detail(batch_id).batch
+
+
+def _seconds(text: str | None) -> float | None:
+    moment = parse_time(text)
+    return None if moment is None else moment.timestamp()
 
 
 def _remote(batch: mp.Batch) -> RemoteBatch:
