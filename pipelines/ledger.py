@@ -655,8 +655,10 @@ class Ledger:
             ids = [detail.batch.id for _, detail in reads]
             query = ("SELECT provider_batch_id, e164, status, call_record_id FROM recipient_status "
                      f"WHERE provider_batch_id IN ({', '.join('?' * len(ids))})")  # fmt: skip
-            known = {(batch_id, e164): (status, call) for part in _driver_rows(connection, query, ids)
-                     for batch_id, e164, status, call in part}  # fmt: skip
+            known: dict[str, dict] = {}
+            for part in _driver_rows(connection, query, ids):
+                for batch_id, e164, status, call in part:
+                    known.setdefault(batch_id, {})[e164] = (status, call)
             for chunk, detail in reads:
                 batch = detail.batch
                 batch_rows.append({
@@ -665,8 +667,11 @@ class Ledger:
                     "failed": batch.failed, "created_at": _aware(batch.created_at), "completed_at": _aware(batch.completed_at),
                     "synced_at": stamp,
                 })  # fmt: skip
-                changed += [(batch.id, chunk.campaign, r) for r in detail.recipients
-                            if known.get((batch.id, r.e164)) != (r.status, r.call_record_id)]  # fmt: skip
+                recipients = detail.recipients
+                if batch.id in known:  # read before: only those whose status or call changed (a first read: all)
+                    seen = known[batch.id]
+                    recipients = [r for r in recipients if seen.get(r.e164) != (r.status, r.call_record_id)]
+                changed.append((batch.id, chunk.campaign, recipients))
             if batch_rows:
                 connection.execute(self._upsert(ProviderBatchRecord, ["provider_batch_id"], list(batch_rows[0])), batch_rows)
             for key in finished:
@@ -675,13 +680,15 @@ class Ledger:
                     raise ConcurrentChange(f"chunk {key} was expected in state started but another process moved it")
             self._log(connection, [(chunk.campaign, "batch", detail.batch.id) for chunk, detail in reads]
                       + [(chunk.campaign, "chunk", chunk.key) for chunk, _ in reads if chunk.key in finished])  # fmt: skip
-            if changed:  # numbered with this transaction's last change: a publish copies rows written after its watermark
-                seq = connection.execute(select(func.max(ChangeRecord.seq))).scalar_one()
-                attempted, ended = (_driver_times(connection, [getattr(r, name) for _, _, r in changed])
+            if any(recipients for _, _, recipients in changed):  # numbered with this transaction's last change: a
+                seq = connection.execute(select(func.max(ChangeRecord.seq))).scalar_one()  # publish copies rows after its watermark
+                everyone = [r for _, _, recipients in changed for r in recipients]
+                attempted, ended = (_driver_times(connection, [getattr(r, name) for r in everyone])
                                     for name in ("attempted_at", "completed_at"))  # fmt: skip
                 synced = _driver_times(connection, [stamp.timestamp()])[0]
+                owners = [(batch_id, campaign) for batch_id, campaign, recipients in changed for _ in recipients]
                 rows = [(batch_id, r.e164, campaign, r.status, r.call_record_id, first, last, r.error, synced, seq)
-                        for (batch_id, campaign, r), first, last in zip(changed, attempted, ended)]  # fmt: skip
+                        for (batch_id, campaign), r, first, last in zip(owners, everyone, attempted, ended)]  # fmt: skip
                 marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
                 connection.exec_driver_sql(_RECIPIENT_UPSERT.replace("?", marker), rows)
 
@@ -857,17 +864,14 @@ def _driver_rows(connection, sql: str, params: Sequence = (), size: int = 100_00
 
 def _driver_times(connection, seconds: list[float | None]) -> list:
     """UTC epoch seconds as the driver stores them for the ORM's UTCDateTime columns: SQLite's text (what SQLAlchemy
-    writes: UTC, no offset, microseconds; formatted here as one array), PostgreSQL's timestamptz (aware datetimes)."""
-    import numpy as np
-
+    writes: UTC, no offset, six decimals; formatted here as one Arrow cast), PostgreSQL's timestamptz (aware datetimes)."""
     if connection.dialect.name != "sqlite":
         return [None if value is None else datetime.fromtimestamp(value, UTC) for value in seconds]
-    values = np.array([np.nan if value is None else value for value in seconds], dtype=np.float64)
-    missing = np.isnan(values)
-    micro = np.round(np.where(missing, 0, values) * 1e6).astype(np.int64).astype("datetime64[us]")
-    text = np.char.replace(np.datetime_as_string(micro, unit="us"), "T", " ").astype(object)
-    text[missing] = None
-    return text.tolist()
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    micro = pc.cast(pc.round(pc.multiply(pa.array(seconds, pa.float64()), 1_000_000)), pa.int64())
+    return micro.cast(pa.timestamp("us")).cast(pa.string()).to_pylist()
 
 
 def _sqlite_pragmas(connection, _record) -> None:

@@ -259,7 +259,7 @@ def _write(connection, frames: dict[str, object], state: Published, spill: Path 
                 for column, values in rows.replaces:
                     if values:
                         connection.execute(f"DELETE FROM {table} WHERE {column} IN (SELECT unnest(?))", [values])  # noqa: S608
-                rows, verb, keys = rows.tables, "INSERT", rows.keys
+                rows, verb, keys = _prefetched(rows.tables), "INSERT", rows.keys
             for part in [rows] if isinstance(rows, pd.DataFrame) else rows:  # a DataFrame, or Arrow tables a few at a time
                 if not len(part):
                     continue
@@ -284,6 +284,47 @@ def _write(connection, frames: dict[str, object], state: Published, spill: Path 
     finally:
         connection.close()
     return replay() if spill is not None else None
+
+
+def _prefetched(parts: Iterable[pa.Table], ahead: int = 1) -> Iterator[pa.Table]:
+    """`parts`, built by a thread while the caller writes the ones before: reading the ledger (Python) and loading
+    DuckDB (which lets go of the GIL) overlap. The thread's exception is raised here; leaving early stops it."""
+    import queue
+    import threading
+
+    handoff: queue.Queue = queue.Queue(ahead)
+    stop = threading.Event()
+    end = object()
+
+    def offer(item) -> bool:
+        """Hand `item` over unless the consumer has left; whether it was handed over."""
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for part in parts:
+                if not offer(part):
+                    return
+            offer(end)
+        except BaseException as exc:  # handed to the consumer
+            offer(exc)
+
+    worker = threading.Thread(target=produce, name="publish-read", daemon=True)
+    worker.start()
+    try:
+        while (item := handoff.get()) is not end:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join()
 
 
 def _spilled(frames: dict[str, object], folder: Path):
