@@ -35,7 +35,7 @@ from pipelines.providers.registry import batch_limit, spec
 from pipelines.submit import Submitter, idempotent, batch_name
 from pipelines.text import moment
 from pipelines.workspace import Workspace
-from schemas.ledger import OPEN_STATES, ChunkRecord, ChunkState, RecipientRecord, RetryRecord
+from schemas.ledger import OPEN_STATES, ChunkRecord, ChunkState, RetryRecord
 from schemas.provider import FINAL_RECIPIENT, FINISHED, NOT_STARTED, STOPPED, Schedule
 
 DIALLED = {"completed", "busy", "no_answer", "failed"}  # a call was placed and ended
@@ -254,7 +254,7 @@ def attempt_table(ledger: Ledger, campaign: str) -> pd.DataFrame:
     members = pd.concat([contacts, retries], ignore_index=True)
     chunks = ledger.frame(ChunkRecord, [campaign])[["key", "state", "provider", "provider_batch_id", "timezone", "window", "days"]]
     members = members.merge(chunks.rename(columns={"key": "chunk_key"}), on="chunk_key", how="left")
-    outcomes = ledger.frame(RecipientRecord, [campaign])[["provider_batch_id", "e164", "status", "attempted_at", "completed_at"]]
+    outcomes = ledger.recipients([campaign]).select(["provider_batch_id", "e164", "status", "attempted_at", "completed_at"]).to_pandas()
     return members.merge(outcomes, on=["provider_batch_id", "e164"], how="left")
 
 

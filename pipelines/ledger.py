@@ -12,12 +12,12 @@ import secrets
 import socket
 import sqlite3
 import time
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import String, bindparam, case, delete, event, func, insert, inspect, literal, select, type_coerce, update
+from sqlalchemy import String, bindparam, delete, event, func, insert, inspect, literal, select, type_coerce, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, SQLModel, create_engine
@@ -39,6 +39,7 @@ from schemas.ledger import (
     PlanSegmentRecord,
     ProviderBatchRecord,
     RecipientRecord,
+    RecipientSegmentRecord,
     RetryRecord,
     SnapshotRecord,
     SuppressionRecord,
@@ -104,6 +105,37 @@ def _account_old_imports(connection) -> None:
             suppressed=row["suppressed"], already_submitted=row["already_submitted"], cooled_down=row["cooled_down"],
             counted=counted,
         ))  # fmt: skip
+
+
+def _segment_old_recipients(connection) -> None:
+    """A ledger made before recipient segments: its recipient_status rows (one per recipient) become one segment per
+    provider batch, numbered with the ledger's newest change (the next publish copies them once more), and the old
+    table goes."""
+    if "recipient_status" not in set(inspect(connection).get_table_names()):
+        return
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    from sqlalchemy import text
+
+    from pipelines import segments
+    from schemas.provider import FINAL_RECIPIENT
+
+    head = connection.execute(select(func.coalesce(func.max(ChangeRecord.seq), 0))).scalar_one()
+    frame = pd.read_sql(text("SELECT provider_batch_id, campaign, e164, status, call_record_id, attempted_at, completed_at, "
+                             "error, synced_at FROM recipient_status ORDER BY provider_batch_id"), connection)  # fmt: skip
+    for name in ("attempted_at", "completed_at", "synced_at"):
+        frame[name] = pd.to_datetime(frame[name], utc=True, format="ISO8601")
+    rows = []
+    for (batch_id, campaign), part in frame.groupby(["provider_batch_id", "campaign"], sort=False):
+        table = pa.Table.from_pandas(part.drop(columns=["provider_batch_id", "campaign"]).assign(change_seq=head),
+                                     preserve_index=False).cast(segments.RECIPIENTS)  # fmt: skip
+        final = pc.sum(pc.is_in(table.column("status"), value_set=pa.array(sorted(FINAL_RECIPIENT)))).as_py() or 0
+        rows.append({"provider_batch_id": batch_id, "campaign": campaign, "change_seq": head, "rows": table.num_rows,
+                     "final": final, "data": segments.encode(table)})  # fmt: skip
+    if rows:
+        connection.execute(insert(RecipientSegmentRecord), rows)
+    connection.execute(text("DROP TABLE recipient_status"))
 
 
 def _segment_old_plans(connection) -> None:
@@ -202,6 +234,8 @@ class Ledger:
                 _account_old_imports(connection)
             if "plan_segments" in new_tables:
                 _segment_old_plans(connection)
+            if "recipient_segments" in new_tables:
+                _segment_old_recipients(connection)
             if connection.execute(select(LedgerMeta.value).where(LedgerMeta.key == "ledger_id")).first() is None:
                 connection.execute(insert(LedgerMeta).values(key="ledger_id", value=secrets.token_hex(16)))
             connection.commit()
@@ -645,33 +679,28 @@ class Ledger:
     # ------------------------------------------------------------------ sync
 
     def record_sync(self, reads: list[tuple[ChunkRecord, RemoteBatchDetail]], finished: Collection[str] = ()) -> None:
-        """Several batches as just read, in one transaction: each batch upserted; of its recipients, those whose status
-        or call changed since the last read (a recipient's synced_at is when its row last changed), in bulk through
-        the driver; the chunks `finished` moved started → finished (compare-and-set). Reads are idempotent, so a sync
-        killed before the commit only reads these batches again."""
+        """Several batches as just read, in one transaction: each batch upserted; its recipients merged into its
+        segment (pipelines.segments.merge_recipients: a recipient's row changes only when its status or call did), the
+        segment rewritten only if one did; the chunks `finished` moved started → finished (compare-and-set). Reads are
+        idempotent, so a sync killed before the commit only reads these batches again."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        from pipelines import segments
+        from schemas.provider import FINAL_RECIPIENT
+
+        final_statuses = pa.array(sorted(FINAL_RECIPIENT), pa.string())
         stamp = now()
-        batch_rows, changed = [], []
         with self.engine.begin() as connection:
             ids = [detail.batch.id for _, detail in reads]
-            query = ("SELECT provider_batch_id, e164, status, call_record_id FROM recipient_status "
-                     f"WHERE provider_batch_id IN ({', '.join('?' * len(ids))})")  # fmt: skip
-            known: dict[str, dict] = {}
-            for part in _driver_rows(connection, query, ids):
-                for batch_id, e164, status, call in part:
-                    known.setdefault(batch_id, {})[e164] = (status, call)
-            for chunk, detail in reads:
-                batch = detail.batch
-                batch_rows.append({
-                    "provider_batch_id": batch.id, "chunk_key": chunk.key, "campaign": chunk.campaign, "provider": chunk.provider,
-                    "dialect": chunk.dialect, "status": batch.status, "total": batch.total, "completed": batch.completed,
-                    "failed": batch.failed, "created_at": _aware(batch.created_at), "completed_at": _aware(batch.completed_at),
-                    "synced_at": stamp,
-                })  # fmt: skip
-                recipients = detail.recipients
-                if batch.id in known:  # read before: only those whose status or call changed (a first read: all)
-                    seen = known[batch.id]
-                    recipients = [r for r in recipients if seen.get(r.e164) != (r.status, r.call_record_id)]
-                changed.append((batch.id, chunk.campaign, recipients))
+            old = {batch_id: segments.decode(data) for batch_id, data in connection.execute(
+                select(RecipientSegmentRecord.provider_batch_id, RecipientSegmentRecord.data)
+                .where(RecipientSegmentRecord.provider_batch_id.in_(ids)))}  # fmt: skip
+            batch_rows = [{
+                "provider_batch_id": d.batch.id, "chunk_key": chunk.key, "campaign": chunk.campaign, "provider": chunk.provider,
+                "dialect": chunk.dialect, "status": d.batch.status, "total": d.batch.total, "completed": d.batch.completed,
+                "failed": d.batch.failed, "created_at": _aware(d.batch.created_at), "completed_at": _aware(d.batch.completed_at),
+                "synced_at": stamp} for chunk, d in reads]  # fmt: skip
             if batch_rows:
                 connection.execute(self._upsert(ProviderBatchRecord, ["provider_batch_id"], list(batch_rows[0])), batch_rows)
             for key in finished:
@@ -680,62 +709,75 @@ class Ledger:
                     raise ConcurrentChange(f"chunk {key} was expected in state started but another process moved it")
             self._log(connection, [(chunk.campaign, "batch", detail.batch.id) for chunk, detail in reads]
                       + [(chunk.campaign, "chunk", chunk.key) for chunk, _ in reads if chunk.key in finished])  # fmt: skip
-            if any(recipients for _, _, recipients in changed):  # numbered with this transaction's last change: a
-                seq = connection.execute(select(func.max(ChangeRecord.seq))).scalar_one()  # publish copies rows after its watermark
-                everyone = [r for _, _, recipients in changed for r in recipients]
-                attempted, ended = (_driver_times(connection, [getattr(r, name) for r in everyone])
-                                    for name in ("attempted_at", "completed_at"))  # fmt: skip
-                synced = _driver_times(connection, [stamp.timestamp()])[0]
-                owners = [(batch_id, campaign) for batch_id, campaign, recipients in changed for _ in recipients]
-                rows = [(batch_id, r.e164, campaign, r.status, r.call_record_id, first, last, r.error, synced, seq)
-                        for (batch_id, campaign), r, first, last in zip(owners, everyone, attempted, ended)]  # fmt: skip
-                marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
-                connection.exec_driver_sql(_RECIPIENT_UPSERT.replace("?", marker), rows)
+            # numbered with this transaction's last change: a publish copies the rows written after its watermark
+            seq = connection.execute(select(func.max(ChangeRecord.seq))).scalar_one()
+            rewritten = []
+            for chunk, detail in reads:
+                merged = segments.merge_recipients(old.get(detail.batch.id),
+                                                   segments.read_recipients(detail.recipients, stamp.timestamp(), seq))
+                if merged is None:
+                    continue
+                final = pc.sum(pc.is_in(merged.column("status"), value_set=final_statuses)).as_py() or 0
+                rewritten.append({"provider_batch_id": detail.batch.id, "campaign": chunk.campaign, "change_seq": seq,
+                                  "rows": merged.num_rows, "final": final, "data": segments.encode(merged)})  # fmt: skip
+            if rewritten:
+                connection.execute(self._upsert(RecipientSegmentRecord, ["provider_batch_id"], list(rewritten[0])), rewritten)
 
     def recipient_progress(self, batch_ids: Iterable[str]) -> tuple[int, int]:
         """(recipients whose call is over, recipients) of these provider batches, as last synced."""
-        from schemas.provider import FINAL_RECIPIENT
-
         ids = list(batch_ids)
         if not ids:
             return 0, 0
-        final = func.sum(case((RecipientRecord.status.in_(sorted(FINAL_RECIPIENT)), 1), else_=0))
-        query = select(func.coalesce(final, 0), func.count()).where(RecipientRecord.provider_batch_id.in_(ids))
+        query = select(func.coalesce(func.sum(RecipientSegmentRecord.final), 0), func.coalesce(func.sum(RecipientSegmentRecord.rows), 0)
+                       ).where(RecipientSegmentRecord.provider_batch_id.in_(ids))  # fmt: skip
         with self.engine.connect() as connection:
             done, total = connection.execute(query).one()
         return int(done), int(total)
 
-    def recipient_tables(self, campaigns: Iterable[str], since: tuple[int, int, list[str]] | None = None,
+    def recipient_tables(self, campaigns: Iterable[str], since: tuple[int, int] | None = None,
                          size: int = 131_072) -> Iterator[pa.Table]:
-        """The campaigns' recipients (RECIPIENT_COLUMNS, times as UTC timestamps) as Arrow tables of up to `size` rows.
-        `since` = (after, upto, batch ids): only the rows written by the changes numbered after..upto (and, of those
-        batches, rows written before rows were numbered). Read through the driver's plain rows, in bulk.
+        """The campaigns' recipients (RECIPIENT_COLUMNS: provider_batch_id, campaign and a segment's columns but
+        change_seq) as Arrow tables of about `size` rows. `since` = (after, upto): only the rows written by the changes
+        numbered after..upto (the segments rewritten since, filtered by row)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
 
-        (ADBC's SQLite driver reads them into Arrow four times as fast, but it links its own copy of SQLite: two
-        copies in one process break each other's locks on the ledger — https://sqlite.org/howtocorrupt.html 2.2.1 —
-        and an import that published while it submitted died of SIGBUS.)"""
+        from pipelines import segments
+
+        query = select(RecipientSegmentRecord.provider_batch_id, RecipientSegmentRecord.campaign, RecipientSegmentRecord.data
+                       ).where(RecipientSegmentRecord.campaign.in_(list(campaigns)))  # fmt: skip
+        if since is not None:
+            query = query.where(RecipientSegmentRecord.change_seq > since[0])
+        tables, rows = [], 0
+        with self.engine.connect() as connection:
+            for batch_id, campaign, data in connection.execution_options(yield_per=256).execute(query):
+                table = segments.decode(data)
+                if since is not None:
+                    seq = table.column("change_seq")
+                    table = table.filter(pc.and_(pc.greater(seq, since[0]), pc.less_equal(seq, since[1])))
+                if not table.num_rows:
+                    continue
+                table = table.drop_columns(["change_seq"])
+                table = table.add_column(0, "campaign", pa.array([campaign] * table.num_rows, pa.string()))
+                tables.append(table.add_column(0, "provider_batch_id", pa.array([batch_id] * table.num_rows, pa.string())))
+                rows += table.num_rows
+                if rows >= size:
+                    yield pa.concat_tables(tables).select(list(RECIPIENT_COLUMNS))
+                    tables, rows = [], 0
+        if tables:
+            yield pa.concat_tables(tables).select(list(RECIPIENT_COLUMNS))
+
+    def recipients(self, campaigns: Iterable[str]) -> pa.Table:
+        """The campaigns' recipients as one Arrow table (RECIPIENT_COLUMNS; empty with that schema if none)."""
         import pyarrow as pa
 
-        campaigns = list(campaigns)
-        where, params = f"campaign IN ({', '.join('?' * len(campaigns))})", campaigns
-        if since is not None:
-            after, upto, batch_ids = since
-            legacy = f" OR (change_seq IS NULL AND provider_batch_id IN ({', '.join('?' * len(batch_ids))}))" if batch_ids else ""
-            where += f" AND ((change_seq > ? AND change_seq <= ?){legacy})"
-            params = [*params, after, upto, *batch_ids]
-        query = f"SELECT {', '.join(RECIPIENT_COLUMNS)} FROM recipient_status WHERE {where}"  # noqa: S608 - our names
-        schema = pa.schema([(name, pa.timestamp("us", "UTC") if name in _TIME_COLUMNS else pa.string())
-                            for name in RECIPIENT_COLUMNS])  # fmt: skip
-        with self.engine.connect() as connection:
-            sqlite = connection.dialect.name == "sqlite"
-            for rows in _driver_rows(connection, query, params, size):
-                columns = []
-                for field, values in zip(schema, zip(*rows)):
-                    if sqlite and pa.types.is_timestamp(field.type):  # SQLite's UTC text (see _driver_times), parsed whole
-                        columns.append(pa.array(values, pa.string()).cast(pa.timestamp("us")).cast(field.type))
-                    else:
-                        columns.append(pa.array(values, field.type))
-                yield pa.table(columns, schema=schema)
+        from pipelines import segments
+
+        tables = list(self.recipient_tables(campaigns))
+        if tables:
+            return pa.concat_tables(tables)
+        types = {"provider_batch_id": pa.string(), "campaign": pa.string(), **{f.name: f.type for f in segments.RECIPIENTS}}
+        return pa.schema([(name, types[name]) for name in RECIPIENT_COLUMNS]).empty_table()
 
     def _upsert(self, model, keys: list[str], columns: list[str]):
         """INSERT … ON CONFLICT (keys) DO UPDATE, for SQLite and PostgreSQL alike."""
@@ -797,16 +839,16 @@ class Ledger:
         raise UsageError(f"campaign {campaign!r} has no batches in the ledger{hint}")
 
     def recipient_statuses(self, campaign: str | None = None) -> list[RecipientRecord]:
-        query = select(RecipientRecord)
-        if campaign:
-            query = query.where(RecipientRecord.campaign == campaign)
-        with Session(self.engine) as session:
-            return list(session.exec(query).scalars())
+        campaigns = [campaign] if campaign else self._recipient_campaigns()
+        return [RecipientRecord(**row) for row in self.recipients(campaigns).to_pylist()]
+
+    def _recipient_campaigns(self) -> list[str]:
+        with self.engine.connect() as connection:
+            return list(connection.execute(select(RecipientSegmentRecord.campaign).distinct()).scalars())
 
 
 RECIPIENT_COLUMNS = ("provider_batch_id", "e164", "campaign", "status", "call_record_id", "attempted_at", "completed_at",
                      "error", "synced_at")  # fmt: skip
-_TIME_COLUMNS = ("attempted_at", "completed_at", "synced_at")
 _TYPES = {"campaign": "string", "import_id": "int64", "chunk_key": "string"}  # pyarrow type names
 
 
@@ -837,41 +879,6 @@ def _storage_errors(context) -> None:
 def _held_imports(campaign: str):
     """The ids of the campaign's imports held by `import --hold` (a select, to run or to nest)."""
     return select(ImportRecord.id).where(ImportRecord.campaign == campaign, ImportRecord.outcome == "held")
-
-
-_RECIPIENT_UPSERT = (
-    "INSERT INTO recipient_status (provider_batch_id, e164, campaign, status, call_record_id, attempted_at, completed_at, error,"
-    " synced_at, change_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (provider_batch_id, e164) DO UPDATE SET"
-    " campaign = excluded.campaign, status = excluded.status, call_record_id = excluded.call_record_id,"
-    " attempted_at = excluded.attempted_at, completed_at = excluded.completed_at, error = excluded.error,"
-    " synced_at = excluded.synced_at, change_seq = excluded.change_seq"
-)
-
-
-def _driver_rows(connection, sql: str, params: Sequence = (), size: int = 100_000) -> Iterator[list[tuple]]:
-    """Rows of `sql` (written with ? markers) as the driver's plain tuples, `size` at a time, in the caller's
-    transaction: bulk reads skip SQLAlchemy's per-row processing."""
-    if connection.dialect.paramstyle != "qmark":
-        sql = sql.replace("?", "%s")
-    cursor = connection.connection.cursor()
-    try:
-        cursor.execute(sql, tuple(params))
-        while rows := cursor.fetchmany(size):
-            yield rows
-    finally:
-        cursor.close()
-
-
-def _driver_times(connection, seconds: list[float | None]) -> list:
-    """UTC epoch seconds as the driver stores them for the ORM's UTCDateTime columns: SQLite's text (what SQLAlchemy
-    writes: UTC, no offset, six decimals; formatted here as one Arrow cast), PostgreSQL's timestamptz (aware datetimes)."""
-    if connection.dialect.name != "sqlite":
-        return [None if value is None else datetime.fromtimestamp(value, UTC) for value in seconds]
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    micro = pc.cast(pc.round(pc.multiply(pa.array(seconds, pa.float64()), 1_000_000)), pa.int64())
-    return micro.cast(pa.timestamp("us")).cast(pa.string()).to_pylist()
 
 
 def _sqlite_pragmas(connection, _record) -> None:

@@ -60,6 +60,7 @@ if TYPE_CHECKING:  # imported where rows are built: a publish with nothing new n
     import pyarrow as pa
 
 WRITER_WAIT_SECONDS = 300
+SPILL_PART_ROWS = 131_072  # rows per statement when a spill is replayed
 COMMIT_ROWS = 1_000_000  # the copy is committed every this many rows (it is renamed into place only when complete)
 
 
@@ -347,11 +348,20 @@ def _spilled(frames: dict[str, object], folder: Path):
                 writer.close()
 
     def read(table: str) -> Iterator[pa.Table]:
+        """The spilled parts, a few hundred thousand rows at a time (one statement per part, as when applied)."""
         path = folder / f"{table}.arrow"
-        if path.exists():
-            with pa.ipc.open_stream(path) as reader:
-                for batch in reader:
-                    yield pa.Table.from_batches([batch])
+        if not path.exists():
+            return
+        with pa.ipc.open_stream(path) as reader:
+            batches, rows = [], 0
+            for batch in reader:
+                batches.append(batch)
+                rows += batch.num_rows
+                if rows >= SPILL_PART_ROWS:
+                    yield pa.Table.from_batches(batches)
+                    batches, rows = [], 0
+            if batches:
+                yield pa.Table.from_batches(batches)
 
     teed = {table: Parts(tee(table, rows.tables), rows.replaces, rows.keys) if isinstance(rows, Parts) else rows
             for table, rows in frames.items()}  # fmt: skip
@@ -368,9 +378,8 @@ def _changed_frames(ledger: Ledger, after: int, upto: int, campaigns: list[str])
     changes = [c for c in ledger.changes_since(after, upto) if c.campaign not in campaigns]
     touched = sorted({c.campaign for c in changes})
     import_ids = sorted({int(c.ref) for c in changes if c.kind == "import"})
-    batch_ids = sorted({c.ref for c in changes if c.kind == "batch"})
     stamps = [datetime.fromisoformat(c.ref) for c in changes if c.kind == "snapshot"]
-    frames = _frames(ledger, touched, import_ids, (after, upto, batch_ids), min(stamps) if stamps else None)
+    frames = _frames(ledger, touched, import_ids, (after, upto), min(stamps) if stamps else None)
     if campaigns:
         whole = _frames(ledger, campaigns, None, None, None)
         frames = {name: _joined(frames[name], whole[name]) for name in frames}
@@ -402,8 +411,8 @@ def _planned(ledger: Ledger, kind: str, campaigns, import_ids) -> Iterator[pa.Ta
 
 
 def _frames(ledger: Ledger, campaigns, import_ids, recipients_since, snapshots_since) -> dict[str, object]:
-    """Rows of `campaigns`; import_ids (None = all) narrow the planned rows, recipients_since (after, upto, batch ids;
-    None = all) the recipients to those the changes numbered after..upto wrote, snapshots_since the snapshots."""
+    """Rows of `campaigns`; import_ids (None = all) narrow the planned rows, recipients_since (after, upto; None = all)
+    the recipients to those the changes numbered after..upto wrote, snapshots_since the snapshots."""
     import pandas as pd
 
     imports = ledger.frame(ImportRecord, campaigns).rename(columns={"id": "import_id"})

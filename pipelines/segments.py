@@ -30,6 +30,12 @@ REJECTS = pa.schema([("source_file", pa.string()), ("source_sheet", pa.string())
 DUPLICATES = pa.schema([("source_file", pa.string()), ("source_sheet", pa.string()), ("source_row", pa.int64()),
                         ("e164", pa.string()), ("duplicate_of_file", pa.string()), ("duplicate_of_row", pa.int64())])  # fmt: skip
 KINDS = {"contacts": CONTACTS, "rejects": REJECTS, "duplicates": DUPLICATES}
+# A provider batch's recipients as sync last read them (schemas.ledger.RecipientSegmentRecord): times in UTC; synced_at
+# is when the row last changed, change_seq the ledger change that changed it.
+_TIME = pa.timestamp("us", "UTC")
+RECIPIENTS = pa.schema([("e164", pa.string()), ("status", pa.string()), ("call_record_id", pa.string()),
+                        ("attempted_at", _TIME), ("completed_at", _TIME), ("error", pa.string()), ("synced_at", _TIME),
+                        ("change_seq", pa.int64())])  # fmt: skip
 
 # What a spill file (and the ledger's plan_segments table) holds per segment.
 SEGMENT = pa.schema([("kind", pa.string()), ("chunk_key", pa.string()), ("rows", pa.int64()),
@@ -89,3 +95,41 @@ def block_segments(kind: str, table: pa.Table) -> Iterator[pa.RecordBatch]:
         part = table.slice(start, BLOCK_ROWS)
         yield pa.record_batch([pa.array([kind]), pa.array([None], pa.string()), pa.array([part.num_rows], pa.int64()),
                                pa.array([None], pa.binary()), pa.array([encode(part)], pa.binary())], schema=SEGMENT)  # fmt: skip
+
+
+def read_recipients(recipients: list, synced_at: float, change_seq: int) -> pa.Table:
+    """A batch's recipients as just read (schemas.provider.RemoteRecipient rows; times in epoch seconds), as a
+    RECIPIENTS table whose every row is stamped as changed now, by `change_seq`."""
+    count = len(recipients)
+    e164, status, call, attempted, completed, error = zip(*recipients) if count else ((),) * 6
+    return pa.table([pa.array(e164, pa.string()), pa.array(status, pa.string()), pa.array(call, pa.string()),
+                     _times(attempted), _times(completed), pa.array(error, pa.string()),
+                     _times([synced_at] * count), pa.array([change_seq] * count, pa.int64())], schema=RECIPIENTS)  # fmt: skip
+
+
+def _times(seconds) -> pa.Array:
+    micro = pc.round(pc.multiply(pa.array(seconds, pa.float64()), 1_000_000))
+    return pc.cast(micro, pa.int64()).cast(_TIME)
+
+
+def merge_recipients(old: pa.Table | None, new: pa.Table) -> pa.Table | None:
+    """A batch's segment after a read: the recipients whose status and call are as before keep their old row (times,
+    when it changed, by which change); the others take the new one; recipients the read no longer lists are kept.
+    None when nobody changed (the segment is not rewritten)."""
+    if old is None:
+        return new
+    at = pc.index_in(new.column("e164"), value_set=old.column("e164"))
+    known = pc.is_valid(at)
+    same = pc.and_(known, pc.and_(_equal(old.column("status").take(at), new.column("status")),
+                                  _equal(old.column("call_record_id").take(at), new.column("call_record_id"))))  # fmt: skip
+    same = pc.fill_null(same, False)
+    if pc.all(same).as_py() and len(new) == len(old):
+        return None
+    gone = pc.invert(pc.is_in(old.column("e164"), value_set=new.column("e164")))
+    return pa.concat_tables([old.take(pc.filter(at, same)), new.filter(pc.invert(same)), old.filter(gone)])
+
+
+def _equal(left, right) -> pa.ChunkedArray:
+    """Equal, NULL equal to NULL."""
+    both_null = pc.and_(pc.is_null(left), pc.is_null(right))
+    return pc.or_(pc.fill_null(pc.equal(left, right), False), both_null)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import NamedTuple
 
 from sqlmodel import Field, SQLModel
 
@@ -176,23 +177,34 @@ class RetryRecord(SQLModel, table=True):
     planned_at: datetime
 
 
-class RecipientRecord(SQLModel, table=True):
-    """One recipient's latest status in one provider batch, as last read by sync."""
+class RecipientSegmentRecord(SQLModel, table=True):
+    """The recipients of one provider batch as last read by sync, stored columnar like the plan
+    (pipelines.segments.RECIPIENTS: one row per recipient with its status, call, times, when its row last changed and
+    the change that changed it). A sync rewrites a batch's segment only when one of its recipients changed status or
+    call; a publish reads only the segments, and of them the rows, written after its file's watermark."""
 
-    __tablename__ = "recipient_status"
+    __tablename__ = "recipient_segments"
 
     provider_batch_id: str = Field(primary_key=True)
-    e164: str = Field(primary_key=True)
     campaign: str = Field(index=True)
+    change_seq: int = Field(index=True)  # the change (ChangeRecord.seq) that last rewrote the segment
+    rows: int
+    final: int  # recipients whose call is over (schemas.provider.FINAL_RECIPIENT)
+    data: bytes  # an LZ4-compressed Arrow IPC stream
+
+
+class RecipientRecord(NamedTuple):
+    """One recipient's latest status in one provider batch, as last read by sync (a row of a recipient segment)."""
+
+    provider_batch_id: str
+    e164: str
+    campaign: str
     status: str
-    call_record_id: str | None = None
-    attempted_at: datetime | None = None
-    completed_at: datetime | None = None
-    error: str | None = None
+    call_record_id: str | None
+    attempted_at: datetime | None
+    completed_at: datetime | None
+    error: str | None
     synced_at: datetime
-    # the change (schemas.ledger.ChangeRecord.seq) that last wrote the row: a publish copies only the rows written
-    # after its file's watermark (NULL: written before rows were numbered; published by their batch's change)
-    change_seq: int | None = Field(default=None, index=True)
 
 
 class CampaignLock(SQLModel, table=True):

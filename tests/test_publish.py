@@ -4,6 +4,7 @@ rows after its file's watermark, and it brings the standby forward instead of co
 from __future__ import annotations
 
 import os
+import sqlite3
 from datetime import UTC, datetime
 
 import duckdb
@@ -100,3 +101,29 @@ def test_a_standby_somebody_still_reads_is_never_written(tmp_path):
             assert os.stat(db).st_ino != held_file
         assert held.execute("SELECT status, count(*) FROM recipients GROUP BY ALL ORDER BY ALL").fetchall() == before
     assert _recipients(db) == sorted((f"b-{k}", e164, status) for k in NUMBERS for e164, status in statuses[k].items())
+
+
+def test_a_ledger_with_one_row_per_recipient_becomes_segments_when_opened(tmp_path):
+    ledger, chunks = _started(tmp_path)
+    ledger.record_sync([(chunks[k], _read(chunks[k], dict.fromkeys(NUMBERS[k], "completed"))) for k in NUMBERS])
+    expected = sorted(ledger.recipient_statuses("c"))
+    ledger.close()
+    with sqlite3.connect(tmp_path / "ledger.sqlite") as old:  # what the previous version kept: a row per recipient
+        old.execute("CREATE TABLE recipient_status (provider_batch_id VARCHAR NOT NULL, e164 VARCHAR NOT NULL, campaign VARCHAR "
+                    "NOT NULL, status VARCHAR NOT NULL, call_record_id VARCHAR, attempted_at DATETIME, completed_at DATETIME, "
+                    "error VARCHAR, synced_at DATETIME NOT NULL, PRIMARY KEY (provider_batch_id, e164))")  # fmt: skip
+        old.executemany("INSERT INTO recipient_status VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", [
+            (r.provider_batch_id, r.e164, r.campaign, r.status, r.call_record_id, _text(r.attempted_at), _text(r.completed_at),
+             r.error, _text(r.synced_at)) for r in expected])  # fmt: skip
+        old.execute("DROP TABLE recipient_segments")
+    reopened = Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+    assert sorted(reopened.recipient_statuses("c")) == expected
+    assert reopened.recipient_progress(["b-ck1", "b-ck2"]) == (80, 80)
+    with sqlite3.connect(tmp_path / "ledger.sqlite") as after:
+        tables = {name for (name,) in after.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert "recipient_status" not in tables and "recipient_segments" in tables
+
+
+def _text(moment: datetime | None) -> str | None:
+    """A time as SQLAlchemy stored it in SQLite: UTC, no offset, microseconds."""
+    return None if moment is None else moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")

@@ -41,13 +41,13 @@ def test_sync_records_recipients_and_finishes_batches(tmp_path, guarded):
     report = last_json(result)
     assert report["finished"] == 3 and report["recipients"] == 9
     assert {b["status"] for b in report["batches"]} == {"completed"}
-    rows = ledger_rows(home, "SELECT e164, status, call_record_id FROM recipient_status ORDER BY e164")
+    rows = sorted((r.e164, r.status, r.call_record_id) for r in Ledger(f"sqlite:///{home / 'ledger.sqlite'}").recipient_statuses("s"))
     assert [r[0] for r in rows] == sorted(numbers)
     assert {r[1] for r in rows} <= {"completed", "busy", "no_answer", "failed"} and all(r[2] for r in rows)
     assert ledger_rows(home, "SELECT DISTINCT state FROM chunks") == [("finished",)]
     again = run_cli("sync", "--home", str(home), "--provider", "batchcall", "--json", env=env)
     assert last_json(again)["batches"] == []  # finished batches are not read again
-    assert len(ledger_rows(home, "SELECT * FROM recipient_status")) == 9  # and no row was added twice
+    assert len(Ledger(f"sqlite:///{home / 'ledger.sqlite'}").recipient_statuses()) == 9  # and no row was added twice
 
 
 def test_secrets_never_leave_the_environment(tmp_path, guarded):
