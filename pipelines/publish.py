@@ -98,8 +98,8 @@ def publish(ledger: Ledger, db: Path, campaigns: Iterable[str] | None = None, *,
     try:
         with _writer_lock(db):
             _sweep(db)
-            state, keyed = _read_file(db)
             head = ledger.change_head()
+            state, keyed = _read_file(db, head if not (rebuild or campaigns) else None)
             fresh = rebuild or state is None or state.ledger_id != ledger.ledger_id or keyed
             if not fresh and state.change_seq >= head and not campaigns:
                 return 0
@@ -215,7 +215,7 @@ _KEYED_QUERY = ("SELECT count(*) FROM duckdb_constraints() WHERE constraint_type
                 f"({', '.join(repr(t) for t in UNKEYED)})")  # fmt: skip
 
 
-def _read_file(db: Path) -> tuple[Published | None, bool]:
+def _read_file(db: Path, head: int | None = None) -> tuple[Published | None, bool]:
     """The file's watermark, and whether it was written when an unkeyed table (schemas.warehouse.UNKEYED) had a
     primary key (such a file is rebuilt once, without them); one read-only open."""
     if not db.exists():
@@ -223,7 +223,10 @@ def _read_file(db: Path) -> tuple[Published | None, bool]:
     from pipelines.report import reader
 
     with reader(db) as connection:
-        return published_state(db, connection), connection.execute(_KEYED_QUERY).fetchone()[0] > 0
+        state = published_state(db, connection)
+        if state is not None and head is not None and state.change_seq >= head:
+            return state, False  # nothing to publish: the file's keys are looked at when there is
+        return state, connection.execute(_KEYED_QUERY).fetchone()[0] > 0
 
 
 def _sweep(db: Path) -> None:
@@ -428,8 +431,9 @@ def _frames(ledger: Ledger, campaigns, import_ids, recipients_since, snapshots_s
          "days", "kind", "not_before"]
     ].rename(columns={"key": "chunk_key", "window": "calling_window", "days": "calling_days"})  # fmt: skip
     # a campaign's recipients replaced whole; or, after a watermark, those the changes wrote, replaced by their key
-    recipients = Parts(ledger.recipient_tables(campaigns, recipients_since),
-                       [("campaign", list(campaigns))] if recipients_since is None else [], RECIPIENT_KEY)
+    whole = recipients_since is None
+    recipients = Parts(ledger.recipient_tables(campaigns, recipients_since), [("campaign", list(campaigns))] if whole else [],
+                       () if whole else RECIPIENT_KEY)  # fmt: skip
     snapshots = ledger.frame(SnapshotRecord, campaigns)
     replaces = [("campaign", list(campaigns))] if import_ids is None else [("import_id", list(import_ids))]
     if snapshots_since is not None and len(snapshots):
