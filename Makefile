@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test demo bench clean
+.PHONY: install test demo bench clean browser
 
 install: $(STAMP)
 
@@ -15,11 +15,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m compileall -q pipelines schemas  # bytecode ahead: start-up compiles nothing, even with PYTHONDONTWRITEBYTECODE
 	touch $(STAMP)
 
-test: install
+# The HTML report's test renders it in Chromium; a fresh machine (CI) has none: Debian's package, as root.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
+		(echo "make test needs Chromium to render the HTML report: install Debian's chromium package (as root)" >&2; exit 1)
+
+test: install browser
 	$(BIN)/python -m pytest -q -n auto
 
 DEMO_HOME := .campaigns-demo
-# The main job end to end on the embedded sandbox: import → submit → sync → report.
+# The main job end to end on the embedded sandbox: import → submit → sync → report, ending with the HTML page's path.
 # The sandbox's simulated people answer at any hour, so the demo calls around the clock
 # (--allow-any-hour, said in a warning); real campaigns keep the 08:00-21:00 local default.
 demo: install
@@ -28,6 +34,7 @@ demo: install
 		--campaign demo --home $(DEMO_HOME) --out $(DEMO_HOME)/out --window 00:00-24:00 --allow-any-hour
 	$(BIN)/campaigns sync --campaign demo --home $(DEMO_HOME) --wait 60
 	$(BIN)/campaigns report --campaign demo --home $(DEMO_HOME)
+	$(BIN)/campaigns report --campaign demo --home $(DEMO_HOME) --html $(DEMO_HOME)/report.html --by clinic
 
 bench: install
 	$(BIN)/python -m bench

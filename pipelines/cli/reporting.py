@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import click
 
@@ -16,11 +17,16 @@ from pipelines.errors import UsageError
 @click.option("--campaign", help="Only this campaign [default: all].")
 @click.option("--format", "output", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True,
               help="A readable table, CSV, or JSON (numbers as numbers).")  # fmt: skip
+@click.option("--html", "page", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write a self-contained HTML page with charts to this file (opens with no network) and print its path.")  # fmt: skip
+@click.option("--by", metavar="COLUMN", help="With --html: also chart outcomes by this spreadsheet column.")
 @settings_options("home", "db", "config", "state")
-def report_command(campaign, output, flags) -> None:
-    """Print campaign_summary from the DuckDB file: a table on a terminal, or CSV / JSON."""
+def report_command(campaign, output, page, by, flags) -> None:
+    """Print campaign_summary from the DuckDB file: a table on a terminal, or CSV / JSON; or write an HTML page."""
     from pipelines import report
 
+    if by is not None and page is None:
+        raise click.UsageError("--by charts a column on the HTML page: give --html FILE too")
     settings = settings_of(flags)
     rows, state = report.summary_rows(settings.db_path, campaign)
     behind = report.staleness(settings.ledger_url if settings.ledger_exists() else None, settings.db_path, state)
@@ -28,6 +34,11 @@ def report_command(campaign, output, flags) -> None:
         stderr().print(f"warning: {behind}", markup=False)
     if campaign is not None and not rows:
         raise UsageError(f"no campaign named {campaign!r} in {settings.db_path}")
+    if page is not None:
+        from pipelines import htmlreport
+
+        print(htmlreport.write(settings.db_path, page, campaign, by).resolve())
+        return
     if output == "csv":
         _write_csv(rows)
     elif output == "json":
