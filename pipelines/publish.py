@@ -54,7 +54,7 @@ from schemas.ledger import (
     SnapshotRecord,
 )
 from pipelines.report import Published, published_state
-from schemas.warehouse import ADDED_COLUMNS, BY_IMPORT, RECIPIENT_KEY, TABLES, UNKEYED, VIEWS
+from schemas.warehouse import ADDED_COLUMNS, BY_IMPORT, RECIPIENT_KEY, RENAMED, TABLES, UNKEYED, VIEWS
 
 if TYPE_CHECKING:  # imported where rows are built: a publish with nothing new needs neither pandas nor pyarrow
     import pyarrow as pa
@@ -211,13 +211,14 @@ class Parts:
     keys: tuple[str, ...] = ()
 
 
-_KEYED_QUERY = ("SELECT count(*) FROM duckdb_constraints() WHERE constraint_type = 'PRIMARY KEY' AND table_name IN "
-                f"({', '.join(repr(t) for t in UNKEYED)})")  # fmt: skip
+_KEYED_QUERY = ("SELECT (SELECT count(*) FROM duckdb_constraints() WHERE constraint_type = 'PRIMARY KEY' AND table_name IN "
+                f"({', '.join(repr(t) for t in UNKEYED)})) + (SELECT count(*) FROM duckdb_tables() WHERE table_name IN "
+                f"({', '.join(repr(t) for t in RENAMED)}))")  # fmt: skip
 
 
 def _read_file(db: Path, head: int | None = None) -> tuple[Published | None, bool]:
     """The file's watermark, and whether it was written when an unkeyed table (schemas.warehouse.UNKEYED) had a
-    primary key (such a file is rebuilt once, without them); one read-only open."""
+    primary key or a table had an older name (such a file is rebuilt once); one read-only open."""
     if not db.exists():
         return None, False
     from pipelines.report import reader
@@ -443,7 +444,7 @@ def _frames(ledger: Ledger, campaigns, import_ids, recipients_since, snapshots_s
         "import_files": import_files,
         **{kind: Parts(_planned(ledger, kind, campaigns, import_ids), replaces) for kind in BY_IMPORT},
         "batches": batch_rows,
-        "recipients": recipients,
+        "recipient_rows": recipients,
         "batch_snapshots": snapshots,
     }
 

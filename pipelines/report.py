@@ -139,19 +139,14 @@ def summary_rows(db: Path, campaign: str | None = None) -> tuple[list[dict], Pub
 
 
 def summary(db: Path, campaign: str | None = None) -> pd.DataFrame:
-    """campaign_summary as a DataFrame: one row per campaign."""
-    import pandas as pd
+    """campaign_summary as a DataFrame: one row per campaign; text as pandas' string dtype, counts int64, rates and
+    money float64 — the same dtypes with no rows."""
+    import duckdb as relations  # noqa: F401 - attaches .sql to connections
 
-    rows, _ = summary_rows(db, campaign)
-    return pd.DataFrame(rows) if rows else _empty_summary(db)
-
-
-def _empty_summary(db: Path) -> pd.DataFrame:
-    import pandas as pd
-
+    casts = ", ".join(f"{column}::DOUBLE AS {column}" for column in FLOAT_COLUMNS)
+    query = f"SELECT * REPLACE ({casts}) FROM campaign_summary" + (" WHERE campaign = $campaign" if campaign else "")  # noqa: S608
     with reader(db) as connection:
-        names = [column[0] for column in connection.execute("SELECT * FROM campaign_summary LIMIT 0").description]
-    return pd.DataFrame(columns=names)
+        return connection.sql(query, params={"campaign": campaign} if campaign else None).to_arrow_table().to_pandas()
 
 
 def outcomes(db: Path, campaign: str | None = None, *, expand_variables: bool = True) -> pd.DataFrame:
@@ -162,7 +157,8 @@ def outcomes(db: Path, campaign: str | None = None, *, expand_variables: bool = 
     with reader(db) as connection:
         query = "SELECT * FROM recipient_outcomes" + (" WHERE campaign = $campaign" if campaign else "") + " ORDER BY campaign, e164"
         frame = connection.sql(query, params={"campaign": campaign} if campaign else None).to_arrow_table().to_pandas()
-    frame["variables"] = frame["variables"].map(lambda text: json.loads(text) if isinstance(text, str) else {})
+    frame["variables"] = pd.Series([json.loads(text) if isinstance(text, str) else {} for text in frame["variables"]],
+                                   index=frame.index, dtype=object)  # fmt: skip
     if expand_variables and len(frame):
         wide = pd.json_normalize(frame["variables"].tolist()).add_prefix("var_")
         wide.index = frame.index

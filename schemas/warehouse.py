@@ -34,8 +34,8 @@ TABLES = {
             batch_name VARCHAR, state VARCHAR, status VARCHAR, size BIGINT, total BIGINT, completed BIGINT, failed BIGINT,
             created_at TIMESTAMPTZ, started_at TIMESTAMPTZ, completed_at TIMESTAMPTZ, synced_at TIMESTAMPTZ, last_error VARCHAR,
             timezone VARCHAR, calling_window VARCHAR, calling_days VARCHAR, kind VARCHAR, not_before TIMESTAMPTZ)""",
-    "recipients": """
-        CREATE TABLE IF NOT EXISTS recipients (
+    "recipient_rows": """
+        CREATE TABLE IF NOT EXISTS recipient_rows (
             provider_batch_id VARCHAR, e164 VARCHAR, campaign VARCHAR, status VARCHAR, call_record_id VARCHAR,
             attempted_at TIMESTAMPTZ, completed_at TIMESTAMPTZ, error VARCHAR, synced_at TIMESTAMPTZ)""",
     "publish_state": """
@@ -54,6 +54,19 @@ FINAL_STATUSES = ("busy", "completed", "failed", "no_answer", "skipped")
 _FINAL = ", ".join(f"'{status}'" for status in FINAL_STATUSES)
 
 VIEWS = {
+    # every attempt: one row per (provider batch, number), with where and when it was on the recipient's clock
+    "recipients": """
+        CREATE OR REPLACE VIEW recipients AS
+        SELECT r.provider_batch_id, r.e164, r.campaign, r.status, r.call_record_id, r.attempted_at, r.completed_at, r.error,
+               r.synced_at, b.timezone,
+               -- the wall-clock time of the attempt in the recipient's zone (the first of the batch's zone set: they
+               -- share their rules for the hours planned)
+               timezone(split_part(b.timezone, '|', 1), r.attempted_at) AS attempted_local,
+               CASE WHEN r.completed_at >= r.attempted_at THEN epoch(r.completed_at - r.attempted_at) END AS duration_seconds,
+               row_number() OVER (PARTITION BY r.campaign, r.e164
+                                  ORDER BY r.attempted_at NULLS LAST, r.synced_at, r.provider_batch_id) AS attempt,
+               b.chunk_key, b.kind AS batch_kind
+        FROM recipient_rows r LEFT JOIN batches b ON b.provider_batch_id = r.provider_batch_id""",
     "recipient_outcomes": f"""
         CREATE OR REPLACE VIEW recipient_outcomes AS
         WITH ranked AS (
@@ -62,13 +75,14 @@ VIEWS = {
             FROM recipients r),
         tries AS (
             SELECT campaign, e164, count(*) FILTER (WHERE attempted_at IS NOT NULL) AS attempts
-            FROM recipients GROUP BY ALL)
+            FROM recipient_rows GROUP BY ALL)
         SELECT c.campaign, c.e164, c.name,
                -- a batch stopped before it dialled: whoever it had not called (read as pending before the stop) never will be
                CASE WHEN b.state = 'cancelled' AND (r.status IS NULL OR r.status NOT IN ({_FINAL})) THEN 'cancelled'
                     ELSE coalesce(r.status, CASE WHEN b.state IN ('started', 'finished') THEN 'pending' ELSE 'not_submitted' END)
                END AS status,
                coalesce(t.attempts, 0) AS attempts, r.call_record_id, r.attempted_at, r.completed_at, r.error,
+               coalesce(r.timezone, b.timezone) AS timezone, r.attempted_local, r.duration_seconds,
                c.chunk_key, coalesce(r.provider_batch_id, b.provider_batch_id) AS provider_batch_id, c.variables,
                c.source_file, c.source_sheet, c.source_row
         FROM contacts c
@@ -98,7 +112,7 @@ VIEWS = {
                    count(*) FILTER (WHERE status IN ('busy', 'no_answer', 'failed')) AS failed,
                    count(*) FILTER (WHERE status = 'skipped') AS skipped
             FROM recipient_outcomes GROUP BY campaign),
-        dials AS (SELECT campaign, count(*) FILTER (WHERE attempted_at IS NOT NULL) AS dials FROM recipients GROUP BY campaign)
+        dials AS (SELECT campaign, count(*) FILTER (WHERE attempted_at IS NOT NULL) AS dials FROM recipient_rows GROUP BY campaign)
         SELECT imp.campaign, imp.imports, coalesce(rows.rows_read, 0) AS rows_read, coalesce(acc.accepted, 0) AS accepted,
                coalesce(rows.duplicates, 0) AS duplicates, coalesce(rows.already_submitted, 0) AS already_submitted,
                coalesce(rows.cooled_down, 0) AS cooled_down, coalesce(rows.rejected, 0) AS rejected,
@@ -122,10 +136,12 @@ VIEWS = {
 # up, so ten million rows load in seconds. Each of them is unique by (campaign, e164) — a campaign takes a number once —
 # or by (import_id, source_file, source_sheet, source_row).
 BY_IMPORT = ("contacts", "rejects", "duplicates")
-# Recipients likewise carry no index: a publish replaces a campaign's whole, or the rows a sync changed by this key
+# Recipients (the table recipient_rows, seen through the view `recipients`) likewise carry no index: a publish replaces
+# a campaign's whole, or the rows a sync changed by this key
 # (unique: one row per number per provider batch). 835k rows load in under a second, against two with the key.
 RECIPIENT_KEY = ("provider_batch_id", "e164")
-UNKEYED = (*BY_IMPORT, "recipients")
+UNKEYED = (*BY_IMPORT, "recipient_rows")
+RENAMED = {"recipients": "recipient_rows"}  # tables a file made by an earlier version has under an old name: rebuilt
 
 ADDED_COLUMNS = {
     "imports": [("caller_id", "VARCHAR"), ("agent_id", "VARCHAR")],

@@ -70,6 +70,28 @@ def _write_csv(rows: list[dict]) -> None:
         writer.writerow([safe[name][index] if name in safe else row[name] for name in names])
 
 
+@app.command("export")
+@click.option("--campaign", required=True, help="The campaign whose contacts to export.")
+@click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True,
+              help="CSV for spreadsheets; Parquet keeps the types (timestamps, numbers).")  # fmt: skip
+@click.option("--out", "target", type=click.Path(dir_okay=False, path_type=Path),
+              help="The file to write [default: ./<campaign>-outcomes.csv or .parquet].")  # fmt: skip
+@settings_options("home", "db", "config", "state")
+def export_command(campaign, fmt, target, flags) -> None:
+    """Write one row per contact: its latest outcome, attempts, time zone and every spreadsheet column; prints the path."""
+    from pipelines import report
+    from pipelines.export import export
+
+    settings = settings_of(flags)
+    behind = report.staleness(settings.ledger_url if settings.ledger_exists() else None, settings.db_path)
+    if behind:
+        stderr().print(f"warning: {behind}", markup=False)
+    target = target or Path(f"{campaign}-outcomes.{fmt}")
+    path, rows = export(settings.db_path, campaign, target, fmt)
+    stderr().print(f"Exported {rows:,} contacts of campaign {campaign!r}.", markup=False)
+    print(path.resolve())
+
+
 @app.command("publish")
 @click.option("--campaign", help="Re-write only this campaign's rows [default: rebuild the whole file].")
 @settings_options("home", "db", "config", "state")
