@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -56,15 +55,10 @@ class Page:
 
 def write(db: Path, target: Path, campaign: str | None = None, by: str | None = None) -> Path:
     """Build the page from the DuckDB file and write it to `target` (to a temporary name first, then renamed)."""
-    page = build(db, campaign, by)
-    text = render(page)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        temporary.write_text(text, encoding="utf-8")
-        os.replace(temporary, target)
-    finally:
-        temporary.unlink(missing_ok=True)
+    from pipelines.export import write_atomically
+
+    text = render(build(db, campaign, by))
+    write_atomically(target, lambda path: path.write_text(text, encoding="utf-8"))
     return target
 
 
@@ -126,52 +120,60 @@ def build(db: Path, campaign: str | None, by: str | None) -> Page:
                          ("submitted", f"{totals['submitted']:,}"), ("completed", f"{totals['completed']:,}"),
                          ("completion rate", "–" if rate is None else f"{rate:.1%}"),
                          ("estimated dial cost", f"${totals['estimated_dial_cost']:,.2f}")]  # fmt: skip
-    colors = alt.Scale(domain=STATUS_ORDER, range=STATUS_COLORS)
-    status = alt.Color("status:N", scale=colors, sort=STATUS_ORDER, title="status")
+    present = {row["status"] for row in by_status}  # the legend lists the statuses there are
+    shown = [name for name in STATUS_ORDER if name in present] + sorted(present - set(STATUS_ORDER))
+    palette = dict(zip(STATUS_ORDER, STATUS_COLORS))
+    colors = alt.Scale(domain=shown, range=[palette.get(name, "#90a4ae") for name in shown])
+    status = alt.Color("status:N", scale=colors, sort=shown, title="status")
+    count = alt.Axis(tickMinStep=1, format="d")  # people and rows come whole
+    flat = alt.Axis(labelAngle=0)
+    names = alt.Axis(labelLimit=360)
 
-    def add(chart_id: str, title: str, note: str, data: list[dict], chart) -> None:
+    def add(chart_id: str, title: str, note: str, data: list[dict], chart, width: int | str = "container") -> None:
         if not data:
             page.empty.append((title, "nothing to show yet"))
             return
-        page.charts[chart_id] = (title, note, chart.properties(width="container").to_dict())
+        page.charts[chart_id] = (title, note, chart.properties(width=width).to_dict())
 
     funnel = _funnel(totals) if totals else []
     add("funnel", "From spreadsheet rows to finished calls",
         "Each bar is a stage; grey bars are the rows that left on the way, where they left.", funnel,
         alt.Chart(alt.Data(values=funnel)).mark_bar().encode(
-            y=alt.Y("stage:N", sort=None, title=None), x=alt.X("rows:Q", title="rows / contacts"),
+            y=alt.Y("stage:N", sort=None, title=None, axis=names), x=alt.X("rows:Q", title="rows / contacts", axis=count),
             color=alt.Color("kind:N", scale=alt.Scale(domain=["kept", "left"], range=["#1565c0", "#b0bec5"]), title=None),
             tooltip=["stage:N", "rows:Q"]))  # fmt: skip
     progress_rows = [{"at": _iso(row["snapshot_at"]), "calls": row[name], "outcome": name} for row in progress
                      for name in ("completed", "failed")]  # fmt: skip
-    add("progress", "Progress over time", "Calls completed and failed, summed over batches, at each sync.", progress_rows,
+    add("progress", "Progress over time", "Calls completed and failed, summed over batches, at each sync: calls, not "
+        "contacts (a retried contact counts once per call).", progress_rows,
         alt.Chart(alt.Data(values=progress_rows)).mark_line(point=True).encode(
-            x=alt.X("at:T", title="synced at (UTC)", axis=alt.Axis(format="%b %d %H:%M:%S")), y=alt.Y("calls:Q", title="calls"),
+            x=alt.X("at:T", title="synced at (UTC)", axis=alt.Axis(format="%b %d %H:%M:%S")), y=alt.Y("calls:Q", title="calls", axis=count),
             color=alt.Color("outcome:N", scale=alt.Scale(domain=["completed", "failed"], range=["#2e7d32", "#c62828"])),
             tooltip=["at:T", "outcome:N", "calls:Q"]))  # fmt: skip
     add("status", "Outcomes by status", "Each contact's latest status.", by_status,
         alt.Chart(alt.Data(values=by_status)).mark_bar().encode(
-            x=alt.X("status:N", sort=STATUS_ORDER, title=None), y=alt.Y("contacts:Q"), color=status,
+            x=alt.X("status:N", sort=shown, title=None, axis=flat), y=alt.Y("contacts:Q", axis=count), color=status,
             tooltip=["status:N", "contacts:Q"]))  # fmt: skip
     add("timezone", "Outcomes by the recipient's time zone", "The zone (or zones) of the batch that called them.", by_zone,
         alt.Chart(alt.Data(values=by_zone)).mark_bar().encode(
-            y=alt.Y("timezone:N", title=None, sort="-x"), x=alt.X("contacts:Q", stack="zero"), color=status,
+            y=alt.Y("timezone:N", title=None, sort="-x", axis=names), x=alt.X("contacts:Q", stack="zero", axis=count), color=status,
             tooltip=["timezone:N", "status:N", "contacts:Q"]))  # fmt: skip
     add("hour", "Outcomes by the recipient's local hour", "The hour of the latest attempt, on the recipient's clock.", by_hour,
         alt.Chart(alt.Data(values=by_hour)).mark_bar().encode(
-            x=alt.X("local_hour:O", title="local hour", scale=alt.Scale(domain=list(range(24)))),
-            y=alt.Y("contacts:Q", stack="zero"), color=status, tooltip=["local_hour:O", "status:N", "contacts:Q"]))  # fmt: skip
+            x=alt.X("local_hour:O", title="local hour", scale=alt.Scale(domain=list(range(24))), axis=flat),
+            y=alt.Y("contacts:Q", stack="zero", axis=count), color=status, tooltip=["local_hour:O", "status:N", "contacts:Q"]))  # fmt: skip
     if by is not None:
         add("by", f"Outcomes by {by}", f"The spreadsheet column {by!r}, as each contact's row had it.", by_column,
             alt.Chart(alt.Data(values=by_column)).mark_bar().encode(
-                y=alt.Y("value:N", title=by, sort="-x"), x=alt.X("contacts:Q", stack="zero"), color=status,
+                y=alt.Y("value:N", title=by, sort="-x", axis=names), x=alt.X("contacts:Q", stack="zero", axis=count), color=status,
                 tooltip=["value:N", "status:N", "contacts:Q"]))  # fmt: skip
     add("attempts", "Attempts per contact", "Calls placed to each contact, retries included.", attempts,
         alt.Chart(alt.Data(values=attempts)).mark_bar().encode(
-            x=alt.X("attempts:O", title="calls placed"), y=alt.Y("contacts:Q"), tooltip=["attempts:O", "contacts:Q"]))
+            x=alt.X("attempts:O", title="calls placed", axis=flat), y=alt.Y("contacts:Q", axis=count),
+            tooltip=["attempts:O", "contacts:Q"]), width=90 * max(2, len(attempts)))
     add("rejects", "Rejected rows by reason", "Rows that could not become a contact; examples below.", reasons,
         alt.Chart(alt.Data(values=reasons)).mark_bar(color="#8d6e63").encode(
-            y=alt.Y("reason:N", sort="-x", title=None), x=alt.X("rows:Q"), tooltip=["reason:N", "rows:Q"]))
+            y=alt.Y("reason:N", sort="-x", title=None, axis=names), x=alt.X("rows:Q", axis=count), tooltip=["reason:N", "rows:Q"]))
     if examples:
         page.sections.append(_examples(examples))
     return page
@@ -181,7 +183,7 @@ def _funnel(totals: dict) -> list[dict]:
     """Stages in order, with the rows that left between them beside the stage they left before."""
     stages = [
         ("rows read", totals["rows_read"], "kept"),
-        ("… duplicates in the file", totals["duplicates"], "left"),
+        ("… repeated within the import", totals["duplicates"], "left"),
         ("… already in the campaign", totals["already_submitted"], "left"),
         ("… called too recently (cooldown)", totals["cooled_down"], "left"),
         ("… rejected", totals["rejected"], "left"),
@@ -234,9 +236,10 @@ def render(page: Page) -> str:
 <style>
 body {{ font: 15px/1.45 system-ui, sans-serif; margin: 2rem auto; max-width: 980px; padding: 0 1rem; color: #222; }}
 h1 {{ font-size: 1.6rem; margin-bottom: .2rem; }} h2 {{ font-size: 1.15rem; margin: 2rem 0 .2rem; }}
-p {{ color: #555; margin: .2rem 0 .6rem; }} .chart {{ width: 100%; }}
-.figures {{ display: flex; flex-wrap: wrap; gap: .8rem; margin: 1rem 0; }}
-.figure {{ border: 1px solid #ddd; border-radius: 6px; padding: .5rem .9rem; min-width: 8rem; }}
+p {{ color: #555; margin: .2rem 0 .6rem; }} .chart {{ width: calc(100% - 4px); }}
+.figures {{ display: flex; flex-wrap: wrap; gap: .6rem; margin: 1rem 0; }}
+.figure {{ flex: 1 1 0; border: 1px solid #ddd; border-radius: 6px; padding: .5rem .8rem; min-width: 7rem; }}
+section {{ overflow-x: auto; }} code {{ word-break: break-all; }}
 .figure strong {{ display: block; font-size: 1.35rem; }} .figure span {{ color: #666; font-size: .85rem; }}
 table {{ border-collapse: collapse; width: 100%; font-size: .9rem; }} td, th {{ border-bottom: 1px solid #eee; padding: .3rem .5rem; text-align: left; }}
 td.num {{ text-align: right; }} .empty {{ font-style: italic; }}

@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING
 
 from pipelines.report import duckdb  # DuckDB's engine alone, as reports use it
 
-from pipelines.errors import PublishError
+from pipelines.errors import PublishError, UsageError
 from pipelines.ledger import Ledger
 from schemas.ledger import (
     ChunkRecord,
@@ -131,9 +131,10 @@ def publish(ledger: Ledger, db: Path, campaigns: Iterable[str] | None = None, *,
             if replay is not None:  # readers have the new file: bring the standby forward too, from the spill
                 _catch_up(db, ledger.ledger_id, head, replay)
             return head - (0 if fresh else state.change_seq)
-    except (duckdb.Error, OSError) as exc:
+    except (duckdb.Error, OSError, UsageError) as exc:  # UsageError: the file there is no DuckDB file (report.reader)
+        reason = exc.__cause__ if isinstance(exc, UsageError) and exc.__cause__ is not None else exc
         raise PublishError(
-            f"{db} was not updated ({str(exc).splitlines()[0]}); the ledger is intact, and the next command that "
+            f"{db} was not updated ({str(reason).splitlines()[0]}); the ledger is intact, and the next command that "
             "publishes (or `campaigns publish`) brings the file up to date"
         ) from exc
     finally:

@@ -50,6 +50,12 @@ def connect_read_only(db: Path):
     try:
         connection.execute("ATTACH ? AS warehouse (READ_ONLY)", [str(db)])
         connection.execute("USE warehouse")
+    except duckdb.Error as exc:
+        connection.close()
+        from pipelines.errors import UsageError
+
+        raise UsageError(f"{db} cannot be read as the report database ({str(exc).splitlines()[0]}); check --db (if it "
+                         "is the report file and damaged, delete it: `campaigns publish` rebuilds it)") from exc  # fmt: skip
     except BaseException:
         connection.close()
         raise

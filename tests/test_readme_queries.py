@@ -116,3 +116,24 @@ def test_export_writes_one_row_per_contact_with_every_spreadsheet_column(home, t
     assert pa.types.is_timestamp(table.schema.field("attempted_at").type) and table.schema.field("attempts").type == pa.int64()
     unknown = run_cli("export", "--campaign", "nope", "--home", str(home))
     assert unknown.returncode == 2 and "campaigns here: demo" in unknown.stderr
+
+
+def test_report_and_export_mistakes_are_one_line_with_their_exit_code(home, tmp_path):
+    unwritable = run_cli("export", "--campaign", "demo", "--home", str(home), "--out", "/proc/outcomes.csv")
+    assert unwritable.returncode == 7 and unwritable.stderr.count("\n") == 1 and "cannot write /proc/outcomes.csv" in unwritable.stderr
+    device = run_cli("report", "--home", str(home), "--html", "/dev/null")
+    assert device.returncode == 2 and "not a regular file" in device.stderr
+    not_duckdb = run_cli("report", "--db", str(Path(__file__)))
+    assert not_duckdb.returncode == 2 and "cannot be read as the report database" in not_duckdb.stderr
+    assert "internal error" not in unwritable.stderr + device.stderr + not_duckdb.stderr
+    unknown = run_cli("report", "--home", str(home), "--campaign", "nope")
+    assert unknown.returncode == 2 and "campaigns here: demo" in unknown.stderr
+    mixed = run_cli("export", "--campaign", "demo", "--home", str(home), "--format", "parquet", "--out", str(tmp_path / "x.csv"))
+    assert mixed.returncode == 0 and "warning: writing parquet into x.csv" in mixed.stderr
+
+
+def test_export_keeps_the_spreadsheet_s_column_order(home, tmp_path):
+    made = run_cli("export", "--campaign", "demo", "--home", str(home), "--out", str(tmp_path / "o.csv"))
+    header = (tmp_path / "o.csv").read_text(encoding="utf-8").splitlines()[0].replace('"', "").split(",")
+    assert made.returncode == 0
+    assert header[header.index("provider_batch_id") + 1:][:5] == ["first_name", "last_name", "appointment_time", "account_id", "clinic"]

@@ -27,13 +27,17 @@ def report_command(campaign, output, page, by, flags) -> None:
 
     if by is not None and page is None:
         raise click.UsageError("--by charts a column on the HTML page: give --html FILE too")
+    if campaign is not None and not campaign.strip():
+        raise click.UsageError("--campaign needs a name (leave it out for every campaign)")
     settings = settings_of(flags)
     rows, state = report.summary_rows(settings.db_path, campaign)
     behind = report.staleness(settings.ledger_url if settings.ledger_exists() else None, settings.db_path, state)
     if behind:
         stderr().print(f"warning: {behind}", markup=False)
     if campaign is not None and not rows:
-        raise UsageError(f"no campaign named {campaign!r} in {settings.db_path}")
+        known = [row["campaign"] for row in report.summary_rows(settings.db_path)[0]]
+        raise UsageError(f"no campaign named {campaign!r} in {settings.db_path}"
+                         + (f"; campaigns here: {', '.join(known[:10])}" if known else ""))  # fmt: skip
     if page is not None:
         from pipelines import htmlreport
 
@@ -87,6 +91,8 @@ def export_command(campaign, fmt, target, flags) -> None:
     if behind:
         stderr().print(f"warning: {behind}", markup=False)
     target = target or Path(f"{campaign}-outcomes.{fmt}")
+    if target.suffix.lower() in (".csv", ".parquet", ".pq") and target.suffix.lower().lstrip(".") not in (fmt, "pq" if fmt == "parquet" else fmt):
+        stderr().print(f"warning: writing {fmt} into {target.name} (its name says otherwise)", markup=False)
     path, rows = export(settings.db_path, campaign, target, fmt)
     stderr().print(f"Exported {rows:,} contacts of campaign {campaign!r}.", markup=False)
     print(path.resolve())
