@@ -314,13 +314,20 @@ def test_an_early_window_is_refused_in_one_line_unless_allowed(tmp_path):
     assert "warning: campaign early: calling window 07:00-20:00 reaches outside 08:00-21:00" in allowed.stderr
 
 
-def test_a_window_that_never_opens_for_some_rows_is_refused_before_anything_is_planned(tmp_path):
-    path = write_delimited(tmp_path / "c.csv", [["Phone"], ["+12125550101"], ["+18005550100"]])
-    home = tmp_path / "home"
-    result = run_cli("import", str(path), "--campaign", "narrow", "--home", str(home), "--window", "09:00-10:00",
-                     env=DEFAULT_HOURS_ENV)  # fmt: skip
-    assert result.returncode == 3 and "never open" in result.stderr and "row 3" in result.stderr
-    assert not (home / "ledger.sqlite").exists() or "narrow" not in run_cli("report", "--home", str(home), "--format", "csv").stdout
+def test_rows_the_window_never_opens_for_are_rejected_and_the_rest_imported(tmp_path):
+    """+1 800 spans the whole NANP (Guam to Hawaii): 09:00-10:00 is never open in all of it at once."""
+    path = write_delimited(tmp_path / "c.csv", [["Phone"], ["+12125550101"], ["+18005550100"], ["+13125550102"],
+                                                ["(800) 555-0199"]])  # fmt: skip
+    home, out = tmp_path / "home", tmp_path / "out"
+    result = run_cli("import", str(path), "--campaign", "narrow", "--home", str(home), "--window", "09:00-10:00", "--dry-run",
+                     "--out", str(out), "--json", env=DEFAULT_HOURS_ENV)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert (summary["rows_read"], summary["accepted"], summary["rejected"]) == (4, 2, 2)
+    with (out / "rejected.csv").open(newline="", encoding="utf-8") as handle:
+        rejected = [(row["source_row"], row["raw_value"], row["reason"]) for row in csv.DictReader(handle)]
+    assert sorted(rejected) == [("3", "+18005550100", "never_callable"), ("5", "(800) 555-0199", "never_callable")]
+    assert summary["reject_reasons"]["never_callable"] == 2
 
 
 @pytest.mark.parametrize("dialect", ["magpipe", "batchcall"])

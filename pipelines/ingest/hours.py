@@ -298,14 +298,3 @@ def _allowed_at(zone: str, hours: CallingHours, minute: int) -> bool:
     """allowed_minutes for one zone and one Unix minute."""
     local = datetime.fromtimestamp(minute * 60, _zone(zone))
     return hours.start <= local.hour * 60 + local.minute < hours.end and local.weekday() in hours.days
-
-
-def never_open(zones: str, hours: CallingHours, count: int, row, source_file):
-    """The InputError for contacts whose zones never share an open minute of the window."""
-    from pipelines.errors import InputError
-
-    return InputError(
-        f"calling window {hours.window_text} {hours.days_text} is never open in all of {zones.replace('|', ', ')} "
-        f"at once ({count} contact(s), first at row {row} of {source_file}); "
-        "widen the window or give those rows a timezone column"
-    )

@@ -29,7 +29,7 @@ import pyarrow.csv as pacsv
 from pipelines.ingest.chunk import chunk_keys, cut
 from pipelines.ingest.columns import map_columns
 from pipelines.ingest.fastphone import TABLE_MIN_ROWS, e164_keys, e164_text, prepare_tables
-from pipelines.ingest.hours import closed_zone, never_open
+from pipelines.ingest.hours import closed_zone
 from pipelines.ingest.options import IngestOptions
 from pipelines.ingest.normalise import REASON_TEXT, Normalised, normalise_columns
 from pipelines.ingest.output import PIECE_ROWS
@@ -54,14 +54,17 @@ from schemas.contacts import (
     RAW_VALUE,
     REASON,
     REASON_BY_CODE,
+    REASON_CODE,
     SOURCE_FILE,
     SOURCE_ROW,
     SOURCE_SHEET,
     BatchPlan,
     FileCounts,
     ImportSummary,
+    RejectReason,
 )
 
+NEVER_CALLABLE = REASON_CODE[RejectReason.NEVER_CALLABLE]
 WHOLE_FILE_BYTES = 1 << 30  # up to this size a delimited file is read at once, by the multi-threaded reader
 BATCH_ROWS = 1 << 20  # rows per batch when a whole file is cut up: bounds the working memory
 BATCH_BYTES = 64 << 20  # bytes per record batch of the streaming reader (larger files)
@@ -199,6 +202,7 @@ class _Import:
     seen: _Seen = field(default_factory=_Seen)
     zones: ZoneNames = field(default_factory=ZoneNames)
     callable_zones: set[int] = field(default_factory=set)
+    closed_zones: set[int] = field(default_factory=set)  # zone sets the window never opens in: their rows are rejected
     pending: pa.Table | None = None  # accepted rows whose chunk is not complete yet (KEY, ORIGIN, ROW, ZONE, NAME, var:*)
     plans: list[BatchPlan] = field(default_factory=list)
     preparing: list[Future] = field(default_factory=list)  # pieces still on the workers (each fills in plans)
@@ -257,10 +261,21 @@ class _Import:
                 self.skipped[name] += int(skip.sum())
                 setattr(counts, name, getattr(counts, name) + int(skip.sum()))
                 kept = kept[~skip]
-        if len(kept):
-            accepted = candidates[kept]
-            zones = self.zones.adopt(zone_codes[kept], zone_names)  # numbered in the order the accepted rows meet them
-            self._check_callable(zones, sheet, accepted)
+        accepted = candidates[kept]
+        zones = self.zones.adopt(zone_codes[kept], zone_names)  # numbered in the order the accepted rows meet them
+        closed = self._never_open(zones)
+        if closed.any():  # the window never opens in all of these numbers' zones: rejected, the rest go on
+            rows = accepted[closed]
+            counts.accepted -= len(rows)
+            counts.rejected += len(rows)
+            self.reasons[NEVER_CALLABLE] += len(rows)
+            self._write("rejected", origin, sheet.rows[rows], {
+                RAW_VALUE: _combined(done.raw.take(pa.array(rows))),
+                REASON: pa.DictionaryArray.from_arrays(pa.array(np.full(len(rows), NEVER_CALLABLE, np.int32)),
+                                                       pa.array(REASON_TEXT.tolist())),
+            })  # fmt: skip
+            accepted, zones = accepted[~closed], zones[~closed]
+        if len(accepted):
             # grouped by zone set, in arrival order within each (a stable sort of 16-bit codes is a radix sort)
             order = np.argsort(zones.astype(np.int16) if len(self.zones.names) < 1 << 15 else zones, kind="stable")
             self._chunk(self._gather(done, origin, accepted[order], zones[order]), final=not more)
@@ -280,14 +295,16 @@ class _Import:
                 names = names + encoded.dictionary.to_pylist()
         return codes, names
 
-    def _check_callable(self, zones: np.ndarray, sheet: RawSheet, rows: np.ndarray) -> None:
-        """Refuse the import if some zone set never has the window open (each zone set is checked once per import)."""
-        new = [code for code in np.flatnonzero(np.bincount(zones)).tolist() if code not in self.callable_zones]
-        closed = closed_zone([self.zones.names[code] for code in new], self.options.hours)
-        if closed is not None:
-            mine = np.flatnonzero(zones == self.zones.names.index(closed))
-            raise never_open(closed, self.options.hours, len(mine), sheet.rows[rows[mine[0]]], sheet.source_file)
-        self.callable_zones.update(new)
+    def _never_open(self, zones: np.ndarray) -> np.ndarray:
+        """Which of these rows' zone sets never have the window open in all their zones at once (each zone set is
+        checked once per import)."""
+        for code in np.flatnonzero(np.bincount(zones, minlength=0)).tolist() if len(zones) else []:
+            if code not in self.callable_zones and code not in self.closed_zones:
+                closed = closed_zone([self.zones.names[code]], self.options.hours) is not None
+                (self.closed_zones if closed else self.callable_zones).add(code)
+        if not self.closed_zones:
+            return np.zeros(len(zones), dtype=bool)
+        return np.isin(zones, list(self.closed_zones))
 
     def _gather(self, done: Normalised, origin: int, rows: np.ndarray, zones: np.ndarray) -> pa.Table:
         """The accepted rows' cells that accepted.csv needs, as one table (the only per-row copy made of them)."""
