@@ -185,8 +185,52 @@ def _classify_part(raw: pa.Array, default_region: str, overrides: pa.Array | Non
 
 
 def country_overrides(column: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """A country column as each row's region for its phone numbers ("" = the default region)."""
-    return pc.utf8_upper(_strip(text_array(column)))
+    """A country column as each row's region for its phone numbers ("" = the default region; a value that names no
+    country stays as written, upper-cased, and the row is rejected as invalid_region). Each distinct value is
+    looked up once (region_of)."""
+    values = pc.utf8_upper(_strip(text_array(column)))
+    encoded = pc.dictionary_encode(values)
+    names = encoded.dictionary.to_pylist()
+    if all(name == "" or name in SUPPORTED_REGIONS for name in names):
+        return values
+    regions = pa.array([region_of(name) for name in names], pa.string())
+    return regions.take(encoded.indices)
+
+
+# English names ISO 3166 does not use, as people write them (pycountry knows the ISO names, codes and common names)
+COUNTRY_ALIASES = {
+    "UK": "GB", "GREAT BRITAIN": "GB", "BRITAIN": "GB", "ENGLAND": "GB", "SCOTLAND": "GB", "WALES": "GB",
+    "NORTHERN IRELAND": "GB", "UNITED STATES OF AMERICA": "US", "AMERICA": "US", "RUSSIA": "RU", "IVORY COAST": "CI",
+    "NORTH KOREA": "KP", "SOUTH KOREA": "KR", "KOREA": "KR", "IRAN": "IR", "SYRIA": "SY", "LAOS": "LA", "BOLIVIA": "BO",
+    "VENEZUELA": "VE", "TANZANIA": "TZ", "MOLDOVA": "MD", "TAIWAN": "TW", "MACEDONIA": "MK", "HOLLAND": "NL",
+    "THE NETHERLANDS": "NL", "VATICAN": "VA", "PALESTINE": "PS", "BRUNEI": "BN", "CAPE VERDE": "CV", "SWAZILAND": "SZ",
+    "BURMA": "MM", "EAST TIMOR": "TL", "CZECHIA": "CZ", "TURKEY": "TR", "UAE": "AE",
+}  # fmt: skip
+
+
+@lru_cache(maxsize=4096)
+def region_of(value: str) -> str:
+    """A country cell (upper-cased) as the phonenumbers region it names: an ISO 3166 alpha-2 or alpha-3 code, an
+    English name or common alias (UK, Great Britain, USA, U.S.), or a country calling code (44, +49, 1 → that code's
+    main region). Anything else comes back as it is (not a region: its rows are rejected as invalid_region)."""
+    if value == "" or value in SUPPORTED_REGIONS:
+        return value
+    text = re.sub(r"\s+", " ", value.replace(".", "")).strip()
+    if text in SUPPORTED_REGIONS:  # U.S. → US
+        return text
+    calling = re.fullmatch(r"\+?\s*(\d{1,3})", text)
+    if calling:
+        region = phonenumbers.region_code_for_country_code(int(calling.group(1)))
+        return region if region in SUPPORTED_REGIONS else value
+    if text in COUNTRY_ALIASES:
+        return COUNTRY_ALIASES[text]
+    import pycountry
+
+    try:
+        region = pycountry.countries.lookup(text).alpha_2
+    except LookupError:
+        return value
+    return region if region in SUPPORTED_REGIONS else value
 
 
 @dataclass(frozen=True)
