@@ -21,10 +21,10 @@ def test_no_phone_column_lists_headers():
         map_columns(["Name", "Email"], label="f.csv")
 
 
-def test_several_phone_columns_asks_for_a_choice():
-    with pytest.raises(InputError, match=r"several phone columns; choose one with --phone-column \('Mobile', 'Phone'\)"):
-        map_columns(["Phone", "Mobile"], label="f.csv")
-    assert map_columns(["Phone", "Mobile"], label="f.csv", phone_column="Mobile").phone == 1
+def test_several_phone_columns_are_all_candidates_mobiles_first_unless_named():
+    assert map_columns(["Phone", "Mobile"], label="f.csv").phones == (1, 0)
+    assert map_columns(["Phone", "Mobile"], label="f.csv", phone_column="Phone").phones == (0,)
+    assert map_columns(["Phone", "Mobile", "Work"], label="f.csv", phone_columns=["Phone", "Mobile"]).phones == (0, 1)
 
 
 def test_phone_column_flag_must_exist():
@@ -52,14 +52,14 @@ CRM_HEADERS = ["First Name", "Business Phone", "Home Phone", "Mobile Phone", "Ph
 
 
 def test_every_phone_column_of_a_crm_export_is_a_candidate_mobiles_first():
-    columns = map_columns(CRM_HEADERS, label="outlook.csv", several=True)
+    columns = map_columns(CRM_HEADERS, label="outlook.csv")
     assert [CRM_HEADERS[i] for i in columns.phones] == ["Mobile Phone", "Business Phone", "Home Phone", "Phone 1 - Value"]
     assert CRM_HEADERS[columns.country] == "Country/Region"
     assert set(columns.variables) == {"first_name", "e_mail"}  # phone candidates are not variables
 
 
 def test_named_phone_columns_keep_their_order_and_a_file_uses_those_it_has():
-    columns = map_columns(CRM_HEADERS, label="x.csv", several=True)
+    columns = map_columns(CRM_HEADERS, label="x.csv")
     assert columns.phones[0] == CRM_HEADERS.index("Mobile Phone")
     from pipelines.ingest.columns import phone_candidates
 

@@ -57,7 +57,7 @@ class ColumnMap:
 
     @property
     def phone(self) -> int:
-        """The phone column of a contact file (one, until contacts choose among several)."""
+        """The first phone candidate (the one a contact's number comes from when it is valid)."""
         return self.phones[0]
 
 
@@ -93,19 +93,15 @@ def phone_candidates(headers: list[str], *, label: str, phone_columns: Sequence[
 
 
 def map_columns(
-    headers: list[str], *, label: str, phone_column: str | None = None, several: bool = False, phone_columns: Sequence[str] = ()
+    headers: list[str], *, label: str, phone_column: str | None = None, phone_columns: Sequence[str] = ()
 ) -> ColumnMap:
-    """Choose the phone column(s) (or take `phone_column` / `phone_columns`), the name parts and the variables.
+    """Choose the phone columns (or take `phone_column` / `phone_columns`), the name parts and the variables.
 
-    `several`: keep every phone column (a do-not-call file: each of a row's numbers is
-    blocked); otherwise a file with several must name the one to use.
+    Every phone column is a candidate, in priority order (phone_candidates): a contact's number is the first that
+    holds a valid one; in a do-not-call file each of a row's numbers is blocked.
     """
     tokens = [header_token(header) for header in headers]
     phones = phone_candidates(headers, label=label, phone_columns=[phone_column] if phone_column else phone_columns)
-    if len(phones) > 1 and not several:
-        names = ", ".join(repr(headers[i]) for i in phones)
-        raise InputError("several phone columns; choose one with --phone-column", path=label, code="several_phone_columns",
-                         detail=names)  # fmt: skip
 
     def unique(candidates: set[str]) -> int | None:
         found = [i for i, token in enumerate(tokens) if token in candidates and i not in phones]

@@ -255,7 +255,6 @@ class Normalised:
 def normalise_columns(sheet: RawSheet, columns: ColumnMap, default_region: str) -> Normalised:
     """Normalise one sheet: every phone to an E.164 key or a reason, names and variables trimmed."""
     cells = sheet.cells
-    raw = text_array(cells[columns.phone])
     overrides = country_overrides(cells[columns.country]) if columns.country is not None else None
     trimmed = {}
 
@@ -263,7 +262,10 @@ def normalise_columns(sheet: RawSheet, columns: ColumnMap, default_region: str) 
         trimmed["variables"] = {key: _strip(text_chunks(cells[index])) for key, index in columns.variables.items()}
         trimmed["names"] = _names(cells, columns)
 
-    phones = classify_column(raw, default_region, overrides, meanwhile=trim)
+    raws = [text_array(cells[index]) for index in columns.phones]
+    candidates = [classify_column(raw, default_region, overrides, meanwhile=trim if n == 0 else lambda: None)
+                  for n, raw in enumerate(raws)]  # fmt: skip
+    phones, raw = _first_valid(candidates, raws) if len(raws) > 1 else (candidates[0], raws[0])
     keys, reasons = phones.keys, phones.reasons
     variables = trimmed["variables"]
     zones = None
@@ -281,6 +283,35 @@ def normalise_columns(sheet: RawSheet, columns: ColumnMap, default_region: str) 
 
 
 REASON_TEXT = np.array([reason.value if reason else "" for reason in REASON_BY_CODE], dtype=object)
+
+
+def _first_valid(candidates: list[Phones], raws: list[pa.Array]) -> tuple[Phones, pa.Array]:
+    """Several phone columns (in priority order): each row's number is the first candidate holding a valid one; a row
+    with none is rejected with the reason of its first non-empty candidate (`empty` if all are blank), and shows that
+    cell as its raw value."""
+    rows = len(candidates[0].keys)
+    empty = REASON_CODE[RejectReason.EMPTY]
+    chosen = np.full(rows, -1, dtype=np.int64)
+    for n, phones in enumerate(candidates):
+        chosen[(chosen < 0) & (phones.keys != 0)] = n
+    shown = chosen.copy()  # the candidate whose cell a rejected row shows
+    for n, phones in enumerate(candidates):
+        shown[(shown < 0) & (phones.reasons != empty)] = n
+    shown[shown < 0] = 0
+    every = np.arange(rows)
+
+    def pick(arrays: list[np.ndarray]) -> np.ndarray:
+        return np.stack(arrays)[shown, every]
+
+    keys = pick([phones.keys for phones in candidates])
+    reasons = pick([phones.reasons for phones in candidates])
+    kinds = pick([phones.kinds for phones in candidates])
+    extensions = None
+    if any(phones.extensions is not None for phones in candidates):
+        extensions = pick([phones.extensions if phones.extensions is not None else np.full(rows, None, dtype=object)
+                           for phones in candidates])  # fmt: skip
+    raw = pc.choose(pa.array(shown.astype(np.int8)), *[pc.cast(column, pa.string()) for column in raws])
+    return Phones(keys, reasons, extensions, kinds), raw
 
 
 def _names(cells: Cells, columns: ColumnMap) -> pa.Array | pa.ChunkedArray:

@@ -49,7 +49,7 @@ def read_suppression(path: str | Path, region: str, phone_columns: Sequence[str]
     sheet = read_sheet(path)
     result = SuppressionFile(source=sheet.source_file)
     try:
-        columns = map_columns(sheet.headers, label=sheet.source_file, phone_columns=phone_columns, several=True)
+        columns = map_columns(sheet.headers, label=sheet.source_file, phone_columns=phone_columns)
         phones = list(columns.phones)
         cells = [text_array(sheet.cells[i]) for i in phones]
         overrides = country_overrides(sheet.cells[columns.country]) if columns.country is not None else None

@@ -1,5 +1,5 @@
-"""Country columns as CRMs export them: names, alpha-3 codes, aliases and calling codes choose each row's region
-(issue 20, item 3). Accepted numbers are compared with phonenumbers itself, through the CLI as a subprocess."""
+"""CRM exports (issue 20): country columns holding names, alpha-3 codes, aliases or calling codes, and several phone
+columns per contact. Accepted numbers are compared with phonenumbers itself, through the CLI as a subprocess."""
 
 from __future__ import annotations
 
@@ -50,3 +50,34 @@ def test_hubspot_style_country_names_choose_each_row_s_region(tmp_path):
     assert ("15", "invalid_region") in rejected
     summary = json.loads(result.stdout)
     assert summary["rows_read"] == summary["accepted"] + summary["rejected"] + summary["duplicates"]
+
+
+def test_a_contact_s_number_is_its_first_valid_phone_column_mobiles_first(tmp_path):
+    """Outlook's Business/Home/Mobile Phone: the mobile when it is valid, else the next candidate left to right; a row
+    with none is rejected with the reason of its first non-empty candidate; no phone column becomes a variable."""
+    path = tmp_path / "outlook.csv"
+    rows = [
+        ["First Name", "Business Phone", "Home Phone", "Mobile Phone", "E-mail Address"],
+        ["Ann", "(212) 555-0101", "(212) 555-0102", "(415) 555-0103", "ann@example.com"],  # the mobile
+        ["Bob", "(212) 555-0111", "", "", "bob@example.com"],  # only a business number
+        ["Cy", "", "(312) 555-0121", "12", "cy@example.com"],  # the mobile is junk: the home number
+        ["Di", "", "", "", "di@example.com"],  # nothing at all
+        ["Ed", "n/a", "", "555", "ed@example.com"],  # nothing valid: the mobile's reason (the first non-empty, mobiles first)
+    ]
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows(rows)
+    out = tmp_path / "out"
+    result = run_cli("import", str(path), "--campaign", "o", "--dry-run", "--out", str(out), "--home", str(tmp_path / "h"))
+    assert result.returncode == 0, result.stderr
+    with (out / "accepted.csv").open(newline="", encoding="utf-8") as handle:
+        accepted = {row["name"]: (row["e164"], json.loads(row["dynamic_variables"])) for row in csv.DictReader(handle)}
+    assert {name: e164 for name, (e164, _) in accepted.items()} == {"Ann": "+14155550103", "Bob": "+12125550111", "Cy": "+13125550121"}
+    assert all(set(variables) == {"first_name", "e_mail_address"} for _, variables in accepted.values())
+    with (out / "rejected.csv").open(newline="", encoding="utf-8") as handle:
+        rejected = {row["source_row"]: (row["raw_value"], row["reason"]) for row in csv.DictReader(handle)}
+    assert rejected == {"5": ("", "empty"), "6": ("555", "too_short")}
+
+    from pipelines.api import load_contacts
+
+    notebook = load_contacts([path], campaign="o")  # the notebook path reads the same
+    assert dict(zip(notebook.accepted["name"], notebook.accepted["e164"])) == {n: e for n, (e, _) in accepted.items()}
