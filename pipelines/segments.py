@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 CONTACTS = pa.schema([("e164", pa.string()), ("name", pa.string()), ("variables", pa.string()),
                       ("source_file", pa.string()), ("source_sheet", pa.string()), ("source_row", pa.int64())])  # fmt: skip
 REJECTS = pa.schema([("source_file", pa.string()), ("source_sheet", pa.string()), ("source_row", pa.int64()),
-                     ("raw_value", pa.string()), ("reason", pa.string())])  # fmt: skip
+                     ("raw_value", pa.string()), ("reason", pa.string()), ("detail", pa.string())])  # fmt: skip
 DUPLICATES = pa.schema([("source_file", pa.string()), ("source_sheet", pa.string()), ("source_row", pa.int64()),
                         ("e164", pa.string()), ("duplicate_of_file", pa.string()), ("duplicate_of_row", pa.int64())])  # fmt: skip
 KINDS = {"contacts": CONTACTS, "rejects": REJECTS, "duplicates": DUPLICATES}
@@ -71,9 +71,11 @@ def keys(numbers_blob: bytes | None) -> np.ndarray:
 
 
 def conformed(kind: str, table: pa.Table) -> pa.Table:
-    """Exactly the kind's columns, as plain strings (no dictionaries)."""
+    """Exactly the kind's columns, as plain strings (no dictionaries); a column added since (a reject's detail) is
+    null in rows kept before it."""
     schema = KINDS[kind]
-    return pa.table({name: table.column(name).cast(schema.field(name).type) for name in schema.names}, schema=schema)
+    return pa.table({name: table.column(name).cast(schema.field(name).type) if name in table.column_names
+                     else pa.nulls(table.num_rows, schema.field(name).type) for name in schema.names}, schema=schema)  # fmt: skip
 
 
 def contact_segments(rows: pa.Table, chunk_keys: list[str], bounds: np.ndarray) -> pa.RecordBatch:

@@ -38,6 +38,7 @@ REGION = "region"
 E164 = "e164"
 NAME = "name"
 REASON = "reason"
+DETAIL = "detail"  # what exactly was wrong, where the reason alone does not say (the country value, the window)
 EXTENSION_VARIABLE = "phone_extension"
 DYNAMIC_VARIABLES = "dynamic_variables"
 DUPLICATE_OF_FILE = "duplicate_of_file"
@@ -47,7 +48,7 @@ TIMEZONE = "timezone"  # the recipient's zone set: "America/New_York", or "Ameri
 VARIABLE_PREFIX = "var:"  # wide variable columns in the contacts frame: "var:first_name"
 
 ACCEPTED_COLUMNS = [E164, NAME, SOURCE_FILE, SOURCE_SHEET, SOURCE_ROW, TIMEZONE, CHUNK_KEY, DYNAMIC_VARIABLES]
-REJECTED_COLUMNS = [SOURCE_FILE, SOURCE_SHEET, SOURCE_ROW, RAW_VALUE, REASON]
+REJECTED_COLUMNS = [SOURCE_FILE, SOURCE_SHEET, SOURCE_ROW, RAW_VALUE, REASON, DETAIL]
 DUPLICATE_COLUMNS = [SOURCE_FILE, SOURCE_SHEET, SOURCE_ROW, E164, DUPLICATE_OF_FILE, DUPLICATE_OF_ROW]
 
 

@@ -23,7 +23,7 @@ TABLES = {
     "rejects": """
         CREATE TABLE IF NOT EXISTS rejects (
             import_id BIGINT, campaign VARCHAR, source_file VARCHAR, source_sheet VARCHAR, source_row BIGINT,
-            raw_value VARCHAR, reason VARCHAR)""",
+            raw_value VARCHAR, reason VARCHAR, detail VARCHAR)""",
     "duplicates": """
         CREATE TABLE IF NOT EXISTS duplicates (
             import_id BIGINT, campaign VARCHAR, source_file VARCHAR, source_sheet VARCHAR, source_row BIGINT,
@@ -144,6 +144,7 @@ UNKEYED = (*BY_IMPORT, "recipient_rows")
 RENAMED = {"recipients": "recipient_rows"}  # tables a file made by an earlier version has under an old name: rebuilt
 
 ADDED_COLUMNS = {
+    "rejects": [("detail", "VARCHAR")],
     "imports": [("caller_id", "VARCHAR"), ("agent_id", "VARCHAR")],
     "batches": [("timezone", "VARCHAR"), ("calling_window", "VARCHAR"), ("calling_days", "VARCHAR"), ("kind", "VARCHAR"),
                 ("not_before", "TIMESTAMPTZ")],

@@ -45,7 +45,7 @@ def test_human_summary_and_output_files(tmp_path, tmp_home):
     assert [r["e164"] for r in accepted] == ["+14155550132", "+12125550199"]  # phone numbers are not escaped
     assert json.loads(accepted[0]["dynamic_variables"]) == {"note": '=HYPERLINK("x")'}
     assert json.loads(accepted[1]["dynamic_variables"]) == {"note": "+ok"}
-    assert rejected == [{"source_file": str(sheet), "source_sheet": "", "source_row": "3", "raw_value": "'=1+2", "reason": "not_a_number"}]
+    assert rejected == [{"source_file": str(sheet), "source_sheet": "", "source_row": "3", "raw_value": "'=1+2", "reason": "not_a_number", "detail": ""}]
     assert duplicates[0]["source_row"] == "4" and duplicates[0]["duplicate_of_row"] == "2"
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 
+import duckdb
 import phonenumbers
 import pytest
 
@@ -46,10 +47,15 @@ def test_hubspot_style_country_names_choose_each_row_s_region(tmp_path):
         accepted = {row["e164"] for row in csv.DictReader(handle)}
     assert accepted == set(expected) and len(accepted) >= 11
     with (out / "rejected.csv").open(newline="", encoding="utf-8") as handle:
-        rejected = [(row["source_row"], row["reason"]) for row in csv.DictReader(handle)]
-    assert ("15", "invalid_region") in rejected
+        rejected = [(row["source_row"], row["reason"], row["detail"]) for row in csv.DictReader(handle)]
+    assert ("15", "invalid_region", "country 'Narnia' is not a country") in rejected
     summary = json.loads(result.stdout)
     assert summary["rows_read"] == summary["accepted"] + summary["rejected"] + summary["duplicates"]
+    real = run_cli("import", str(path), "--campaign", "c", "--home", str(tmp_path / "real"))  # the ledger and DuckDB keep it
+    assert real.returncode == 0, real.stderr
+    with duckdb.connect(str(tmp_path / "real" / "campaigns.duckdb"), read_only=True) as db:
+        assert db.execute("SELECT source_row, detail FROM rejects WHERE reason = 'invalid_region'").fetchall() == [
+            (15, "country 'Narnia' is not a country")]
 
 
 def test_a_contact_s_number_is_its_first_valid_phone_column_mobiles_first(tmp_path):

@@ -325,8 +325,9 @@ def test_rows_the_window_never_opens_for_are_rejected_and_the_rest_imported(tmp_
     summary = json.loads(result.stdout)
     assert (summary["rows_read"], summary["accepted"], summary["rejected"]) == (4, 2, 2)
     with (out / "rejected.csv").open(newline="", encoding="utf-8") as handle:
-        rejected = [(row["source_row"], row["raw_value"], row["reason"]) for row in csv.DictReader(handle)]
-    assert sorted(rejected) == [("3", "+18005550100", "never_callable"), ("5", "(800) 555-0199", "never_callable")]
+        rejected = [(row["source_row"], row["raw_value"], row["reason"], row["detail"]) for row in csv.DictReader(handle)]
+    assert [row[:3] for row in sorted(rejected)] == [("3", "+18005550100", "never_callable"), ("5", "(800) 555-0199", "never_callable")]
+    assert all(row[3].startswith("calling window 09:00-10:00") and "Pacific/Guam" in row[3] for row in rejected)
     assert summary["reject_reasons"]["never_callable"] == 2
 
 

@@ -242,6 +242,7 @@ class Normalised:
     reasons: np.ndarray  # int8 reason code (REASON_BY_CODE), 0 for an accepted row
     raw: pa.Array  # the phone cells as read: rejects show them
     regions: pa.Array | None  # the country column, upper-cased ("" = the default region), if any
+    countries: pa.Array | None  # the country column as written (trimmed), if any: a rejected row's detail names it
     zones: pa.Array | None  # the timezone column in the tz database's spelling ("" = from the number), if any
     names: pa.Array | pa.ChunkedArray
     variables: dict[str, pa.Array | pa.ChunkedArray]  # variable key → stripped text (the phone extension too, when any row has one)
@@ -255,7 +256,8 @@ class Normalised:
 def normalise_columns(sheet: RawSheet, columns: ColumnMap, default_region: str) -> Normalised:
     """Normalise one sheet: every phone to an E.164 key or a reason, names and variables trimmed."""
     cells = sheet.cells
-    overrides = country_overrides(cells[columns.country]) if columns.country is not None else None
+    countries = _strip(text_array(cells[columns.country])) if columns.country is not None else None
+    overrides = country_overrides(countries) if countries is not None else None
     trimmed = {}
 
     def trim() -> None:  # names and variables, on this thread while the workers classify the phones
@@ -279,10 +281,27 @@ def normalise_columns(sheet: RawSheet, columns: ColumnMap, default_region: str) 
         keys[bad] = 0
     if phones.extensions is not None and (phones.extensions[keys != 0] != None).any():  # noqa: E711
         variables[EXTENSION_VARIABLE] = pa.array(phones.extensions, type=pa.string()).fill_null("")
-    return Normalised(sheet, keys, reasons, raw, overrides, zones, trimmed["names"], variables, phones.kinds)
+    return Normalised(sheet, keys, reasons, raw, overrides, countries, zones, trimmed["names"], variables, phones.kinds)
 
 
 REASON_TEXT = np.array([reason.value if reason else "" for reason in REASON_BY_CODE], dtype=object)
+
+
+def reject_details(done: Normalised, rows: np.ndarray) -> pa.Array:
+    """The detail column of these rejected rows: the country value that names no country; "" where the reason says
+    it all."""
+    details = pa.array([""] * len(rows), pa.string())
+    if done.countries is None or not len(rows):
+        return details
+    bad = done.reasons[rows] == REASON_CODE[RejectReason.INVALID_REGION]
+    if not bad.any():
+        return details
+    named = pc.binary_join_element_wise("country '", _combined_text(done.countries.take(pa.array(rows))), "' is not a country", "")
+    return pc.if_else(pa.array(bad), named, details)
+
+
+def _combined_text(values) -> pa.Array:
+    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
 
 
 def _first_valid(candidates: list[Phones], raws: list[pa.Array]) -> tuple[Phones, pa.Array]:

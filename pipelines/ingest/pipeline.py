@@ -31,7 +31,7 @@ from pipelines.ingest.columns import map_columns
 from pipelines.ingest.fastphone import TABLE_MIN_ROWS, e164_keys, e164_text, prepare_tables
 from pipelines.ingest.hours import closed_zone
 from pipelines.ingest.options import IngestOptions
-from pipelines.ingest.normalise import REASON_TEXT, Normalised, normalise_columns
+from pipelines.ingest.normalise import REASON_TEXT, Normalised, normalise_columns, reject_details
 from pipelines.ingest.output import PIECE_ROWS
 from pipelines.ingest.read import (
     SNIFF_BYTES,
@@ -53,6 +53,7 @@ from schemas.contacts import (
     NAME,
     RAW_VALUE,
     REASON,
+    DETAIL,
     REASON_BY_CODE,
     REASON_CODE,
     SOURCE_FILE,
@@ -225,6 +226,7 @@ class _Import:
         self._write("rejected", origin, sheet.rows[rejected], {
             RAW_VALUE: _combined(done.raw.take(pa.array(rejected))),
             REASON: pa.DictionaryArray.from_arrays(pa.array(done.reasons[rejected].astype(np.int32)), pa.array(REASON_TEXT.tolist())),
+            DETAIL: reject_details(done, rejected),
         })  # fmt: skip
 
         candidates = np.flatnonzero(keys != 0)
@@ -264,6 +266,7 @@ class _Import:
         accepted = candidates[kept]
         zones = self.zones.adopt(zone_codes[kept], zone_names)  # numbered in the order the accepted rows meet them
         closed = self._never_open(zones)
+        hours = self.options.hours
         if closed.any():  # the window never opens in all of these numbers' zones: rejected, the rest go on
             rows = accepted[closed]
             counts.accepted -= len(rows)
@@ -273,6 +276,9 @@ class _Import:
                 RAW_VALUE: _combined(done.raw.take(pa.array(rows))),
                 REASON: pa.DictionaryArray.from_arrays(pa.array(np.full(len(rows), NEVER_CALLABLE, np.int32)),
                                                        pa.array(REASON_TEXT.tolist())),
+                DETAIL: pa.array([f"calling window {hours.window_text} {hours.days_text} never opens in all of "
+                                  f"{self.zones.names[code].replace('|', ', ')} at once"
+                                  for code in zones[closed].tolist()], pa.string()),
             })  # fmt: skip
             accepted, zones = accepted[~closed], zones[~closed]
         if len(accepted):
