@@ -70,6 +70,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("phone_columns", (), "A phone column's header (repeat: the order is the priority).", read_columns, "--phone-column",
             None, "phone_column", metavar="COL", many=True),
     Setting("sheet", None, "The Excel sheet to read [default: the first].", read_text, "--sheet", None, "sheet", metavar="NAME"),
+    Setting("variables", (), "Send only these columns to the agent as variables (comma-separated headers).", read_columns,
+            "--variables", None, "variables", metavar="COL,COL"),
+    Setting("exclude_columns", (), "A column never sent as a variable (repeat for several).", read_columns, "--exclude-column",
+            None, "exclude_column", metavar="COL", many=True),
     Setting("max_workbook_mb", 512.0, "What a zipped workbook may expand to before it is refused (too_large).",
             positive_float, None, "CAMPAIGNS_MAX_WORKBOOK_MB", "max_workbook_mb"),
     # calling hours
@@ -129,6 +133,8 @@ class Settings:
     batch_size: int | None = None
     phone_columns: tuple[str, ...] = ()
     sheet: str | None = None
+    variables: tuple[str, ...] = ()
+    exclude_columns: tuple[str, ...] = ()
     max_workbook_mb: float = 512.0
     window: str = "08:00-21:00"
     days: str = "daily"

@@ -87,3 +87,26 @@ def test_a_contact_s_number_is_its_first_valid_phone_column_mobiles_first(tmp_pa
 
     notebook = load_contacts([path], campaign="o")  # the notebook path reads the same
     assert dict(zip(notebook.accepted["name"], notebook.accepted["e164"])) == {n: e for n, (e, _) in accepted.items()}
+
+
+def test_variables_and_exclude_column_choose_what_the_agent_is_sent(tmp_path):
+    path = tmp_path / "c.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows([["First Name", "Phone", "E-mail", "Clinic", "Notes"],
+                                      ["Ann", "(212) 555-0101", "ann@example.com", "Mission", "VIP"]])  # fmt: skip
+
+    def variables(*flags: str, cwd=None) -> dict:
+        out = tmp_path / f"out{len(list(tmp_path.iterdir()))}"
+        result = run_cli("import", str(path), "--campaign", "v", "--dry-run", "--out", str(out), "--home", str(tmp_path / "h"),
+                         *flags, cwd=cwd)  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        with (out / "accepted.csv").open(newline="", encoding="utf-8") as handle:
+            return json.loads(next(csv.DictReader(handle))["dynamic_variables"])
+
+    assert variables() == {"first_name": "Ann", "e_mail": "ann@example.com", "clinic": "Mission", "notes": "VIP"}
+    assert variables("--variables", "clinic,First Name") == {"first_name": "Ann", "clinic": "Mission"}
+    assert variables("--exclude-column", "E-mail", "--exclude-column", "notes") == {"first_name": "Ann", "clinic": "Mission"}
+    (tmp_path / "campaigns.toml").write_text('exclude_column = ["e_mail"]\nvariables = "clinic,notes,e-mail"\n')
+    assert variables(cwd=tmp_path) == {"clinic": "Mission", "notes": "VIP"}
+    missing = run_cli("import", str(path), "--campaign", "v", "--dry-run", "--home", str(tmp_path / "h"), "--variables", "shoe size")
+    assert missing.returncode == 3 and "none of the --variables columns is in the file" in missing.stderr

@@ -93,12 +93,15 @@ def phone_candidates(headers: list[str], *, label: str, phone_columns: Sequence[
 
 
 def map_columns(
-    headers: list[str], *, label: str, phone_column: str | None = None, phone_columns: Sequence[str] = ()
+    headers: list[str], *, label: str, phone_column: str | None = None, phone_columns: Sequence[str] = (),
+    keep: Sequence[str] = (), exclude: Sequence[str] = (),
 ) -> ColumnMap:
     """Choose the phone columns (or take `phone_column` / `phone_columns`), the name parts and the variables.
 
     Every phone column is a candidate, in priority order (phone_candidates): a contact's number is the first that
-    holds a valid one; in a do-not-call file each of a row's numbers is blocked.
+    holds a valid one; in a do-not-call file each of a row's numbers is blocked. `keep` (--variables): only these
+    columns become variables (a file uses those it has, and is an error only if it has none); `exclude`
+    (--exclude-column): these never do. Both name a column by its header or its variable key, in any case.
     """
     tokens = [header_token(header) for header in headers]
     phones = phone_candidates(headers, label=label, phone_columns=[phone_column] if phone_column else phone_columns)
@@ -116,9 +119,15 @@ def map_columns(
     # The phones, a single name column and the country are fields of the recipient; first
     # and last names are also kept as variables because agents greet people by first name.
     taken = {i for i in (*phones, name, country, timezone) if i is not None}
+    wanted = {header_token(column) for column in keep}
+    unwanted = {header_token(column) for column in exclude}
+    if wanted and not any(tokens[i] in wanted for i in range(len(headers)) if i not in taken):
+        raise InputError("none of the --variables columns is in the file", path=label, code="no_variable_column",
+                         detail=f"asked for {', '.join(repr(c) for c in keep)}; headers found: "
+                                f"{', '.join(repr(h) for h in headers)}")  # fmt: skip
     variables: dict[str, int] = {}
     for index, header in enumerate(headers):
-        if index in taken:
+        if index in taken or tokens[index] in unwanted or (wanted and tokens[index] not in wanted):
             continue
         key = variable_key(header)
         if key == EXTENSION_VARIABLE:

@@ -21,6 +21,8 @@ class IngestOptions:
     region: str = "US"
     phone_columns: tuple[str, ...] = ()  # named phone columns, in priority order (empty: detected)
     sheet: str | None = None
+    variables: tuple[str, ...] = ()  # only these columns become variables (empty: every other column)
+    exclude_columns: tuple[str, ...] = ()  # columns that never become variables
     batch_size: int = 1000
     hours: CallingHours = field(default_factory=CallingHours)  # local calling window and days
     max_workbook_bytes: int = MAX_WORKBOOK_BYTES  # a zipped workbook expanding beyond this is refused (too_large)
@@ -33,6 +35,7 @@ def ingest_options(settings: Settings, campaign: str, provider: str) -> IngestOp
     hours.check(settings.allow_any_hour)
     return IngestOptions(
         campaign=campaign, region=settings.region, phone_columns=settings.phone_columns, sheet=settings.sheet,
+        variables=settings.variables, exclude_columns=settings.exclude_columns,
         batch_size=batch_limit(provider, settings.batch_size), hours=hours,
         max_workbook_bytes=int(settings.max_workbook_mb * 2**20),
     )  # fmt: skip
