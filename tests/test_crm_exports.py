@@ -110,3 +110,34 @@ def test_variables_and_exclude_column_choose_what_the_agent_is_sent(tmp_path):
     assert variables(cwd=tmp_path) == {"clinic": "Mission", "notes": "VIP"}
     missing = run_cli("import", str(path), "--campaign", "v", "--dry-run", "--home", str(tmp_path / "h"), "--variables", "shoe size")
     assert missing.returncode == 3 and "none of the --variables columns is in the file" in missing.stderr
+
+
+def test_typed_cells_reach_the_agent_as_a_person_would_write_them(tmp_path):
+    """Booleans true/false, dates YYYY-MM-DD, datetimes ISO 8601 without an empty fraction, nested JSON as compact text
+    (numbers as written) — from Parquet, JSON Lines and a workbook alike."""
+    import datetime as dt
+
+    import openpyxl
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({
+        "phone": ["+12125550101"], "vip": [True], "due": pa.array([dt.datetime(2026, 1, 1)], pa.timestamp("us")),
+        "seen": pa.array([dt.datetime(2026, 1, 2, 9, 30)], pa.timestamp("us")), "meta": [{"a": 1, "b": [1, 2]}],
+    }), tmp_path / "p.parquet")  # fmt: skip
+    (tmp_path / "j.jsonl").write_text(json.dumps({"phone": "+12125550102", "vip": False, "meta": {"x": [1.50, None]}})
+                                      .replace("1.5", "1.50") + "\n")  # fmt: skip
+    book = openpyxl.Workbook()
+    book.active.append(["phone", "vip", "due", "seen"])
+    book.active.append(["+12125550103", True, dt.datetime(2026, 1, 1), dt.datetime(2026, 1, 2, 9, 30)])
+    book.save(tmp_path / "w.xlsx")
+    got = {}
+    for name in ("p.parquet", "j.jsonl", "w.xlsx"):
+        out = tmp_path / f"out-{name}"
+        result = run_cli("import", str(tmp_path / name), "--campaign", "t", "--dry-run", "--out", str(out), "--home", str(tmp_path / "h"))
+        assert result.returncode == 0, result.stderr
+        with (out / "accepted.csv").open(newline="", encoding="utf-8") as handle:
+            got[name] = json.loads(next(csv.DictReader(handle))["dynamic_variables"])
+    assert got["p.parquet"] == {"vip": "true", "due": "2026-01-01", "seen": "2026-01-02T09:30:00", "meta": '{"a":1,"b":[1,2]}'}
+    assert got["j.jsonl"] == {"vip": "false", "meta": '{"x":[1.50,null]}'}
+    assert got["w.xlsx"] == {"vip": "true", "due": "2026-01-01", "seen": "2026-01-02T09:30:00"}

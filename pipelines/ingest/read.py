@@ -337,8 +337,10 @@ def _read_parquet(path: Path, label: str) -> RawSheet:
     columns = []
     for index in range(table.num_columns):
         column = table.column(index)
-        if pa.types.is_floating(column.type):
-            columns.append([cell_text(value) for value in column.to_numpy(zero_copy_only=False)])
+        if pa.types.is_floating(column.type) or pa.types.is_temporal(column.type) or pa.types.is_nested(column.type):
+            # as a person writes them (cell_text): no ".000000", no "1.0", nested values as compact JSON
+            values = column.to_numpy(zero_copy_only=False) if pa.types.is_floating(column.type) else column.to_pylist()
+            columns.append([cell_text(value) for value in values])
         elif pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
             columns.append(column.cast(pa.string()).fill_null(""))
         else:
@@ -365,7 +367,7 @@ def _read_jsonl(path: Path, label: str) -> RawSheet:
                 continue
             try:
                 # Numbers stay exactly as written: parse_int/parse_float keep the text.
-                record = json.loads(line, parse_int=str, parse_float=str)
+                record = json.loads(line, parse_int=JsonNumber, parse_float=JsonNumber)
             except json.JSONDecodeError as exc:
                 raise InputError("not valid JSON", path=label, row=number, code="malformed", detail=exc.msg) from exc
             if not isinstance(record, dict):
@@ -380,14 +382,33 @@ def _read_jsonl(path: Path, label: str) -> RawSheet:
     return _finish(label, None, headers, cells, np.asarray(line_numbers, dtype=np.int64))
 
 
+class JsonNumber(str):
+    """A number of a JSON Lines record, kept as the text it was written as (digits are never rounded)."""
+
+
+def _compact_json(value: object) -> str:
+    """Nested JSON as compact text, numbers exactly as written."""
+    if isinstance(value, JsonNumber):
+        return str.__str__(value)
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{json.dumps(str(key), ensure_ascii=False)}:{_compact_json(item)}" for key, item in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_compact_json(item) for item in value) + "]"
+    if isinstance(value, (datetime, date, time)):
+        return json.dumps(cell_text(value))
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
 def cell_text(value: object) -> str:
-    """The text a person typed for one typed cell; integral numbers become their digits."""
+    """The text a person would write for one typed cell: integral numbers as their digits, booleans `true` / `false`,
+    a date (or a datetime at midnight) `YYYY-MM-DD`, a datetime ISO 8601 without an empty fraction
+    (`2026-01-01T09:30:00`), nested JSON as compact JSON text."""
     if value is None:
         return ""
     if isinstance(value, str):
         return value
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"
     if isinstance(value, (int, np.integer)):
         return str(int(value))
     if isinstance(value, (float, np.floating)):
@@ -397,11 +418,13 @@ def cell_text(value: object) -> str:
             return str(int(value))
         return repr(float(value))
     if isinstance(value, datetime):
-        return value.isoformat(sep=" ") if (value.hour, value.minute, value.second) != (0, 0, 0) else value.date().isoformat()
+        if (value.hour, value.minute, value.second, value.microsecond) == (0, 0, 0, 0) and value.tzinfo is None:
+            return value.date().isoformat()
+        return value.isoformat()
     if isinstance(value, (date, time)):
         return value.isoformat()
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, (dict, list, tuple)):
+        return _compact_json(value)
     return str(value)
 
 
