@@ -70,6 +70,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("phone_columns", (), "A phone column's header (repeat: the order is the priority).", read_columns, "--phone-column",
             None, "phone_column", metavar="COL", many=True),
     Setting("sheet", None, "The Excel sheet to read [default: the first].", read_text, "--sheet", None, "sheet", metavar="NAME"),
+    Setting("name_column", None, "The column holding the recipient's name, when it cannot be detected.", read_text, "--name-column",
+            None, "name_column", metavar="COL"),
+    Setting("country_column", None, "The column holding each row's country, when it cannot be detected.", read_text,
+            "--country-column", None, "country_column", metavar="COL"),
+    Setting("timezone_column", None, "The column holding each row's IANA timezone, when it cannot be detected.", read_text,
+            "--timezone-column", None, "timezone_column", metavar="COL"),
     Setting("variables", (), "Send only these columns to the agent as variables (comma-separated headers).", read_columns,
             "--variables", None, "variables", metavar="COL,COL"),
     Setting("exclude_columns", (), "A column never sent as a variable (repeat for several).", read_columns, "--exclude-column",
@@ -133,6 +139,9 @@ class Settings:
     batch_size: int | None = None
     phone_columns: tuple[str, ...] = ()
     sheet: str | None = None
+    name_column: str | None = None
+    country_column: str | None = None
+    timezone_column: str | None = None
     variables: tuple[str, ...] = ()
     exclude_columns: tuple[str, ...] = ()
     max_workbook_mb: float = 512.0

@@ -141,3 +141,21 @@ def test_typed_cells_reach_the_agent_as_a_person_would_write_them(tmp_path):
     assert got["p.parquet"] == {"vip": "true", "due": "2026-01-01", "seen": "2026-01-02T09:30:00", "meta": '{"a":1,"b":[1,2]}'}
     assert got["j.jsonl"] == {"vip": "false", "meta": '{"x":[1.50,null]}'}
     assert got["w.xlsx"] == {"vip": "true", "due": "2026-01-01", "seen": "2026-01-02T09:30:00"}
+
+
+def test_name_country_and_timezone_columns_detection_cannot_find_can_be_named(tmp_path):
+    path = tmp_path / "odd.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows([["Kunde", "Tel", "Land", "Zone", "Notiz"],
+                                      ["Jonas Weber", "030 12345678", "Germany", "Europe/Berlin", "x"],
+                                      ["Ann Lee", "(212) 555-0101", "USA", "America/Chicago", "y"]])  # fmt: skip
+    out = tmp_path / "out"
+    args = ["import", str(path), "--campaign", "o", "--dry-run", "--out", str(out), "--home", str(tmp_path / "h")]
+    result = run_cli(*args, "--name-column", "Kunde", "--country-column", "land", "--timezone-column", "Zone")
+    assert result.returncode == 0, result.stderr
+    with (out / "accepted.csv").open(newline="", encoding="utf-8") as handle:
+        rows = {row["e164"]: (row["name"], row["timezone"], json.loads(row["dynamic_variables"])) for row in csv.DictReader(handle)}
+    assert rows == {"+493012345678": ("Jonas Weber", "Europe/Berlin", {"notiz": "x"}),
+                    "+12125550101": ("Ann Lee", "America/Chicago", {"notiz": "y"})}  # fmt: skip
+    wrong = run_cli(*args, "--country-column", "Staat")
+    assert wrong.returncode == 3 and "--country-column 'Staat': no column named so" in wrong.stderr

@@ -94,7 +94,7 @@ def phone_candidates(headers: list[str], *, label: str, phone_columns: Sequence[
 
 def map_columns(
     headers: list[str], *, label: str, phone_column: str | None = None, phone_columns: Sequence[str] = (),
-    keep: Sequence[str] = (), exclude: Sequence[str] = (),
+    keep: Sequence[str] = (), exclude: Sequence[str] = (), roles: dict[str, str | None] | None = None,
 ) -> ColumnMap:
     """Choose the phone columns (or take `phone_column` / `phone_columns`), the name parts and the variables.
 
@@ -102,6 +102,8 @@ def map_columns(
     holds a valid one; in a do-not-call file each of a row's numbers is blocked. `keep` (--variables): only these
     columns become variables (a file uses those it has, and is an error only if it has none); `exclude`
     (--exclude-column): these never do. Both name a column by its header or its variable key, in any case.
+    `roles` ({"name" | "country" | "timezone": header}: --name-column, --country-column, --timezone-column) names the
+    columns detection cannot find; a named column the file lacks is an error.
     """
     tokens = [header_token(header) for header in headers]
     phones = phone_candidates(headers, label=label, phone_columns=[phone_column] if phone_column else phone_columns)
@@ -110,11 +112,23 @@ def map_columns(
         found = [i for i, token in enumerate(tokens) if token in candidates and i not in phones]
         return found[0] if len(found) == 1 else None
 
-    name = unique(NAME_HEADERS)
+    def named(role: str, candidates: set[str]) -> int | None:
+        header = (roles or {}).get(role)
+        if not header:
+            return unique(candidates)
+        exact = [i for i, h in enumerate(headers) if h == header]
+        match = exact or [i for i, token in enumerate(tokens) if token == header_token(header)]
+        if len(match) != 1 or match[0] in phones:
+            why = "no column" if not match else "several columns" if len(match) > 1 else "the phone column is"
+            raise InputError(f"--{role}-column {header!r}: {why} named so", path=label, code="no_such_column",
+                             detail=f"headers found: {', '.join(repr(h) for h in headers)}")  # fmt: skip
+        return match[0]
+
+    name = named("name", NAME_HEADERS)
     first = unique(FIRST_NAME_HEADERS)
     last = unique(LAST_NAME_HEADERS)
-    country = unique(COUNTRY_HEADERS)
-    timezone = unique(TIMEZONE_HEADERS)
+    country = named("country", COUNTRY_HEADERS)
+    timezone = named("timezone", TIMEZONE_HEADERS)
 
     # The phones, a single name column and the country are fields of the recipient; first
     # and last names are also kept as variables because agents greet people by first name.

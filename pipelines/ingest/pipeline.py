@@ -215,7 +215,7 @@ class _Import:
         """
         counts = self.files.setdefault(sheet.source_file, FileCounts(source_file=sheet.source_file))
         columns = map_columns(sheet.headers, label=sheet.source_file, phone_columns=self.options.phone_columns,
-                              keep=self.options.variables, exclude=self.options.exclude_columns)  # fmt: skip
+                              keep=self.options.variables, exclude=self.options.exclude_columns, roles=self.options.roles)  # fmt: skip
         done = normalise_columns(sheet, columns, self.options.region)
         origin = self.origins.code(sheet.source_file, sheet.sheet)
         keys = done.keys
