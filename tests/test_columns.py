@@ -23,8 +23,8 @@ def test_no_phone_column_lists_headers():
 
 def test_several_phone_columns_are_all_candidates_mobiles_first_unless_named():
     assert map_columns(["Phone", "Mobile"], label="f.csv").phones == (1, 0)
-    assert map_columns(["Phone", "Mobile"], label="f.csv", phone_column="Phone").phones == (0,)
-    assert map_columns(["Phone", "Mobile", "Work"], label="f.csv", phone_columns=["Phone", "Mobile"]).phones == (0, 1)
+    assert map_columns(["Phone", "Mobile"], label="f.csv", phone_column="Phone").phones == (0, 1)  # named first, then the rest
+    assert map_columns(["Phone", "Mobile", "Work Phone"], label="f.csv", phone_columns=["Work Phone", "Phone"]).phones == (2, 0, 1)
 
 
 def test_phone_column_flag_must_exist():
@@ -63,6 +63,7 @@ def test_named_phone_columns_keep_their_order_and_a_file_uses_those_it_has():
     assert columns.phones[0] == CRM_HEADERS.index("Mobile Phone")
     from pipelines.ingest.columns import phone_candidates
 
-    assert phone_candidates(CRM_HEADERS, label="x", phone_columns=["Home Phone", "Fax", "Business Phone"]) == [2, 1]
+    # the named ones first, in that order (a missing one skipped), then the other phone columns, mobiles first
+    assert phone_candidates(CRM_HEADERS, label="x", phone_columns=["Home Phone", "Fax", "Business Phone"]) == [2, 1, 3, 4]
     with pytest.raises(InputError, match="no column named 'Fax'"):
         phone_candidates(CRM_HEADERS, label="x", phone_columns=["Fax"])

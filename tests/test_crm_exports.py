@@ -159,3 +159,36 @@ def test_name_country_and_timezone_columns_detection_cannot_find_can_be_named(tm
                     "+12125550101": ("Ann Lee", "America/Chicago", {"notiz": "y"})}  # fmt: skip
     wrong = run_cli(*args, "--country-column", "Staat")
     assert wrong.returncode == 3 and "--country-column 'Staat': no column named so" in wrong.stderr
+
+
+def test_named_phone_columns_come_first_and_the_others_stay_candidates_never_variables(tmp_path):
+    path = tmp_path / "hub.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows([["Name", "Phone Number", "Mobile Phone Number", "Work Phone", "Timezone"],
+                                      ["Ann", "(212) 555-0101", "(415) 555-0102", "(312) 555-0103", ""],
+                                      ["Bob", "", "(415) 555-0112", "", ""],
+                                      ["Cy", "", "", "(312) 555-0123", "Mars/Olympus"]])  # fmt: skip
+    out = tmp_path / "out"
+    result = run_cli("import", str(path), "--campaign", "n", "--dry-run", "--out", str(out), "--home", str(tmp_path / "h"),
+                     "--phone-column", "Work Phone")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    with (out / "accepted.csv").open(newline="", encoding="utf-8") as handle:
+        accepted = {row["name"]: (row["e164"], json.loads(row["dynamic_variables"])) for row in csv.DictReader(handle)}
+    assert accepted == {"Ann": ("+13125550103", {}), "Bob": ("+14155550112", {})}  # Work Phone first, then the mobile
+    with (out / "rejected.csv").open(newline="", encoding="utf-8") as handle:
+        rejected = [(row["reason"], row["detail"]) for row in csv.DictReader(handle)]
+    assert rejected == [("invalid_timezone", "timezone 'Mars/Olympus' is not an IANA timezone name")]
+    phone = run_cli("import", str(path), "--campaign", "n", "--dry-run", "--home", str(tmp_path / "h"), "--variables", "phone number")
+    assert phone.returncode == 3 and "'Phone Number' is the phone, name, country or timezone, not variables" in phone.stderr
+
+
+def test_json_lines_integral_numbers_become_digits_and_others_keep_their_text(tmp_path):
+    path = tmp_path / "j.jsonl"
+    path.write_text('{"phone": 2125550148.0, "acct": 4155550132.0, "n": 3.0, "e": 1E+3, "price": 19.90}\n')
+    out = tmp_path / "out"
+    result = run_cli("import", str(path), "--campaign", "j", "--dry-run", "--out", str(out), "--home", str(tmp_path / "h"))
+    assert result.returncode == 0, result.stderr
+    with (out / "accepted.csv").open(newline="", encoding="utf-8") as handle:
+        row = next(csv.DictReader(handle))
+    assert row["e164"] == "+12125550148"
+    assert json.loads(row["dynamic_variables"]) == {"acct": "4155550132", "n": "3", "e": "1E+3", "price": "19.90"}

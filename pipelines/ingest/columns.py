@@ -67,8 +67,9 @@ def is_phone_header(token: str) -> bool:
 
 
 def phone_candidates(headers: list[str], *, label: str, phone_columns: Sequence[str] = ()) -> list[int]:
-    """Every phone column, in priority order: the named ones (in the order given; a file uses those it has), else every
-    recognised phone header, mobile and cell columns first, then the others left to right."""
+    """Every phone column, in priority order: the named ones first (in the order given; a file uses those it has, and
+    is an error only if it has none of them), then every other recognised phone header, mobile and cell columns first,
+    then the others left to right."""
     tokens = [header_token(header) for header in headers]
     found_list = ", ".join(repr(h) for h in headers) or "(none)"
     if phone_columns:
@@ -83,8 +84,12 @@ def phone_candidates(headers: list[str], *, label: str, phone_columns: Sequence[
         if not chosen:
             named = ", ".join(repr(c) for c in phone_columns)
             raise InputError(f"no column named {named}", path=label, code="no_phone_column", detail=f"headers found: {found_list}")
-        return chosen
-    found = [i for i, token in enumerate(tokens) if is_phone_header(token)]
+    else:
+        chosen = []
+    found = [i for i, token in enumerate(tokens) if is_phone_header(token) and i not in chosen]
+    if chosen:
+        mobile = [i for i in found if any(word in tokens[i] for word in MOBILE_WORDS)]
+        return chosen + mobile + [i for i in found if i not in mobile]
     if not found:
         raise InputError("no phone column found; name it with --phone-column", path=label, code="no_phone_column",
                          detail=f"headers found: {found_list}")  # fmt: skip
@@ -136,9 +141,11 @@ def map_columns(
     wanted = {header_token(column) for column in keep}
     unwanted = {header_token(column) for column in exclude}
     if wanted and not any(tokens[i] in wanted for i in range(len(headers)) if i not in taken):
+        fields = [repr(headers[i]) for i in sorted(taken) if tokens[i] in wanted]
+        why = (f"{', '.join(fields)} {'is' if len(fields) == 1 else 'are'} the phone, name, country or timezone, not "
+               "variables" if fields else f"headers found: {', '.join(repr(h) for h in headers)}")  # fmt: skip
         raise InputError("none of the --variables columns is in the file", path=label, code="no_variable_column",
-                         detail=f"asked for {', '.join(repr(c) for c in keep)}; headers found: "
-                                f"{', '.join(repr(h) for h in headers)}")  # fmt: skip
+                         detail=f"asked for {', '.join(repr(c) for c in keep)}; {why}")  # fmt: skip
     variables: dict[str, int] = {}
     for index, header in enumerate(headers):
         if index in taken or tokens[index] in unwanted or (wanted and tokens[index] not in wanted):

@@ -244,6 +244,7 @@ class Normalised:
     regions: pa.Array | None  # the country column, upper-cased ("" = the default region), if any
     countries: pa.Array | None  # the country column as written (trimmed), if any: a rejected row's detail names it
     zones: pa.Array | None  # the timezone column in the tz database's spelling ("" = from the number), if any
+    zone_texts: pa.Array | None  # the timezone column as written (trimmed), if any: a rejected row's detail names it
     names: pa.Array | pa.ChunkedArray
     variables: dict[str, pa.Array | pa.ChunkedArray]  # variable key → stripped text (the phone extension too, when any row has one)
     kinds: np.ndarray  # int8 fastphone.KIND_* of numbers the columnar path decided (timezones use it)
@@ -270,9 +271,9 @@ def normalise_columns(sheet: RawSheet, columns: ColumnMap, default_region: str) 
     phones, raw = _first_valid(candidates, raws) if len(raws) > 1 else (candidates[0], raws[0])
     keys, reasons = phones.keys, phones.reasons
     variables = trimmed["variables"]
-    zones = None
+    zones = zone_texts = None
     if columns.timezone is not None:
-        zones = _strip(text_array(cells[columns.timezone]))
+        zones = zone_texts = _strip(text_array(cells[columns.timezone]))
         named = pc.not_equal(zones, "").to_numpy(zero_copy_only=False)
         zones = canonical_zones(zones)
         known = pc.is_in(zones, value_set=pa.array(sorted(known_zones()))).to_numpy(zero_copy_only=False)
@@ -281,23 +282,26 @@ def normalise_columns(sheet: RawSheet, columns: ColumnMap, default_region: str) 
         keys[bad] = 0
     if phones.extensions is not None and (phones.extensions[keys != 0] != None).any():  # noqa: E711
         variables[EXTENSION_VARIABLE] = pa.array(phones.extensions, type=pa.string()).fill_null("")
-    return Normalised(sheet, keys, reasons, raw, overrides, countries, zones, trimmed["names"], variables, phones.kinds)
+    return Normalised(sheet, keys, reasons, raw, overrides, countries, zones, zone_texts, trimmed["names"], variables, phones.kinds)
 
 
 REASON_TEXT = np.array([reason.value if reason else "" for reason in REASON_BY_CODE], dtype=object)
 
 
 def reject_details(done: Normalised, rows: np.ndarray) -> pa.Array:
-    """The detail column of these rejected rows: the country value that names no country; "" where the reason says
-    it all."""
+    """The detail column of these rejected rows: the country or timezone value that names none; "" where the reason
+    says it all."""
     details = pa.array([""] * len(rows), pa.string())
-    if done.countries is None or not len(rows):
-        return details
-    bad = done.reasons[rows] == REASON_CODE[RejectReason.INVALID_REGION]
-    if not bad.any():
-        return details
-    named = pc.binary_join_element_wise("country '", _combined_text(done.countries.take(pa.array(rows))), "' is not a country", "")
-    return pc.if_else(pa.array(bad), named, details)
+    for column, reason, before, after in ((done.countries, RejectReason.INVALID_REGION, "country '", "' is not a country"),
+                                          (done.zone_texts, RejectReason.INVALID_TIMEZONE, "timezone '",
+                                           "' is not an IANA timezone name")):  # fmt: skip
+        if column is None or not len(rows):
+            continue
+        bad = done.reasons[rows] == REASON_CODE[reason]
+        if bad.any():
+            named = pc.binary_join_element_wise(before, _combined_text(column.take(pa.array(rows))), after, "")
+            details = pc.if_else(pa.array(bad), named, details)
+    return details
 
 
 def _combined_text(values) -> pa.Array:

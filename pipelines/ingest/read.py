@@ -10,6 +10,7 @@ from __future__ import annotations
 import codecs
 import csv
 import json
+import re
 import math
 import string
 from dataclasses import dataclass
@@ -405,6 +406,9 @@ def cell_text(value: object) -> str:
     (`2026-01-01T09:30:00`), nested JSON as compact JSON text."""
     if value is None:
         return ""
+    if isinstance(value, JsonNumber):  # 3.0 → 3; other numbers exactly as written (1E+3, 4.15555E+09 keep their text)
+        integral = re.fullmatch(r"(-?\d+)\.0+", value)
+        return integral.group(1) if integral else str.__str__(value)
     if isinstance(value, str):
         return value
     if isinstance(value, (bool, np.bool_)):
