@@ -38,6 +38,7 @@ def import_summary(console: Console, summary: ImportSummary, *, out: Path | None
         lines.append(f"Already submitted to this campaign, skipped: {summary.already_submitted}")
     if summary.cooled_down:
         lines.append(f"Called by a campaign within the cooldown, skipped: {summary.cooled_down}")
+    lines += [f"Warning: {warning}" for warning in summary.warnings]
     lines.append(f"Batches: {len(summary.batches)} ({_sizes([b.size for b in summary.batches])})")
     if not summary.dry_run and summary.batches:
         lines += _batch_table(summary.batches)

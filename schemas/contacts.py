@@ -97,3 +97,4 @@ class ImportSummary(BaseModel):
     batches: list[BatchPlan] = Field(default_factory=list)
     dry_run: bool = True
     held: bool = False  # planned into the ledger, nothing submitted (import --hold)
+    warnings: list[str] = Field(default_factory=list)  # about how files were read (lines in another encoding)

@@ -192,3 +192,36 @@ def test_json_lines_integral_numbers_become_digits_and_others_keep_their_text(tm
         row = next(csv.DictReader(handle))
     assert row["e164"] == "+12125550148"
     assert json.loads(row["dynamic_variables"]) == {"acct": "4155550132", "n": "3", "e": "1E+3", "price": "19.90"}
+
+
+NAMES = ["José Müller", "Renée Bäcker", "François Ødegård", "Çağla Ñúñez", "Zoë Åström"]
+
+
+@pytest.mark.parametrize("encoding", ["cp1252", "mac_roman"])
+def test_european_names_in_windows_1252_and_mac_roman_are_read_right(tmp_path, encoding):
+    path = tmp_path / f"{encoding}.csv"
+    text = "Name,Phone\n" + "".join(f"{name},+1212555{n:04d}\n" for n, name in enumerate(NAMES) if name.encode(encoding, "ignore").decode(encoding) == name)
+    path.write_bytes(text.encode(encoding))
+    out = tmp_path / "out"
+    result = run_cli("import", str(path), "--campaign", "e", "--dry-run", "--out", str(out), "--home", str(tmp_path / "h"))
+    assert result.returncode == 0, result.stderr
+    with (out / "accepted.csv").open(newline="", encoding="utf-8") as handle:
+        names = [row["name"] for row in csv.DictReader(handle)]
+    assert names == [line.split(",")[0] for line in text.splitlines()[1:]] and len(names) >= 3
+    assert not any(0x80 <= ord(ch) <= 0x9F or ord(ch) < 0x20 for name in names for ch in name)  # no C1/C0 controls
+
+
+def test_a_utf8_file_with_some_windows_1252_lines_is_read_as_utf8_and_says_so(tmp_path):
+    path = tmp_path / "two-exports.csv"
+    head = "Name,Phone\n" + "".join(f"José {n},+1212555{n:04d}\n" for n in range(5_000))  # beyond the first 64 KB
+    path.write_bytes(head.encode("utf-8") + "Renée,+13125550199\nBjörn,+13125550198\n".encode("cp1252"))
+    out = tmp_path / "out"
+    result = run_cli("import", str(path), "--campaign", "m", "--dry-run", "--out", str(out), "--home", str(tmp_path / "h"), "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["warnings"] == [f"2 line(s) of {path} were not UTF-8 and were read as Windows-1252, the first at row 5002"]
+    with (out / "accepted.csv").open(newline="", encoding="utf-8") as handle:
+        names = {row["source_row"]: row["name"] for row in csv.DictReader(handle)}
+    assert names["2"] == "José 0" and names["5001"] == "José 4999" and names["5002"] == "Renée" and names["5003"] == "Björn"
+    plain = run_cli("import", str(path), "--campaign", "m", "--dry-run", "--home", str(tmp_path / "h"))
+    assert "Warning: 2 line(s)" in plain.stdout + plain.stderr

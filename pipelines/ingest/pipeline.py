@@ -203,7 +203,8 @@ class _Import:
     seen: _Seen = field(default_factory=_Seen)
     zones: ZoneNames = field(default_factory=ZoneNames)
     callable_zones: set[int] = field(default_factory=set)
-    closed_zones: set[int] = field(default_factory=set)  # zone sets the window never opens in: their rows are rejected
+    closed_zones: set[int] = field(default_factory=set)
+    warnings: list[str] = field(default_factory=list)  # the sheets' notes (how they were read), once each  # zone sets the window never opens in: their rows are rejected
     pending: pa.Table | None = None  # accepted rows whose chunk is not complete yet (KEY, ORIGIN, ROW, ZONE, NAME, var:*)
     plans: list[BatchPlan] = field(default_factory=list)
     preparing: list[Future] = field(default_factory=list)  # pieces still on the workers (each fills in plans)
@@ -214,6 +215,7 @@ class _Import:
         `more`: whether other batches follow in this import (then dedupe prepares for them).
         """
         counts = self.files.setdefault(sheet.source_file, FileCounts(source_file=sheet.source_file))
+        self.warnings += [note for note in sheet.notes if note not in self.warnings]
         columns = map_columns(sheet.headers, label=sheet.source_file, phone_columns=self.options.phone_columns,
                               keep=self.options.variables, exclude=self.options.exclude_columns, roles=self.options.roles)  # fmt: skip
         done = normalise_columns(sheet, columns, self.options.region)
@@ -418,6 +420,7 @@ class _Import:
             rejected=sum(f.rejected for f in totals),
             suppressed=sum(f.suppressed for f in totals),
             reject_reasons=dict(sorted(reasons.items())),
+            warnings=list(self.warnings),
             **self.skipped,
             files=totals,
             batches=self.plans,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import io
 import json
 import re
 import math
@@ -69,6 +70,7 @@ class RawSheet:
     rows: np.ndarray
     encoding: str | None = None
     delimiter: str | None = None
+    notes: tuple[str, ...] = ()  # what the import should warn about this sheet (lines read in another encoding)
 
 
 def is_excel(path: str | Path) -> bool:
@@ -146,6 +148,38 @@ def detect_encoding(sample: bytes) -> str:
     except UnicodeDecodeError as exc:
         if exc.start >= len(sample) - 3:  # a multi-byte character cut by the sample's end
             return "utf-8"
+    if _mostly_utf8(sample):  # UTF-8 with some lines that are not: read as UTF-8, those lines apart (_mixed_utf8)
+        return "utf-8"
+    return _single_byte(sample)
+
+
+def _mostly_utf8(sample: bytes) -> bool:
+    """Whether more of the sample's non-ASCII lines are valid UTF-8 than are not."""
+    good = bad = 0
+    for line in sample.splitlines()[:-1] or sample.splitlines():  # the last line may be cut by the sample's end
+        if max(line, default=0) < 0x80:
+            continue
+        try:
+            line.decode("utf-8")
+            good += 1
+        except UnicodeDecodeError:
+            bad += 1
+    return good > bad
+
+
+# Letters European names are written with: a single-byte text that decodes to more of these as Mac Roman than as
+# Windows-1252 (which puts them at 0xC0-0xFF, where Mac Roman has punctuation and symbols) is Mac Roman.
+_NAME_LETTERS = frozenset("àáâãäåæçèéêëìíîïñòóôõöøùúûüýÿßÀÁÂÃÄÅÆÇÈÉÊËÌÍÎÏÑÒÓÔÕÖØÙÚÛÜÝœŒ")
+
+
+def _single_byte(sample: bytes) -> str:
+    """Windows-1252 (Excel for Windows), Mac Roman (Excel for Mac's "CSV (Macintosh)"), or Latin-1 for bytes
+    Windows-1252 leaves undefined: the one whose reading of the non-ASCII bytes gives more letters of names."""
+    high = bytes(byte for byte in sample if byte >= 0x80)
+    windows = high.decode("cp1252", errors="replace")
+    mac = high.decode("mac_roman")
+    if sum(ch in _NAME_LETTERS for ch in mac) > sum(ch in _NAME_LETTERS for ch in windows):
+        return "mac_roman"
     try:
         sample.decode("cp1252")
         return "cp1252"
@@ -192,23 +226,40 @@ def _read_delimited(path: Path, label: str, delimiter: str | None) -> RawSheet:
             return fast
     import pandas as pd  # the exact reader, for what pyarrow's cannot read exactly (other encodings, ragged rows)
 
+    notes = []
     try:
-        table = _parse_delimited(path, encoding, delimiter)
-    except UnicodeDecodeError:
-        if encoding != "utf-8":
-            raise
-        encoding = "cp1252"  # valid UTF-8 at the start, Windows-1252 further down
         try:
             table = _parse_delimited(path, encoding, delimiter)
         except UnicodeDecodeError:
-            encoding = "latin-1"
-            table = _parse_delimited(path, encoding, delimiter)
+            if encoding not in ("utf-8", "utf-8-sig"):
+                raise
+            # UTF-8 with some lines that are not (two exports pasted together): those lines alone as Windows-1252
+            text, count, first = _mixed_utf8(path.read_bytes())
+            notes.append(f"{count} line(s) of {label} were not UTF-8 and were read as Windows-1252, the first at row {first}")
+            table = _parse_delimited(io.StringIO(text), None, delimiter)
     except pd.errors.ParserError as exc:
         raise InputError(f"malformed {_delimiter_name(delimiter)}-separated text", path=label, code="malformed",
                          detail=_first_line(exc)) from exc  # fmt: skip
     except pd.errors.EmptyDataError as exc:
         raise InputError("file has no rows", path=label, code="empty") from exc
-    return _from_grid(table, label, None, first_row_number=1, encoding=encoding, delimiter=delimiter)
+    return _from_grid(table, label, None, first_row_number=1, encoding=encoding, delimiter=delimiter, notes=notes)
+
+
+def _mixed_utf8(data: bytes) -> tuple[str, int, int]:
+    """A file that is UTF-8 but for some lines, decoded line by line (those lines as Windows-1252, bytes it leaves
+    undefined as Latin-1); how many lines were not UTF-8, and the line number of the first."""
+    lines, count, first = [], 0, 0
+    for number, line in enumerate(data.splitlines(keepends=True), start=1):
+        try:
+            lines.append(line.decode("utf-8"))
+        except UnicodeDecodeError:
+            count, first = count + 1, first or number
+            lines.append(line.decode("cp1252", errors="strict") if _cp1252_defined(line) else line.decode("latin-1"))
+    return "".join(lines).removeprefix("\ufeff"), count, first
+
+
+def _cp1252_defined(line: bytes) -> bool:
+    return not any(byte in (0x81, 0x8D, 0x8F, 0x90, 0x9D) for byte in line)
 
 
 def header_width(sample: str, delimiter: str) -> int:
@@ -263,7 +314,7 @@ def _from_arrow_grid(table, label: str, *, encoding: str, delimiter: str) -> Raw
     return _finish(label, None, headers, cells, rows, encoding=encoding, delimiter=delimiter)
 
 
-def _parse_delimited(path: Path, encoding: str, delimiter: str):
+def _parse_delimited(path, encoding: str | None, delimiter: str):
     import pandas as pd
 
     return pd.read_csv(
@@ -443,6 +494,7 @@ def _from_grid(
     first_row_number: int,
     encoding: str | None = None,
     delimiter: str | None = None,
+    notes: list[str] | tuple[str, ...] = (),
 ) -> RawSheet:
     """Split a pandas grid whose first non-blank row is the header into headers, cells and row numbers."""
     if grid.empty:
@@ -458,10 +510,10 @@ def _from_grid(
     body = grid.iloc[header_at + 1 : last + 1]
     cells = Cells.of_texts([[str(value) for value in body[column]] for column in body.columns], len(body))
     rows = np.arange(header_at + 1 + first_row_number, last + 1 + first_row_number, dtype=np.int64)
-    return _finish(label, sheet, headers, cells, rows, encoding=encoding, delimiter=delimiter)
+    return _finish(label, sheet, headers, cells, rows, encoding=encoding, delimiter=delimiter, notes=notes)
 
 
-def _finish(label, sheet, headers, cells, rows, encoding=None, delimiter=None) -> RawSheet:
+def _finish(label, sheet, headers, cells, rows, encoding=None, delimiter=None, notes=()) -> RawSheet:
     """Name headerless columns, drop columns that are blank from top to bottom."""
     keep, names = [], []
     for index, header in enumerate(headers):
@@ -469,7 +521,8 @@ def _finish(label, sheet, headers, cells, rows, encoding=None, delimiter=None) -
             continue
         keep.append(index)
         names.append(header or f"column_{excel_column(index)}")
-    return RawSheet(label, sheet, names, Cells(tuple(cells[index] for index in keep), len(cells)), rows, encoding, delimiter)
+    return RawSheet(label, sheet, names, Cells(tuple(cells[index] for index in keep), len(cells)), rows, encoding, delimiter,
+                    tuple(notes))
 
 
 def _blank_column(column: pa.Array | pa.ChunkedArray) -> bool:
