@@ -98,6 +98,18 @@ def read_timezone(value, name: str) -> str:
     return text
 
 
+def read_encoding(value, name: str) -> str:
+    """A text encoding Python knows (utf-8, cp1252, mac_roman, latin-1, utf-16, …)."""
+    import codecs
+
+    text = str(value).strip()
+    try:
+        codecs.lookup(text)
+    except LookupError:
+        raise UsageError(f"{name}: unknown encoding {text!r} (for example utf-8, cp1252, mac_roman, latin-1, utf-16)") from None
+    return text
+
+
 def read_columns(value, name: str) -> tuple[str, ...]:
     if isinstance(value, (list, tuple)):
         return tuple(str(v) for v in value if str(v).strip())

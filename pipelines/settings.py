@@ -28,7 +28,7 @@ from pipelines.errors import UsageError
 from pipelines.providers.registry import DIALECTS, REGISTRY
 from pipelines.redact import register
 from pipelines.setting import (
-    Secret, Setting, non_negative_float, positive_float, positive_int, read_columns, read_flag, read_path, read_region,
+    Secret, Setting, non_negative_float, positive_float, positive_int, read_columns, read_encoding, read_flag, read_path, read_region,
     read_secret, read_text, read_timezone,
 )  # fmt: skip
 
@@ -76,6 +76,8 @@ SETTINGS: tuple[Setting, ...] = (
             "--country-column", None, "country_column", metavar="COL"),
     Setting("timezone_column", None, "The column holding each row's IANA timezone, when it cannot be detected.", read_text,
             "--timezone-column", None, "timezone_column", metavar="COL"),
+    Setting("encoding", None, "The text encoding of CSV, TSV and JSON Lines files (cp1252, mac_roman, …) [default: detected].",
+            read_encoding, "--encoding", None, "encoding", metavar="NAME"),
     Setting("variables", (), "Send only these columns to the agent as variables (comma-separated headers).", read_columns,
             "--variables", None, "variables", metavar="COL,COL"),
     Setting("exclude_columns", (), "A column never sent as a variable (repeat for several).", read_columns, "--exclude-column",
@@ -142,6 +144,7 @@ class Settings:
     name_column: str | None = None
     country_column: str | None = None
     timezone_column: str | None = None
+    encoding: str | None = None
     variables: tuple[str, ...] = ()
     exclude_columns: tuple[str, ...] = ()
     max_workbook_mb: float = 512.0

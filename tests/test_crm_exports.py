@@ -225,3 +225,18 @@ def test_a_utf8_file_with_some_windows_1252_lines_is_read_as_utf8_and_says_so(tm
     assert names["2"] == "José 0" and names["5001"] == "José 4999" and names["5002"] == "Renée" and names["5003"] == "Björn"
     plain = run_cli("import", str(path), "--campaign", "m", "--dry-run", "--home", str(tmp_path / "h"))
     assert "Warning: 2 line(s)" in plain.stdout + plain.stderr
+
+
+def test_encoding_overrides_detection_and_a_wrong_one_is_one_line(tmp_path):
+    path = tmp_path / "mac.csv"
+    path.write_bytes("Name,Phone\nJosé Müller,+12125550101\n".encode("mac_roman"))
+    out = tmp_path / "out"
+    args = ["import", str(path), "--campaign", "e", "--dry-run", "--home", str(tmp_path / "h")]
+    latin = run_cli(*args, "--out", str(out), "--encoding", "latin-1")  # as asked, even when it reads worse
+    assert latin.returncode == 0, latin.stderr
+    with (out / "accepted.csv").open(newline="", encoding="utf-8") as handle:
+        assert next(csv.DictReader(handle))["name"] == "José Müller".encode("mac_roman").decode("latin-1")
+    wrong = run_cli(*args, "--encoding", "utf-8")
+    assert wrong.returncode == 3 and "not utf-8 text" in wrong.stderr and len(wrong.stderr.strip().splitlines()) == 1
+    unknown = run_cli(*args, "--encoding", "klingon")
+    assert unknown.returncode == 2 and "unknown encoding 'klingon'" in unknown.stderr

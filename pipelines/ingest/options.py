@@ -21,6 +21,7 @@ class IngestOptions:
     region: str = "US"
     phone_columns: tuple[str, ...] = ()  # named phone columns, in priority order (empty: detected)
     sheet: str | None = None
+    encoding: str | None = None  # of delimited text and JSON Lines (None: detected)
     roles: dict[str, str | None] = field(default_factory=dict)  # name / country / timezone: a header detection cannot find
     variables: tuple[str, ...] = ()  # only these columns become variables (empty: every other column)
     exclude_columns: tuple[str, ...] = ()  # columns that never become variables
@@ -36,7 +37,7 @@ def ingest_options(settings: Settings, campaign: str, provider: str) -> IngestOp
     hours.check(settings.allow_any_hour)
     return IngestOptions(
         campaign=campaign, region=settings.region, phone_columns=settings.phone_columns, sheet=settings.sheet,
-        variables=settings.variables, exclude_columns=settings.exclude_columns,
+        variables=settings.variables, exclude_columns=settings.exclude_columns, encoding=settings.encoding,
         roles={"name": settings.name_column, "country": settings.country_column, "timezone": settings.timezone_column},
         batch_size=batch_limit(provider, settings.batch_size), hours=hours,
         max_workbook_bytes=int(settings.max_workbook_mb * 2**20),

@@ -558,9 +558,12 @@ def _sheets(paths: Sequence[str | Path], options: IngestOptions) -> Iterator[tup
     """
     for index, path in enumerate(paths):
         path = Path(path)
-        streamed = _csv_batches(path) if path.suffix.lower() in (".csv", ".txt", ".tsv", ".tab") and path.is_file() else None
+        delimited = path.suffix.lower() in (".csv", ".txt", ".tsv", ".tab") and path.is_file()
+        utf8 = options.encoding is None or options.encoding.replace("_", "-").lower() in ("utf-8", "utf8")
+        streamed = _csv_batches(path) if delimited and utf8 else None
         if streamed is None:
-            batches = iter([read_sheet(path, sheet=options.sheet if is_excel(path) else None, max_workbook_bytes=options.max_workbook_bytes)])
+            batches = iter([read_sheet(path, sheet=options.sheet if is_excel(path) else None, max_workbook_bytes=options.max_workbook_bytes,
+                                       encoding=options.encoding)])  # fmt: skip
         else:
             batches = streamed
         last_path = index == len(paths) - 1

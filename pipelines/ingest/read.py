@@ -78,8 +78,10 @@ def is_excel(path: str | Path) -> bool:
     return Path(path).suffix.lower() in EXCEL_SUFFIXES
 
 
-def read_sheet(path: str | Path, *, sheet: str | None = None, max_workbook_bytes: int = MAX_WORKBOOK_BYTES) -> RawSheet:
-    """Read one file of any supported format into text cells; raise InputError on bad input.
+def read_sheet(path: str | Path, *, sheet: str | None = None, max_workbook_bytes: int = MAX_WORKBOOK_BYTES,
+               encoding: str | None = None) -> RawSheet:
+    """Read one file of any supported format into text cells; raise InputError on bad input. `encoding` (--encoding)
+    overrides the detected encoding of delimited text and JSON Lines.
 
     Every failure of a reader library is translated here: a corrupt or hostile file is
     one InputError (exit 3), never an internal error.
@@ -104,13 +106,18 @@ def read_sheet(path: str | Path, *, sheet: str | None = None, max_workbook_bytes
         if suffix in PARQUET_SUFFIXES:
             return _read_parquet(path, label)
         if suffix in JSONL_SUFFIXES:
-            return _read_jsonl(path, label)
+            return _read_jsonl(path, label, encoding)
         if suffix in TSV_SUFFIXES:
-            return _read_delimited(path, label, delimiter="\t")
+            return _read_delimited(path, label, delimiter="\t", given=encoding)
         if suffix in CSV_SUFFIXES or suffix == "":
-            return _read_delimited(path, label, delimiter=None)
+            return _read_delimited(path, label, delimiter=None, given=encoding)
     except InputError:
         raise
+    except UnicodeDecodeError as exc:
+        if encoding is None:
+            raise InputError("cannot read file", path=label, code="unreadable", detail=_first_line(exc)) from exc
+        raise InputError(f"not {encoding} text", path=label, code="unreadable",
+                         detail=f"{_first_line(exc)}; leave out --encoding to have it detected") from exc  # fmt: skip
     except BinaryContent as exc:
         raise InputError(str(exc), path=label, code="unreadable") from None
     except PermissionError as exc:
@@ -210,10 +217,10 @@ def _looks_binary(text: str) -> bool:
     return controls > max(8, len(text) // 10)
 
 
-def _read_delimited(path: Path, label: str, delimiter: str | None) -> RawSheet:
+def _read_delimited(path: Path, label: str, delimiter: str | None, given: str | None = None) -> RawSheet:
     with path.open("rb") as handle:
         sample = handle.read(SNIFF_BYTES)
-    encoding = detect_encoding(sample)
+    encoding = given or detect_encoding(sample)
     text_sample = sample.decode(encoding, errors="ignore")
     if _looks_binary(text_sample):
         raise InputError("binary content, not a text spreadsheet", path=label, code="unreadable")
@@ -231,7 +238,7 @@ def _read_delimited(path: Path, label: str, delimiter: str | None) -> RawSheet:
         try:
             table = _parse_delimited(path, encoding, delimiter)
         except UnicodeDecodeError:
-            if encoding not in ("utf-8", "utf-8-sig"):
+            if encoding not in ("utf-8", "utf-8-sig") or given:
                 raise
             # UTF-8 with some lines that are not (two exports pasted together): those lines alone as Windows-1252
             text, count, first = _mixed_utf8(path.read_bytes())
@@ -407,12 +414,12 @@ def _read_parquet(path: Path, label: str) -> RawSheet:
     return _finish(label, None, headers, cells, np.arange(1, table.num_rows + 1))
 
 
-def _read_jsonl(path: Path, label: str) -> RawSheet:
+def _read_jsonl(path: Path, label: str, given: str | None = None) -> RawSheet:
     records: list[dict] = []
     line_numbers: list[int] = []
     with path.open("rb") as handle:
         sample = handle.read(SNIFF_BYTES)
-    encoding = detect_encoding(sample)
+    encoding = given or detect_encoding(sample)
     with path.open("r", encoding=encoding) as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
