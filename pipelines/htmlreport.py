@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pipelines.errors import UsageError
-from pipelines.report import reader
+from pipelines.report import reader, summary_rows
 
 STATUS_ORDER = ["completed", "no_answer", "busy", "failed", "skipped", "cancelled", "pending", "not_submitted"]
 STATUS_COLORS = ["#2e7d32", "#f9a825", "#ef6c00", "#c62828", "#757575", "#9e9e9e", "#64b5f6", "#cfd8dc"]
@@ -73,8 +73,7 @@ def build(db: Path, campaign: str | None, by: str | None) -> Page:
             names = [column[0] for column in cursor.description]
             return [dict(zip(names, row)) for row in cursor.fetchall()]
 
-        summary = rows(f"SELECT * REPLACE (completion_rate::DOUBLE AS completion_rate, estimated_dial_cost::DOUBLE AS "
-                       f"estimated_dial_cost) FROM campaign_summary {where}")  # noqa: S608 - our clause, values as parameters
+        summary, _ = summary_rows(db, campaign)
         if campaign and not summary:
             raise UsageError(f"no campaign named {campaign!r} in {db}")
         if by is not None:

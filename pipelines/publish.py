@@ -103,13 +103,13 @@ def publish(ledger: Ledger, db: Path, campaigns: Iterable[str] | None = None, *,
             fresh = rebuild or state is None or state.ledger_id != ledger.ledger_id or keyed
             if not fresh and state.change_seq >= head and not campaigns:
                 return 0
-            after = None if fresh else state.change_seq
-            if not fresh:  # the previous version, kept by the last publish: brought forward from its own watermark
-                connection, after, target = *_open_standby(db, ledger.ledger_id, head, after), _standby(db)
-            if connection is None:  # a fresh file, or a copy of the current one
-                if not fresh and db.exists():
+            standby = None if fresh else _open_standby(db, ledger.ledger_id, head)
+            if standby is not None:  # the previous version, kept by the last publish: brought forward from its own watermark
+                (connection, after), target = standby, _standby(db)
+            else:  # a fresh file, or a copy of the current one
+                if not fresh:
                     shutil.copyfile(db, temporary)
-                connection, target = duckdb.connect(str(temporary)), temporary
+                connection, after, target = duckdb.connect(str(temporary)), None if fresh else state.change_seq, temporary
             if fresh:
                 frames = _frames(ledger, ledger.campaigns(), None, None, None)
             else:
@@ -149,9 +149,10 @@ def _catch_up(db: Path, ledger_id: str, head: int, replay: dict[str, object]) ->
     """Apply what this publish applied to the standby as well, so that the next publish applies only its own changes.
     Skipped (the standby then lags, and the next publish brings it forward from the ledger) when somebody still reads
     it or it cannot be written: readers never wait for it, and a failure here changes nothing they see."""
-    connection, _ = _open_standby(db, ledger_id, head, 0)
-    if connection is None:
+    standby = _open_standby(db, ledger_id, head)
+    if standby is None:
         return
+    connection, _ = standby
     try:
         _write(connection, replay, Published(ledger_id, head))
     except (duckdb.Error, OSError):
@@ -162,18 +163,18 @@ def _standby(db: Path) -> Path:
     return db.with_name(f".{db.name}.standby")
 
 
-def _open_standby(db: Path, ledger_id: str, head: int, after: int):
-    """The standby (the file as the publish before last left it) opened for writing, and its watermark; or
-    (None, after) when there is none, it is from another ledger or has a newer schema than this publish writes, or
+def _open_standby(db: Path, ledger_id: str, head: int):
+    """The standby (the file as the publish before last left it) opened for writing, and its watermark; or None
+    when there is none, it is from another ledger or was written with keys this publish no longer writes, or
     somebody still reads it (a reader who opened the file two publishes ago: DuckDB's lock refuses the writer, and
     within this process, where that lock does not hold, its open descriptor shows)."""
     standby = _standby(db)
     if not standby.exists() or _open_in_this_process(standby):
-        return None, after
+        return None
     try:
         connection = duckdb.connect(str(standby))
     except duckdb.Error:  # read by another process, or not a database
-        return None, after
+        return None
     try:
         state = published_state(standby, connection)
         keyed = connection.execute(_KEYED_QUERY).fetchone()[0] > 0
@@ -181,7 +182,7 @@ def _open_standby(db: Path, ledger_id: str, head: int, after: int):
         state = None
     if state is None or keyed or state.ledger_id != ledger_id or state.change_seq > head:
         connection.close()
-        return None, after
+        return None
     return connection, state.change_seq
 
 

@@ -134,12 +134,18 @@ def staleness(ledger_url: str | None, db: Path, state: Published | None = None) 
             "`campaigns publish` brings it up to date, as does the next import or sync")  # fmt: skip
 
 
+def _summary_query(campaign: str | None) -> tuple[str, dict | None]:
+    """campaign_summary with its rates and money as DOUBLE (DuckDB's DECIMALs would reach Python as Decimal)."""
+    casts = ", ".join(f"{column}::DOUBLE AS {column}" for column in FLOAT_COLUMNS)
+    query = f"SELECT * REPLACE ({casts}) FROM campaign_summary" + (" WHERE campaign = $campaign" if campaign else "")  # noqa: S608
+    return query, ({"campaign": campaign} if campaign else None)
+
+
 def summary_rows(db: Path, campaign: str | None = None) -> tuple[list[dict], Published | None]:
     """campaign_summary, one dict per campaign (counts as int, rates and money as float), and the file's watermark."""
-    casts = ", ".join(f"{column}::DOUBLE AS {column}" for column in FLOAT_COLUMNS)
-    query = f"SELECT * REPLACE ({casts}) FROM campaign_summary" + (" WHERE campaign = ?" if campaign else "")  # noqa: S608
+    query, params = _summary_query(campaign)
     with reader(db) as connection:
-        cursor = connection.execute(query, [campaign] if campaign else [])
+        cursor = connection.execute(query, params or [])
         names = [column[0] for column in cursor.description]
         return [dict(zip(names, row)) for row in cursor.fetchall()], published_state(db, connection)
 
@@ -149,10 +155,9 @@ def summary(db: Path, campaign: str | None = None) -> pd.DataFrame:
     money float64 — the same dtypes with no rows."""
     import duckdb as relations  # noqa: F401 - attaches .sql to connections
 
-    casts = ", ".join(f"{column}::DOUBLE AS {column}" for column in FLOAT_COLUMNS)
-    query = f"SELECT * REPLACE ({casts}) FROM campaign_summary" + (" WHERE campaign = $campaign" if campaign else "")  # noqa: S608
+    query, params = _summary_query(campaign)
     with reader(db) as connection:
-        return connection.sql(query, params={"campaign": campaign} if campaign else None).to_arrow_table().to_pandas()
+        return connection.sql(query, params=params).to_arrow_table().to_pandas()
 
 
 def outcomes(db: Path, campaign: str | None = None, *, expand_variables: bool = True) -> pd.DataFrame:

@@ -30,3 +30,8 @@ def string_buffers(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     data_buffer = values.buffers()[2]
     data = np.frombuffer(data_buffer, dtype=np.uint8) if data_buffer is not None else np.zeros(0, np.uint8)
     return offsets, data
+
+
+def combined(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """One contiguous array (a ChunkedArray's chunks joined; an Array as it is)."""
+    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values

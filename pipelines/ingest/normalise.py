@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from phonenumbers import NumberParseException, PhoneNumberFormat, ValidationResult
 
-from pipelines.ingest.arrow import string_buffers, text_array, text_chunks
+from pipelines.ingest.arrow import combined, string_buffers, text_array, text_chunks
 from pipelines.ingest.columns import ColumnMap
 from pipelines.ingest.fastphone import classify_columns
 from pipelines.ingest.read import Cells, RawSheet
@@ -299,13 +299,9 @@ def reject_details(done: Normalised, rows: np.ndarray) -> pa.Array:
             continue
         bad = done.reasons[rows] == REASON_CODE[reason]
         if bad.any():
-            named = pc.binary_join_element_wise(before, _combined_text(column.take(pa.array(rows))), after, "")
+            named = pc.binary_join_element_wise(before, combined(column.take(pa.array(rows))), after, "")
             details = pc.if_else(pa.array(bad), named, details)
     return details
-
-
-def _combined_text(values) -> pa.Array:
-    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
 
 
 def _first_valid(candidates: list[Phones], raws: list[pa.Array]) -> tuple[Phones, pa.Array]:

@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from pipelines.ingest.arrow import combined
 from pipelines.ingest.chunk import chunk_keys, cut
 from pipelines.ingest.columns import map_columns
 from pipelines.ingest.fastphone import TABLE_MIN_ROWS, e164_keys, e164_text, prepare_tables
@@ -227,7 +228,7 @@ class _Import:
         counts.rejected += len(rejected)
         self.reasons += np.bincount(done.reasons[rejected], minlength=len(REASON_BY_CODE))
         self._write("rejected", origin, sheet.rows[rejected], {
-            RAW_VALUE: _combined(done.raw.take(pa.array(rejected))),
+            RAW_VALUE: combined(done.raw.take(pa.array(rejected))),
             REASON: pa.DictionaryArray.from_arrays(pa.array(done.reasons[rejected].astype(np.int32)), pa.array(REASON_TEXT.tolist())),
             DETAIL: reject_details(done, rejected),
         })  # fmt: skip
@@ -276,7 +277,7 @@ class _Import:
             counts.rejected += len(rows)
             self.reasons[NEVER_CALLABLE] += len(rows)
             self._write("rejected", origin, sheet.rows[rows], {
-                RAW_VALUE: _combined(done.raw.take(pa.array(rows))),
+                RAW_VALUE: combined(done.raw.take(pa.array(rows))),
                 REASON: pa.DictionaryArray.from_arrays(pa.array(np.full(len(rows), NEVER_CALLABLE, np.int32)),
                                                        pa.array(REASON_TEXT.tolist())),
                 DETAIL: pa.array([f"calling window {hours.window_text} {hours.days_text} never opens in all of "
@@ -326,7 +327,7 @@ class _Import:
             ROW: pa.array(done.sheet.rows[rows], type=pa.int64()),
             ZONE: pa.array(zones, type=pa.int32()),
             **taken,
-            NAME: _combined(taken[NAME]),
+            NAME: combined(taken[NAME]),
         })  # fmt: skip
 
     def _chunk(self, table: pa.Table, *, final: bool) -> None:
@@ -489,10 +490,6 @@ def _piece_cuts(bounds: np.ndarray) -> list[int]:
     if cuts[-1] != len(bounds) - 1:
         cuts.append(len(bounds) - 1)
     return cuts
-
-
-def _combined(values: pa.Array | pa.ChunkedArray) -> pa.Array:
-    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
 
 
 def _zone_slices(tables: list[pa.Table]) -> Iterator[tuple[int, list[pa.Table]]]:
