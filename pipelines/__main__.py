@@ -1,5 +1,5 @@
 """`python -m pipelines` runs the `campaigns` CLI."""
 
-from pipelines.cli import main
+from pipelines.cli import entry
 
-main()
+entry()

@@ -2,10 +2,9 @@
 third-party libraries, so each command costs a fork instead of ~1 s of imports.
 
 A child is a real process: its own pid, the test's arguments, environment, working directory and pipes as stdin,
-stdout and stderr; it runs the same entry point as `python -m pipelines` (`pipelines.cli.main`), imports the
-project's own modules itself, can be SIGKILLed by a failpoint or a timeout, and ends through the interpreter's
-exit as the interpreter's does it (non-daemon threads joined, atexit handlers run), minus the teardown of every
-preloaded module. What differs from a fresh interpreter is only that pandas, pyarrow,
+stdout and stderr; it runs the same entry point as `python -m pipelines` (`pipelines.cli.entry`), imports the
+project's own modules itself, can be SIGKILLed by a failpoint or a timeout, and ends as the script does
+(non-daemon threads joined, atexit handlers run, no teardown of every module). What differs from a fresh interpreter is only that pandas, pyarrow,
 SQLAlchemy, DuckDB, httpx, uvicorn and the like are already in memory — which is why the tests that are about a
 fresh process (start-up, what an import loads, the notebook API's side effects) start one themselves.
 
@@ -16,14 +15,12 @@ with the command's pid, then one with its exit code (as subprocess reports it: -
 
 from __future__ import annotations
 
-import atexit
 import importlib
 import json
 import os
 import signal
 import socket
 import sys
-import threading
 
 PRELOAD = ("numpy", "pandas", "pyarrow", "pyarrow.compute", "pyarrow.csv", "pyarrow.parquet", "sqlalchemy", "sqlmodel",
            "pydantic", "duckdb", "httpx", "uvicorn", "starlette.applications", "phonenumbers", "click", "rich.console",
@@ -77,25 +74,9 @@ def run_command(request: dict) -> None:
     os.environ.update(request["env"])
     sys.argv = ["campaigns", *request["args"]]
     sys.path[0] = request["cwd"]  # as `python -m` puts the working directory first
-    from pipelines.cli import main
+    from pipelines.cli import entry
 
-    try:
-        main()
-        code = 0
-    except SystemExit as exit:
-        code = exit.code
-    # the interpreter's own exit, without tearing down the preloaded modules one by one (slower than the command)
-    threading._shutdown()  # wait for non-daemon threads
-    atexit._run_exitfuncs()
-    if code is not None and not isinstance(code, int):
-        print(code, file=sys.stderr)
-        code = 1
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):
-            pass
-    os._exit(code or 0)
+    entry()  # ends the process as the `campaigns` script does (pipelines.runtime.leave)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import errno
 import json
 import os
 import sys
+from typing import NoReturn
 
 import click
 
@@ -27,6 +28,18 @@ def _traceback(exc: BaseException) -> None:
     import traceback
 
     sys.stderr.write(redact("".join(traceback.format_exception(exc))))
+
+
+def entry() -> NoReturn:
+    """The `campaigns` script and `python -m pipelines`: main(), then leave the process (pipelines.runtime.leave)."""
+    try:
+        main()
+        code = 0
+    except SystemExit as exit:
+        code = exit.code
+    from pipelines.runtime import leave
+
+    leave(code)
 
 
 def main() -> None:
