@@ -61,6 +61,7 @@ if TYPE_CHECKING:  # imported where rows are built: a publish with nothing new n
 
 WRITER_WAIT_SECONDS = 300
 SPILL_PART_ROWS = 131_072  # rows per statement when a spill is replayed
+COALESCE_ROWS = 1_000_000  # Arrow parts are joined (not copied) up to this many rows for one INSERT
 COMMIT_ROWS = 1_000_000  # the copy is committed every this many rows (it is renamed into place only when complete)
 
 
@@ -109,7 +110,7 @@ def publish(ledger: Ledger, db: Path, campaigns: Iterable[str] | None = None, *,
             else:  # a fresh file, or a copy of the current one
                 if not fresh:
                     shutil.copyfile(db, temporary)
-                connection, after, target = duckdb.connect(str(temporary)), None if fresh else state.change_seq, temporary
+                connection, after, target = _connect_writer(temporary), None if fresh else state.change_seq, temporary
             if fresh:
                 frames = _frames(ledger, ledger.campaigns(), None, None, None)
             else:
@@ -172,7 +173,7 @@ def _open_standby(db: Path, ledger_id: str, head: int):
     if not standby.exists() or _open_in_this_process(standby):
         return None
     try:
-        connection = duckdb.connect(str(standby))
+        connection = _connect_writer(standby)
     except duckdb.Error:  # read by another process, or not a database
         return None
     try:
@@ -184,6 +185,13 @@ def _open_standby(db: Path, ledger_id: str, head: int):
         connection.close()
         return None
     return connection, state.change_seq
+
+
+def _connect_writer(path: Path):
+    """A connection that writes the file: rows need not keep the order they were inserted in (every reader's query
+    orders what it shows), which lets DuckDB load and compress them on all cores (1M-row `publish --campaign`:
+    4.0 s -> 3.3 s)."""
+    return duckdb.connect(str(path), config={"preserve_insertion_order": False})
 
 
 def _open_in_this_process(path: Path) -> bool:
@@ -315,7 +323,7 @@ def _prefetched(parts: Iterable[pa.Table], ahead: int = 1) -> Iterator[pa.Table]
 
     def produce() -> None:
         try:
-            for part in parts:
+            for part in _coalesced(parts):
                 if not offer(part):
                     return
             offer(end)
@@ -332,6 +340,24 @@ def _prefetched(parts: Iterable[pa.Table], ahead: int = 1) -> Iterator[pa.Table]
     finally:
         stop.set()
         worker.join()
+
+
+def _coalesced(parts: Iterable[pa.Table], rows: int = COALESCE_ROWS) -> Iterator[pa.Table]:
+    """`parts` joined into tables of about `rows` rows where consecutive parts have one schema (their chunks, not
+    copied): DuckDB spreads one INSERT over its threads by row groups of 122,880 rows, so a part of a provider
+    batch (a thousand rows) loads on one core. A 1M-row `publish --campaign`: 5.6 s in parts, 3.3 s joined."""
+    import pyarrow as pa
+
+    held: list[pa.Table] = []
+    count = 0
+    for part in parts:
+        if held and (count >= rows or part.schema != held[0].schema):
+            yield held[0] if len(held) == 1 else pa.concat_tables(held)
+            held, count = [], 0
+        held.append(part)
+        count += len(part)
+    if held:
+        yield held[0] if len(held) == 1 else pa.concat_tables(held)
 
 
 def _spilled(frames: dict[str, object], folder: Path):
@@ -383,6 +409,8 @@ def _changed_frames(ledger: Ledger, after: int, upto: int, campaigns: list[str])
     """The rows the changes after the watermark touched, plus every row of `campaigns`."""
     changes = [c for c in ledger.changes_since(after, upto) if c.campaign not in campaigns]
     touched = sorted({c.campaign for c in changes})
+    if campaigns and not touched:  # only the campaigns rewritten whole: no row needs replacing by its key
+        return _frames(ledger, campaigns, None, None, None)
     import_ids = sorted({int(c.ref) for c in changes if c.kind == "import"})
     stamps = [datetime.fromisoformat(c.ref) for c in changes if c.kind == "snapshot"]
     frames = _frames(ledger, touched, import_ids, (after, upto), min(stamps) if stamps else None)
