@@ -41,6 +41,7 @@ def load_contacts(
     region: str | None = None,
     phone_column: str | None = None,
     sheet: str | None = None,
+    header_row: int | None = None,
     provider: str = "sandbox",
     batch_size: int | None = None,
 ) -> ContactsResult:
@@ -55,7 +56,7 @@ def load_contacts(
     if isinstance(paths, (str, Path)):
         paths = [paths]
     flags = {"region": region, "phone_columns": (phone_column,) if phone_column else None, "sheet": sheet,
-             "batch_size": batch_size, "provider": provider}  # fmt: skip
+             "header_row": header_row, "batch_size": batch_size, "provider": provider}  # fmt: skip
     options = ingest_options(resolve(flags), campaign, provider)
     frames = Frames()
     summary = run(paths, options, [frames])

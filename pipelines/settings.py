@@ -70,6 +70,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("phone_columns", (), "A phone column's header (repeat: the order is the priority).", read_columns, "--phone-column",
             None, "phone_column", metavar="COL", many=True),
     Setting("sheet", None, "The Excel sheet to read [default: the first].", read_text, "--sheet", None, "sheet", metavar="NAME"),
+    Setting("header_row", None, "The row holding the headers, as the spreadsheet numbers it [default: the first of the first 20 "
+            "non-blank rows that names a phone column].", positive_int, "--header-row", None, "header_row", metavar="N"),
     Setting("name_column", None, "The column holding the recipient's name, when it cannot be detected.", read_text, "--name-column",
             None, "name_column", metavar="COL"),
     Setting("country_column", None, "The column holding each row's country, when it cannot be detected.", read_text,
@@ -141,6 +143,7 @@ class Settings:
     batch_size: int | None = None
     phone_columns: tuple[str, ...] = ()
     sheet: str | None = None
+    header_row: int | None = None
     name_column: str | None = None
     country_column: str | None = None
     timezone_column: str | None = None

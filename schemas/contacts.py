@@ -20,6 +20,7 @@ class RejectReason(StrEnum):
     INVALID_REGION = "invalid_region"  # the row's country column is not an ISO 3166 alpha-2 code
     INVALID_TIMEZONE = "invalid_timezone"  # the row's timezone column is not an IANA name such as America/Chicago
     NEVER_CALLABLE = "never_callable"  # the calling window never opens in all of the number's zones at once
+    MALFORMED_ROW = "malformed_row"  # a row of delimited text with more fields than the header
 
 
 # Columnar stages carry reasons as small integers (an int8 per row, not a Python object):

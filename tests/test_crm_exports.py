@@ -240,3 +240,104 @@ def test_encoding_overrides_detection_and_a_wrong_one_is_one_line(tmp_path):
     assert wrong.returncode == 3 and "not utf-8 text" in wrong.stderr and len(wrong.stderr.strip().splitlines()) == 1
     unknown = run_cli(*args, "--encoding", "klingon")
     assert unknown.returncode == 2 and "unknown encoding 'klingon'" in unknown.stderr
+
+
+SALESFORCE = (  # a report as Salesforce exports it: a title, a "Generated" line and a blank row above the header
+    "Leads with phone numbers\n"
+    "Generated 2026-12-01 09:00 by Admin, Acme Inc.\n"
+    "\n"
+    "First Name,Last Name,Phone,Email,Company,Status,Owner,Notes\n"
+    "Ana,Díaz,(415) 555-0101,ana@example.com,Acme,Open,Bob,\n"
+    'Ben,Li,415-555-0102,ben@example.com,Acme,Open,Bob,"call, after 5"\n'
+    "Cy,Wu,(415) 555-0103,cy@example.com,Acme,Open,Bob,late, really late\n"  # an unquoted comma: 9 fields
+    "Dee,Ng,415 555 0104,dee@example.com,Acme\n"  # 5 fields: the rest empty
+    "Eve,Ode,4155550105,eve@example.com,Acme,Open,Bob,,\n"  # an empty 9th field is no data
+)
+
+
+def _e164(phone: str, region: str = "US") -> str:
+    return phonenumbers.format_number(phonenumbers.parse(phone, region), phonenumbers.PhoneNumberFormat.E164)
+
+
+def _read(path):
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_title_rows_above_the_header_are_skipped_and_a_ragged_row_is_rejected_alone(tmp_path):
+    path = tmp_path / "salesforce.csv"
+    path.write_text(SALESFORCE, encoding="utf-8")
+    out = tmp_path / "out"
+    result = run_cli("import", str(path), "--campaign", "sf", "--dry-run", "--out", str(out), "--home", str(tmp_path / "h"), "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert (summary["rows_read"], summary["accepted"], summary["rejected"]) == (5, 4, 1)  # the title rows are not rows
+    accepted = {row["e164"]: row for row in _read(out / "accepted.csv")}
+    assert set(accepted) == {_e164(p) for p in ("(415) 555-0101", "415-555-0102", "415 555 0104", "4155550105")}
+    assert [accepted[_e164(p)]["source_row"] for p in ("(415) 555-0101", "415 555 0104", "4155550105")] == ["5", "8", "9"]
+    assert accepted[_e164("(415) 555-0101")]["name"] == "Ana Díaz"
+    assert json.loads(accepted[_e164("415-555-0102")]["dynamic_variables"])["notes"] == "call, after 5"
+    assert json.loads(accepted[_e164("415 555 0104")]["dynamic_variables"])["company"] == "Acme"
+    [rejected] = _read(out / "rejected.csv")
+    assert (rejected["source_row"], rejected["reason"], rejected["detail"]) == ("7", "malformed_row", "9 fields, the header has 8")
+    assert rejected["raw_value"] == "Cy,Wu,(415) 555-0103,cy@example.com,Acme,Open,Bob,late, really late"
+    real = run_cli("import", str(path), "--campaign", "sf", "--home", str(tmp_path / "real"))  # the ledger and DuckDB keep it
+    assert real.returncode == 0, real.stderr
+    with duckdb.connect(str(tmp_path / "real" / "campaigns.duckdb"), read_only=True) as db:
+        assert db.execute("SELECT source_row, reason FROM rejects").fetchall() == [(7, "malformed_row")]
+        assert db.execute("SELECT count(*) FROM contacts").fetchone() == (4,)
+
+
+def test_a_title_row_above_the_header_of_a_fast_path_file_and_of_a_semicolon_file(tmp_path):
+    """Without ragged rows the file takes the fast (Arrow) path: the header is found there the same way."""
+    comma = tmp_path / "comma.csv"
+    comma.write_text("Leads\n\nName,Mobile Phone,Notes\n" + "".join(f"n{i},(415) 555-{i:04d},x\n" for i in range(100, 130)), encoding="utf-8")
+    semi = tmp_path / "semi.csv"
+    semi.write_text("Bericht: Kunden;;\nName;Telefon;Notiz\nAna;+49 30 1234567;x, y\n", encoding="utf-8")
+    for path, phones, first_row in ((comma, [f"(415) 555-{i:04d}" for i in range(100, 130)], "4"), (semi, ["+49 30 1234567"], "3")):
+        out = tmp_path / f"out-{path.stem}"
+        extra = ("--phone-column", "Telefon") if path is semi else ()
+        result = run_cli("import", str(path), "--campaign", "t", "--dry-run", "--out", str(out), "--home", str(tmp_path / "h"), *extra)
+        assert result.returncode == 0, result.stderr
+        rows = _read(out / "accepted.csv")
+        assert [row["e164"] for row in rows] == [_e164(p) for p in phones]
+        assert rows[0]["source_row"] == first_row
+    assert json.loads(_read(tmp_path / "out-semi" / "accepted.csv")[0]["dynamic_variables"]) == {"notiz": "x, y"}
+
+
+def test_header_row_names_the_header_when_detection_would_pick_another(tmp_path):
+    path = tmp_path / "odd.csv"
+    path.write_text("Exported,Phone\nName,Tel\nAna,4155550101\n", encoding="utf-8")  # row 1 names a phone column too
+    out = tmp_path / "out"
+    found = run_cli("import", str(path), "--campaign", "h", "--dry-run", "--out", str(out), "--home", str(tmp_path / "h"), "--json")
+    assert found.returncode == 0 and json.loads(found.stdout)["rejected"] == 1  # row 1 taken: row 2's "Tel" is no number
+    named = run_cli("import", str(path), "--campaign", "h", "--dry-run", "--out", str(out), "--home", str(tmp_path / "h"),
+                    "--header-row", "2")  # fmt: skip
+    assert named.returncode == 0, named.stderr
+    assert [(r["e164"], r["name"], r["source_row"]) for r in _read(out / "accepted.csv")] == [("+14155550101", "Ana", "3")]
+    beyond = run_cli("import", str(path), "--campaign", "h", "--dry-run", "--home", str(tmp_path / "h"), "--header-row", "9")
+    assert beyond.returncode == 3 and beyond.stderr.count("\n") == 1 and "--header-row 9" in beyond.stderr, beyond.stderr
+    zero = run_cli("import", str(path), "--campaign", "h", "--dry-run", "--home", str(tmp_path / "h"), "--header-row", "0")
+    assert zero.returncode == 2, zero.stderr
+
+
+def test_a_workbook_whose_header_is_in_row_3_and_the_notebook_path_agree(tmp_path):
+    openpyxl = pytest.importorskip("openpyxl")
+    from pipelines.api import load_contacts
+
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.append(["Contacts for December"])
+    sheet.append([])
+    sheet.append(["Full Name", "Business Phone", "Mobile Phone"])
+    sheet.append(["Ana Díaz", "(415) 555-0101", None])
+    sheet.append(["Ben Li", None, 4155550102])
+    path = tmp_path / "outlook.xlsx"
+    workbook.save(path)
+    out = tmp_path / "out"
+    result = run_cli("import", str(path), "--campaign", "x", "--dry-run", "--out", str(out), "--home", str(tmp_path / "h"))
+    assert result.returncode == 0, result.stderr
+    rows = [(r["e164"], r["name"], r["source_row"]) for r in _read(out / "accepted.csv")]
+    assert rows == [(_e164("(415) 555-0101"), "Ana Díaz", "4"), ("+14155550102", "Ben Li", "5")]
+    notebook = load_contacts(path, campaign="x")
+    assert sorted(zip(notebook.accepted["e164"], notebook.accepted["source_row"].astype(int))) == [(e164, int(row)) for e164, _, row in rows]

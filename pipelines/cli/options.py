@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 LOCATION = ("home", "state", "db", "config")  # where the state is: every command that reads or writes it takes these
 PROVIDER = ("provider", "caller_id", "agent_id", "account_timezone")
-READING = ("region", "phone_columns", "name_column", "country_column", "timezone_column", "sheet", "encoding", "variables", "exclude_columns",
+READING = ("region", "phone_columns", "header_row", "name_column", "country_column", "timezone_column", "sheet", "encoding", "variables", "exclude_columns",
            "batch_size", "window", "days", "allow_any_hour")  # fmt: skip
 
 

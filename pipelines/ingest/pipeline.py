@@ -36,10 +36,11 @@ from pipelines.ingest.normalise import REASON_TEXT, Normalised, normalise_column
 from pipelines.ingest.output import PIECE_ROWS
 from pipelines.ingest.read import (
     SNIFF_BYTES,
+    HeaderRule,
     RawSheet,
     arrow_csv_options,
     detect_encoding,
-    header_width,
+    header_layout,
     is_excel,
     read_sheet,
     sniff_delimiter,
@@ -67,6 +68,7 @@ from schemas.contacts import (
 )
 
 NEVER_CALLABLE = REASON_CODE[RejectReason.NEVER_CALLABLE]
+MALFORMED_ROW = REASON_CODE[RejectReason.MALFORMED_ROW]
 WHOLE_FILE_BYTES = 1 << 30  # up to this size a delimited file is read at once, by the multi-threaded reader
 BATCH_ROWS = 1 << 20  # rows per batch when a whole file is cut up: bounds the working memory
 BATCH_BYTES = 64 << 20  # bytes per record batch of the streaming reader (larger files)
@@ -224,6 +226,16 @@ class _Import:
         keys = done.keys
         counts.rows_read += len(keys)
 
+        if sheet.malformed:  # rows longer than the header, set apart by the reader: rejected, the others go on
+            counts.rows_read += len(sheet.malformed)
+            counts.rejected += len(sheet.malformed)
+            self.reasons[MALFORMED_ROW] += len(sheet.malformed)
+            self._write("rejected", origin, np.array([row.row for row in sheet.malformed], dtype=np.int64), {
+                RAW_VALUE: pa.array([row.text for row in sheet.malformed], pa.string()),
+                REASON: pa.DictionaryArray.from_arrays(pa.array(np.full(len(sheet.malformed), MALFORMED_ROW, np.int32)),
+                                                       pa.array(REASON_TEXT.tolist())),
+                DETAIL: pa.array([f"{row.fields} fields, the header has {row.expected}" for row in sheet.malformed], pa.string()),
+            })  # fmt: skip
         rejected = np.flatnonzero(keys == 0)
         counts.rejected += len(rejected)
         self.reasons += np.bincount(done.reasons[rejected], minlength=len(REASON_BY_CODE))
@@ -557,10 +569,10 @@ def _sheets(paths: Sequence[str | Path], options: IngestOptions) -> Iterator[tup
         path = Path(path)
         delimited = path.suffix.lower() in (".csv", ".txt", ".tsv", ".tab") and path.is_file()
         utf8 = options.encoding is None or options.encoding.replace("_", "-").lower() in ("utf-8", "utf8")
-        streamed = _csv_batches(path) if delimited and utf8 else None
+        streamed = _csv_batches(path, options.header) if delimited and utf8 else None
         if streamed is None:
             batches = iter([read_sheet(path, sheet=options.sheet if is_excel(path) else None, max_workbook_bytes=options.max_workbook_bytes,
-                                       encoding=options.encoding)])  # fmt: skip
+                                       encoding=options.encoding, header=options.header)])  # fmt: skip
         else:
             batches = streamed
         last_path = index == len(paths) - 1
@@ -571,7 +583,7 @@ def _sheets(paths: Sequence[str | Path], options: IngestOptions) -> Iterator[tup
             current = following
 
 
-def _csv_batches(path: Path) -> Iterator[RawSheet] | None:
+def _csv_batches(path: Path, header: HeaderRule) -> Iterator[RawSheet] | None:
     """Arrow record batches of a UTF-8 delimited file, or None when the exact reader must handle it."""
     try:
         with path.open("rb") as handle:
@@ -592,29 +604,30 @@ def _csv_batches(path: Path) -> Iterator[RawSheet] | None:
     else:
         last_line = text.rfind("\n")
         delimiter = sniff_delimiter(text[:last_line] if last_line > 0 else text)
-    width = header_width(text, delimiter)
+    skip, width = header_layout(text, delimiter, header, str(path))
     if path.stat().st_size <= WHOLE_FILE_BYTES:
         try:  # mapped, the reader parses the page cache in place instead of copying the file into fresh memory first
             with pa.memory_map(str(path)) as source:
-                table = pacsv.read_csv(source, **arrow_csv_options(delimiter, width, 16 << 20))
+                table = pacsv.read_csv(source, **arrow_csv_options(delimiter, width, 16 << 20, skip))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            return None
-        return _batched_sheets((table.slice(start, BATCH_ROWS) for start in range(0, table.num_rows, BATCH_ROWS)), path, width)
+            return None  # ragged rows, odd quoting: the exact reader (read_sheet) decides
+        return _batched_sheets((table.slice(start, BATCH_ROWS) for start in range(0, table.num_rows, BATCH_ROWS)), path, width, skip)
     try:
-        reader = pacsv.open_csv(path, **arrow_csv_options(delimiter, width, BATCH_BYTES))
+        reader = pacsv.open_csv(path, **arrow_csv_options(delimiter, width, BATCH_BYTES, skip))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
-    return _batched_sheets(reader, path, width)
+    return _batched_sheets(reader, path, width, skip)
 
 
-def _batched_sheets(batches, path: Path, width: int) -> Iterator[RawSheet]:
-    """RawSheets of one file's batches (tables or record batches); blank rows at a batch's end wait to see if data follows."""
+def _batched_sheets(batches, path: Path, width: int, skip: int) -> Iterator[RawSheet]:
+    """RawSheets of one file's batches (tables or record batches) read from the header row on (`skip` rows above it);
+    blank rows at a batch's end wait to see if data follows."""
     from pipelines.errors import InputError
     from pipelines.ingest.read import Cells, _finish
 
     label = str(path)
     headers: list[str] | None = None
-    next_row = 1  # the spreadsheet row number of the current batch's first line
+    next_row = skip + 1  # the spreadsheet row number of the current batch's first line
     carried: list[pa.Table] = []  # blank rows that are trailing unless data follows
     carried_first = 0
 

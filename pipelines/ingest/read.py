@@ -14,6 +14,7 @@ import json
 import re
 import math
 import string
+import dataclasses
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
@@ -71,6 +72,56 @@ class RawSheet:
     encoding: str | None = None
     delimiter: str | None = None
     notes: tuple[str, ...] = ()  # what the import should warn about this sheet (lines read in another encoding)
+    malformed: tuple[Malformed, ...] = ()  # rows with more fields than the header: not in cells, rejected as malformed_row
+
+
+@dataclass(frozen=True)
+class Malformed:
+    """A row of delimited text with more fields than its header: the rest of the file is still read."""
+
+    row: int  # as the spreadsheet shows it
+    text: str  # the fields as read, joined by the delimiter
+    fields: int
+    expected: int
+
+
+HEADER_SEARCH_ROWS = 20  # the header is looked for among this many non-blank rows at the top
+
+
+@dataclass(frozen=True)
+class HeaderRule:
+    """Which row holds the headers: `row` (--header-row, numbered as the spreadsheet shows it) when given, else the
+    first of the first HEADER_SEARCH_ROWS non-blank rows in which a phone column is recognised (or one of
+    `phone_columns` named), else the first non-blank row. Rows above it (titles, notes, blank rows) are no data."""
+
+    row: int | None = None
+    phone_columns: tuple[str, ...] = ()
+
+    def pick(self, top: list[tuple[int, list[str]]], label: str) -> int | None:
+        """The position in `top` (the first rows, in order, each its row number and cells) of the header row; None
+        when every row is blank."""
+        from pipelines.ingest.columns import header_token, is_phone_header
+
+        if self.row is not None:
+            for position, (number, cells) in enumerate(top):
+                if number == self.row:
+                    if not any(str(cell).strip() for cell in cells):
+                        raise InputError(f"--header-row {self.row} is a blank row", path=label, code="no_phone_column")
+                    return position
+            last = top[-1][0] if top else 0
+            raise InputError(f"--header-row {self.row}: there is no row {self.row} (the last is {last})", path=label,
+                             code="no_phone_column")  # fmt: skip
+        named = {header_token(name) for name in self.phone_columns}
+        filled = [position for position, (_, cells) in enumerate(top) if any(str(cell).strip() for cell in cells)]
+        for position in filled[:HEADER_SEARCH_ROWS]:
+            tokens = [header_token(str(cell)) for cell in top[position][1]]
+            if any(token and (is_phone_header(token) or token in named) for token in tokens):
+                return position
+        return filled[0] if filled else None
+
+    def depth(self) -> int:
+        """How many rows from the top `pick` may need to see (blank rows included up to a point)."""
+        return max(self.row or 0, 4 * HEADER_SEARCH_ROWS)
 
 
 def is_excel(path: str | Path) -> bool:
@@ -79,9 +130,10 @@ def is_excel(path: str | Path) -> bool:
 
 
 def read_sheet(path: str | Path, *, sheet: str | None = None, max_workbook_bytes: int = MAX_WORKBOOK_BYTES,
-               encoding: str | None = None) -> RawSheet:
+               encoding: str | None = None, header: HeaderRule = HeaderRule()) -> RawSheet:
     """Read one file of any supported format into text cells; raise InputError on bad input. `encoding` (--encoding)
-    overrides the detected encoding of delimited text and JSON Lines.
+    overrides the detected encoding of delimited text and JSON Lines; `header` says which row of a delimited file or a
+    workbook holds the headers.
 
     Every failure of a reader library is translated here: a corrupt or hostile file is
     one InputError (exit 3), never an internal error.
@@ -102,15 +154,15 @@ def read_sheet(path: str | Path, *, sheet: str | None = None, max_workbook_bytes
         raise InputError("--sheet only applies to Excel workbooks", path=label, code="bad_sheet")
     try:
         if suffix in EXCEL_SUFFIXES:
-            return _read_excel(path, label, sheet, max_workbook_bytes)
+            return _read_excel(path, label, sheet, max_workbook_bytes, header)
         if suffix in PARQUET_SUFFIXES:
             return _read_parquet(path, label)
         if suffix in JSONL_SUFFIXES:
             return _read_jsonl(path, label, encoding)
         if suffix in TSV_SUFFIXES:
-            return _read_delimited(path, label, delimiter="\t", given=encoding)
+            return _read_delimited(path, label, "\t", encoding, header)
         if suffix in CSV_SUFFIXES or suffix == "":
-            return _read_delimited(path, label, delimiter=None, given=encoding)
+            return _read_delimited(path, label, None, encoding, header)
     except InputError:
         raise
     except UnicodeDecodeError as exc:
@@ -195,18 +247,18 @@ def _single_byte(sample: bytes) -> str:
 
 
 def sniff_delimiter(text: str) -> str:
-    """Pick the delimiter that splits the first lines into the most, most consistent columns."""
+    """Pick the delimiter that splits the first lines into the most, most consistent columns (title rows above the
+    header, with fewer fields, do not count against it)."""
     lines = [line for line in text.splitlines()[:50] if line.strip()]
     if not lines:
         return ","
     best, best_score = ",", (0, 0)
     for delimiter in DELIMITERS:
         widths = [len(row) for row in csv.reader(lines, delimiter=delimiter)]
-        header_width = widths[0]
-        if header_width < 2:
+        common = max(set(widths), key=lambda width: (widths.count(width), width))
+        if common < 2:
             continue
-        consistent = sum(1 for width in widths if width == header_width)
-        score = (consistent, header_width)
+        score = (widths.count(common), common)
         if score > best_score:
             best, best_score = delimiter, score
     return best
@@ -217,7 +269,7 @@ def _looks_binary(text: str) -> bool:
     return controls > max(8, len(text) // 10)
 
 
-def _read_delimited(path: Path, label: str, delimiter: str | None, given: str | None = None) -> RawSheet:
+def _read_delimited(path: Path, label: str, delimiter: str | None, given: str | None, header: HeaderRule) -> RawSheet:
     with path.open("rb") as handle:
         sample = handle.read(SNIFF_BYTES)
     encoding = given or detect_encoding(sample)
@@ -228,12 +280,13 @@ def _read_delimited(path: Path, label: str, delimiter: str | None, given: str | 
         cut = text_sample.rfind("\n")
         delimiter = sniff_delimiter(text_sample[:cut] if cut > 0 else text_sample)
     if encoding in ("utf-8", "utf-8-sig"):
-        fast = _read_delimited_arrow(path, label, delimiter, text_sample)
+        fast = _read_delimited_arrow(path, label, delimiter, text_sample, header)
         if fast is not None:
             return fast
     import pandas as pd  # the exact reader, for what pyarrow's cannot read exactly (other encodings, ragged rows)
 
     notes = []
+    source = path
     try:
         try:
             table = _parse_delimited(path, encoding, delimiter)
@@ -243,13 +296,31 @@ def _read_delimited(path: Path, label: str, delimiter: str | None, given: str | 
             # UTF-8 with some lines that are not (two exports pasted together): those lines alone as Windows-1252
             text, count, first = _mixed_utf8(path.read_bytes())
             notes.append(f"{count} line(s) of {label} were not UTF-8 and were read as Windows-1252, the first at row {first}")
-            table = _parse_delimited(io.StringIO(text), None, delimiter)
-    except pd.errors.ParserError as exc:
-        raise InputError(f"malformed {_delimiter_name(delimiter)}-separated text", path=label, code="malformed",
-                         detail=_first_line(exc)) from exc  # fmt: skip
+            source, encoding = io.StringIO(text), None
+            table = _parse_delimited(source, None, delimiter)
+        lengths = None
+    except pd.errors.ParserError:  # rows of different lengths (a title row, a comma in a note): read record by record
+        table, lengths = _parse_ragged(source, encoding, delimiter)
     except pd.errors.EmptyDataError as exc:
         raise InputError("file has no rows", path=label, code="empty") from exc
-    return _from_grid(table, label, None, first_row_number=1, encoding=encoding, delimiter=delimiter, notes=notes)
+    return _from_grid(table, label, None, header, first_row_number=1, encoding=encoding or "utf-8", delimiter=delimiter,
+                      notes=notes, lengths=lengths)  # fmt: skip
+
+
+def _parse_ragged(source, encoding: str | None, delimiter: str):
+    """Every record as read, padded to the longest into a grid, with each record's own number of fields."""
+    import pandas as pd
+
+    if isinstance(source, io.StringIO):
+        source.seek(0)
+        records = list(csv.reader(source, delimiter=delimiter))
+    else:
+        with open(source, encoding=encoding, newline="") as handle:
+            records = list(csv.reader(handle, delimiter=delimiter))
+    if records and records[0] and records[0][0].startswith("\ufeff"):
+        records[0][0] = records[0][0][1:]
+    lengths = np.array([len(record) for record in records], dtype=np.int64)
+    return pd.DataFrame(records, dtype=object).fillna(""), lengths
 
 
 def _mixed_utf8(data: bytes) -> tuple[str, int, int]:
@@ -269,19 +340,28 @@ def _cp1252_defined(line: bytes) -> bool:
     return not any(byte in (0x81, 0x8D, 0x8F, 0x90, 0x9D) for byte in line)
 
 
-def header_width(sample: str, delimiter: str) -> int:
-    """How many columns the first line of a delimited text has."""
-    first_line = next(iter(sample.splitlines()), "")
-    return len(next(csv.reader([first_line], delimiter=delimiter), [])) or 1
+def header_layout(sample: str, delimiter: str, header: HeaderRule, label: str) -> tuple[int, int]:
+    """(records above the header row, fields of the header row) of a delimited text, from its first bytes."""
+    lines = sample.splitlines(keepends=True)
+    if len(lines) > 1 and not sample.endswith(("\n", "\r")):
+        lines = lines[:-1]  # cut off mid-line
+    top = [(number, record) for number, record in enumerate(csv.reader(lines[: header.depth()], delimiter=delimiter), start=1)]
+    if not top:
+        return 0, 1
+    position = header.pick(top, label)
+    if position is None:
+        return 0, len(top[0][1]) or 1
+    return position, len(top[position][1]) or 1
 
 
-def arrow_csv_options(delimiter: str, width: int, block_size: int) -> dict:
-    """pyarrow CSV options that keep every cell as text and every line (blank ones too) as a row."""
+def arrow_csv_options(delimiter: str, width: int, block_size: int, skip: int = 0) -> dict:
+    """pyarrow CSV options that keep every cell as text and every line (blank ones too) as a row, from the header row
+    on (`skip` records above it)."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
     return {
-        "read_options": pacsv.ReadOptions(autogenerate_column_names=True, block_size=block_size),
+        "read_options": pacsv.ReadOptions(autogenerate_column_names=True, block_size=block_size, skip_rows=skip),
         "parse_options": pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True, ignore_empty_lines=False),
         "convert_options": pacsv.ConvertOptions(
             column_types={f"f{i}": pa.string() for i in range(width)}, strings_can_be_null=False, quoted_strings_can_be_null=False
@@ -289,22 +369,23 @@ def arrow_csv_options(delimiter: str, width: int, block_size: int) -> dict:
     }
 
 
-def _read_delimited_arrow(path: Path, label: str, delimiter: str, sample: str) -> RawSheet | None:
+def _read_delimited_arrow(path: Path, label: str, delimiter: str, sample: str, header: HeaderRule) -> RawSheet | None:
     """pyarrow's multi-threaded reader, every column as text; None if it cannot read the file exactly."""
     import pyarrow.csv as pacsv
 
-    width = header_width(sample, delimiter)
+    skip, width = header_layout(sample, delimiter, header, label)
     try:
-        table = pacsv.read_csv(path, **arrow_csv_options(delimiter, width, 1 << 24))
+        table = pacsv.read_csv(path, **arrow_csv_options(delimiter, width, 1 << 24, skip))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, UnicodeDecodeError):
         return None  # ragged rows, odd quoting, a late encoding change: the exact reader decides
     if table.num_columns != width or any(not pa.types.is_string(t) for t in table.schema.types):
         return None
-    return _from_arrow_grid(table, label, encoding="utf-8", delimiter=delimiter)
+    return _from_arrow_grid(table, label, skip, encoding="utf-8", delimiter=delimiter)
 
 
-def _from_arrow_grid(table, label: str, *, encoding: str, delimiter: str) -> RawSheet:
-    """Like _from_grid, on Arrow columns: header row, trailing blank rows dropped, text kept as Arrow strings."""
+def _from_arrow_grid(table, label: str, skip: int, *, encoding: str, delimiter: str) -> RawSheet:
+    """Like _from_grid, on Arrow columns read from the header row on (`skip` rows above it): trailing blank rows
+    dropped, text kept as Arrow strings."""
     columns = [table.column(i) for i in range(table.num_columns)]  # chunked as read: joining them would copy every cell
 
     def blank(row: int) -> bool:
@@ -317,7 +398,7 @@ def _from_arrow_grid(table, label: str, *, encoding: str, delimiter: str) -> Raw
     last = next(row for row in range(table.num_rows - 1, header_at - 1, -1) if not blank(row))
     headers = [str(column[header_at].as_py()).strip() for column in columns]
     cells = Cells(tuple(column.slice(header_at + 1, last - header_at) for column in columns), last - header_at)
-    rows = np.arange(header_at + 2, last + 2, dtype=np.int64)
+    rows = np.arange(skip + header_at + 2, skip + last + 2, dtype=np.int64)
     return _finish(label, None, headers, cells, rows, encoding=encoding, delimiter=delimiter)
 
 
@@ -344,7 +425,7 @@ def _delimiter_name(delimiter: str) -> str:
 # ---------------------------------------------------------------- typed formats
 
 
-def _read_excel(path: Path, label: str, sheet: str | None, max_bytes: int) -> RawSheet:
+def _read_excel(path: Path, label: str, sheet: str | None, max_bytes: int, header: HeaderRule) -> RawSheet:
     from python_calamine import CalamineError, CalamineWorkbook
 
     if path.suffix.lower() in ZIPPED_WORKBOOKS:
@@ -366,7 +447,7 @@ def _read_excel(path: Path, label: str, sheet: str | None, max_bytes: int) -> Ra
 
     frame = pd.DataFrame(grid, dtype=object) if grid else pd.DataFrame()
     frame = frame.apply(lambda column: column.map(cell_text)) if not frame.empty else frame
-    return _from_grid(frame, label, sheet, first_row_number=1)
+    return _from_grid(frame, label, sheet, header, first_row_number=1)
 
 
 def _check_expansion(path: Path, label: str, max_bytes: int) -> None:
@@ -497,13 +578,17 @@ def _from_grid(
     grid,
     label: str,
     sheet: str | None,
+    header: HeaderRule,
     *,
     first_row_number: int,
     encoding: str | None = None,
     delimiter: str | None = None,
     notes: list[str] | tuple[str, ...] = (),
+    lengths: np.ndarray | None = None,
 ) -> RawSheet:
-    """Split a pandas grid whose first non-blank row is the header into headers, cells and row numbers."""
+    """Split a pandas grid into headers (the row `header` picks), cells and row numbers. With `lengths` (each row's
+    own number of fields, delimited text read record by record) rows longer than the header are malformed and set
+    apart, shorter ones padded."""
     if grid.empty:
         raise InputError("file has no rows" if sheet is None else f"sheet {sheet!r} is empty", path=label, code="empty")
     grid = grid.fillna("").astype(object)
@@ -511,13 +596,31 @@ def _from_grid(
     non_blank = np.flatnonzero(~blank)
     if len(non_blank) == 0:
         raise InputError("file has no rows" if sheet is None else f"sheet {sheet!r} is empty", path=label, code="empty")
-    header_at = int(non_blank[0])
+    depth = min(len(grid), int(non_blank[min(len(non_blank), HEADER_SEARCH_ROWS) - 1]) + 1, max(header.depth(), 1))
+    if header.row is not None:
+        depth = max(depth, min(len(grid), header.row - first_row_number + 1))
+    top = [(row + first_row_number, [str(value) for value in grid.iloc[row]]) for row in range(depth)]
+    header_at = header.pick(top, label)
     last = int(non_blank[-1])  # blank rows after the last data row are not rows
-    headers = [str(value).strip() for value in grid.iloc[header_at]]
+    if header_at is None:
+        raise InputError("file has no rows" if sheet is None else f"sheet {sheet!r} is empty", path=label, code="empty")
     body = grid.iloc[header_at + 1 : last + 1]
-    cells = Cells.of_texts([[str(value) for value in body[column]] for column in body.columns], len(body))
     rows = np.arange(header_at + 1 + first_row_number, last + 1 + first_row_number, dtype=np.int64)
-    return _finish(label, sheet, headers, cells, rows, encoding=encoding, delimiter=delimiter, notes=notes)
+    malformed: list[Malformed] = []
+    width = grid.shape[1]
+    if lengths is not None:
+        width = int(lengths[header_at])
+        own = lengths[header_at + 1 : last + 1]
+        extra = body.iloc[:, width:] if grid.shape[1] > width else None
+        long = (own > width) & (~_blank_rows(extra) if extra is not None else False)
+        for position in np.flatnonzero(long).tolist():
+            fields = [str(value) for value in body.iloc[position, : int(own[position])]]
+            malformed.append(Malformed(int(rows[position]), delimiter.join(fields), len(fields), width))
+        body, rows = body.iloc[~long, :width], rows[~long]
+    headers = [str(value).strip() for value in grid.iloc[header_at, :width]]
+    cells = Cells.of_texts([[str(value) for value in body[column]] for column in body.columns], len(body))
+    sheet_ = _finish(label, sheet, headers, cells, rows, encoding=encoding, delimiter=delimiter, notes=notes)
+    return dataclasses.replace(sheet_, malformed=tuple(malformed)) if malformed else sheet_
 
 
 def _finish(label, sheet, headers, cells, rows, encoding=None, delimiter=None, notes=()) -> RawSheet:
