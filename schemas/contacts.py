@@ -48,7 +48,8 @@ CHUNK_KEY = "chunk_key"
 TIMEZONE = "timezone"  # the recipient's zone set: "America/New_York", or "America/Halifax|America/St_Johns"
 VARIABLE_PREFIX = "var:"  # wide variable columns in the contacts frame: "var:first_name"
 
-ACCEPTED_COLUMNS = [E164, NAME, SOURCE_FILE, SOURCE_SHEET, SOURCE_ROW, TIMEZONE, CHUNK_KEY, DYNAMIC_VARIABLES]
+PHONE_COLUMN = "phone_column"  # the header of the column a contact's number came from (several phone columns)
+ACCEPTED_COLUMNS = [E164, NAME, SOURCE_FILE, SOURCE_SHEET, SOURCE_ROW, PHONE_COLUMN, TIMEZONE, CHUNK_KEY, DYNAMIC_VARIABLES]
 REJECTED_COLUMNS = [SOURCE_FILE, SOURCE_SHEET, SOURCE_ROW, RAW_VALUE, REASON, DETAIL]
 DUPLICATE_COLUMNS = [SOURCE_FILE, SOURCE_SHEET, SOURCE_ROW, E164, DUPLICATE_OF_FILE, DUPLICATE_OF_ROW]
 

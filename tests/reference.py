@@ -8,6 +8,7 @@ itself) and `exact_zones`. The property tests compare the two on generated files
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass, field
 
 from pipelines.ingest.normalise import BLANKS, classify_phone
@@ -50,10 +51,15 @@ def reference(paths, *, phone="Phone", name="Name", region="US", suppressed=froz
                 counts["duplicates"] += 1
             else:
                 first[e164] = (str(path), row)
-                variables = {key.lower(): value.strip(BLANKS) for key, value in cells.items()
-                             if key not in (phone, name) and value.strip(BLANKS)}  # fmt: skip
+                variables = {key.lower(): _text(value) for key, value in cells.items()
+                             if key not in (phone, name) and _text(value)}  # fmt: skip
                 if extension:
                     variables["phone_extension"] = extension
-                result.accepted.append((str(path), row, e164, cells.get(name, "").strip(BLANKS), variables, exact_zones(e164)))
+                result.accepted.append((str(path), row, e164, _text(cells.get(name, "")), variables, exact_zones(e164)))
                 counts["accepted"] += 1
     return result
+
+
+def _text(value: str) -> str:
+    """A name or variable as the contact gets it: control characters (and the spaces around them) one space, trimmed."""
+    return re.sub(r" *[\x00-\x1f\x7f-\x9f]+ *", " ", value).strip(BLANKS)

@@ -105,6 +105,7 @@ def _accepted_piece(names, notes, chunks=None, zone_codes=None):
         "source_file": pa.DictionaryArray.from_arrays(codes, pa.array(["in/contacts.csv"])),
         "source_sheet": pa.DictionaryArray.from_arrays(codes, pa.array([""])),
         "source_row": pa.array(range(2, count + 2), type=pa.int64()),
+        "phone_column": pa.array(["Phone", "Mobile Phone", "Phone", "Phone"][:count]),
         "timezone": pa.DictionaryArray.from_arrays(zone_codes, pa.array(["America/Los_Angeles", "America/New_York"])),
         "chunk_key": pa.DictionaryArray.from_arrays(chunks, pa.array(["ck0123456789abcdef", "ckfedcba9876543210"])),
         "var:clinic": pa.array(["Mission", "", "Loop", ""][:count]),

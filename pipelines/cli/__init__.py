@@ -13,7 +13,7 @@ from typing import NoReturn
 
 import click
 
-from pipelines.cli import control, importing, reporting, sandbox, suppression  # noqa: F401 - they register their commands
+from pipelines.cli import control, importing, inspecting, reporting, sandbox, suppression  # noqa: F401 - they register their commands
 from pipelines.cli.app import app
 from pipelines.errors import CampaignError, ExitCode
 from pipelines.redact import redact

@@ -104,12 +104,34 @@ _LEADS = np.isin(np.arange(256), [c.encode()[0] for c in BLANKS])
 _TRAILS = np.isin(np.arange(256), [c.encode()[-1] for c in BLANKS])
 
 
+CONTROLS = " *[\\x{00}-\\x{1f}\\x{7f}-\\x{9f}]+ *"  # C0 and C1 control characters and the spaces around them (RE2)
+
+
 def _strip(array: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
-    """The column with BLANKS trimmed from both ends of every cell."""
+    """The column with BLANKS trimmed from both ends of every cell, and every run of C0/C1 control characters inside
+    a cell (a line break in a note, a Mac Roman byte read as Latin-1) made one space: none reaches a name or a
+    variable."""
     chunks = array.chunks if isinstance(array, pa.ChunkedArray) else [array]
+    if any(_has_controls(chunk) for chunk in chunks):
+        array = pc.replace_substring_regex(array.cast(pa.string()), pattern=CONTROLS, replacement=" ")
+        return pc.utf8_trim(array, characters=BLANKS)
     if any(_needs_trim(chunk) for chunk in chunks):
         return pc.utf8_trim(array, characters=BLANKS)
     return array
+
+
+def _has_controls(array: pa.Array) -> bool:
+    """Whether a cell holds a C0 or C1 control character, judged on the UTF-8 bytes (C1 is 0xC2 0x80-0x9F)."""
+    if not pa.types.is_string(array.type):
+        return True
+    offsets, data = string_buffers(array)
+    data = data[offsets[0] : offsets[-1]] if len(offsets) else data[:0]
+    if not len(data):
+        return False
+    if (data < 0x20).any() or (data == 0x7F).any():
+        return True
+    lead = np.flatnonzero(data[:-1] == 0xC2)
+    return bool(len(lead) and ((data[lead + 1] >= 0x80) & (data[lead + 1] <= 0x9F)).any())
 
 
 def _needs_trim(array: pa.Array) -> bool:
@@ -248,6 +270,15 @@ class Normalised:
     names: pa.Array | pa.ChunkedArray
     variables: dict[str, pa.Array | pa.ChunkedArray]  # variable key → stripped text (the phone extension too, when any row has one)
     kinds: np.ndarray  # int8 fastphone.KIND_* of numbers the columnar path decided (timezones use it)
+    phone_headers: tuple[str, ...] = ()  # the phone candidates' headers, in priority order
+    phone_source: np.ndarray | None = None  # int8: which candidate each row's number (or raw value) is from; None: the first
+
+    def phone_columns(self, rows: np.ndarray) -> pa.Array:
+        """The header of the column each of these rows' number came from (accepted.csv's phone_column)."""
+        headers = pa.array(self.phone_headers, pa.string())
+        if self.phone_source is None:
+            return pa.repeat(headers[0], len(rows)) if len(rows) else pa.array([], pa.string())
+        return headers.take(pa.array(self.phone_source[rows]))
 
     @property
     def accepted(self) -> np.ndarray:
@@ -268,7 +299,7 @@ def normalise_columns(sheet: RawSheet, columns: ColumnMap, default_region: str) 
     raws = [text_array(cells[index]) for index in columns.phones]
     candidates = [classify_column(raw, default_region, overrides, meanwhile=trim if n == 0 else lambda: None)
                   for n, raw in enumerate(raws)]  # fmt: skip
-    phones, raw = _first_valid(candidates, raws) if len(raws) > 1 else (candidates[0], raws[0])
+    phones, raw, source = _first_valid(candidates, raws) if len(raws) > 1 else (candidates[0], raws[0], None)
     keys, reasons = phones.keys, phones.reasons
     variables = trimmed["variables"]
     zones = zone_texts = None
@@ -282,7 +313,8 @@ def normalise_columns(sheet: RawSheet, columns: ColumnMap, default_region: str) 
         keys[bad] = 0
     if phones.extensions is not None and (phones.extensions[keys != 0] != None).any():  # noqa: E711
         variables[EXTENSION_VARIABLE] = pa.array(phones.extensions, type=pa.string()).fill_null("")
-    return Normalised(sheet, keys, reasons, raw, overrides, countries, zones, zone_texts, trimmed["names"], variables, phones.kinds)
+    return Normalised(sheet, keys, reasons, raw, overrides, countries, zones, zone_texts, trimmed["names"], variables, phones.kinds,
+                      tuple(sheet.headers[index] for index in columns.phones), source)  # fmt: skip
 
 
 REASON_TEXT = np.array([reason.value if reason else "" for reason in REASON_BY_CODE], dtype=object)
@@ -304,10 +336,10 @@ def reject_details(done: Normalised, rows: np.ndarray) -> pa.Array:
     return details
 
 
-def _first_valid(candidates: list[Phones], raws: list[pa.Array]) -> tuple[Phones, pa.Array]:
+def _first_valid(candidates: list[Phones], raws: list[pa.Array]) -> tuple[Phones, pa.Array, np.ndarray]:
     """Several phone columns (in priority order): each row's number is the first candidate holding a valid one; a row
     with none is rejected with the reason of its first non-empty candidate (`empty` if all are blank), and shows that
-    cell as its raw value."""
+    cell as its raw value. Also returns which candidate each row took (int8)."""
     rows = len(candidates[0].keys)
     empty = REASON_CODE[RejectReason.EMPTY]
     chosen = np.full(rows, -1, dtype=np.int64)
@@ -329,8 +361,9 @@ def _first_valid(candidates: list[Phones], raws: list[pa.Array]) -> tuple[Phones
     if any(phones.extensions is not None for phones in candidates):
         extensions = pick([phones.extensions if phones.extensions is not None else np.full(rows, None, dtype=object)
                            for phones in candidates])  # fmt: skip
-    raw = pc.choose(pa.array(shown.astype(np.int8)), *[pc.cast(column, pa.string()) for column in raws])
-    return Phones(keys, reasons, extensions, kinds), raw
+    source = shown.astype(np.int8)
+    raw = pc.choose(pa.array(source), *[pc.cast(column, pa.string()) for column in raws])
+    return Phones(keys, reasons, extensions, kinds), raw, source
 
 
 def _names(cells: Cells, columns: ColumnMap) -> pa.Array | pa.ChunkedArray:

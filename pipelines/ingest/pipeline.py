@@ -53,6 +53,7 @@ from schemas.contacts import (
     DUPLICATE_OF_ROW,
     E164,
     NAME,
+    PHONE_COLUMN,
     RAW_VALUE,
     REASON,
     DETAIL,
@@ -338,6 +339,7 @@ class _Import:
             ORIGIN: pa.array(np.full(len(rows), origin, dtype=np.int32)),
             ROW: pa.array(done.sheet.rows[rows], type=pa.int64()),
             ZONE: pa.array(zones, type=pa.int32()),
+            PHONE_COLUMN: done.phone_columns(rows),
             **taken,
             NAME: combined(taken[NAME]),
         })  # fmt: skip
@@ -611,15 +613,15 @@ def _csv_batches(path: Path, header: HeaderRule) -> Iterator[RawSheet] | None:
                 table = pacsv.read_csv(source, **arrow_csv_options(delimiter, width, 16 << 20, skip))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             return None  # ragged rows, odd quoting: the exact reader (read_sheet) decides
-        return _batched_sheets((table.slice(start, BATCH_ROWS) for start in range(0, table.num_rows, BATCH_ROWS)), path, width, skip)
+        return _batched_sheets((table.slice(start, BATCH_ROWS) for start in range(0, table.num_rows, BATCH_ROWS)), path, width, skip, delimiter)
     try:
         reader = pacsv.open_csv(path, **arrow_csv_options(delimiter, width, BATCH_BYTES, skip))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
-    return _batched_sheets(reader, path, width, skip)
+    return _batched_sheets(reader, path, width, skip, delimiter)
 
 
-def _batched_sheets(batches, path: Path, width: int, skip: int) -> Iterator[RawSheet]:
+def _batched_sheets(batches, path: Path, width: int, skip: int, delimiter: str) -> Iterator[RawSheet]:
     """RawSheets of one file's batches (tables or record batches) read from the header row on (`skip` rows above it);
     blank rows at a batch's end wait to see if data follows."""
     from pipelines.errors import InputError
@@ -664,7 +666,8 @@ def _batched_sheets(batches, path: Path, width: int, skip: int) -> Iterator[RawS
             carried_first = next_row + end
             next_row += size
             cells = Cells(tuple(body.column(i) for i in range(width)), body.num_rows)
-            yield _finish(label, None, list(headers), cells, np.arange(first, first + body.num_rows, dtype=np.int64), encoding="utf-8")
+            yield _finish(label, None, list(headers), cells, np.arange(first, first + body.num_rows, dtype=np.int64), encoding="utf-8",
+                          delimiter=delimiter)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         raise InputError("malformed delimited text", path=label, code="malformed", detail=str(exc).splitlines()[0]) from exc
     if headers is None:

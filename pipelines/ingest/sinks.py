@@ -39,6 +39,7 @@ from schemas.contacts import (
     DYNAMIC_VARIABLES,
     E164,
     NAME,
+    PHONE_COLUMN,
     RAW_VALUE,
     REJECTED_COLUMNS,
     SOURCE_FILE,
@@ -87,6 +88,7 @@ class CsvFiles(Sink):
             SOURCE_FILE: _excel_safe(piece.origins.column(origins, piece.origins.files)),
             SOURCE_SHEET: _excel_safe(piece.origins.column(origins, piece.origins.sheets)),
             SOURCE_ROW: piece.rows.column("row"),
+            PHONE_COLUMN: _excel_safe(piece.rows.column(PHONE_COLUMN)),
             TIMEZONE: pa.DictionaryArray.from_arrays(pa.array(chunk), pa.array(piece.zones, type=pa.string())),
             CHUNK_KEY: pa.DictionaryArray.from_arrays(pa.array(chunk), pa.array(piece.keys)),
             **{name: piece.rows.column(name) for name in variables},
@@ -199,7 +201,7 @@ class Frames(Sink):
     def prepare(self, piece: Piece) -> pa.Table:
         chunk = pa.array(piece.chunk_index())
         return contact_rows(piece).append_column(CHUNK_KEY, pa.array(piece.keys, type=pa.string()).take(chunk)).append_column(
-            TIMEZONE, pa.array(piece.zones, type=pa.string()).take(chunk))
+            TIMEZONE, pa.array(piece.zones, type=pa.string()).take(chunk)).append_column(PHONE_COLUMN, piece.rows.column(PHONE_COLUMN))
 
     def take(self, share) -> None:
         self.pieces.append(share)
@@ -242,7 +244,7 @@ def _accepted_rows(variables: list[str], piece: pa.Table) -> list[pa.Buffer]:
     cells = [piece.column(name) for name in variables]
     variables_json, redo = json_parts(names, cells, piece.num_rows, quote='""')
     zone_and_key = _zone_and_key(piece.column(TIMEZONE), piece.column(CHUNK_KEY))
-    text = {column: quoted_text(piece.column(column)) for column in (E164, NAME, SOURCE_FILE, SOURCE_SHEET)}
+    text = {column: quoted_text(piece.column(column)) for column in (E164, NAME, SOURCE_FILE, SOURCE_SHEET, PHONE_COLUMN)}
     if zone_and_key is None:
         text |= {column: quoted_text(piece.column(column)) for column in (TIMEZONE, CHUNK_KEY)}
     if redo.any() or any(column is None for column in text.values()):
@@ -251,7 +253,7 @@ def _accepted_rows(variables: list[str], piece: pa.Table) -> list[pa.Buffer]:
     if zone_and_key is None:
         zone_and_key = ['"', text[TIMEZONE], '","', text[CHUNK_KEY], '"']
     return joined_rows(['"+', text[E164], '","', text[NAME], '","', text[SOURCE_FILE], '","', text[SOURCE_SHEET], '",',
-                        pc.cast(piece.column(SOURCE_ROW), pa.string()), ',', *zone_and_key, ',"',
+                        pc.cast(piece.column(SOURCE_ROW), pa.string()), ',"', text[PHONE_COLUMN], '",', *zone_and_key, ',"',
                         *variables_json, '"\n'], piece.num_rows)  # fmt: skip
 
 
