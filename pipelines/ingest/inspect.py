@@ -104,8 +104,8 @@ def render(found: Inspection) -> str:
         ("read as", read_as or "typed cells"),
         ("header row", f"{found.header_row}" + (" (rows above it are not data)" if found.header_row and found.header_row > 1 else "")
          if found.header_row is not None else "none (each record is a row)"),
-        ("rows", f"{found.rows + len(found.malformed_rows):,}" + (f", of which {len(found.malformed_rows)} malformed (longer than the "
-                 f"header; rejected as malformed_row): row {_few(found.malformed_rows)}" if found.malformed_rows else "")),
+        ("rows", f"{found.rows:,}" + (f", and {len(found.malformed_rows)} malformed (longer than the header; an import rejects "
+                 f"them as malformed_row): row {_few(found.malformed_rows)}" if found.malformed_rows else "")),
         ("phone", ", ".join(found.phone_columns) + ("  (in priority order)" if len(found.phone_columns) > 1 else "")),
         ("name", " + ".join(found.name_columns) or "-"),
         ("country", found.country_column or f"- (numbers without +code are read as {found.region} numbers: --region)"),
