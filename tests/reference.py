@@ -41,7 +41,7 @@ def reference(paths, *, phone="Phone", name="Name", region="US", suppressed=froz
             counts["rows_read"] += 1
             e164, reason, extension = classify_phone(cells.get(phone, ""), region)
             if reason is not None:
-                result.rejected.append((str(path), row, cells.get(phone, ""), str(reason)))
+                result.rejected.append((str(path), row, cells.get(phone, ""), str(reason), _detail(str(reason), cells)))
                 counts["rejected"] += 1
             elif e164 in suppressed:
                 result.suppressed.append((str(path), row, e164))
@@ -61,5 +61,15 @@ def reference(paths, *, phone="Phone", name="Name", region="US", suppressed=froz
 
 
 def _text(value: str) -> str:
-    """A name or variable as the contact gets it: control characters (and the spaces around them) one space, trimmed."""
-    return re.sub(r" *[\x00-\x1f\x7f-\x9f]+ *", " ", value).strip(BLANKS)
+    """A name or variable as the contact gets it: control characters and line separators (and the spaces around them) one
+    space, characters that only hide or reorder text dropped, trimmed."""
+    value = re.sub(" *[\x00-\x1f\x7f-\x9f\u2028\u2029]+ *", " ", value)
+    return re.sub("[\u200b\u2060\u00ad\ufeff\u202a-\u202e\u2066-\u2069]+", "", value).strip(BLANKS)
+
+
+def _detail(reason: str, cells: dict[str, str]) -> str:
+    """An `empty` phone in a row that holds other text quotes the first of it."""
+    held = next((" ".join(value.split()) for value in cells.values() if value.strip()), "")
+    if reason != "empty" or not held:
+        return ""
+    return f"no phone number; the row holds '{held[:60]}{'…' if len(held) > 60 else ''}'"

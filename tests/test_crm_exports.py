@@ -35,6 +35,7 @@ def test_hubspot_style_country_names_choose_each_row_s_region(tmp_path):
         writer.writerow(["First Name", "Phone Number", "Country/Region"])
         writer.writerows([[f"n{i}", phone, country] for i, (phone, country, _) in enumerate(ROWS)])
         writer.writerow(["narnian", "020 7946 0000", "Narnia"])
+        writer.writerow(["narnian+", "+49 30 12345678", "Narnia"])  # a +code does not make an unknown country right
     out = tmp_path / "out"
     result = run_cli("import", str(path), "--campaign", "c", "--dry-run", "--out", str(out), "--home", str(tmp_path / "h"), "--json")
     assert result.returncode == 0, result.stderr
@@ -49,13 +50,14 @@ def test_hubspot_style_country_names_choose_each_row_s_region(tmp_path):
     with (out / "rejected.csv").open(newline="", encoding="utf-8") as handle:
         rejected = [(row["source_row"], row["reason"], row["detail"]) for row in csv.DictReader(handle)]
     assert ("15", "invalid_region", "country 'Narnia' is not a country") in rejected
+    assert ("16", "invalid_region", "country 'Narnia' is not a country") in rejected
     summary = json.loads(result.stdout)
     assert summary["rows_read"] == summary["accepted"] + summary["rejected"] + summary["duplicates"]
     real = run_cli("import", str(path), "--campaign", "c", "--home", str(tmp_path / "real"))  # the ledger and DuckDB keep it
     assert real.returncode == 0, real.stderr
     with duckdb.connect(str(tmp_path / "real" / "campaigns.duckdb"), read_only=True) as db:
-        assert db.execute("SELECT source_row, detail FROM rejects WHERE reason = 'invalid_region'").fetchall() == [
-            (15, "country 'Narnia' is not a country")]
+        assert db.execute("SELECT source_row, detail FROM rejects WHERE reason = 'invalid_region' ORDER BY 1").fetchall() == [
+            (15, "country 'Narnia' is not a country"), (16, "country 'Narnia' is not a country")]
 
 
 def test_a_contact_s_number_is_its_first_valid_phone_column_mobiles_first(tmp_path):
@@ -349,16 +351,31 @@ def test_a_workbook_whose_header_is_in_row_3_and_the_notebook_path_agree(tmp_pat
 
 def test_no_control_character_reaches_a_name_or_a_variable(tmp_path):
     path = tmp_path / "controls.csv"
-    path.write_text('Name,Phone,Note\n"Jos\u0085e\x01 Smith",4155550101,"line one\r\nline two\tend"\nAna,4155550102,\x7fplain\n',
-                    encoding="utf-8")  # fmt: skip
+    path.write_text('Name,Phone,Note,Company\n"Jos\u0085e\x01 Smith",4155550101,"line one\r\nline two\tend",Acme\u2028Inc\n'
+                    'Ana\u202e,4155550102,\x7fplain,ze\u200bro\u00adwidth\n', encoding="utf-8")  # fmt: skip
     out = tmp_path / "out"
     result = run_cli("import", str(path), "--campaign", "c", "--dry-run", "--out", str(out), "--home", str(tmp_path / "h"))
     assert result.returncode == 0, result.stderr
     rows = _read(out / "accepted.csv")
     texts = [row["name"] for row in rows] + [value for row in rows for value in json.loads(row["dynamic_variables"]).values()]
-    assert not [text for text in texts if any(ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F for ch in text)], texts
+    assert not [text for text in texts if any(ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F or ch in "\u2028\u202e\u200b\u00ad"
+                                              for ch in text)], texts  # fmt: skip
     assert [row["name"] for row in rows] == ["Jos e Smith", "Ana"]
-    assert json.loads(rows[0]["dynamic_variables"]) == {"note": "line one line two end"}
+    assert json.loads(rows[0]["dynamic_variables"]) == {"note": "line one line two end", "company": "Acme Inc"}
+    assert json.loads(rows[1]["dynamic_variables"]) == {"note": "plain", "company": "zerowidth"}
+
+
+def test_a_stray_nul_in_a_cell_is_text_and_a_binary_file_says_where(tmp_path):
+    text = tmp_path / "nul.csv"
+    text.write_bytes(b"Name,Phone\nAna\x00Lee,4155550101\nBen,4155550102\n")
+    out = tmp_path / "out"
+    result = run_cli("import", str(text), "--campaign", "n", "--dry-run", "--out", str(out), "--home", str(tmp_path / "h"))
+    assert result.returncode == 0, result.stderr
+    assert [row["name"] for row in _read(out / "accepted.csv")] == ["Ana Lee", "Ben"]
+    binary = tmp_path / "binary.csv"
+    binary.write_bytes(b"Name,Phone\n" + b"\x00\x00\x01\xff" * 100)
+    refused = run_cli("import", str(binary), "--campaign", "n", "--dry-run", "--home", str(tmp_path / "h"))
+    assert refused.returncode == 3 and "a NUL byte on line 2" in refused.stderr and refused.stderr.count("\n") == 1
 
 
 def test_inspect_shows_how_an_import_would_read_a_file_and_imports_nothing(tmp_path):

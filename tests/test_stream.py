@@ -68,7 +68,7 @@ def test_the_pipeline_decides_every_row_as_the_reference_does(tmp_path_factory, 
 
     assert {f.source_file: f.model_dump(include=set(expected.counts[f.source_file])) for f in summary.files} == expected.counts
     rejected = frames.frame("rejected")
-    assert list(rejected.itertuples(index=False, name=None)) == [(f, "", r, raw, reason, "") for f, r, raw, reason in expected.rejected]
+    assert list(rejected.itertuples(index=False, name=None)) == [(f, "", r, raw, reason, detail) for f, r, raw, reason, detail in expected.rejected]
     duplicates = frames.frame("duplicates")
     assert list(duplicates.itertuples(index=False, name=None)) == [(f, "", r, e, f0, r0) for f, r, e, f0, r0 in expected.duplicates]
     assert list(frames.frame("suppressed").itertuples(index=False, name=None)) == [(f, "", r, e) for f, r, e in expected.suppressed]
@@ -88,7 +88,7 @@ def test_the_pipeline_decides_every_row_as_the_reference_does(tmp_path_factory, 
     assert dict(cut) == dict(by_zone)
     assert all(plan.size == size for zone in by_zone for plan in [p for p in summary.batches if p.timezone == zone][:-1])
     # the files say the same, escaped for Excel
-    assert _read(folder / "out" / "rejected.csv")[1:] == [[_safe(f), "", str(r), _safe(raw), reason, ""] for f, r, raw, reason in expected.rejected]
+    assert _read(folder / "out" / "rejected.csv")[1:] == [[_safe(f), "", str(r), _safe(raw), reason, _safe(detail)] for f, r, raw, reason, detail in expected.rejected]
     assert _read(folder / "out" / "duplicates.csv")[1:] == [[_safe(f), "", str(r), e, _safe(f0), str(r0)] for f, r, e, f0, r0 in expected.duplicates]
     written = {(row[2], int(row[4])): (row[0], row[1]) for row in _read(folder / "out" / "accepted.csv")[1:]}
     assert written == {(_safe(f), r): (e, _safe(n)) for f, r, e, n, v, z in expected.accepted}

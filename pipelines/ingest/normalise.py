@@ -104,7 +104,10 @@ _LEADS = np.isin(np.arange(256), [c.encode()[0] for c in BLANKS])
 _TRAILS = np.isin(np.arange(256), [c.encode()[-1] for c in BLANKS])
 
 
-CONTROLS = " *[\\x{00}-\\x{1f}\\x{7f}-\\x{9f}]+ *"  # C0 and C1 control characters and the spaces around them (RE2)
+CONTROLS = " *[\\x{00}-\\x{1f}\\x{7f}-\\x{9f}\\x{2028}\\x{2029}]+ *"  # C0, C1 controls, line/paragraph separators (RE2)
+# invisible characters that only hide or reorder text: zero-width space, word joiner, soft hyphen, a BOM inside a cell,
+# bidirectional embeddings, overrides and isolates (ZWJ/ZWNJ and the LRM/RLM marks stay: scripts and emoji need them)
+INVISIBLE = "[\\x{200b}\\x{2060}\\x{00ad}\\x{feff}\\x{202a}-\\x{202e}\\x{2066}-\\x{2069}]+"
 
 
 def _strip(array: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
@@ -114,6 +117,7 @@ def _strip(array: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     chunks = array.chunks if isinstance(array, pa.ChunkedArray) else [array]
     if any(_has_controls(chunk) for chunk in chunks):
         array = pc.replace_substring_regex(array.cast(pa.string()), pattern=CONTROLS, replacement=" ")
+        array = pc.replace_substring_regex(array, pattern=INVISIBLE, replacement="")
         return pc.utf8_trim(array, characters=BLANKS)
     if any(_needs_trim(chunk) for chunk in chunks):
         return pc.utf8_trim(array, characters=BLANKS)
@@ -121,7 +125,9 @@ def _strip(array: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
 
 
 def _has_controls(array: pa.Array) -> bool:
-    """Whether a cell holds a C0 or C1 control character, judged on the UTF-8 bytes (C1 is 0xC2 0x80-0x9F)."""
+    """Whether a cell may hold a C0 or C1 control or an invisible character (CONTROLS, INVISIBLE), judged on the UTF-8
+    bytes: C1 and the soft hyphen are 0xC2 0x80-0x9F / 0xAD, the others 0xE2 0x80-0x81 … (as are dashes and curly
+    quotes, which merely cost the exact check) or a BOM's 0xEF 0xBB."""
     if not pa.types.is_string(array.type):
         return True
     offsets, data = string_buffers(array)
@@ -131,7 +137,12 @@ def _has_controls(array: pa.Array) -> bool:
     if (data < 0x20).any() or (data == 0x7F).any():
         return True
     lead = np.flatnonzero(data[:-1] == 0xC2)
-    return bool(len(lead) and ((data[lead + 1] >= 0x80) & (data[lead + 1] <= 0x9F)).any())
+    follow = data[lead + 1]
+    if len(lead) and (((follow >= 0x80) & (follow <= 0x9F)) | (follow == 0xAD)).any():
+        return True
+    lead = np.flatnonzero((data[:-1] == 0xE2) | (data[:-1] == 0xEF))
+    follow = data[lead + 1]
+    return bool(len(lead) and ((follow == 0x80) | (follow == 0x81) | (follow == 0xBB)).any())
 
 
 def _needs_trim(array: pa.Array) -> bool:
@@ -301,6 +312,11 @@ def normalise_columns(sheet: RawSheet, columns: ColumnMap, default_region: str) 
                   for n, raw in enumerate(raws)]  # fmt: skip
     phones, raw, source = _first_valid(candidates, raws) if len(raws) > 1 else (candidates[0], raws[0], None)
     keys, reasons = phones.keys, phones.reasons
+    if overrides is not None:  # a country that names none rejects the row, even when its number has a +code
+        unknown = pc.invert(pc.is_in(overrides, value_set=pa.array(sorted({"", *SUPPORTED_REGIONS})))).to_numpy(zero_copy_only=False)
+        bad = unknown & (keys != 0)
+        reasons[bad] = REASON_CODE[RejectReason.INVALID_REGION]
+        keys[bad] = 0
     variables = trimmed["variables"]
     zones = zone_texts = None
     if columns.timezone is not None:
@@ -317,13 +333,21 @@ def normalise_columns(sheet: RawSheet, columns: ColumnMap, default_region: str) 
                       tuple(sheet.headers[index] for index in columns.phones), source)  # fmt: skip
 
 
+EMPTY_DETAIL_ROWS = 10_000  # up to this many `empty` rejects per batch name the text their row holds
 REASON_TEXT = np.array([reason.value if reason else "" for reason in REASON_BY_CODE], dtype=object)
 
 
 def reject_details(done: Normalised, rows: np.ndarray) -> pa.Array:
-    """The detail column of these rejected rows: the country or timezone value that names none; "" where the reason
-    says it all."""
+    """The detail column of these rejected rows: the country or timezone value that names none; for an `empty` phone
+    in a row that holds other text (a report's footer, a note), that text; "" where the reason says it all."""
     details = pa.array([""] * len(rows), pa.string())
+    blank = np.flatnonzero(done.reasons[rows] == REASON_CODE[RejectReason.EMPTY]) if len(rows) else np.zeros(0, np.int64)
+    if len(blank) and len(blank) <= EMPTY_DETAIL_ROWS:  # a handful (footers, stray notes), not a column of blank phones
+        index = pa.array(rows[blank])
+        texts = [combined(done.sheet.cells[i].take(index)).cast(pa.string()).to_pylist() for i in range(len(done.sheet.cells.columns))]
+        held = [next((" ".join(str(text).split()) for text in row if text and str(text).strip()), "") for row in zip(*texts)]
+        said = [f"no phone number; the row holds '{text[:60]}{'…' if len(text) > 60 else ''}'" if text else "" for text in held]
+        details = pc.replace_with_mask(details, pa.array(np.isin(np.arange(len(rows)), blank)), pa.array(said, pa.string()))
     for column, reason, before, after in ((done.countries, RejectReason.INVALID_REGION, "country '", "' is not a country"),
                                           (done.zone_texts, RejectReason.INVALID_TIMEZONE, "timezone '",
                                            "' is not an IANA timezone name")):  # fmt: skip
