@@ -400,3 +400,22 @@ def test_inspect_shows_how_an_import_would_read_a_file_and_imports_nothing(tmp_p
     assert text.stdout.count(" row ") >= 2 and "->  +14155550101" in text.stdout
     missing = run_cli("inspect", str(tmp_path / "nope.csv"))
     assert missing.returncode == 3 and missing.stderr.count("\n") == 1
+
+
+def test_google_contacts_cells_with_several_numbers_and_a_misspelt_exclude_column(tmp_path):
+    path = tmp_path / "google.csv"
+    path.write_text("Name,E-mail 1 - Value,Phone 1 - Type,Phone 1 - Value,Phone 2 - Value\n"
+                    "Ana,ana@example.com,Mobile,12 ::: +1 415-555-0101,\n"  # the first number is junk: the second
+                    "Ben,ben@example.com,Work,+1 415-555-0102 ::: +1 415-555-0103,\n"  # the first valid one
+                    "Cy,cy@example.com,,,+44 20 7946 0958\n"  # only the second column
+                    "Di,di@example.com,,junk ::: 55,\n", encoding="utf-8")  # nothing valid: the first cell's reason  # fmt: skip
+    out = tmp_path / "out"
+    result = run_cli("import", str(path), "--campaign", "g", "--dry-run", "--out", str(out), "--home", str(tmp_path / "h"),
+                     "--exclude-column", "E-mail 1 - Value", "--exclude-column", "Emial", "--json")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    accepted = {row["name"]: (row["e164"], row["phone_column"], json.loads(row["dynamic_variables"])) for row in _read(out / "accepted.csv")}
+    assert accepted == {"Ana": (_e164("+1 415-555-0101"), "Phone 1 - Value", {"phone_1_type": "Mobile"}),
+                        "Ben": (_e164("+1 415-555-0102"), "Phone 1 - Value", {"phone_1_type": "Work"}),
+                        "Cy": (_e164("+44 20 7946 0958"), "Phone 2 - Value", {})}  # fmt: skip
+    assert [(row["source_row"], row["raw_value"], row["reason"]) for row in _read(out / "rejected.csv")] == [("5", "junk", "not_a_number")]
+    assert json.loads(result.stdout)["warnings"] == [f"--exclude-column 'Emial' names no column of {path}"]

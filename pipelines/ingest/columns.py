@@ -54,6 +54,7 @@ class ColumnMap:
     country: int | None = None
     timezone: int | None = None  # overrides the zone derived from the number
     variables: dict[str, int] = field(default_factory=dict)  # variable key → header index
+    unmatched: tuple[str, ...] = ()  # what --variables / --exclude-column name that no header of this file is
 
     @property
     def phone(self) -> int:
@@ -159,4 +160,6 @@ def map_columns(
             raise InputError("two columns become the same variable; rename one", path=label, code="duplicate_variable",
                              detail=f"{other!r} and {header!r} both become {key!r}")  # fmt: skip
         variables[key] = index
-    return ColumnMap(tuple(phones), name, first, last, country, timezone, variables)
+    unmatched = tuple(f"{flag} {column!r}" for flag, given in (("--variables", keep), ("--exclude-column", exclude))
+                      for column in given if header_token(column) not in tokens)  # fmt: skip
+    return ColumnMap(tuple(phones), name, first, last, country, timezone, variables, unmatched)

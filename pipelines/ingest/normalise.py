@@ -307,7 +307,11 @@ def normalise_columns(sheet: RawSheet, columns: ColumnMap, default_region: str) 
         trimmed["variables"] = {key: _strip(text_chunks(cells[index])) for key, index in columns.variables.items()}
         trimmed["names"] = _names(cells, columns)
 
-    raws = [text_array(cells[index]) for index in columns.phones]
+    raws, headers = [], []
+    for index in columns.phones:  # a cell of several numbers ("a ::: b", Google Contacts) is one candidate per number
+        parts = _several_numbers(text_array(cells[index]))
+        raws += parts
+        headers += [sheet.headers[index]] * len(parts)
     candidates = [classify_column(raw, default_region, overrides, meanwhile=trim if n == 0 else lambda: None)
                   for n, raw in enumerate(raws)]  # fmt: skip
     phones, raw, source = _first_valid(candidates, raws) if len(raws) > 1 else (candidates[0], raws[0], None)
@@ -330,11 +334,24 @@ def normalise_columns(sheet: RawSheet, columns: ColumnMap, default_region: str) 
     if phones.extensions is not None and (phones.extensions[keys != 0] != None).any():  # noqa: E711
         variables[EXTENSION_VARIABLE] = pa.array(phones.extensions, type=pa.string()).fill_null("")
     return Normalised(sheet, keys, reasons, raw, overrides, countries, zones, zone_texts, trimmed["names"], variables, phones.kinds,
-                      tuple(sheet.headers[index] for index in columns.phones), source)  # fmt: skip
+                      tuple(headers), source)  # fmt: skip
 
 
 EMPTY_DETAIL_ROWS = 10_000  # up to this many `empty` rejects per batch name the text their row holds
 REASON_TEXT = np.array([reason.value if reason else "" for reason in REASON_BY_CODE], dtype=object)
+
+
+MULTI_VALUE = ":::"  # Google Contacts' separator of several values in one cell
+
+
+def _several_numbers(raw: pa.Array) -> list[pa.Array]:
+    """A phone column as candidates: itself, or, when some cell holds several numbers separated by ':::', its first
+    numbers, then its second ones, … (a cell with fewer has "" in the later candidates)."""
+    if not pc.any(pc.match_substring(raw, MULTI_VALUE)).as_py():
+        return [raw]
+    values = [value.split(MULTI_VALUE) for value in raw.to_pylist()]
+    width = max(len(parts) for parts in values)
+    return [pa.array([parts[n].strip() if n < len(parts) else "" for parts in values], pa.string()) for n in range(width)]
 
 
 def reject_details(done: Normalised, rows: np.ndarray) -> pa.Array:

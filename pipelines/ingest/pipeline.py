@@ -222,6 +222,10 @@ class _Import:
         self.warnings += [note for note in sheet.notes if note not in self.warnings]
         columns = map_columns(sheet.headers, label=sheet.source_file, phone_columns=self.options.phone_columns,
                               keep=self.options.variables, exclude=self.options.exclude_columns, roles=self.options.roles)  # fmt: skip
+        for name in columns.unmatched:  # a typo in a column's name would otherwise send what it meant to leave out
+            note = f"{name} names no column of {sheet.source_file}"
+            if note not in self.warnings:
+                self.warnings.append(note)
         done = normalise_columns(sheet, columns, self.options.region)
         origin = self.origins.code(sheet.source_file, sheet.sheet)
         keys = done.keys
