@@ -243,7 +243,7 @@ def test_encoding_overrides_detection_and_a_wrong_one_is_one_line(tmp_path):
         # as asked, even when it reads worse; the C1 controls Latin-1 makes of Mac Roman's é and ü never reach the name
         assert next(csv.DictReader(handle))["name"] == "Jos M ller"
     wrong = run_cli(*args, "--encoding", "utf-8")
-    assert wrong.returncode == 3 and "not utf-8 text" in wrong.stderr and len(wrong.stderr.strip().splitlines()) == 1
+    assert wrong.returncode == 3 and "line 2 is not utf-8 text" in wrong.stderr and len(wrong.stderr.strip().splitlines()) == 1
     unknown = run_cli(*args, "--encoding", "klingon")
     assert unknown.returncode == 2 and "unknown encoding 'klingon'" in unknown.stderr
 
@@ -398,6 +398,8 @@ def test_inspect_shows_how_an_import_would_read_a_file_and_imports_nothing(tmp_p
     assert text.returncode == 0, text.stderr
     assert "header row  4" in text.stdout and "Mobile, Phone  (in priority order)" in text.stdout
     assert text.stdout.count(" row ") >= 2 and "->  +14155550101" in text.stdout
+    typo = run_cli("inspect", str(path), "--exclude-column", "Emial", "--json")  # the pre-flight check says it too
+    assert json.loads(typo.stdout)["files"][0]["notes"] == [f"--exclude-column 'Emial' names no column of {path}"]
     missing = run_cli("inspect", str(tmp_path / "nope.csv"))
     assert missing.returncode == 3 and missing.stderr.count("\n") == 1
 
@@ -419,3 +421,15 @@ def test_google_contacts_cells_with_several_numbers_and_a_misspelt_exclude_colum
                         "Cy": (_e164("+44 20 7946 0958"), "Phone 2 - Value", {})}  # fmt: skip
     assert [(row["source_row"], row["raw_value"], row["reason"]) for row in _read(out / "rejected.csv")] == [("5", "junk", "not_a_number")]
     assert json.loads(result.stdout)["warnings"] == [f"--exclude-column 'Emial' names no column of {path}"]
+
+
+def test_an_empty_name_cell_takes_given_and_family_name(tmp_path):
+    path = tmp_path / "google.csv"
+    path.write_text("Name,Given Name,Family Name,Phone 1 - Value\nAna Díaz,Ana,Díaz,4155550101\n,Ben,Li,4155550102\n,,,4155550103\n",
+                    encoding="utf-8")  # fmt: skip
+    out = tmp_path / "out"
+    result = run_cli("import", str(path), "--campaign", "g", "--dry-run", "--out", str(out), "--home", str(tmp_path / "h"))
+    assert result.returncode == 0, result.stderr
+    assert [row["name"] for row in _read(out / "accepted.csv")] == ["Ana Díaz", "Ben Li", ""]
+    shown = run_cli("inspect", str(path))
+    assert "name        Name (where it is empty: Given Name + Family Name)" in shown.stdout, shown.stdout

@@ -38,7 +38,7 @@ class Inspection:
     header_row: int | None  # as the spreadsheet numbers it; None for formats without one (JSON Lines, Parquet)
     headers: list[str]
     phone_columns: list[str]  # candidates, in priority order
-    name_columns: list[str]  # one, or first + last
+    name_columns: list[str]  # the name column, first + last name, or the name column then first + last (where it is empty)
     country_column: str | None
     timezone_column: str | None
     variables: dict[str, str]  # variable key → header
@@ -72,7 +72,8 @@ def inspect(path: str | Path, options: IngestOptions, preview_rows: int = 5) -> 
         timezone_column=sheet.headers[columns.timezone] if columns.timezone is not None else None,
         variables={key: sheet.headers[i] for key, i in columns.variables.items()},
         not_variables=[header for i, header in enumerate(sheet.headers) if i not in used],
-        rows=len(sheet.rows), malformed_rows=[row.row for row in sheet.malformed], notes=list(sheet.notes),
+        rows=len(sheet.rows), malformed_rows=[row.row for row in sheet.malformed],
+        notes=[*sheet.notes, *(f"{name} names no column of {sheet.source_file}" for name in columns.unmatched)],
         region=options.region,
         preview=_preview(sheet, columns, options, preview_rows),
     )  # fmt: skip
@@ -107,7 +108,7 @@ def render(found: Inspection) -> str:
         ("rows", f"{found.rows:,}" + (f", and {len(found.malformed_rows)} malformed (longer than the header; an import rejects "
                  f"them as malformed_row): row {_few(found.malformed_rows)}" if found.malformed_rows else "")),
         ("phone", ", ".join(found.phone_columns) + ("  (in priority order)" if len(found.phone_columns) > 1 else "")),
-        ("name", " + ".join(found.name_columns) or "-"),
+        ("name", _name(found)),
         ("country", found.country_column or f"- (numbers without +code are read as {found.region} numbers: --region)"),
         ("timezone", found.timezone_column or "- (from the number)"),
         ("variables", ", ".join(f"{key} <- {header}" if key != header else key for key, header in found.variables.items()) or "-"),
@@ -124,6 +125,15 @@ def render(found: Inspection) -> str:
             variables = ", ".join(f"{key}={value}" for key, value in row.variables.items())
             lines.append(f"    row {row.row:<6} {row.phone:<{width}}  ->  {outcome:<22} {row.name}" + (f"  [{variables}]" if variables else ""))
     return "\n".join(lines)
+
+
+def _name(found: Inspection) -> str:
+    columns = found.name_columns
+    if not columns:
+        return "-"
+    if len(columns) == 3 or len(columns) == 2 and columns[0] not in found.variables.values():  # a name column and parts
+        return f"{columns[0]} (where it is empty: {' + '.join(columns[1:])})"
+    return " + ".join(columns)
 
 
 def _format(path: Path) -> str:

@@ -408,14 +408,21 @@ def _first_valid(candidates: list[Phones], raws: list[pa.Array]) -> tuple[Phones
 
 
 def _names(cells: Cells, columns: ColumnMap) -> pa.Array | pa.ChunkedArray:
-    if columns.name is not None:
-        return _strip(text_chunks(cells[columns.name]))
+    """The name column; or first + last name; a name cell left empty takes first + last name where the file has them
+    (Google Contacts: Name, Given Name, Family Name)."""
     parts = [_strip(text_chunks(cells[i])) for i in (columns.first_name, columns.last_name) if i is not None]
     if not parts:
-        return pa.array([""] * len(cells), type=pa.string())
-    if len(parts) == 1:
-        return parts[0]
-    return pc.utf8_trim(pc.binary_join_element_wise(parts[0], parts[1], " "), characters=" ")
+        joined = None
+    elif len(parts) == 1:
+        joined = parts[0]
+    else:
+        joined = pc.utf8_trim(pc.binary_join_element_wise(parts[0], parts[1], " "), characters=" ")
+    if columns.name is None:
+        return joined if joined is not None else pa.array([""] * len(cells), type=pa.string())
+    names = _strip(text_chunks(cells[columns.name]))
+    if joined is not None and pc.any(pc.equal(names, "")).as_py():
+        names = pc.if_else(pc.equal(names, ""), joined, names)
+    return names
 
 
 def json_objects(names: list[str], columns: list[pa.Array | pa.ChunkedArray], rows: int) -> pa.Array | pa.ChunkedArray:

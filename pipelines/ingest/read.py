@@ -168,7 +168,9 @@ def read_sheet(path: str | Path, *, sheet: str | None = None, max_workbook_bytes
     except UnicodeDecodeError as exc:
         if encoding is None:
             raise InputError("cannot read file", path=label, code="unreadable", detail=_first_line(exc)) from exc
-        raise InputError(f"not {encoding} text", path=label, code="unreadable",
+        line = _first_undecodable_line(path, encoding)
+        where = f"line {line} is not" if line else "not"
+        raise InputError(f"{where} {encoding} text", path=label, code="unreadable",
                          detail=f"{_first_line(exc)}; leave out --encoding to have it detected") from exc  # fmt: skip
     except BinaryContent as exc:
         raise InputError(str(exc), path=label, code="unreadable") from None
@@ -656,6 +658,20 @@ def excel_column(index: int) -> str:
         index, remainder = divmod(index - 1, 26)
         letters = chr(ord("a") + remainder) + letters
     return letters
+
+
+def _first_undecodable_line(path: Path, encoding: str) -> int | None:
+    """The number of the first line of the file that is not text in `encoding` (None if each decodes on its own)."""
+    try:
+        decoder = codecs.getincrementaldecoder(encoding)()
+        with path.open("rb") as handle:
+            for number, line in enumerate(handle, start=1):
+                decoder.decode(line)
+    except UnicodeDecodeError:
+        return number
+    except (OSError, LookupError):
+        return None
+    return None
 
 
 def _first_line(exc: BaseException) -> str:
