@@ -266,7 +266,8 @@ class Ledger:
             row = {"campaign": campaign, "owner": token, "host": socket.gethostname(), "pid": os.getpid(),
                    "acquired_at": stamp, "heartbeat_at": stamp}  # fmt: skip
             with self.engine.begin() as connection:
-                if connection.execute(self._insert_ignore(CampaignLock), row).rowcount == 1:
+                taken = self._insert_ignore(CampaignLock).returning(CampaignLock.campaign)  # rowcount: -1 from psycopg here
+                if connection.execute(taken, row).first() is not None:
                     return token
             with Session(self.engine) as session:
                 held = session.get(CampaignLock, campaign)
