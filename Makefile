@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test demo bench clean browser
+.PHONY: install test demo bench clean browser postgres
 
 install: $(STAMP)
 
@@ -21,7 +21,13 @@ browser:
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
 		(echo "make test needs Chromium to render the HTML report: install Debian's chromium package (as root)" >&2; exit 1)
 
-test: install browser
+# The ledger's tests run on a real PostgreSQL server too (tests/pg.py starts a throw-away cluster): Debian's server.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null) || \
+		(echo "make test needs a PostgreSQL server: install Debian's postgresql package (as root)" >&2; exit 1)
+
+test: install browser postgres
 	$(BIN)/python -m pytest -q -n auto
 
 DEMO_HOME := .campaigns-demo

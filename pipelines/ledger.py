@@ -17,14 +17,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import String, bindparam, delete, event, func, insert, inspect, literal, select, type_coerce, update
+from sqlalchemy import String, bindparam, delete, event, func, insert, literal, select, type_coerce, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
-from sqlmodel import Session, SQLModel, create_engine
+from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlmodel import Session, create_engine
 from sqlmodel.sql.sqltypes import UTCDateTime
 
 from pipelines.errors import ConcurrentChange, IllegalTransition, LockHeld, StorageError, UsageError
-from pipelines.redact import redact
+from pipelines.redact import redact, safe_url
 from schemas.ledger import (
     PENDING_STATES,
     TRANSITIONS,
@@ -72,109 +72,6 @@ def aware(moment: datetime) -> datetime:
     return moment.astimezone(UTC) if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def _add_missing_columns(connection) -> None:
-    """A ledger made by an older version gains the columns added since (all nullable or defaulted)."""
-    from sqlalchemy import text
-
-    inspector = inspect(connection)
-    for table in SQLModel.metadata.sorted_tables:
-        present = {column["name"] for column in inspector.get_columns(table.name)}
-        added = False
-        for column in table.columns:
-            if column.name in present:
-                continue
-            default = column.default.arg if column.default is not None and not callable(column.default.arg) else None
-            kind = column.type.compile(connection.dialect)
-            literal = "" if default is None else f" DEFAULT {default!r}" if isinstance(default, str) else f" DEFAULT {default}"
-            connection.execute(text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}{literal}'))
-            added = True
-        if added:  # the new columns' indexes (create_all makes a table's indexes only with the table)
-            for index in table.indexes:
-                index.create(connection, checkfirst=True)
-
-
-def _account_old_imports(connection) -> None:
-    """A ledger made before per-file accounting: each import becomes one counted row per distinct content."""
-    seen: set[tuple[str, str]] = set()
-    for row in connection.execute(select(ImportRecord).order_by(ImportRecord.id)).mappings().all():
-        counted = (row["campaign"], row["content_hash"]) not in seen
-        seen.add((row["campaign"], row["content_hash"]))
-        connection.execute(insert(ImportFileRecord).values(
-            import_id=row["id"], source_file=f"(import {row['id']})", campaign=row["campaign"], sha256=row["content_hash"],
-            rows_read=row["rows_read"], accepted=row["accepted"], duplicates=row["duplicates"], rejected=row["rejected"],
-            suppressed=row["suppressed"], already_submitted=row["already_submitted"], cooled_down=row["cooled_down"],
-            counted=counted,
-        ))  # fmt: skip
-
-
-def _segment_old_recipients(connection) -> None:
-    """A ledger made before recipient segments: its recipient_status rows (one per recipient) become one segment per
-    provider batch, numbered with the ledger's newest change (the next publish copies them once more), and the old
-    table goes."""
-    if "recipient_status" not in set(inspect(connection).get_table_names()):
-        return
-    import pandas as pd
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    from sqlalchemy import text
-
-    from pipelines import segments
-    from schemas.provider import FINAL_RECIPIENT
-
-    head = connection.execute(select(func.coalesce(func.max(ChangeRecord.seq), 0))).scalar_one()
-    frame = pd.read_sql(text("SELECT provider_batch_id, campaign, e164, status, call_record_id, attempted_at, completed_at, "
-                             "error, synced_at FROM recipient_status ORDER BY provider_batch_id"), connection)  # fmt: skip
-    for name in ("attempted_at", "completed_at", "synced_at"):
-        frame[name] = pd.to_datetime(frame[name], utc=True, format="ISO8601")
-    rows = []
-    for (batch_id, campaign), part in frame.groupby(["provider_batch_id", "campaign"], sort=False):
-        table = pa.Table.from_pandas(part.drop(columns=["provider_batch_id", "campaign"]).assign(change_seq=head),
-                                     preserve_index=False).cast(segments.RECIPIENTS)  # fmt: skip
-        final = pc.sum(pc.is_in(table.column("status"), value_set=pa.array(sorted(FINAL_RECIPIENT)))).as_py() or 0
-        rows.append({"provider_batch_id": batch_id, "campaign": campaign, "change_seq": head, "rows": table.num_rows,
-                     "final": final, "data": segments.encode(table)})  # fmt: skip
-    if rows:
-        connection.execute(insert(RecipientSegmentRecord), rows)
-    connection.execute(text("DROP TABLE recipient_status"))
-
-
-def _segment_old_plans(connection) -> None:
-    """A ledger made before plan segments: its contacts, rejects and duplicates rows become segments (one per chunk,
-    one per import's block of rejects or duplicates), retries learn their contacts' import chunks, the old tables go."""
-    import pandas as pd
-    import pyarrow as pa
-    from pipelines import segments
-
-    from sqlalchemy import text
-
-    present = set(inspect(connection).get_table_names())
-    columns = {"contacts": "campaign, import_id, chunk_key, e164, name, variables, source_file, source_sheet, source_row",
-               "rejects": "campaign, import_id, source_file, source_sheet, source_row, raw_value, reason",
-               "duplicates": "campaign, import_id, source_file, source_sheet, source_row, e164, duplicate_of_file, duplicate_of_row"}
-    order = {"contacts": "campaign, chunk_key, position", "rejects": "import_id, source_file, source_sheet, source_row",
-             "duplicates": "import_id, source_file, source_sheet, source_row"}  # fmt: skip
-    for kind, names in columns.items():
-        if kind not in present:
-            continue
-        frame = pd.read_sql(text(f"SELECT {names} FROM {kind} ORDER BY {order[kind]}"), connection)  # noqa: S608 - our names
-        group_by = ["campaign", "import_id"] + (["chunk_key"] if kind == "contacts" else [])
-        rows = []
-        for group, part in frame.groupby(group_by, sort=False):
-            table = segments.conformed(kind, pa.Table.from_pandas(part.drop(columns=group_by), preserve_index=False))
-            for start in range(0, table.num_rows, segments.BLOCK_ROWS if kind != "contacts" else table.num_rows):
-                block = table.slice(start, segments.BLOCK_ROWS if kind != "contacts" else table.num_rows)
-                rows.append({"campaign": group[0], "import_id": int(group[1]), "kind": kind,
-                             "chunk_key": group[2] if kind == "contacts" else None, "rows": block.num_rows,
-                             "numbers": segments.numbers(segments.keys_of(block.column("e164").combine_chunks()))
-                             if kind == "contacts" else None, "data": segments.encode(block)})  # fmt: skip
-        if rows:
-            connection.execute(insert(PlanSegmentRecord), rows)
-        if kind == "contacts" and "retries" in present:
-            connection.execute(text("UPDATE retries SET origin_chunk = (SELECT c.chunk_key FROM contacts c WHERE "
-                                    "c.campaign = retries.campaign AND c.e164 = retries.e164) WHERE origin_chunk IS NULL"))
-        connection.execute(text(f"DROP TABLE {kind}"))
-
-
 class Ledger:
     """Typed access to the ledger tables."""
 
@@ -205,37 +102,28 @@ class Ledger:
         except StorageError:
             raise
         except (OperationalError, ImportError) as exc:
-            raise UsageError(f"cannot open the ledger ({_safe_url(url)}): {str(exc).splitlines()[0]}") from None
+            raise UsageError(f"cannot open the ledger ({safe_url(url)}): {str(exc).splitlines()[0]}") from None
 
     def _read_id(self) -> str:
         with Session(self.engine) as session:
             try:
                 meta = session.get(LedgerMeta, "ledger_id")
-            except OperationalError:  # a ledger older than its identity
+            except (OperationalError, ProgrammingError):  # a ledger older than its identity (or an empty PostgreSQL database)
                 return ""
             return meta.value if meta is not None else ""
 
     def _create_schema(self) -> None:
-        """Create missing tables and columns once, even when several first runs start together.
-
-        The check-then-create of create_all is not atomic: a writer lock is taken first
-        (SQLite's BEGIN IMMEDIATE, a PostgreSQL advisory lock) so a second run waits and
-        then finds the tables made.
-        """
+        """Bring the schema to the newest migration (pipelines.migrations) once, even when several first runs start
+        together: a writer lock is taken first (SQLite's BEGIN IMMEDIATE, a PostgreSQL advisory lock), so a second run
+        waits and then finds the ledger current."""
         with self.engine.connect() as connection:
             if self.engine.dialect.name == "sqlite":
                 connection.exec_driver_sql("BEGIN IMMEDIATE")
             elif self.engine.dialect.name == "postgresql":
                 connection.exec_driver_sql("SELECT pg_advisory_xact_lock(7242031)")
-            new_tables = set(SQLModel.metadata.tables) - set(inspect(connection).get_table_names())
-            SQLModel.metadata.create_all(connection)
-            _add_missing_columns(connection)
-            if "import_files" in new_tables:
-                _account_old_imports(connection)
-            if "plan_segments" in new_tables:
-                _segment_old_plans(connection)
-            if "recipient_segments" in new_tables:
-                _segment_old_recipients(connection)
+            from pipelines import migrations
+
+            migrations.upgrade(connection)  # Alembic, only when the ledger is not at the newest revision
             if connection.execute(select(LedgerMeta.value).where(LedgerMeta.key == "ledger_id")).first() is None:
                 connection.execute(insert(LedgerMeta).values(key="ledger_id", value=secrets.token_hex(16)))
             connection.commit()
@@ -936,13 +824,3 @@ def _read_only_engine(url: str) -> Engine:
     except OperationalError:
         engine.dispose()
         return create_engine(f"sqlite:///file:{path}?mode=ro&immutable=1&uri=true")
-
-
-def _safe_url(url: str) -> str:
-    """A database URL without its password, for messages."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - a URL we cannot parse is shown as its scheme only
-        return url.split(":", 1)[0] + ":…"

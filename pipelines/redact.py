@@ -39,3 +39,13 @@ def redact(text: str) -> str:
 def forget() -> None:
     """Drop every registered secret (tests)."""
     _secrets.clear()
+
+
+def safe_url(url: str) -> str:
+    """A database URL without its password, for messages."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - a URL we cannot parse is shown as its scheme only
+        return url.split(":", 1)[0] + ":…"

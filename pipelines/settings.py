@@ -183,6 +183,15 @@ class Settings:
         """The ledger's SQLAlchemy URL."""
         return self.state or f"sqlite:///{(self.home / 'ledger.sqlite').resolve()}"
 
+    @property
+    def ledger_label(self) -> str:
+        """The ledger as messages name it: the database URL without its password, or the SQLite file."""
+        if self.state is None:
+            return str(self.home / "ledger.sqlite")
+        from pipelines.redact import safe_url
+
+        return safe_url(self.state)
+
     def ledger_exists(self) -> bool:
         """Is there a ledger to read (a database URL is taken to exist; the SQLite file must)?"""
         return self.state is not None or (self.home / "ledger.sqlite").exists()

@@ -113,6 +113,22 @@ def run_json(*args: str, **kwargs) -> dict:
     return json.loads(result.stdout)
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, monkeypatch) -> str:
+    """Run the test once on each ledger store: SQLite in the home folder, and a fresh database of a real PostgreSQL
+    server (tests/pg.py) given to every command as CAMPAIGNS_STATE, as several hosts would share it."""
+    if request.param == "postgresql":
+        from tests.pg import cluster
+
+        monkeypatch.setenv("CAMPAIGNS_STATE", cluster().create_database())
+    return request.param
+
+
+def state_url(home: Path) -> str:
+    """The ledger the commands of this test use: the store's database, or the home folder's SQLite file."""
+    return os.environ.get("CAMPAIGNS_STATE") or f"sqlite:///{home / 'ledger.sqlite'}"
+
+
 @pytest.fixture
 def tmp_home(tmp_path: Path) -> Path:
     """A fresh state folder per test."""

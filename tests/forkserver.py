@@ -23,8 +23,8 @@ import socket
 import sys
 
 PRELOAD = ("numpy", "pandas", "pyarrow", "pyarrow.compute", "pyarrow.csv", "pyarrow.parquet", "sqlalchemy", "sqlmodel",
-           "pydantic", "duckdb", "httpx", "uvicorn", "starlette.applications", "phonenumbers", "click", "rich.console",
-           "openpyxl")  # fmt: skip
+           "pydantic", "duckdb", "psycopg", "httpx", "uvicorn", "starlette.applications", "phonenumbers", "click", "rich.console",
+           "openpyxl", "alembic.command", "alembic.config", "alembic.runtime.migration", "alembic.operations")  # fmt: skip
 
 
 def serve(path: str) -> dict:

@@ -38,6 +38,7 @@ class Cluster:
         self.bin = _binaries()
         self.folder = Path(tempfile.mkdtemp(prefix="campaigns-pg-"))
         self.data, self.socket = self.folder / "data", self.folder / "socket"
+        self._template = ""
         self.socket.mkdir()
         as_root = os.geteuid() == 0
         if as_root:
@@ -58,14 +59,23 @@ class Cluster:
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+psycopg://{USER}@/{database}?host={self.socket}"
 
-    def create_database(self) -> str:
-        """A fresh, empty database; its URL."""
+    def create_database(self, *, empty: bool = False) -> str:
+        """A fresh database, its ledger schema at the newest revision (a copy of a template migrated once: a test's
+        commands then start as on a ledger in use), or `empty`; its URL."""
+        if not empty and not self._template:
+            self._template = self._new_database()
+            from pipelines.ledger import Ledger
+
+            Ledger(self.url(self._template)).close()
+        return self.url(self._new_database(None if empty else self._template))
+
+    def _new_database(self, template: str | None = None) -> str:
         import psycopg
 
         name = f"t_{uuid.uuid4().hex[:12]}"
         with psycopg.connect(host=str(self.socket), user=USER, dbname="postgres", autocommit=True) as connection:
-            connection.execute(f'CREATE DATABASE "{name}"')
-        return self.url(name)
+            connection.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+        return name
 
     def stop(self) -> None:
         if self.data.exists():

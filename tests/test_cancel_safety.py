@@ -17,6 +17,8 @@ from pipelines.sandbox.app import SandboxConfig
 from pipelines.sandbox.server import running
 from tests.submit_helpers import contacts_file, import_cmd, provider_env, run
 
+pytestmark = pytest.mark.usefixtures("store")  # on SQLite and on PostgreSQL
+
 STEPS = ("after_mark_cancelling", "after_cancel_request", "after_record_cancelled")
 
 

@@ -18,6 +18,8 @@ from tests.sandbox_helpers import advance_clock
 from tests.submit_helpers import contacts_file, import_cmd, provider_env, run
 
 
+pytestmark = pytest.mark.usefixtures("store")  # on SQLite and on PostgreSQL
+
 def recipients(url: str) -> list[dict]:
     return httpx.get(url + "/_sandbox/recipients", timeout=10).json()
 

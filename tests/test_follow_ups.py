@@ -15,6 +15,8 @@ from tests.sandbox_helpers import BC_HEADERS, BEARER, MAGPIPE
 from tests.submit_helpers import contacts_file, import_cmd, provider_env, run
 
 
+pytestmark = pytest.mark.usefixtures("store")  # on SQLite and on PostgreSQL
+
 def plain(home, *args: str) -> list[str]:
     return [sys.executable, "-m", "pipelines", *args, "--home", str(home)]
 

@@ -7,8 +7,12 @@ import json
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from pipelines.sandbox.state import SandboxStore
 from tests.conftest import run_cli, write_delimited
+
+pytestmark = pytest.mark.usefixtures("store")  # on SQLite and on PostgreSQL
 
 
 def dials(home: Path) -> Counter:

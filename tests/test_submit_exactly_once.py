@@ -41,6 +41,7 @@ def url(sandbox):
     return sandbox.url
 
 
+@pytest.mark.usefixtures("store")  # on SQLite and on PostgreSQL
 @pytest.mark.parametrize("dialect", DIALECTS)
 @pytest.mark.parametrize("step", STEPS)
 def test_sigkill_at_each_step_then_rerun(tmp_path, url, dialect, step):
@@ -54,6 +55,7 @@ def test_sigkill_at_each_step_then_rerun(tmp_path, url, dialect, step):
     assert_exactly_once(url, numbers)
 
 
+@pytest.mark.usefixtures("store")  # on SQLite and on PostgreSQL
 @pytest.mark.parametrize("dialect", DIALECTS)
 def test_sigkill_at_random_moments(tmp_path, url, dialect):
     path, numbers = contacts_file(tmp_path, count=60)
@@ -71,6 +73,7 @@ def test_sigkill_at_random_moments(tmp_path, url, dialect):
     assert_exactly_once(url, numbers)
 
 
+@pytest.mark.usefixtures("store")  # on SQLite and on PostgreSQL
 @pytest.mark.parametrize("dialect", DIALECTS)
 def test_injected_faults_at_twenty_percent_each(tmp_path, url, dialect):
     httpx.post(url + "/_sandbox/faults", json={"spec": "429=0.2,500=0.2,reset=0.2,retry_after=0"})
@@ -83,6 +86,7 @@ def test_injected_faults_at_twenty_percent_each(tmp_path, url, dialect):
     assert_exactly_once(url, numbers)
 
 
+@pytest.mark.usefixtures("store")  # on SQLite and on PostgreSQL
 @pytest.mark.parametrize("dialect", DIALECTS)
 def test_second_import_of_the_same_file_places_no_new_calls(tmp_path, url, dialect):
     path, numbers = contacts_file(tmp_path, count=12)
@@ -100,6 +104,7 @@ def test_second_import_of_the_same_file_places_no_new_calls(tmp_path, url, diale
     assert_exactly_once(url, numbers)
 
 
+@pytest.mark.usefixtures("store")  # on SQLite and on PostgreSQL
 def test_overlapping_file_submits_only_the_new_contacts(tmp_path, url):
     first_path, first = contacts_file(tmp_path, count=10, name="a.csv")
     second_path, second = contacts_file(tmp_path, count=10, start=5, name="b.csv")
@@ -111,6 +116,7 @@ def test_overlapping_file_submits_only_the_new_contacts(tmp_path, url):
     assert_exactly_once(url, sorted(set(first) | set(second)))
 
 
+@pytest.mark.usefixtures("store")  # on SQLite and on PostgreSQL
 def test_unreachable_provider_exits_5_and_the_next_run_resumes(tmp_path, url):
     path, numbers = contacts_file(tmp_path, count=8)
     home = tmp_path / "home"
@@ -140,13 +146,14 @@ def test_missing_credentials_are_a_usage_error(tmp_path):
     assert result.returncode == 2 and "needs MAGPIPE_API_KEY" in result.stderr
 
 
+@pytest.mark.usefixtures("store")  # on SQLite and on PostgreSQL
 @pytest.mark.parametrize("failpoint", ["during_planning:2", "after_planning"])
 def test_an_import_killed_while_planning_leaves_nothing_or_the_whole_plan(tmp_path, url, failpoint):
     """The plan goes into the ledger in one transaction: killed half way through it, the ledger holds nothing of
     the import; killed right after, it holds all of it and the next run submits it. Either way, once each."""
-    import sqlite3
+    from sqlalchemy import create_engine, text
 
-    from tests.conftest import write_delimited
+    from tests.conftest import state_url, write_delimited
 
     numbers = [f"+1212555{n:04d}" for n in range(40)]
     rows = [["Phone", "Name"]] + [[n, f"p{i}"] for i, n in enumerate(numbers)] + [[numbers[0], "again"], ["not a phone", "x"]]
@@ -157,10 +164,12 @@ def test_an_import_killed_while_planning_leaves_nothing_or_the_whole_plan(tmp_pa
 
     crashed = run(cmd, {**env, "CAMPAIGNS_FAILPOINT": failpoint})
     assert crashed.returncode == -9, crashed.stderr
-    with sqlite3.connect(home / "ledger.sqlite") as db:
-        counts = [db.execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in ("imports", "import_files", "chunks")]
-        counts += [db.execute("SELECT coalesce(sum(rows), 0) FROM plan_segments WHERE kind = ?", [kind]).fetchone()[0]
+    engine = create_engine(state_url(home))
+    with engine.connect() as db:
+        counts = [db.execute(text(f"SELECT count(*) FROM {table}")).scalar() for table in ("imports", "import_files", "chunks")]
+        counts += [db.execute(text("SELECT coalesce(sum(rows), 0) FROM plan_segments WHERE kind = :kind"), {"kind": kind}).scalar()
                    for kind in ("contacts", "rejects", "duplicates")]  # fmt: skip
+    engine.dispose()
     whole = [1, 1, 6, 40, 1, 1]  # 40 contacts in batches of 7, one reject, one duplicate
     assert counts == ([0] * 6 if failpoint.startswith("during") else whole), counts
     assert httpx.get(url + "/_sandbox/recipients").json() == []  # nothing was sent before the plan was whole

@@ -66,6 +66,7 @@ def test_report_formats(demo_home):
     assert missing.returncode == 2 and "no campaign named 'nope'" in missing.stderr
 
 
+@pytest.mark.usefixtures("store")  # on SQLite and on PostgreSQL
 def test_report_before_any_import_is_one_line(tmp_path):
     result = run_cli("report", "--home", str(tmp_path / "empty"))
     assert result.returncode == 2 and "run `campaigns import`" in result.stderr and "Traceback" not in result.stderr
@@ -107,6 +108,7 @@ def test_a_held_reader_never_blocks_import_or_sync_and_never_sees_half_a_sync(tm
         assert final.execute("SELECT count(DISTINCT snapshot_at) FROM batch_snapshots").fetchone()[0] >= syncs_that_read >= 1
 
 
+@pytest.mark.usefixtures("store")  # on SQLite and on PostgreSQL
 def test_quotes_semicolons_and_sql_in_paths_and_names_are_data_never_code(tmp_path):
     home = tmp_path / "o'brien; COPY (SELECT 42) TO 'pwned.csv'; --"
     db = tmp_path / "re'port; DROP TABLE contacts; --.duckdb"
@@ -133,6 +135,7 @@ def _summary(db_path) -> dict:
         return db.execute("SELECT * FROM campaign_summary").df().iloc[0].to_dict()
 
 
+@pytest.mark.usefixtures("store")  # on SQLite and on PostgreSQL
 def test_a_publish_that_failed_or_was_killed_is_caught_up_by_the_next_command(tmp_path):
     home = tmp_path / "home"
     db = home / "campaigns.duckdb"
@@ -183,6 +186,7 @@ def test_every_column_of_every_table_and_view_can_be_fetched_in_a_fresh_process(
     assert tables >= 9 and rows == 27
 
 
+@pytest.mark.usefixtures("store")  # on SQLite and on PostgreSQL
 def test_an_import_s_rows_are_replaced_whole_and_a_file_with_the_old_keys_is_rebuilt(tmp_path):
     home = tmp_path / "home"
     db = home / "campaigns.duckdb"
@@ -220,6 +224,7 @@ def test_an_import_s_rows_are_replaced_whole_and_a_file_with_the_old_keys_is_reb
         assert connection.execute("SELECT count(*), count(DISTINCT e164) FROM contacts").fetchone() == (13, 13)
 
 
+@pytest.mark.usefixtures("store")  # on SQLite and on PostgreSQL
 def test_a_many_batch_import_leaves_the_file_complete(tmp_path):
     """An import of EARLY_PUBLISH_BATCHES batches or more publishes its plan beside the submission, then the
     submission's own changes: the file ends with every contact once and every batch as the ledger has it."""

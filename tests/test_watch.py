@@ -15,9 +15,11 @@ import pytest
 
 from pipelines.sandbox.app import SandboxConfig
 from pipelines.sandbox.server import running
-from tests.conftest import ROOT
+from tests.conftest import ROOT, state_url
 from tests.submit_helpers import assert_exactly_once, contacts_file, provider_env, run
 
+
+pytestmark = pytest.mark.usefixtures("store")  # on SQLite and on PostgreSQL
 
 @pytest.fixture(scope="module")
 def sandbox():
@@ -35,13 +37,17 @@ def setup(tmp_path, sandbox):
 
 
 def _lock_held(home, campaign: str) -> bool:
-    import sqlite3
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import SQLAlchemyError
 
+    engine = create_engine(state_url(home))
     try:
-        with sqlite3.connect(home / "ledger.sqlite") as db:
-            return db.execute("SELECT count(*) FROM locks WHERE campaign = ?", (campaign,)).fetchone()[0] == 1
-    except sqlite3.Error:
+        with engine.connect() as db:
+            return db.execute(text("SELECT count(*) FROM locks WHERE campaign = :c"), {"c": campaign}).scalar() == 1
+    except SQLAlchemyError:
         return False
+    finally:
+        engine.dispose()
 
 
 def watch(inbox, home, env, *extra, settle="0.3"):

@@ -144,7 +144,8 @@ def submit_command(campaign, as_json, flags) -> None:
     with Workspace.open(settings, on_open=show.sandbox_notice(err, settings.home)) as workspace:
         ledger = workspace.ledger
         if not ledger.chunks(campaign):
-            raise UsageError(f"campaign {campaign!r} has no batches in {settings.home}: import its files first")
+            where = settings.home if settings.state is None else f"the ledger at {settings.ledger_label}"
+            raise UsageError(f"campaign {campaign!r} has no batches in {where}: nothing has been imported into it; import its files first")
         display = show.SubmitDisplay(err, quiet=as_json)
         with display:
             report, chunks = submit_held(campaign, workspace,

@@ -109,5 +109,7 @@ def publish_command(campaign, flags) -> None:
     settings = settings_of(flags)
     require_ledger(settings)  # publishing an empty home would only make an empty ledger and report
     with Ledger(settings.ledger_url) as ledger:
+        if not ledger.campaigns():  # a database URL is a ledger before anything is imported into it
+            raise UsageError(f"no campaign in the ledger at {settings.ledger_label}: nothing has been imported there")
         publish(ledger, settings.db_path, [campaign] if campaign else None, rebuild=campaign is None)
     stderr().print(f"published {settings.db_path}")
