@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipelines.ingest import pipeline as stream
+from pipelines.ingest import read
 from pipelines.ingest.normalise import json_objects
 from pipelines.ingest.options import IngestOptions
 from pipelines.ingest.output import csv_rows, excel_safe_array
@@ -59,9 +60,9 @@ def test_the_pipeline_decides_every_row_as_the_reference_does(tmp_path_factory, 
         return
     blocked = {"+12125550199"} if seed % 2 else set()  # a do-not-call number, half the time
     # cut files into batches of a few rows, by the whole-file reader or by the streaming one
-    monkeypatch.setattr(stream, "BATCH_ROWS", batch_rows)
-    monkeypatch.setattr(stream, "BATCH_BYTES", min(batch_rows * 64, 1 << 20))
-    monkeypatch.setattr(stream, "WHOLE_FILE_BYTES", 1 << 30 if whole else 0)
+    monkeypatch.setattr(read, "BATCH_ROWS", batch_rows)
+    monkeypatch.setattr(read, "BATCH_BYTES", min(batch_rows * 64, 1 << 20))
+    monkeypatch.setattr(read, "WHOLE_FILE_BYTES", 1 << 30 if whole else 0)
     expected = reference(files, suppressed=blocked)
     frames = Frames()
     summary = stream.run(files, IngestOptions("s", batch_size=size), [frames, CsvFiles(folder / "out")], suppressed=blocked)

@@ -1,8 +1,8 @@
 """The one ingest pipeline: any number of rows in bounded memory, its results handed to sinks.
 
-A file is read in record batches: CSV/TSV up to WHOLE_FILE_BYTES at once by the
-multi-threaded reader and then cut into batches of about BATCH_ROWS, larger ones by the
-streaming reader, other formats as one batch. Each batch goes through the stages as whole
+A file is read in record batches (read.delimited_batches): CSV/TSV up to WHOLE_FILE_BYTES
+at once by the multi-threaded reader and then cut into batches of about BATCH_ROWS, larger
+ones by the streaming reader, other formats as one batch. Each batch goes through the stages as whole
 columns, never as rows: phone cells become int64 E.164 keys and int8 reason codes, and a
 row is only a position in the batch's arrays until a sink needs its cells, which are then
 gathered once. Numbers are deduplicated across batches (_Seen); per zone set, the last
@@ -24,7 +24,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 
 from pipelines.ingest.arrow import combined
 from pipelines.ingest.chunk import chunk_keys, cut
@@ -34,17 +33,7 @@ from pipelines.ingest.hours import closed_zone
 from pipelines.ingest.options import IngestOptions
 from pipelines.ingest.normalise import REASON_TEXT, Normalised, normalise_columns, reject_details
 from pipelines.ingest.output import PIECE_ROWS
-from pipelines.ingest.read import (
-    SNIFF_BYTES,
-    HeaderRule,
-    RawSheet,
-    arrow_csv_options,
-    detect_encoding,
-    header_layout,
-    is_excel,
-    read_sheet,
-    sniff_delimiter,
-)
+from pipelines.ingest.read import RawSheet, delimited_batches, is_excel, read_sheet
 from pipelines.runtime import gc_paused
 from pipelines.ingest.threads import pool
 from pipelines.ingest.timezones import ZoneNames, zones_of_keys
@@ -70,9 +59,6 @@ from schemas.contacts import (
 
 NEVER_CALLABLE = REASON_CODE[RejectReason.NEVER_CALLABLE]
 MALFORMED_ROW = REASON_CODE[RejectReason.MALFORMED_ROW]
-WHOLE_FILE_BYTES = 1 << 30  # up to this size a delimited file is read at once, by the multi-threaded reader
-BATCH_ROWS = 1 << 20  # rows per batch when a whole file is cut up: bounds the working memory
-BATCH_BYTES = 64 << 20  # bytes per record batch of the streaming reader (larger files)
 SPLIT_PARALLEL_FROM = 200_000  # numbers in a batch from which dedupe runs on two threads
 PREPARE_FROM_BYTES = TABLE_MIN_ROWS * 50  # inputs this large (~50 bytes a row) will likely validate by prefix table
 # the accepted rows waiting for their chunk to fill, as columns
@@ -575,7 +561,7 @@ def _sheets(paths: Sequence[str | Path], options: IngestOptions) -> Iterator[tup
         path = Path(path)
         delimited = path.suffix.lower() in (".csv", ".txt", ".tsv", ".tab") and path.is_file()
         utf8 = options.encoding is None or options.encoding.replace("_", "-").lower() in ("utf-8", "utf8")
-        streamed = _csv_batches(path, options.header) if delimited and utf8 else None
+        streamed = delimited_batches(path, options.header) if delimited and utf8 else None
         if streamed is None:
             batches = iter([read_sheet(path, sheet=options.sheet if is_excel(path) else None, max_workbook_bytes=options.max_workbook_bytes,
                                        encoding=options.encoding, header=options.header)])  # fmt: skip
@@ -587,92 +573,3 @@ def _sheets(paths: Sequence[str | Path], options: IngestOptions) -> Iterator[tup
             following = next(batches, None)
             yield current, following is not None or not last_path
             current = following
-
-
-def _csv_batches(path: Path, header: HeaderRule) -> Iterator[RawSheet] | None:
-    """Arrow record batches of a UTF-8 delimited file, or None when the exact reader must handle it."""
-    try:
-        with path.open("rb") as handle:
-            sample = handle.read(SNIFF_BYTES)
-    except OSError:
-        return None  # read_sheet says what is wrong (permission denied, …) in one line
-    if not sample:
-        return None
-    try:
-        encoding = detect_encoding(sample)
-    except ValueError:
-        return None
-    if encoding not in ("utf-8", "utf-8-sig"):
-        return None
-    text = sample.decode("utf-8", errors="ignore")
-    if path.suffix.lower() in (".tsv", ".tab"):
-        delimiter = "\t"
-    else:
-        last_line = text.rfind("\n")
-        delimiter = sniff_delimiter(text[:last_line] if last_line > 0 else text)
-    skip, width = header_layout(text, delimiter, header, str(path))
-    if path.stat().st_size <= WHOLE_FILE_BYTES:
-        try:  # mapped, the reader parses the page cache in place instead of copying the file into fresh memory first
-            with pa.memory_map(str(path)) as source:
-                table = pacsv.read_csv(source, **arrow_csv_options(delimiter, width, 16 << 20, skip))
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            return None  # ragged rows, odd quoting: the exact reader (read_sheet) decides
-        return _batched_sheets((table.slice(start, BATCH_ROWS) for start in range(0, table.num_rows, BATCH_ROWS)), path, width, skip, delimiter)
-    try:
-        reader = pacsv.open_csv(path, **arrow_csv_options(delimiter, width, BATCH_BYTES, skip))
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return None
-    return _batched_sheets(reader, path, width, skip, delimiter)
-
-
-def _batched_sheets(batches, path: Path, width: int, skip: int, delimiter: str) -> Iterator[RawSheet]:
-    """RawSheets of one file's batches (tables or record batches) read from the header row on (`skip` rows above it);
-    blank rows at a batch's end wait to see if data follows."""
-    from pipelines.errors import InputError
-    from pipelines.ingest.read import Cells, _finish
-
-    label = str(path)
-    headers: list[str] | None = None
-    next_row = skip + 1  # the spreadsheet row number of the current batch's first line
-    carried: list[pa.Table] = []  # blank rows that are trailing unless data follows
-    carried_first = 0
-
-    def blank(columns, row: int) -> bool:
-        return all(not str(column[row].as_py()).strip() for column in columns)
-
-    try:
-        for batch in batches:
-            batch = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
-            size = batch.num_rows
-            columns = [batch.column(i) for i in range(width)]
-            start = 0
-            if headers is None:
-                while start < size and blank(columns, start):
-                    start += 1
-                if start == size:
-                    next_row += size
-                    continue
-                headers = [str(column[start].as_py()).strip() for column in columns]
-                start += 1
-            end = size
-            while end > start and blank(columns, end - 1):
-                end -= 1
-            if end == start:
-                if start < size:
-                    if not carried:
-                        carried_first = next_row + start
-                    carried.append(batch.slice(start))
-                next_row += size
-                continue
-            first = carried_first if carried else next_row + start
-            body = pa.concat_tables([*carried, batch.slice(start, end - start)])
-            carried = [batch.slice(end)] if end < size else []
-            carried_first = next_row + end
-            next_row += size
-            cells = Cells(tuple(body.column(i) for i in range(width)), body.num_rows)
-            yield _finish(label, None, list(headers), cells, np.arange(first, first + body.num_rows, dtype=np.int64), encoding="utf-8",
-                          delimiter=delimiter)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        raise InputError("malformed delimited text", path=label, code="malformed", detail=str(exc).splitlines()[0]) from exc
-    if headers is None:
-        raise InputError("file has no rows", path=label, code="empty")

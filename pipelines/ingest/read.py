@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import codecs
 import csv
+import dataclasses
 import io
 import json
-import re
 import math
+import re
 import string
-import dataclasses
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
@@ -34,6 +35,9 @@ SUPPORTED = sorted(CSV_SUFFIXES | TSV_SUFFIXES | EXCEL_SUFFIXES | PARQUET_SUFFIX
 
 SNIFF_BYTES = 64 * 1024
 DELIMITERS = [",", ";", "\t", "|"]
+WHOLE_FILE_BYTES = 1 << 30  # up to this size a delimited file is read at once, by the multi-threaded reader
+BATCH_ROWS = 1 << 20  # rows per batch when a whole file is cut up: bounds the working memory
+BATCH_BYTES = 64 << 20  # bytes per record batch of the streaming reader (larger files)
 MAX_WORKBOOK_BYTES = 512 << 20  # default cap on what a zipped workbook may expand to (CAMPAIGNS_MAX_WORKBOOK_MB)
 ZIPPED_WORKBOOKS = {".xlsx", ".xlsm", ".xlsb", ".ods"}
 
@@ -284,7 +288,8 @@ def _read_delimited(path: Path, label: str, delimiter: str | None, given: str | 
         cut = text_sample.rfind("\n")
         delimiter = sniff_delimiter(text_sample[:cut] if cut > 0 else text_sample)
     if encoding in ("utf-8", "utf-8-sig"):
-        fast = _read_delimited_arrow(path, label, delimiter, text_sample, header)
+        batches = delimited_batches(path, header, delimiter)
+        fast = _joined(list(batches)) if batches is not None else None
         if fast is not None:
             return fast
     import pandas as pd  # the exact reader, for what pyarrow's cannot read exactly (other encodings, ragged rows)
@@ -373,37 +378,111 @@ def arrow_csv_options(delimiter: str, width: int, block_size: int, skip: int = 0
     }
 
 
-def _read_delimited_arrow(path: Path, label: str, delimiter: str, sample: str, header: HeaderRule) -> RawSheet | None:
-    """pyarrow's multi-threaded reader, every column as text; None if it cannot read the file exactly."""
+def delimited_batches(path: Path, header: HeaderRule, delimiter: str | None = None) -> Iterator[RawSheet] | None:
+    """A UTF-8 delimited file as RawSheets of Arrow record batches (pyarrow's multi-threaded reader, every column as
+    text), or None when the exact reader must handle it (another encoding, ragged rows, odd quoting). `delimiter`:
+    given, else sniffed (tab for .tsv and .tab)."""
+    try:
+        with path.open("rb") as handle:
+            sample = handle.read(SNIFF_BYTES)
+    except OSError:
+        return None  # read_sheet says what is wrong (permission denied, …) in one line
     import pyarrow.csv as pacsv
 
-    skip, width = header_layout(sample, delimiter, header, label)
-    try:
-        table = pacsv.read_csv(path, **arrow_csv_options(delimiter, width, 1 << 24, skip))
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, UnicodeDecodeError):
-        return None  # ragged rows, odd quoting, a late encoding change: the exact reader decides
-    if table.num_columns != width or any(not pa.types.is_string(t) for t in table.schema.types):
+    if not sample:
         return None
-    return _from_arrow_grid(table, label, skip, encoding="utf-8", delimiter=delimiter)
+    try:
+        encoding = detect_encoding(sample)
+    except ValueError:
+        return None
+    if encoding not in ("utf-8", "utf-8-sig"):
+        return None
+    text = sample.decode("utf-8", errors="ignore")
+    if delimiter is None and path.suffix.lower() in TSV_SUFFIXES:
+        delimiter = "\t"
+    elif delimiter is None:
+        last_line = text.rfind("\n")
+        delimiter = sniff_delimiter(text[:last_line] if last_line > 0 else text)
+    skip, width = header_layout(text, delimiter, header, str(path))
+    if path.stat().st_size <= WHOLE_FILE_BYTES:
+        try:  # mapped, the reader parses the page cache in place instead of copying the file into fresh memory first
+            with pa.memory_map(str(path)) as source:
+                table = pacsv.read_csv(source, **arrow_csv_options(delimiter, width, 16 << 20, skip))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return None  # ragged rows, odd quoting: the exact reader (read_sheet) decides
+        return _batched_sheets((table.slice(start, BATCH_ROWS) for start in range(0, table.num_rows, BATCH_ROWS)), path, width, skip, delimiter)
+    try:
+        reader = pacsv.open_csv(path, **arrow_csv_options(delimiter, width, BATCH_BYTES, skip))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    return _batched_sheets(reader, path, width, skip, delimiter)
 
 
-def _from_arrow_grid(table, label: str, skip: int, *, encoding: str, delimiter: str) -> RawSheet:
-    """Like _from_grid, on Arrow columns read from the header row on (`skip` rows above it): trailing blank rows
-    dropped, text kept as Arrow strings."""
-    columns = [table.column(i) for i in range(table.num_columns)]  # chunked as read: joining them would copy every cell
+def _batched_sheets(batches, path: Path, width: int, skip: int, delimiter: str) -> Iterator[RawSheet]:
+    """RawSheets of one file's batches (tables or record batches) read from the header row on (`skip` rows above it);
+    blank rows at a batch's end wait to see if data follows."""
+    label = str(path)
+    headers: list[str] | None = None
+    next_row = skip + 1  # the spreadsheet row number of the current batch's first line
+    carried: list[pa.Table] = []  # blank rows that are trailing unless data follows
+    carried_first = 0
 
-    def blank(row: int) -> bool:
+    def blank(columns, row: int) -> bool:
         return all(not str(column[row].as_py()).strip() for column in columns)
 
-    # Only the header and the rows after the last data row need finding: scan inward from both ends.
-    header_at = next((row for row in range(table.num_rows) if not blank(row)), None)
-    if header_at is None:
+    try:
+        for batch in batches:
+            batch = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
+            size = batch.num_rows
+            columns = [batch.column(i) for i in range(width)]
+            start = 0
+            if headers is None:
+                while start < size and blank(columns, start):
+                    start += 1
+                if start == size:
+                    next_row += size
+                    continue
+                headers = [str(column[start].as_py()).strip() for column in columns]
+                start += 1
+            end = size
+            while end > start and blank(columns, end - 1):
+                end -= 1
+            if end == start:
+                if start < size:
+                    if not carried:
+                        carried_first = next_row + start
+                    carried.append(batch.slice(start))
+                next_row += size
+                continue
+            first = carried_first if carried else next_row + start
+            body = pa.concat_tables([*carried, batch.slice(start, end - start)])
+            carried = [batch.slice(end)] if end < size else []
+            carried_first = next_row + end
+            next_row += size
+            cells = Cells(tuple(body.column(i) for i in range(width)), body.num_rows)
+            yield _finish(label, None, list(headers), cells, np.arange(first, first + body.num_rows, dtype=np.int64), encoding="utf-8",
+                          delimiter=delimiter)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise InputError("malformed delimited text", path=label, code="malformed", detail=str(exc).splitlines()[0]) from exc
+    if headers is None:
         raise InputError("file has no rows", path=label, code="empty")
-    last = next(row for row in range(table.num_rows - 1, header_at - 1, -1) if not blank(row))
-    headers = [str(column[header_at].as_py()).strip() for column in columns]
-    cells = Cells(tuple(column.slice(header_at + 1, last - header_at) for column in columns), last - header_at)
-    rows = np.arange(skip + header_at + 2, skip + last + 2, dtype=np.int64)
-    return _finish(label, None, headers, cells, rows, encoding=encoding, delimiter=delimiter)
+
+
+def _joined(sheets: list[RawSheet]) -> RawSheet | None:
+    """One sheet of a file's batches (their chunks, not copied); None when the batches kept different columns."""
+    first = sheets[0]
+    if len(sheets) == 1:
+        return first
+    if any(sheet.headers != first.headers for sheet in sheets):
+        return None
+    columns = tuple(pa.chunked_array([chunk for sheet in sheets for chunk in _chunks(sheet.cells[i])], type=pa.string())
+                    for i in range(len(first.cells.columns)))  # fmt: skip
+    rows = np.concatenate([sheet.rows for sheet in sheets])
+    return dataclasses.replace(first, cells=Cells(columns, len(rows)), rows=rows)
+
+
+def _chunks(column: pa.Array | pa.ChunkedArray) -> list[pa.Array]:
+    return column.chunks if isinstance(column, pa.ChunkedArray) else [column]
 
 
 def _parse_delimited(path, encoding: str | None, delimiter: str):
