@@ -51,7 +51,6 @@ if TYPE_CHECKING:  # heavy: imported by the methods that use them, so that `sync
     import pandas as pd
     import pyarrow as pa
 
-STALE_LOCK_SECONDS = 15 * 60  # a lock from another host that has not beaten this long is abandoned
 _LOG_STATEMENT = insert(ChangeRecord)
 
 
@@ -75,13 +74,18 @@ def aware(moment: datetime) -> datetime:
 class Ledger:
     """Typed access to the ledger tables."""
 
-    def __init__(self, url: str, *, read_only: bool = False):
+    def __init__(self, url: str, *, read_only: bool = False, host: str | None = None, lease_seconds: float = 900.0):
         """Open (and, unless read_only, create or upgrade) the ledger at an SQLAlchemy URL.
 
         read_only: for commands that only read (report, a dry run): nothing is created or
-        written, so they work on a home they may not write to.
+        written, so they work on a home they may not write to. host, lease_seconds: the name
+        this machine's runs write into campaign locks (default: its hostname), and how long a
+        lock from another host counts as held without a heartbeat (settings `host`,
+        `lock_lease_seconds`).
         """
         self.url = url
+        self.host = host or socket.gethostname()
+        self.lease_seconds = lease_seconds
         if url.startswith("sqlite:///") and not read_only:
             folder = Path(url.removeprefix("sqlite:///")).parent
             try:
@@ -151,7 +155,7 @@ class Ledger:
         token = secrets.token_hex(8)
         for _ in range(3):
             stamp = now()
-            row = {"campaign": campaign, "owner": token, "host": socket.gethostname(), "pid": os.getpid(),
+            row = {"campaign": campaign, "owner": token, "host": self.host, "pid": os.getpid(),
                    "acquired_at": stamp, "heartbeat_at": stamp}  # fmt: skip
             with self.engine.begin() as connection:
                 taken = self._insert_ignore(CampaignLock).returning(CampaignLock.campaign)  # rowcount: -1 from psycopg here
@@ -161,7 +165,7 @@ class Ledger:
                 held = session.get(CampaignLock, campaign)
             if held is None:
                 continue  # released between the two statements: try again
-            if _alive(held):
+            if self._alive(held):
                 raise LockHeld(
                     f"campaign {campaign!r} is busy: another run (pid {held.pid} on {held.host}) has held its lock "
                     f"since {held.acquired_at:%Y-%m-%d %H:%M:%S} UTC; try again when it ends"
@@ -177,11 +181,25 @@ class Ledger:
             break
         raise LockHeld(f"campaign {campaign!r} is busy: another run took its lock just now")
 
-    def heartbeat(self, campaign: str, token: str) -> None:
+    def heartbeat(self, campaign: str, token: str) -> bool:
+        """Renew the lease of a lock this run holds; False when it is no longer ours (another host took it over)."""
+        beat = (update(CampaignLock).where(CampaignLock.campaign == campaign, CampaignLock.owner == token)
+                .values(heartbeat_at=now()).returning(CampaignLock.campaign))  # fmt: skip
         with self.engine.begin() as connection:
-            connection.execute(
-                update(CampaignLock).where(CampaignLock.campaign == campaign, CampaignLock.owner == token).values(heartbeat_at=now())
-            )
+            return connection.execute(beat).first() is not None
+
+    def _alive(self, lock: CampaignLock) -> bool:
+        """Is the run that holds this lock still running? On this host, its process says; from another host, its
+        lease (the last heartbeat) does."""
+        if lock.host == self.host:
+            try:
+                os.kill(lock.pid, 0)
+            except ProcessLookupError:
+                return False
+            except PermissionError:
+                return True
+            return _not_a_zombie(lock.pid)
+        return (now() - _aware(lock.heartbeat_at)).total_seconds() < self.lease_seconds
 
     def release(self, campaign: str, token: str) -> None:
         """Give the lock back, only if it is still ours."""
@@ -786,19 +804,6 @@ def _sqlite_pragmas(connection, _record) -> None:
             time.sleep(0.02)
     cursor.execute("PRAGMA synchronous=FULL")  # a state change survives a power cut, not only a crash
     cursor.close()
-
-
-def _alive(lock: CampaignLock) -> bool:
-    """Is the run that holds this lock still running?"""
-    if lock.host == socket.gethostname():
-        try:
-            os.kill(lock.pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return _not_a_zombie(lock.pid)
-    return (now() - _aware(lock.heartbeat_at)).total_seconds() < STALE_LOCK_SECONDS
 
 
 def _not_a_zombie(pid: int) -> bool:

@@ -111,11 +111,29 @@ class Hooks:
 
 @contextmanager
 def campaign_lock(ledger: Ledger, campaign: str) -> Iterator[str]:
-    """Hold the campaign's lock (LockHeld if another live run has it)."""
+    """Hold the campaign's lock (LockHeld if another live run has it), its lease renewed by a heartbeat every tenth
+    of the lease while the block runs: a run on another host takes it over only once this one has stopped beating.
+    (Were it taken over anyway, each chunk's move is a compare-and-set: no chunk is created or started twice.)"""
+    import threading
+
     token = ledger.acquire(campaign)
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(ledger.lease_seconds / 10):
+            try:
+                if not ledger.heartbeat(campaign, token):
+                    return  # taken over: nothing left to renew
+            except Exception:  # noqa: BLE001 - a missed beat is retried at the next; the lease spans ten
+                continue
+
+    heart = threading.Thread(target=beat, name="lock-heartbeat", daemon=True)
+    heart.start()
     try:
         yield token
     finally:
+        stop.set()
+        heart.join()
         ledger.release(campaign, token)
 
 

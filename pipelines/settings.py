@@ -93,6 +93,11 @@ SETTINGS: tuple[Setting, ...] = (
             metavar="DAYS"),
     Setting("allow_any_hour", False, "Accept a window outside 08:00-21:00 recipient time (warned on every run).", read_flag,
             "--allow-any-hour", "CAMPAIGNS_ALLOW_ANY_HOUR", "allow_any_hour"),
+    # several hosts on one ledger
+    Setting("host", None, "The name this machine's runs write into campaign locks [default: its hostname]; unique per "
+            "machine sharing a ledger.", read_text, None, "CAMPAIGNS_HOST", "host"),
+    Setting("lock_lease_seconds", 900.0, "How long a lock from another host counts as held without a heartbeat "
+            "(renewed every tenth of it while a run works).", positive_float, None, "CAMPAIGNS_LOCK_LEASE", "lock_lease"),
     # talking to providers
     Setting("timeout_seconds", 30.0, "Seconds before a request is given up as unanswered.", positive_float, None,
             "CAMPAIGNS_TIMEOUT", "timeout"),
@@ -154,6 +159,8 @@ class Settings:
     window: str = "08:00-21:00"
     days: str = "daily"
     allow_any_hour: bool = False
+    host: str | None = None
+    lock_lease_seconds: float = 900.0
     timeout_seconds: float = 30.0
     retry_attempts: int = 6
     retry_budget_seconds: float = 120.0
@@ -182,6 +189,12 @@ class Settings:
     def ledger_url(self) -> str:
         """The ledger's SQLAlchemy URL."""
         return self.state or f"sqlite:///{(self.home / 'ledger.sqlite').resolve()}"
+
+    def open_ledger(self, *, read_only: bool = False):
+        """The ledger these settings name (pipelines.ledger.Ledger), with this machine's lock terms."""
+        from pipelines.ledger import Ledger
+
+        return Ledger(self.ledger_url, read_only=read_only, host=self.host, lease_seconds=self.lock_lease_seconds)
 
     @property
     def ledger_label(self) -> str:

@@ -33,9 +33,7 @@ class Workspace:
     @contextmanager
     def open(cls, settings: Settings, *, read_only: bool = False, on_open: Callable[[str], None] | None = None) -> Iterator[Workspace]:
         """The settings' ledger, opened for the block."""
-        from pipelines.ledger import Ledger
-
-        with Ledger(settings.ledger_url, read_only=read_only) as ledger:
+        with settings.open_ledger(read_only=read_only) as ledger:
             yield cls(settings, ledger, on_open=on_open)
 
     @property

@@ -19,7 +19,6 @@ from tests.conftest import ROOT, state_url
 from tests.submit_helpers import assert_exactly_once, contacts_file, provider_env, run
 
 
-pytestmark = pytest.mark.usefixtures("store")  # on SQLite and on PostgreSQL
 
 @pytest.fixture(scope="module")
 def sandbox():
@@ -56,6 +55,7 @@ def watch(inbox, home, env, *extra, settle="0.3"):
     return run(cmd, env)
 
 
+@pytest.mark.usefixtures("store")  # on SQLite and on PostgreSQL
 def test_same_file_twice_and_a_renamed_copy_are_imported_once(tmp_path, setup):
     inbox, home, env, url = setup
     source, numbers = contacts_file(tmp_path, count=15)
@@ -75,6 +75,7 @@ def test_same_file_twice_and_a_renamed_copy_are_imported_once(tmp_path, setup):
     assert_exactly_once(url, numbers)
 
 
+@pytest.mark.usefixtures("store")  # on SQLite and on PostgreSQL
 def test_a_garbage_file_fails_alone_with_a_sidecar(tmp_path, setup):
     inbox, home, env, url = setup
     (inbox / "broken.csv").write_bytes(bytes(range(256)) * 4)
@@ -90,6 +91,7 @@ def test_a_garbage_file_fails_alone_with_a_sidecar(tmp_path, setup):
     assert_exactly_once(url, numbers)
 
 
+# on SQLite; on PostgreSQL, with a home per host, in tests/test_several_hosts.py
 def test_overlapping_runs_exit_6_at_once(tmp_path, setup):
     inbox, home, env, url = setup
     source, numbers = contacts_file(tmp_path, count=5)
@@ -113,6 +115,7 @@ def test_overlapping_runs_exit_6_at_once(tmp_path, setup):
     assert_exactly_once(url, numbers)
 
 
+@pytest.mark.usefixtures("store")  # on SQLite and on PostgreSQL
 def test_a_file_still_being_written_waits_for_the_next_run(tmp_path, setup):
     inbox, home, env, url = setup
     target = inbox / "growing.csv"
@@ -144,6 +147,7 @@ def test_a_file_still_being_written_waits_for_the_next_run(tmp_path, setup):
     assert_exactly_once(url, numbers)
 
 
+@pytest.mark.usefixtures("store")  # on SQLite and on PostgreSQL
 def test_killed_run_leaves_a_lock_that_is_recovered_and_pending_batches_resume(tmp_path, setup):
     inbox, home, env, url = setup
     source, numbers = contacts_file(tmp_path, count=30)
@@ -157,6 +161,7 @@ def test_killed_run_leaves_a_lock_that_is_recovered_and_pending_batches_resume(t
     assert_exactly_once(url, numbers)
 
 
+@pytest.mark.usefixtures("store")  # on SQLite and on PostgreSQL
 def test_unreachable_provider_exits_5_and_the_next_cycle_resumes(tmp_path, setup):
     inbox, home, env, url = setup
     source, numbers = contacts_file(tmp_path, count=12)
@@ -169,6 +174,7 @@ def test_unreachable_provider_exits_5_and_the_next_cycle_resumes(tmp_path, setup
     assert_exactly_once(url, numbers)
 
 
+@pytest.mark.usefixtures("store")  # on SQLite and on PostgreSQL
 def test_campaigns_toml_maps_inboxes_to_campaigns(tmp_path, setup):
     _, home, env, url = setup
     uk, us = tmp_path / "uk", tmp_path / "us"
@@ -219,6 +225,7 @@ def _zip_bomb(path, expanded_mb: int):
     return path
 
 
+@pytest.mark.usefixtures("store")  # on SQLite and on PostgreSQL
 def test_bad_workbooks_links_and_empty_files_fail_alone_and_quote_nothing(tmp_path, setup):
     inbox, home, env, url = setup
     secret_text = "TOP-SECRET-LINE do not print"

@@ -153,11 +153,9 @@ def cancel_command(campaign, dry_run, as_json, flags) -> None:
 @settings_options(*LOCATION)
 def resume_command(campaign, as_json, flags) -> None:
     """Let a cancelled campaign take contacts again (imports, watch, retry); cancelled batches stay cancelled."""
-    from pipelines.ledger import Ledger
-
     settings = settings_of(flags)
     require_ledger(settings)
-    with Ledger(settings.ledger_url) as ledger:
+    with settings.open_ledger() as ledger:
         ledger.require_campaign(campaign)
         resumed = ledger.resume_campaign(campaign)
     if as_json:

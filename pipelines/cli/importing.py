@@ -85,11 +85,10 @@ def import_command(paths, campaign, dry_run, hold, as_json, out, suppress_files,
         raise UsageError("--cooldown must be a number of days ≥ 0")
     err = stderr()
     # The ledger is read if there is one (the campaign's provider, suppression, cooldown, already submitted); it is
-    # created only once everything given has been checked, and a dry run changes nothing.
+    # created only once everything given has been checked, and a dry run changes nothing (on a fresh home it never
+    # loads the ledger's code).
     with ExitStack() as stack:
-        if settings.ledger_exists() or not dry_run:  # a dry run on a fresh home never loads the ledger's code
-            from pipelines.ledger import Ledger
-        ledger = stack.enter_context(Ledger(settings.ledger_url, read_only=dry_run)) if settings.ledger_exists() else None
+        ledger = stack.enter_context(settings.open_ledger(read_only=dry_run)) if settings.ledger_exists() else None
         chosen = campaign_provider(settings, ledger, campaign)
         options = ingest_options(settings, campaign, chosen)
         skip = _skip_sets(ledger, options, suppress_files, cooldown)
@@ -109,7 +108,7 @@ def import_command(paths, campaign, dry_run, hold, as_json, out, suppress_files,
             refuse_if_stopped(ledger, campaign)  # said before anything else is asked for
         if not hold:
             settings.require_credentials(chosen, creating=True)
-        ledger = ledger or stack.enter_context(Ledger(settings.ledger_url))
+        ledger = ledger or stack.enter_context(settings.open_ledger())
         if not options.hours.within_legal:
             err.print(f"warning: {_hours_warning(options)}")
         display = show.SubmitDisplay(err, quiet=as_json)
@@ -176,7 +175,6 @@ def submit_command(campaign, as_json, flags) -> None:
 @settings_options(*LOCATION, *PROVIDER, *READING)
 def watch_command(inbox, campaign, once, interval, settle, pattern, log_format, flags) -> None:
     """Import every new spreadsheet dropped into an inbox, exactly once; move it to processed/ or failed/."""
-    from pipelines.ledger import Ledger
     from pipelines.logs import EventLog
     from pipelines.ingest.options import ingest_options
     from pipelines.providers.registry import campaign_provider
@@ -190,7 +188,7 @@ def watch_command(inbox, campaign, once, interval, settle, pattern, log_format, 
     if not entries:
         raise UsageError("give an INBOX folder and --campaign, or [[watch]] entries in campaigns.toml")
     log = EventLog(log_format)
-    with Ledger(base.ledger_url) as ledger:
+    with base.open_ledger() as ledger:
         inboxes = []
         for entry in entries:
             folder, name = Path(entry.get("inbox", "")), entry.get("campaign")

@@ -103,12 +103,11 @@ def export_command(campaign, fmt, target, flags) -> None:
 @settings_options("home", "db", "config", "state")
 def publish_command(campaign, flags) -> None:
     """Bring the DuckDB file up to date from the ledger, or rebuild it (import and sync publish themselves; this repairs)."""
-    from pipelines.ledger import Ledger
     from pipelines.publish import publish
 
     settings = settings_of(flags)
     require_ledger(settings)  # publishing an empty home would only make an empty ledger and report
-    with Ledger(settings.ledger_url) as ledger:
+    with settings.open_ledger() as ledger:
         if not ledger.campaigns():  # a database URL is a ledger before anything is imported into it
             raise UsageError(f"no campaign in the ledger at {settings.ledger_label}: nothing has been imported there")
         publish(ledger, settings.db_path, [campaign] if campaign else None, rebuild=campaign is None)

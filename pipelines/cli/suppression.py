@@ -58,11 +58,9 @@ def _suppression_report(verb: str, change: str, reads, typed: set[str], counts: 
 @settings_options(*LOCATION, "region", "phone_columns")
 def suppress_add(values, as_json, flags) -> None:
     """Add numbers, or every number of do-not-call files (every phone column; a country column applies), to the list."""
-    from pipelines.ledger import Ledger
-
     settings = settings_of(flags)
     reads, typed = _suppression_inputs(values, settings.region, settings.phone_columns)
-    with Ledger(settings.ledger_url) as ledger:
+    with settings.open_ledger() as ledger:
         counts = [ledger.suppress(read.numbers, source=Path(read.source).name) for read in reads]
         typed_count = ledger.suppress(typed, source="cli") if typed else 0
     _suppression_report("added to the suppression list", "added", reads, typed, counts, typed_count, as_json)
@@ -74,11 +72,9 @@ def suppress_add(values, as_json, flags) -> None:
 @settings_options(*LOCATION, "region", "phone_columns")
 def suppress_remove(values, as_json, flags) -> None:
     """Take numbers (or every number of files) off the suppression list."""
-    from pipelines.ledger import Ledger
-
     settings = settings_of(flags)
     reads, typed = _suppression_inputs(values, settings.region, settings.phone_columns)
-    with Ledger(settings.ledger_url) as ledger:
+    with settings.open_ledger() as ledger:
         counts = [ledger.unsuppress(read.numbers) for read in reads]
         typed_count = ledger.unsuppress(typed) if typed else 0
     _suppression_report("removed from the suppression list", "removed", reads, typed, counts, typed_count, as_json)
@@ -89,12 +85,10 @@ def suppress_remove(values, as_json, flags) -> None:
 @settings_options(*LOCATION)
 def suppress_list(as_json, flags) -> None:
     """Show the suppression list."""
-    from pipelines.ledger import Ledger
-
     settings = settings_of(flags)
     rows = []
     if settings.ledger_exists():
-        with Ledger(settings.ledger_url, read_only=True) as ledger:
+        with settings.open_ledger(read_only=True) as ledger:
             rows = [{"e164": r.e164, "source": r.source, "added_at": r.added_at.isoformat()} for r in ledger.suppressions()]
     if as_json:
         print(json.dumps(rows))
