@@ -42,7 +42,7 @@ demo: install
 	$(BIN)/campaigns report --campaign demo --home $(DEMO_HOME)
 	$(BIN)/campaigns report --campaign demo --home $(DEMO_HOME) --html $(DEMO_HOME)/report.html --by clinic
 
-bench: install
+bench: install postgres
 	$(BIN)/python -m bench
 
 clean:

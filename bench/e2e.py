@@ -11,7 +11,8 @@ Side by side in one run, on the same generated 1,000,000-row file:
 - then, on the last real import's sandbox and home, its clock moved ten days on so that every call is over: the
   first full `campaigns sync` (it publishes to DuckDB at its end), a `sync` with nothing left to read, `campaigns
   publish --campaign` (the campaign rewritten on demand), a second file of 1 % new rows imported into the same
-  campaign and, its calls over, the `sync` where 1 % of the recipients changed (its publish included).
+  campaign and, its calls over, the `sync` where 1 % of the recipients changed (its publish included);
+- the ledger on SQLite and on PostgreSQL side by side (`stores`): `import --hold`, a real import and its full sync.
 
 The dry run runs 3 times and the real import twice (each into a fresh sandbox): the fastest and the median are
 reported, since this VM's speed drifts by tens of percent from one minute to the next. Wall time is taken from
@@ -121,6 +122,32 @@ def syncs(sandbox: LocalSandbox, home: Path, work: Path, rows: int) -> dict:
     return figures
 
 
+def stores(path: Path, work: Path) -> dict:
+    """The ledger on SQLite and on PostgreSQL side by side (issue 22): planning the file (`import --hold`), and a real
+    import into a fresh local sandbox followed, its calls over, by the first full sync — each store's own run, the
+    PostgreSQL ledger in a throw-away cluster (tests/pg.py: Debian's server, fsync off, a Unix socket)."""
+    from tests.pg import cluster
+
+    import httpx
+
+    figures: dict = {}
+    for store in ("sqlite", "postgresql"):
+        state = {"CAMPAIGNS_STATE": cluster().create_database(empty=True)} if store == "postgresql" else {}
+        home = work / f"store-{store}"
+        held = measure([*CAMPAIGNS, "import", str(path), "--campaign", "held", "--hold", "--home", str(home)], env=state)
+        sandbox = LocalSandbox()
+        try:
+            imported = measure([*CAMPAIGNS, "import", str(path), "--campaign", "bench", "--provider", "batchcall", "--home",
+                                str(home)], env={**sandbox.env, **state})  # fmt: skip
+            httpx.post(f"http://127.0.0.1:{sandbox.port}/_sandbox/clock", json={"advance_seconds": 10 * 86400},
+                       timeout=30).raise_for_status()  # fmt: skip
+            synced = measure([*CAMPAIGNS, "sync", "--campaign", "bench", "--home", str(home)], env={**sandbox.env, **state})
+        finally:
+            sandbox.close()
+        figures[store] = {"hold": held, "import": imported, "sync": synced}
+    return figures
+
+
 def startup(argv: list[str], repeat: int = 5, **kwargs) -> dict:
     runs = [measure(argv, **kwargs)["seconds"] for _ in range(repeat)]
     return {"seconds": min(runs), "median_seconds": statistics.median(runs), "runs_seconds": runs}
@@ -163,6 +190,7 @@ def run(rows: int = 1_000_000, hold_rows: int | None = 10_000_000, repeat: int =
         figures["import"] = repeated(runs)
         figures["report"] = startup([*CAMPAIGNS, "report", "--campaign", "bench", "--home", str(work / "home0")], repeat=3)
         figures["hold"] = measure([*CAMPAIGNS, "import", str(path), "--campaign", "held", "--hold", "--home", str(work / "hold")])
+        figures["stores"] = stores(path, work)
         if hold_rows:
             big = write(OUT / f"messy_{hold_rows}.csv", hold_rows)
             figures["hold_big"] = {"rows": hold_rows, **measure([*CAMPAIGNS, "import", str(big), "--campaign", "held", "--hold",
