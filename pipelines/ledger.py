@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import String, bindparam, delete, event, func, insert, literal, select, type_coerce, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
 from sqlmodel import Session, create_engine
 from sqlmodel.sql.sqltypes import UTCDateTime
 
@@ -107,6 +107,9 @@ class Ledger:
             raise
         except (OperationalError, ImportError) as exc:
             raise UsageError(f"cannot open the ledger ({safe_url(url)}): {str(exc).splitlines()[0]}") from None
+        except (ArgumentError, ValueError) as exc:  # not a URL SQLAlchemy can use: postgres://, a port that is no number
+            raise UsageError(f"cannot open the ledger ({safe_url(url)}): {str(exc).splitlines()[0]}; a shared ledger's URL "
+                             "looks like postgresql+psycopg://user@host:5432/database") from None
 
     def _read_id(self) -> str:
         with Session(self.engine) as session:

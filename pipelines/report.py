@@ -104,10 +104,12 @@ def ledger_head(ledger_url: str) -> Published | None:
     from pipelines.errors import CampaignError
     from pipelines.ledger import Ledger
 
+    from sqlalchemy.exc import SQLAlchemyError
+
     try:
         with Ledger(ledger_url, read_only=True) as ledger:
             return Published(ledger.ledger_id, ledger.change_head())
-    except CampaignError:
+    except (CampaignError, SQLAlchemyError):  # unreachable, or nothing in it yet: the report is the file's, unchecked
         return None
 
 
@@ -124,14 +126,15 @@ def lag(ledger_url: str, db: Path, state: Published | None = None) -> int:
 
 
 def staleness(ledger_url: str | None, db: Path, state: Published | None = None) -> str | None:
-    """A warning when the DuckDB file lags the ledger (a publish failed or was killed), else None."""
+    """A warning when the DuckDB file lags the ledger (another host wrote to a shared ledger, or a publish failed or
+    was killed), else None."""
     if ledger_url is None or not db.exists():
         return None
     behind = lag(ledger_url, db, state)
     if not behind:
         return None
-    return (f"{db} is behind the ledger by {behind} change(s) (a publish failed or was interrupted); "
-            "`campaigns publish` brings it up to date, as does the next import or sync")  # fmt: skip
+    return (f"{db} is behind the ledger by {behind} change(s) (made by another host sharing the ledger, or a publish "
+            "that failed or was interrupted); `campaigns publish` brings it up to date, as does the next import or sync")  # fmt: skip
 
 
 def _summary_query(campaign: str | None) -> tuple[str, dict | None]:

@@ -164,3 +164,14 @@ def test_a_run_longer_than_its_lease_keeps_its_lock_by_heartbeat(tmp_path, share
             holder.kill()
             holder.wait()
     assert_exactly_once(sandbox_url, numbers)
+
+
+def test_ledger_urls_that_cannot_work_are_one_line_and_exit_2(tmp_path):
+    """A URL of another spelling, a port that is no number, a server that is not there: one line, exit 2, the password
+    masked; `report` still shows the DuckDB file it has."""
+    for url, said in (("postgres://user:s3cret@localhost/db", "postgresql+psycopg://"),
+                      ("postgresql+psycopg://user:s3cret@localhost:notaport/db", "postgresql+psycopg://"),
+                      ("postgresql+psycopg://user:s3cret@127.0.0.1:1/db", "connection")):  # fmt: skip
+        result = run(_command("sync", "--state", url, "--home", str(tmp_path / "home")), {})
+        assert result.returncode == 2 and said in result.stderr and result.stderr.count("\n") == 1, result.stderr
+        assert "s3cret" not in result.stderr

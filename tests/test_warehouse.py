@@ -72,6 +72,7 @@ def test_report_before_any_import_is_one_line(tmp_path):
     assert result.returncode == 2 and "run `campaigns import`" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.usefixtures("store")  # on SQLite and on PostgreSQL
 def test_a_held_reader_never_blocks_import_or_sync_and_never_sees_half_a_sync(tmp_path):
     home = tmp_path / "home"
     env = {"CAMPAIGNS_SANDBOX_SPEED": "15"}  # slow enough that several syncs catch batches mid-way

@@ -142,6 +142,7 @@ class Sandbox:
         response = commit()
         if fault == "slow":
             await asyncio.sleep(plan.slow_seconds)
+            response.headers["X-Sandbox-Fault"] = "slow"  # what was injected, for whoever checks (a client timed out sooner)
         elif fault == "reset":
             request.scope["sandbox.drop"]["drop"] = True
         return response
