@@ -17,8 +17,9 @@ from pipelines.sandbox.server import running
 from tests.sandbox_helpers import advance_clock
 from tests.submit_helpers import contacts_file, import_cmd, provider_env, run
 
+# The tests of what cancel and retry leave in the ledger run on SQLite and on PostgreSQL (`store`); those of what
+# they say run on SQLite.
 
-pytestmark = pytest.mark.usefixtures("store")  # on SQLite and on PostgreSQL
 
 def recipients(url: str) -> list[dict]:
     return httpx.get(url + "/_sandbox/recipients", timeout=10).json()
@@ -40,6 +41,7 @@ def wait_until(predicate, timeout: float = 60) -> None:
         time.sleep(0.2)
 
 
+@pytest.mark.usefixtures("store")  # on SQLite and on PostgreSQL
 @pytest.mark.parametrize("dialect", ["magpipe", "batchcall"])
 def test_retry_calls_exactly_the_people_whose_call_did_not_connect(tmp_path, dialect):
     path, numbers = contacts_file(tmp_path, count=24)
@@ -82,6 +84,7 @@ def test_retry_calls_exactly_the_people_whose_call_did_not_connect(tmp_path, dia
     assert summary == (24, len(unconnected))
 
 
+@pytest.mark.usefixtures("store")  # on SQLite and on PostgreSQL
 def test_a_retry_killed_mid_submission_and_rerun_calls_nobody_a_third_time(tmp_path):
     dialect = "magpipe"
     path, numbers = contacts_file(tmp_path, count=40)
@@ -106,6 +109,7 @@ def test_a_retry_killed_mid_submission_and_rerun_calls_nobody_a_third_time(tmp_p
     assert len([r for r in rows if r["batch_status"] == "draft"]) == 0
 
 
+@pytest.mark.usefixtures("store")  # on SQLite and on PostgreSQL
 def test_cancel_mid_dial_skips_the_pending_and_restarts_nothing(tmp_path):
     dialect = "magpipe"
     path, numbers = contacts_file(tmp_path, count=30)
@@ -228,6 +232,7 @@ def test_calls_in_progress_when_a_batch_is_cancelled_are_synced_to_their_end(tmp
     assert seen == truth and "skipped" in truth.values()
 
 
+@pytest.mark.usefixtures("store")  # on SQLite and on PostgreSQL
 def test_the_people_of_a_batch_stopped_before_it_dialled_are_cancelled_and_retry_skipped_calls_them(tmp_path):
     """Synced while scheduled (its recipients read as pending), then cancelled: the view says cancelled, not pending,
     and `retry --statuses skipped` (what `resume` suggests) calls them."""

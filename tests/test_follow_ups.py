@@ -14,8 +14,8 @@ from pipelines.sandbox.server import running
 from tests.sandbox_helpers import BC_HEADERS, BEARER, MAGPIPE
 from tests.submit_helpers import contacts_file, import_cmd, provider_env, run
 
+# Follow-ups that take their provider and caller from the ledger run on SQLite and on PostgreSQL (`store`).
 
-pytestmark = pytest.mark.usefixtures("store")  # on SQLite and on PostgreSQL
 
 def plain(home, *args: str) -> list[str]:
     return [sys.executable, "-m", "pipelines", *args, "--home", str(home)]
@@ -28,6 +28,7 @@ def caller_ids(url: str, dialect: str) -> set[str]:
     return {b["from_number"] for b in httpx.get(url + "/batch-call", headers=BC_HEADERS, timeout=10).json()["data"]}
 
 
+@pytest.mark.usefixtures("store")  # on SQLite and on PostgreSQL
 @pytest.mark.parametrize("dialect", ["magpipe", "batchcall"])
 def test_sync_retry_cancel_and_report_need_neither_provider_nor_caller_id(tmp_path, dialect):
     path, numbers = contacts_file(tmp_path, count=16)
