@@ -129,6 +129,29 @@ def state_url(home: Path) -> str:
     return os.environ.get("CAMPAIGNS_STATE") or f"sqlite:///{home / 'ledger.sqlite'}"
 
 
+def lock_held(url: str, campaign: str) -> bool:
+    """Does some run hold the campaign's lock in the ledger at `url` (False while the ledger is not there yet)?"""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as db:
+            return db.execute(text("SELECT count(*) FROM locks WHERE campaign = :c"), {"c": campaign}).scalar() == 1
+    except SQLAlchemyError:
+        return False
+    finally:
+        engine.dispose()
+
+
+def wait_for_lock(url: str, campaign: str, holder: subprocess.Popen, timeout: float = 30) -> None:
+    """Wait until the `holder` process holds the campaign's lock, however slow the machine."""
+    deadline = time.monotonic() + timeout
+    while not lock_held(url, campaign):
+        assert time.monotonic() < deadline and holder.poll() is None, "the first run never took the lock"
+        time.sleep(0.05)
+
+
 @pytest.fixture
 def tmp_home(tmp_path: Path) -> Path:
     """A fresh state folder per test."""

@@ -62,14 +62,10 @@ def test_a_ledger_at_the_first_revision_upgrades_on_either_store(tmp_path, store
 
     url = cluster().create_database(empty=True) if store == "postgresql" else f"sqlite:///{tmp_path / 'ledger.sqlite'}"
     from alembic import command
-    from alembic.config import Config
 
     engine = create_engine(url)
     with engine.begin() as connection:
-        config = Config()
-        config.set_main_option("script_location", "pipelines:migrations")
-        config.attributes["connection"] = connection
-        command.upgrade(config, migrations.FIRST)
+        command.upgrade(migrations.alembic_config(connection), migrations.FIRST)
         connection.execute(text("INSERT INTO imports (id, campaign, provider, content_hash, files, rows_read, accepted, duplicates, "
                                 "rejected, already_submitted, planned, started_at, outcome) VALUES (1, 'old', 'sandbox', 'h', "
                                 "'[]', 2, 2, 0, 0, 0, 2, '2026-01-01 00:00:00+00', 'submitted')"))  # fmt: skip

@@ -15,7 +15,7 @@ from sqlalchemy import create_engine, text
 
 from pipelines.sandbox.app import SandboxConfig
 from pipelines.sandbox.server import running
-from tests.conftest import ROOT
+from tests.conftest import ROOT, lock_held, wait_for_lock
 from tests.submit_helpers import assert_exactly_once, contacts_file, provider_env, run
 
 
@@ -41,15 +41,6 @@ def _command(*args: str) -> list[str]:
     return [sys.executable, "-m", "pipelines", *args]
 
 
-def _lock_held(url: str, campaign: str) -> bool:
-    engine = create_engine(url)
-    try:
-        with engine.connect() as db:
-            return db.execute(text("SELECT count(*) FROM locks WHERE campaign = :c"), {"c": campaign}).scalar() == 1
-    finally:
-        engine.dispose()
-
-
 def test_a_second_host_on_the_same_campaign_exits_6_at_once(tmp_path, shared):
     url, env, sandbox_url = shared
     inbox = tmp_path / "inbox"
@@ -60,10 +51,7 @@ def test_a_second_host_on_the_same_campaign_exits_6_at_once(tmp_path, shared):
                                        str(tmp_path / "host-a"), "--provider", "batchcall"),
                               env={**os.environ, **env}, stderr=subprocess.PIPE, text=True, cwd=ROOT)  # fmt: skip
     try:
-        deadline = time.monotonic() + 30
-        while not _lock_held(url, "shared"):  # however slow the machine, until host A holds the campaign
-            assert time.monotonic() < deadline and holder.poll() is None, "host A never took the lock"
-            time.sleep(0.05)
+        wait_for_lock(url, "shared", holder)
         other, _ = contacts_file(tmp_path, count=5, start=100, name="b.csv")
         second = run(_command("import", str(other), "--campaign", "shared", "--home", str(tmp_path / "host-b"),
                               "--provider", "batchcall"), env)  # fmt: skip
@@ -126,7 +114,7 @@ def test_a_host_killed_mid_submission_loses_its_lock_when_its_lease_lapses_and_a
     crashed = run(_command("import", str(path), "--campaign", "lease", "--home", str(tmp_path / "host-a"), "--provider",
                            "batchcall", "--batch-size", "7"), a)  # fmt: skip
     assert crashed.returncode == -9, crashed.stderr
-    assert _lock_held(url, "lease")
+    assert lock_held(url, "lease")
     b = [*_command("import", str(path), "--campaign", "lease", "--home", str(tmp_path / "host-b"), "--provider", "batchcall",
                    "--batch-size", "7")]  # fmt: skip
     early = run(b, {**env, "CAMPAIGNS_HOST": "host-b", "CAMPAIGNS_LOCK_LEASE": "600"})
@@ -134,7 +122,7 @@ def test_a_host_killed_mid_submission_loses_its_lock_when_its_lease_lapses_and_a
     time.sleep(1.5)
     later = run(b, {**env, "CAMPAIGNS_HOST": "host-b", "CAMPAIGNS_LOCK_LEASE": "1"})  # lapsed: B takes over and resumes
     assert later.returncode == 0, later.stderr
-    assert not _lock_held(url, "lease")
+    assert not lock_held(url, "lease")
     assert_exactly_once(sandbox_url, numbers)
 
 
@@ -150,10 +138,7 @@ def test_a_run_longer_than_its_lease_keeps_its_lock_by_heartbeat(tmp_path, share
                               env={**os.environ, **env, **lease, "CAMPAIGNS_HOST": "host-a"}, stderr=subprocess.PIPE, text=True,
                               cwd=ROOT)  # fmt: skip
     try:
-        deadline = time.monotonic() + 30
-        while not _lock_held(url, "beat"):
-            assert time.monotonic() < deadline and holder.poll() is None, "host A never took the lock"
-            time.sleep(0.05)
+        wait_for_lock(url, "beat", holder)
         time.sleep(3)  # longer than the lease: only the heartbeat keeps it
         other = run(_command("watch", str(inbox), "--campaign", "beat", "--once", "--home", str(tmp_path / "host-b"),
                              "--provider", "batchcall"), {**env, **lease, "CAMPAIGNS_HOST": "host-b"})  # fmt: skip

@@ -15,7 +15,7 @@ import pytest
 
 from pipelines.sandbox.app import SandboxConfig
 from pipelines.sandbox.server import running
-from tests.conftest import ROOT, state_url
+from tests.conftest import ROOT, state_url, wait_for_lock
 from tests.submit_helpers import assert_exactly_once, contacts_file, provider_env, run
 
 
@@ -33,20 +33,6 @@ def setup(tmp_path, sandbox):
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     return inbox, tmp_path / "home", provider_env("batchcall", sandbox.url), sandbox.url
-
-
-def _lock_held(home, campaign: str) -> bool:
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.exc import SQLAlchemyError
-
-    engine = create_engine(state_url(home))
-    try:
-        with engine.connect() as db:
-            return db.execute(text("SELECT count(*) FROM locks WHERE campaign = :c"), {"c": campaign}).scalar() == 1
-    except SQLAlchemyError:
-        return False
-    finally:
-        engine.dispose()
 
 
 def watch(inbox, home, env, *extra, settle="0.3"):
@@ -100,10 +86,7 @@ def test_overlapping_runs_exit_6_at_once(tmp_path, setup):
            "--home", str(home), "--provider", "batchcall"]  # fmt: skip
     holder = subprocess.Popen(cmd, env={**os.environ, **env}, stderr=subprocess.PIPE, text=True, cwd=ROOT)
     try:
-        deadline = time.monotonic() + 30
-        while not _lock_held(home, "nightly"):  # however slow the machine, wait until the first run holds the lock
-            assert time.monotonic() < deadline and holder.poll() is None, "the first run never took the lock"
-            time.sleep(0.05)
+        wait_for_lock(state_url(home), "nightly", holder)
         second = watch(inbox, home, env)
         # at once: it ended while the first run still held the lock (waiting out its 8 s settle), not after it
         assert second.returncode == 6 and "is busy" in second.stderr and holder.poll() is None

@@ -10,12 +10,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from pipelines.ingest.columns import map_columns
 from pipelines.ingest.normalise import REASON_TEXT, normalise_columns
 from pipelines.ingest.options import IngestOptions
-from pipelines.ingest.read import JSONL_SUFFIXES, PARQUET_SUFFIXES, Cells, RawSheet
+from pipelines.ingest.read import JSONL_SUFFIXES, PARQUET_SUFFIXES, Cells, RawSheet, delimiter_name
 
 
 @dataclass
@@ -55,9 +53,9 @@ class Inspection:
 
 def inspect(path: str | Path, options: IngestOptions, preview_rows: int = 5) -> Inspection:
     """Read `path` as `campaigns import` would (its first batch, for a file over a million rows) and say how."""
-    from pipelines.ingest.pipeline import _sheets
+    from pipelines.ingest.pipeline import sheets
 
-    sheet, _ = next(_sheets([path], options))
+    sheet, _ = next(sheets([path], options))
     columns = map_columns(sheet.headers, label=sheet.source_file, phone_columns=options.phone_columns,
                           keep=options.variables, exclude=options.exclude_columns, roles=options.roles)  # fmt: skip
     used = {*columns.phones, *columns.variables.values()} | {i for i in (columns.name, columns.first_name, columns.last_name,
@@ -93,13 +91,13 @@ def _preview(sheet: RawSheet, columns, options: IngestOptions, count: int) -> li
     return [PreviewRow(int(head.rows[i]), str(raws[i]), f"+{done.keys[i]}" if done.keys[i] else None,
                        None if done.keys[i] else str(REASON_TEXT[done.reasons[i]]), names[i],
                        {key: values[i] for key, values in variables.items() if values[i]})
-            for i in np.arange(count).tolist()]  # fmt: skip
+            for i in range(count)]  # fmt: skip
 
 
 def render(found: Inspection) -> str:
     """The inspection as a person reads it on a terminal."""
     what = found.file + (f" (sheet {found.sheet!r})" if found.sheet else "")
-    read_as = ", ".join(part for part in (found.format, found.encoding, f"delimiter {_delimiter(found.delimiter)}" if found.delimiter else None) if part)
+    read_as = ", ".join(part for part in (found.format, found.encoding, f"delimiter {delimiter_name(found.delimiter)}" if found.delimiter else None) if part)
     lines = [what]
     rows = [
         ("read as", read_as or "typed cells"),
@@ -144,10 +142,6 @@ def _format(path: Path) -> str:
         if suffix in suffixes:
             return name
     return "CSV"
-
-
-def _delimiter(delimiter: str) -> str:
-    return {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}.get(delimiter, repr(delimiter))
 
 
 def _few(rows: list[int]) -> str:

@@ -358,13 +358,14 @@ def reject_details(done: Normalised, rows: np.ndarray) -> pa.Array:
     """The detail column of these rejected rows: the country or timezone value that names none; for an `empty` phone
     in a row that holds other text (a report's footer, a note), that text; "" where the reason says it all."""
     details = pa.array([""] * len(rows), pa.string())
-    blank = np.flatnonzero(done.reasons[rows] == REASON_CODE[RejectReason.EMPTY]) if len(rows) else np.zeros(0, np.int64)
+    empty = done.reasons[rows] == REASON_CODE[RejectReason.EMPTY]
+    blank = np.flatnonzero(empty)
     if len(blank) and len(blank) <= EMPTY_DETAIL_ROWS:  # a handful (footers, stray notes), not a column of blank phones
         index = pa.array(rows[blank])
         texts = [combined(done.sheet.cells[i].take(index)).cast(pa.string()).to_pylist() for i in range(len(done.sheet.cells.columns))]
         held = [next((" ".join(str(text).split()) for text in row if text and str(text).strip()), "") for row in zip(*texts)]
         said = [f"no phone number; the row holds '{text[:60]}{'…' if len(text) > 60 else ''}'" if text else "" for text in held]
-        details = pc.replace_with_mask(details, pa.array(np.isin(np.arange(len(rows)), blank)), pa.array(said, pa.string()))
+        details = pc.replace_with_mask(details, pa.array(empty), pa.array(said, pa.string()))
     for column, reason, before, after in ((done.countries, RejectReason.INVALID_REGION, "country '", "' is not a country"),
                                           (done.zone_texts, RejectReason.INVALID_TIMEZONE, "timezone '",
                                            "' is not an IANA timezone name")):  # fmt: skip
@@ -410,19 +411,14 @@ def _first_valid(candidates: list[Phones], raws: list[pa.Array]) -> tuple[Phones
 def _names(cells: Cells, columns: ColumnMap) -> pa.Array | pa.ChunkedArray:
     """The name column; or first + last name; a name cell left empty takes first + last name where the file has them
     (Google Contacts: Name, Given Name, Family Name)."""
+    names = _strip(text_chunks(cells[columns.name])) if columns.name is not None else None
+    if names is not None and not pc.any(pc.equal(names, "")).as_py():
+        return names  # whole: first and last names are not needed (the common case, no extra pass)
     parts = [_strip(text_chunks(cells[i])) for i in (columns.first_name, columns.last_name) if i is not None]
     if not parts:
-        joined = None
-    elif len(parts) == 1:
-        joined = parts[0]
-    else:
-        joined = pc.utf8_trim(pc.binary_join_element_wise(parts[0], parts[1], " "), characters=" ")
-    if columns.name is None:
-        return joined if joined is not None else pa.array([""] * len(cells), type=pa.string())
-    names = _strip(text_chunks(cells[columns.name]))
-    if joined is not None and pc.any(pc.equal(names, "")).as_py():
-        names = pc.if_else(pc.equal(names, ""), joined, names)
-    return names
+        return names if names is not None else pa.array([""] * len(cells), type=pa.string())
+    joined = parts[0] if len(parts) == 1 else pc.utf8_trim(pc.binary_join_element_wise(parts[0], parts[1], " "), characters=" ")
+    return joined if names is None else pc.if_else(pc.equal(names, ""), joined, names)
 
 
 def json_objects(names: list[str], columns: list[pa.Array | pa.ChunkedArray], rows: int) -> pa.Array | pa.ChunkedArray:

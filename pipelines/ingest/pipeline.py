@@ -33,7 +33,7 @@ from pipelines.ingest.hours import closed_zone
 from pipelines.ingest.options import IngestOptions
 from pipelines.ingest.normalise import REASON_TEXT, Normalised, normalise_columns, reject_details
 from pipelines.ingest.output import PIECE_ROWS
-from pipelines.ingest.read import RawSheet, delimited_batches, is_excel, read_sheet
+from pipelines.ingest.read import CSV_SUFFIXES, TSV_SUFFIXES, RawSheet, delimited_batches, is_excel, read_sheet
 from pipelines.runtime import gc_paused
 from pipelines.ingest.threads import pool
 from pipelines.ingest.timezones import ZoneNames, zones_of_keys
@@ -223,8 +223,7 @@ class _Import:
             self.reasons[MALFORMED_ROW] += len(sheet.malformed)
             self._write("rejected", origin, np.array([row.row for row in sheet.malformed], dtype=np.int64), {
                 RAW_VALUE: pa.array([row.text for row in sheet.malformed], pa.string()),
-                REASON: pa.DictionaryArray.from_arrays(pa.array(np.full(len(sheet.malformed), MALFORMED_ROW, np.int32)),
-                                                       pa.array(REASON_TEXT.tolist())),
+                REASON: _reasons(np.full(len(sheet.malformed), MALFORMED_ROW)),
                 DETAIL: pa.array([f"{row.fields} fields, the header has {row.expected}" for row in sheet.malformed], pa.string()),
             })  # fmt: skip
         rejected = np.flatnonzero(keys == 0)
@@ -232,7 +231,7 @@ class _Import:
         self.reasons += np.bincount(done.reasons[rejected], minlength=len(REASON_BY_CODE))
         self._write("rejected", origin, sheet.rows[rejected], {
             RAW_VALUE: combined(done.raw.take(pa.array(rejected))),
-            REASON: pa.DictionaryArray.from_arrays(pa.array(done.reasons[rejected].astype(np.int32)), pa.array(REASON_TEXT.tolist())),
+            REASON: _reasons(done.reasons[rejected]),
             DETAIL: reject_details(done, rejected),
         })  # fmt: skip
 
@@ -281,8 +280,7 @@ class _Import:
             self.reasons[NEVER_CALLABLE] += len(rows)
             self._write("rejected", origin, sheet.rows[rows], {
                 RAW_VALUE: combined(done.raw.take(pa.array(rows))),
-                REASON: pa.DictionaryArray.from_arrays(pa.array(np.full(len(rows), NEVER_CALLABLE, np.int32)),
-                                                       pa.array(REASON_TEXT.tolist())),
+                REASON: _reasons(np.full(len(rows), NEVER_CALLABLE)),
                 DETAIL: pa.array([f"calling window {hours.window_text} {hours.days_text} never opens in all of "
                                   f"{self.zones.names[code].replace('|', ', ')} at once"
                                   for code in zones[closed].tolist()], pa.string()),
@@ -433,6 +431,11 @@ class _Import:
         )
 
 
+def _reasons(codes: np.ndarray) -> pa.DictionaryArray:
+    """Reason codes (REASON_BY_CODE) as the reason column of rejected rows."""
+    return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32)), pa.array(REASON_TEXT.tolist()))
+
+
 @dataclass(frozen=True)
 class Piece:
     """Whole chunks of accepted rows, as a sink receives them (on a worker thread).
@@ -542,7 +545,7 @@ def run(
         with gc_paused():
             for path in paths:
                 run.files.setdefault(str(path), FileCounts(source_file=str(path)))
-            for sheet, more in _sheets(paths, options):
+            for sheet, more in sheets(paths, options):
                 run.add(sheet, more=more)
             run.finish()
     except BaseException:
@@ -551,7 +554,7 @@ def run(
     return run.summary()
 
 
-def _sheets(paths: Sequence[str | Path], options: IngestOptions) -> Iterator[tuple[RawSheet, bool]]:
+def sheets(paths: Sequence[str | Path], options: IngestOptions) -> Iterator[tuple[RawSheet, bool]]:
     """Every input as RawSheet batches, in order, with the spreadsheet's row numbers; and whether more batches follow.
 
     Within a file the next batch is read before the current one is handed out (to know it
@@ -559,12 +562,12 @@ def _sheets(paths: Sequence[str | Path], options: IngestOptions) -> Iterator[tup
     """
     for index, path in enumerate(paths):
         path = Path(path)
-        delimited = path.suffix.lower() in (".csv", ".txt", ".tsv", ".tab") and path.is_file()
+        delimited = path.suffix.lower() in CSV_SUFFIXES | TSV_SUFFIXES and path.is_file()
         utf8 = options.encoding is None or options.encoding.replace("_", "-").lower() in ("utf-8", "utf8")
         streamed = delimited_batches(path, options.header) if delimited and utf8 else None
-        if streamed is None:
+        if streamed is None:  # a delimited file the Arrow reader declined goes straight to the exact one
             batches = iter([read_sheet(path, sheet=options.sheet if is_excel(path) else None, max_workbook_bytes=options.max_workbook_bytes,
-                                       encoding=options.encoding, header=options.header)])  # fmt: skip
+                                       encoding=options.encoding, header=options.header, exact=delimited and utf8)])  # fmt: skip
         else:
             batches = streamed
         last_path = index == len(paths) - 1

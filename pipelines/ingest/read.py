@@ -134,10 +134,11 @@ def is_excel(path: str | Path) -> bool:
 
 
 def read_sheet(path: str | Path, *, sheet: str | None = None, max_workbook_bytes: int = MAX_WORKBOOK_BYTES,
-               encoding: str | None = None, header: HeaderRule = HeaderRule()) -> RawSheet:
+               encoding: str | None = None, header: HeaderRule = HeaderRule(), exact: bool = False) -> RawSheet:
     """Read one file of any supported format into text cells; raise InputError on bad input. `encoding` (--encoding)
     overrides the detected encoding of delimited text and JSON Lines; `header` says which row of a delimited file or a
-    workbook holds the headers.
+    workbook holds the headers; `exact`: delimited text goes straight to the exact reader (the caller's
+    delimited_batches already declined it).
 
     Every failure of a reader library is translated here: a corrupt or hostile file is
     one InputError (exit 3), never an internal error.
@@ -164,9 +165,9 @@ def read_sheet(path: str | Path, *, sheet: str | None = None, max_workbook_bytes
         if suffix in JSONL_SUFFIXES:
             return _read_jsonl(path, label, encoding)
         if suffix in TSV_SUFFIXES:
-            return _read_delimited(path, label, "\t", encoding, header)
+            return _read_delimited(path, label, "\t", encoding, header, exact)
         if suffix in CSV_SUFFIXES or suffix == "":
-            return _read_delimited(path, label, None, encoding, header)
+            return _read_delimited(path, label, None, encoding, header, exact)
     except InputError:
         raise
     except UnicodeDecodeError as exc:
@@ -277,7 +278,7 @@ def _looks_binary(text: str) -> bool:
     return controls > max(8, len(text) // 10)
 
 
-def _read_delimited(path: Path, label: str, delimiter: str | None, given: str | None, header: HeaderRule) -> RawSheet:
+def _read_delimited(path: Path, label: str, delimiter: str | None, given: str | None, header: HeaderRule, exact: bool) -> RawSheet:
     with path.open("rb") as handle:
         sample = handle.read(SNIFF_BYTES)
     encoding = given or detect_encoding(sample)
@@ -287,7 +288,7 @@ def _read_delimited(path: Path, label: str, delimiter: str | None, given: str | 
     if delimiter is None:
         cut = text_sample.rfind("\n")
         delimiter = sniff_delimiter(text_sample[:cut] if cut > 0 else text_sample)
-    if encoding in ("utf-8", "utf-8-sig"):
+    if encoding in ("utf-8", "utf-8-sig") and not exact:
         batches = delimited_batches(path, header, delimiter)
         fast = _joined(list(batches)) if batches is not None else None
         if fast is not None:
@@ -501,7 +502,8 @@ def _parse_delimited(path, encoding: str | None, delimiter: str):
     )
 
 
-def _delimiter_name(delimiter: str) -> str:
+def delimiter_name(delimiter: str) -> str:
+    """',' → 'comma': a delimiter as messages name it."""
     return {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}.get(delimiter, repr(delimiter))
 
 
@@ -679,14 +681,11 @@ def _from_grid(
     non_blank = np.flatnonzero(~blank)
     if len(non_blank) == 0:
         raise InputError("file has no rows" if sheet is None else f"sheet {sheet!r} is empty", path=label, code="empty")
-    depth = min(len(grid), int(non_blank[min(len(non_blank), HEADER_SEARCH_ROWS) - 1]) + 1, max(header.depth(), 1))
-    if header.row is not None:
-        depth = max(depth, min(len(grid), header.row - first_row_number + 1))
-    top = [(row + first_row_number, [str(value) for value in grid.iloc[row]]) for row in range(depth)]
+    top = [(row + first_row_number, [str(value) for value in grid.iloc[row]]) for row in range(min(len(grid), header.depth()))]
     header_at = header.pick(top, label)
-    last = int(non_blank[-1])  # blank rows after the last data row are not rows
     if header_at is None:
         raise InputError("file has no rows" if sheet is None else f"sheet {sheet!r} is empty", path=label, code="empty")
+    last = int(non_blank[-1])  # blank rows after the last data row are not rows
     body = grid.iloc[header_at + 1 : last + 1]
     rows = np.arange(header_at + 1 + first_row_number, last + 1 + first_row_number, dtype=np.int64)
     malformed: list[Malformed] = []
@@ -702,11 +701,10 @@ def _from_grid(
         body, rows = body.iloc[~long, :width], rows[~long]
     headers = [str(value).strip() for value in grid.iloc[header_at, :width]]
     cells = Cells.of_texts([[str(value) for value in body[column]] for column in body.columns], len(body))
-    sheet_ = _finish(label, sheet, headers, cells, rows, encoding=encoding, delimiter=delimiter, notes=notes)
-    return dataclasses.replace(sheet_, malformed=tuple(malformed)) if malformed else sheet_
+    return _finish(label, sheet, headers, cells, rows, encoding=encoding, delimiter=delimiter, notes=notes, malformed=malformed)
 
 
-def _finish(label, sheet, headers, cells, rows, encoding=None, delimiter=None, notes=()) -> RawSheet:
+def _finish(label, sheet, headers, cells, rows, encoding=None, delimiter=None, notes=(), malformed=()) -> RawSheet:
     """Name headerless columns, drop columns that are blank from top to bottom."""
     keep, names = [], []
     for index, header in enumerate(headers):
@@ -715,7 +713,7 @@ def _finish(label, sheet, headers, cells, rows, encoding=None, delimiter=None, n
         keep.append(index)
         names.append(header or f"column_{excel_column(index)}")
     return RawSheet(label, sheet, names, Cells(tuple(cells[index] for index in keep), len(cells)), rows, encoding, delimiter,
-                    tuple(notes))
+                    tuple(notes), tuple(malformed))
 
 
 def _blank_column(column: pa.Array | pa.ChunkedArray) -> bool:

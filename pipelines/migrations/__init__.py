@@ -30,11 +30,18 @@ def upgrade(connection) -> None:
     else:
         first_release = catalog.has_table("chunks")  # tables from before the migrations: the first release or later
     from alembic import command
+
+    config = alembic_config(connection)
+    if first_release:
+        command.stamp(config, FIRST)
+    command.upgrade(config, "head")
+
+
+def alembic_config(connection):
+    """Alembic's configuration for running these migrations on `connection` (command.upgrade, stamp, …)."""
     from alembic.config import Config
 
     config = Config()
     config.set_main_option("script_location", "pipelines:migrations")
     config.attributes["connection"] = connection
-    if first_release:
-        command.stamp(config, FIRST)
-    command.upgrade(config, "head")
+    return config
