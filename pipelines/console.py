@@ -38,6 +38,8 @@ def import_summary(console: Console, summary: ImportSummary, *, out: Path | None
         lines.append(f"Already submitted to this campaign, skipped: {summary.already_submitted}")
     if summary.cooled_down:
         lines.append(f"Called by a campaign within the cooldown, skipped: {summary.cooled_down}")
+    if summary.state_capped:
+        lines.append(f"Called as often in 24 hours as their state allows, skipped (a later import plans them): {summary.state_capped}")
     lines += [f"Warning: {warning}" for warning in summary.warnings]
     lines.append(f"Batches: {len(summary.batches)} ({_sizes([b.size for b in summary.batches])})")
     if not summary.dry_run and summary.batches:

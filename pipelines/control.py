@@ -11,7 +11,8 @@ what a previous (maybe killed) run meant to do:
                  started, batchcall     → still scheduled: PUT trigger_timestamp (AT, inside calling hours)
                  started, magpipe       → reported: magpipe updates drafts only
     retry        recipients whose latest attempt ended in the given statuses, under the attempt cap,
-                 past the gap, never completed, not suppressed, not already in flight → new retry
+                 past the gap, never completed, not suppressed, not already in flight, not over the cap on
+                 calls per 24 hours of their state (state_cap) → new retry
                  chunks planned in one transaction, then submitted like any chunk (exactly once)
 
 `creating` and `starting` chunks (a run killed mid-request) are first resolved by reading
@@ -21,14 +22,16 @@ back, exactly as submission resolves them.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pandas as pd
 
 from pipelines.errors import ProviderError, TransientProviderError, UsageError
 from pipelines.ingest.chunk import cut
-from pipelines.ingest.hours import CallingHours, next_open, timezone_label
+from pipelines.ingest.hours import CallingHours, chunk_hours, next_open, timezone_label
 from pipelines.ledger import Ledger, aware, now
 from pipelines.providers.base import ProviderClient
 from pipelines.providers.registry import batch_limit, spec
@@ -205,7 +208,7 @@ def reschedule_chunks(
         if not spec(chunk.provider).dialect.moves_scheduled:
             outcome.add(chunk, f"{client.label} updates drafts only; cancel it and import again to move it", failed=True)
             continue
-        trigger = next_open(chunk.timezone, CallingHours.parse(chunk.window, chunk.days), at)
+        trigger = next_open(chunk.timezone, chunk_hours(chunk), at)
         if trigger is None:
             outcome.add(chunk, f"calling window never opens in {chunk.timezone}", failed=True)
             continue
@@ -252,14 +255,20 @@ def attempt_table(ledger: Ledger, campaign: str) -> pd.DataFrame:
     origin = retries["e164"].map(contacts.set_index("e164")["chunk_key"])  # retries planned before origin_chunk was kept
     retries = retries.assign(origin_chunk=retries["origin_chunk"].where(retries["origin_chunk"].notna(), origin))
     members = pd.concat([contacts, retries], ignore_index=True)
-    chunks = ledger.frame(ChunkRecord, [campaign])[["key", "state", "provider", "provider_batch_id", "timezone", "window", "days"]]
+    chunks = ledger.frame(ChunkRecord, [campaign])[["key", "state", "provider", "provider_batch_id", "timezone", "us_state", "window",
+                                                    "days", "holidays"]]  # fmt: skip
     members = members.merge(chunks.rename(columns={"key": "chunk_key"}), on="chunk_key", how="left")
     outcomes = ledger.recipients([campaign]).select(["provider_batch_id", "e164", "status", "attempted_at", "completed_at"]).to_pandas()
     return members.merge(outcomes, on=["provider_batch_id", "e164"], how="left")
 
 
-def retry_candidates(table: pd.DataFrame, rules: RetryRules, suppressed: set[str], moment: datetime) -> tuple[pd.DataFrame, dict]:
-    """The latest attempt of each contact that may be called again, and why the others may not."""
+def retry_candidates(
+    table: pd.DataFrame, rules: RetryRules, suppressed: set[str], moment: datetime, capped: Callable[[pd.DataFrame], np.ndarray] | None = None,
+) -> tuple[pd.DataFrame, dict]:  # fmt: skip
+    """The latest attempt of each contact that may be called again, and why the others may not.
+
+    `capped`: which of these latest attempts' numbers had as many calls in the last 24 hours as their state allows
+    (state_cap: retried by a later `retry` once the cap allows)."""
     if not len(table):
         return table, {}
     table = table.sort_values(["e164", "attempt"])
@@ -280,6 +289,9 @@ def retry_candidates(table: pd.DataFrame, rules: RetryRules, suppressed: set[str
     why[(why == "eligible") & (latest["dials"] >= rules.max_attempts)] = "max_attempts"
     why[(why == "eligible") & (ended > moment - timedelta(hours=rules.min_gap_hours))] = "too_soon"
     why[(why == "eligible") & latest.index.isin(list(suppressed))] = "suppressed"
+    if capped is not None and (why == "eligible").any():
+        eligible = why == "eligible"
+        why[eligible.to_numpy() & capped(latest.reset_index())] = "state_cap"
     reasons = {str(k): int(v) for k, v in why[why != "eligible"].value_counts().items()}
     return latest[why == "eligible"].reset_index(), reasons
 
@@ -291,8 +303,9 @@ def plan_retry(
     provider's limit), recorded in one transaction (or, with record=False, only computed: a dry run)."""
     stamp = now()
     chunks, members = [], []
-    groups = candidates.sort_values(["provider", "timezone", "window", "days", "chunk_key", "e164"], kind="stable")
-    for (provider, zones, window, days), group in groups.groupby(["provider", "timezone", "window", "days"], sort=True):
+    hours = ["provider", "timezone", "us_state", "window", "days", "holidays"]
+    groups = candidates.sort_values([*hours, "chunk_key", "e164"], kind="stable")
+    for (provider, zones, us_state, window, days, holidays), group in groups.groupby(hours, sort=True):
         rows = group.to_dict("records")
         start = 0
         for end in cut(len(rows), batch_limit(provider, batch_size)):
@@ -302,7 +315,7 @@ def plan_retry(
             chunks.append(ChunkRecord(
                 key=key, campaign=campaign, provider=provider, dialect=spec(provider).dialect.name,
                 batch_name=batch_name(campaign, key), size=len(part), state=ChunkState.PLANNED, import_id=0, created_at=stamp,
-                updated_at=stamp, timezone=zones, window=window, days=days, kind="retry",
+                updated_at=stamp, timezone=zones, us_state=us_state, window=window, days=days, holidays=holidays, kind="retry",
             ))  # fmt: skip
             members += [
                 {"chunk_key": key, "e164": r["e164"], "campaign": campaign, "attempt": int(r["attempt"]) + 1, "position": i,
@@ -383,6 +396,26 @@ def reschedule_campaign(campaign: str, at: datetime, workspace: Workspace, *, dr
         return ControlResult(outcome, report.started, report.pending, report.unreachable, publish_error=report.publish_error)
 
 
+def _state_caps(workspace: Workspace) -> Callable[[pd.DataFrame], np.ndarray] | None:
+    """The state_cap test of retry_candidates under the settings' state rules (None when no state has a cap)."""
+    from pipelines import segments
+    from pipelines.ingest.states import STATE_CODE, load_rules, over_cap
+
+    calling_rules = load_rules(workspace.settings.rules)
+    if not calling_rules.capped_states():
+        return None
+    calls, caps = workspace.ledger.recent_calls(), calling_rules.caps()
+
+    def capped(latest: pd.DataFrame) -> np.ndarray:
+        import pyarrow as pa
+
+        keys = segments.keys_of(pa.array(latest["e164"].astype(str).tolist(), pa.string()))
+        states = latest["us_state"].fillna("").map(STATE_CODE).fillna(0).astype(int).to_numpy()
+        return over_cap(keys, states, calls, caps)
+
+    return capped
+
+
 def retry_campaign(
     campaign: str, rules: RetryRules, workspace: Workspace, *, batch_size: int | None, dry_run: bool
 ) -> ControlResult:
@@ -398,7 +431,7 @@ def retry_campaign(
         table = attempt_table(ledger, campaign)
         if settings.provider is not None and len(table):
             table = table[table["provider"] == settings.provider]
-        candidates, skipped = retry_candidates(table, rules, ledger.suppressed_numbers(), now())
+        candidates, skipped = retry_candidates(table, rules, ledger.suppressed_numbers(), now(), _state_caps(workspace))
         outcome = Outcome()
         chunks = plan_retry(ledger, campaign, candidates, batch_size=batch_size, record=not dry_run)
         for chunk in chunks:

@@ -185,6 +185,7 @@ def _funnel(totals: dict) -> list[dict]:
         ("… repeated within the import", totals["duplicates"], "left"),
         ("… already in the campaign", totals["already_submitted"], "left"),
         ("… called too recently (cooldown)", totals["cooled_down"], "left"),
+        ("… at their state's cap on calls per 24 hours", totals["state_capped"], "left"),
         ("… rejected", totals["rejected"], "left"),
         ("… do-not-call", totals["suppressed"], "left"),
         ("accepted", totals["accepted"], "kept"),

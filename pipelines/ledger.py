@@ -255,6 +255,33 @@ class Ledger:
             keys.append(segments.keys_of(pa.array(again, pa.string())))
         return _sorted_keys(keys)
 
+    def recent_calls(self, hours: float = 24.0) -> tuple[np.ndarray, np.ndarray]:
+        """Every number some campaign called in the last `hours` hours or will call (planned, held, submitted, dialling),
+        as sorted int64 keys, and how many such calls each has (a first call and each retry count once).
+
+        Counted conservatively: a chunk counts unless it was stopped before it dialled, or it is over and sync saw it
+        end (its updated_at) before the window began; when each recipient was dialled within it is not needed.
+        """
+        import numpy as np
+        import pyarrow as pa
+        from pipelines import segments
+
+        since = now() - timedelta(hours=hours)
+        counts = (ChunkRecord.state != ChunkState.CANCELLED,
+                  (ChunkRecord.state != ChunkState.FINISHED) | (ChunkRecord.updated_at >= since))  # fmt: skip
+        firsts = (select(PlanSegmentRecord.numbers).join(ChunkRecord, ChunkRecord.key == PlanSegmentRecord.chunk_key)
+                  .where(PlanSegmentRecord.kind == "contacts", *counts))  # fmt: skip
+        retries = select(RetryRecord.e164).join(ChunkRecord, ChunkRecord.key == RetryRecord.chunk_key).where(*counts)
+        with self.engine.connect() as connection:
+            keys = [segments.keys(blob) for (blob,) in connection.execute(firsts)]
+            again = [e164 for (e164,) in connection.execute(retries)]
+        if again:
+            keys.append(segments.keys_of(pa.array(again, pa.string())))
+        if not keys:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        numbers, times = np.unique(np.concatenate(keys), return_counts=True)
+        return numbers, times.astype(np.int64)
+
     def _insert_ignore(self, model):
         if self.engine.dialect.name == "postgresql":
             from sqlalchemy.dialects.postgresql import insert as dialect_insert
@@ -347,17 +374,19 @@ class Ledger:
 
     def _count_file(self, session: Session, file: ImportFileRecord) -> None:
         """Store a file's accounting; a content read before is not counted again, but the contacts it newly made move
-        out of the first reading's cooled_down (then suppressed) rows."""
+        out of the first reading's cooled_down (then state_capped, then suppressed) rows."""
         query = select(ImportFileRecord).where(ImportFileRecord.campaign == file.campaign, ImportFileRecord.sha256 == file.sha256,
                                                ImportFileRecord.counted.is_(True))  # fmt: skip
         first = session.exec(query).scalars().first()
         file.counted = first is None
         session.add(file)
-        new = file.accepted - file.already_submitted - file.cooled_down
+        new = file.accepted - file.already_submitted - file.cooled_down - file.state_capped
         if first is not None and new > 0:
             from_cooled = min(new, first.cooled_down)
-            from_suppressed = min(new - from_cooled, first.suppressed)
+            from_capped = min(new - from_cooled, first.state_capped)
+            from_suppressed = min(new - from_cooled - from_capped, first.suppressed)
             first.cooled_down -= from_cooled
+            first.state_capped -= from_capped
             first.suppressed -= from_suppressed
             first.accepted += from_suppressed
             session.add(first)

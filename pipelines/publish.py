@@ -459,8 +459,8 @@ def _frames(ledger: Ledger, campaigns, import_ids, recipients_since, snapshots_s
     batch_rows = merged[
         ["key", "campaign", "provider", "dialect", "provider_batch_id", "batch_name", "state", "status", "size", "total",
          "completed", "failed", "created_at", "started_at", "completed_at", "synced_at", "last_error", "timezone", "window",
-         "days", "kind", "not_before"]
-    ].rename(columns={"key": "chunk_key", "window": "calling_window", "days": "calling_days"})  # fmt: skip
+         "days", "kind", "not_before", "us_state", "holidays"]
+    ].rename(columns={"key": "chunk_key", "window": "calling_window", "days": "calling_days", "holidays": "calling_holidays"})  # fmt: skip
     # a campaign's recipients replaced whole; or, after a watermark, those the changes wrote, replaced by their key
     whole = recipients_since is None
     recipients = Parts(ledger.recipient_tables(campaigns, recipients_since), [("campaign", list(campaigns))] if whole else [],

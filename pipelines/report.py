@@ -180,7 +180,7 @@ def outcomes(db: Path, campaign: str | None = None, *, expand_variables: bool = 
     return frame
 
 
-SUMMARY_COLUMNS = ["campaign", "rows_read", "accepted", "duplicates", "already_submitted", "cooled_down", "rejected", "suppressed",
+SUMMARY_COLUMNS = ["campaign", "rows_read", "accepted", "duplicates", "already_submitted", "cooled_down", "state_capped", "rejected", "suppressed",
                    "submitted", "awaiting_submission", "cancelled", "completed", "failed", "skipped", "pending", "completion_rate",
                    "estimated_dial_cost"]  # fmt: skip
 

@@ -25,7 +25,6 @@ from schemas.contacts import BatchPlan, ImportSummary
 from schemas.ledger import ChunkRecord, ChunkState, ImportFileRecord, ImportRecord
 
 if TYPE_CHECKING:  # the ingest modules bring numpy and pyarrow: loaded by the commands that read files
-    from pipelines.ingest.hours import CallingHours
     from pipelines.ingest.options import IngestOptions
 
 
@@ -171,13 +170,14 @@ def import_and_submit(
         spill = PlanSpill(home)
         try:
             sinks = [spill] + ([CsvFiles(out)] if out is not None else [])
+            calls = ledger.recent_calls() if options.rules.capped_states() else None  # under the lock: counts hold
             summary = run(paths, options, sinks, already_submitted=ledger.submitted_keys(options.campaign),
-                          suppressed=set(suppressed) | ledger.suppressed_numbers(), cooled_down=cooled_down)  # fmt: skip
+                          suppressed=set(suppressed) | ledger.suppressed_numbers(), cooled_down=cooled_down, calls=calls)  # fmt: skip
             for path, digest in zip(paths, before):
                 if _hash_input(path) != digest:
                     raise InputError("the file changed while it was being read: nothing was imported; import it again once "
                                      "it is complete", path=str(path), code="changed_while_reading")  # fmt: skip
-            record = _plan(workspace, summary, paths, before, provider, options.hours, _Watched(spill, settings))
+            record = _plan(workspace, summary, paths, before, provider, options, _Watched(spill, settings))
             Failpoints(settings.failpoint).hit("after_planning")
         finally:
             spill.discard()
@@ -281,26 +281,29 @@ def _hash_input(path: str | Path, *, before: bool = False) -> str:
 
 
 def _plan(
-    workspace: Workspace, summary: ImportSummary, paths, hashes: list[str], provider: str, hours: CallingHours, spill,
+    workspace: Workspace, summary: ImportSummary, paths, hashes: list[str], provider: str, options: IngestOptions, spill,
 ) -> ImportRecord:  # fmt: skip
-    """The import's record, chunks and files' accounting, with the spilled rows, into the ledger in one transaction."""
+    """The import's record, chunks and files' accounting, with the spilled rows, into the ledger in one transaction.
+
+    Each chunk keeps the hours it was planned with: the campaign's, within its state's rule."""
     files = [{"path": str(p), "sha256": digest} for p, digest in zip(paths, hashes)]
     stamp = now()
     record = ImportRecord(
         campaign=summary.campaign, provider=provider, content_hash=content_hash(hashes), files=json.dumps(files),
         caller_id=workspace.settings.caller_id, agent_id=workspace.settings.agent_id, rows_read=summary.rows_read, accepted=summary.accepted,
         duplicates=summary.duplicates, rejected=summary.rejected, already_submitted=summary.already_submitted,
-        suppressed=summary.suppressed, cooled_down=summary.cooled_down, planned=sum(b.size for b in summary.batches),
+        suppressed=summary.suppressed, cooled_down=summary.cooled_down, state_capped=summary.state_capped,
+        planned=sum(b.size for b in summary.batches),
         started_at=stamp,
     )  # fmt: skip
     chunks = [
         ChunkRecord(
             key=plan.key, campaign=summary.campaign, provider=provider, dialect=spec(provider).dialect.name,
             batch_name=batch_name(summary.campaign, plan.key), size=plan.size, state=ChunkState.PLANNED,
-            import_id=0, created_at=stamp, updated_at=stamp, timezone=plan.timezone, window=hours.window_text,
-            days=hours.days_text,
+            import_id=0, created_at=stamp, updated_at=stamp, timezone=plan.timezone, us_state=plan.us_state,
+            window=hours.window_text, days=hours.days_text, holidays=hours.holidays,
         )  # fmt: skip
-        for plan in summary.batches
+        for plan, hours in ((plan, options.rules.hours(options.hours, plan.us_state)) for plan in summary.batches)
     ]
     digests = {str(p): digest for p, digest in zip(paths, hashes)}
     accounted = [ImportFileRecord(import_id=0, campaign=summary.campaign, sha256=digests[f.source_file], **f.model_dump())
@@ -322,7 +325,7 @@ class _Watched:
 
 
 def _plan_of(chunk: ChunkRecord) -> BatchPlan:
-    return BatchPlan(key=chunk.key, size=chunk.size, timezone=chunk.timezone, provider_batch_id=chunk.provider_batch_id,
+    return BatchPlan(key=chunk.key, size=chunk.size, timezone=chunk.timezone, us_state=chunk.us_state, provider_batch_id=chunk.provider_batch_id,
                      status=chunk.state)  # fmt: skip
 
 

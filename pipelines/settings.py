@@ -78,6 +78,8 @@ SETTINGS: tuple[Setting, ...] = (
             "--country-column", None, "country_column", metavar="COL"),
     Setting("timezone_column", None, "The column holding each row's IANA timezone, when it cannot be detected.", read_text,
             "--timezone-column", None, "timezone_column", metavar="COL"),
+    Setting("state_column", None, "The column holding each row's US state (FL, Florida), when it cannot be detected; it "
+            "overrides the area code's state.", read_text, "--state-column", None, "state_column", metavar="COL"),
     Setting("encoding", None, "The text encoding of CSV, TSV and JSON Lines files (cp1252, mac_roman, …) [default: detected].",
             read_encoding, "--encoding", None, "encoding", metavar="NAME"),
     Setting("variables", (), "Send only these columns to the agent as variables (comma-separated headers).", read_columns,
@@ -91,6 +93,8 @@ SETTINGS: tuple[Setting, ...] = (
             "window", metavar="HH:MM-HH:MM"),
     Setting("days", "daily", "Calling days: mon-fri, mon,wed,fri, sat-sun, daily.", read_text, "--days", "CAMPAIGNS_DAYS", "days",
             metavar="DAYS"),
+    Setting("rules", None, "State calling rules: a TOML file over the shipped ones, or none [default: the shipped "
+            "rules, see State calling rules].", read_text, "--rules", "CAMPAIGNS_RULES", "rules", metavar="FILE|none"),
     Setting("allow_any_hour", False, "Accept a window outside 08:00-21:00 recipient time (warned on every run).", read_flag,
             "--allow-any-hour", "CAMPAIGNS_ALLOW_ANY_HOUR", "allow_any_hour"),
     # several hosts on one ledger
@@ -152,12 +156,14 @@ class Settings:
     name_column: str | None = None
     country_column: str | None = None
     timezone_column: str | None = None
+    state_column: str | None = None
     encoding: str | None = None
     variables: tuple[str, ...] = ()
     exclude_columns: tuple[str, ...] = ()
     max_workbook_mb: float = 512.0
     window: str = "08:00-21:00"
     days: str = "daily"
+    rules: str | None = None
     allow_any_hour: bool = False
     host: str | None = None
     lock_lease_seconds: float = 900.0

@@ -31,7 +31,7 @@ from pipelines.providers.base import ProviderClient
 from pipelines.providers.registry import DIALECTS
 from pipelines.providers.retry import RetryPolicy, with_retries
 from schemas.ledger import ChunkRecord, ChunkState
-from pipelines.ingest.hours import CallingHours, account_window, first_in_window, next_open, timezone_label
+from pipelines.ingest.hours import account_window, chunk_hours, first_in_window, next_open, timezone_label
 from schemas.provider import NOT_STARTED, STOPPED, RemoteBatch, Schedule
 
 MAX_NAME = 255
@@ -178,7 +178,7 @@ class Submitter:
 
     def _schedule(self, chunk: ChunkRecord) -> Schedule:
         """The chunk's calling hours as this moment's provider fields (window on the account clock, trigger time)."""
-        hours = CallingHours.parse(chunk.window, chunk.days)
+        hours = chunk_hours(chunk)
         moment = self.clock()
         earliest = max(moment, aware(chunk.not_before)) if chunk.not_before else moment
         dialect = DIALECTS.get(self.client.dialect)

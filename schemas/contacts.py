@@ -19,7 +19,7 @@ class RejectReason(StrEnum):
     PRECISION_LOST = "precision_lost"  # 4.15555E+09: a spreadsheet dropped digits; never guessed
     INVALID_REGION = "invalid_region"  # the row's country column is not an ISO 3166 alpha-2 code
     INVALID_TIMEZONE = "invalid_timezone"  # the row's timezone column is not an IANA name such as America/Chicago
-    NEVER_CALLABLE = "never_callable"  # the calling window never opens in all of the number's zones at once
+    NEVER_CALLABLE = "never_callable"  # the calling window (within its state's rule) never opens in all of the number's zones at once
     MALFORMED_ROW = "malformed_row"  # a row of delimited text with more fields than the header
 
 
@@ -46,10 +46,11 @@ DUPLICATE_OF_FILE = "duplicate_of_file"
 DUPLICATE_OF_ROW = "duplicate_of_row"
 CHUNK_KEY = "chunk_key"
 TIMEZONE = "timezone"  # the recipient's zone set: "America/New_York", or "America/Halifax|America/St_Johns"
+STATE = "state"  # the recipient's US state (USPS code: its state column, else its area code's), "" outside the US states
 VARIABLE_PREFIX = "var:"  # wide variable columns in the contacts frame: "var:first_name"
 
 PHONE_COLUMN = "phone_column"  # the header of the column a contact's number came from (several phone columns)
-ACCEPTED_COLUMNS = [E164, NAME, SOURCE_FILE, SOURCE_SHEET, SOURCE_ROW, PHONE_COLUMN, TIMEZONE, CHUNK_KEY, DYNAMIC_VARIABLES]
+ACCEPTED_COLUMNS = [E164, NAME, SOURCE_FILE, SOURCE_SHEET, SOURCE_ROW, PHONE_COLUMN, TIMEZONE, STATE, CHUNK_KEY, DYNAMIC_VARIABLES]
 REJECTED_COLUMNS = [SOURCE_FILE, SOURCE_SHEET, SOURCE_ROW, RAW_VALUE, REASON, DETAIL]
 DUPLICATE_COLUMNS = [SOURCE_FILE, SOURCE_SHEET, SOURCE_ROW, E164, DUPLICATE_OF_FILE, DUPLICATE_OF_ROW]
 
@@ -62,6 +63,7 @@ class BatchPlan(BaseModel):
     key: str
     size: int
     timezone: str = "UTC"  # every member's zone set; a chunk never mixes them
+    us_state: str = ""  # every member's US state (its calling rules); a chunk never mixes them
     provider_batch_id: str | None = None
     status: str | None = None
 
@@ -69,8 +71,9 @@ class BatchPlan(BaseModel):
 class FileCounts(BaseModel):
     """Row accounting for one source file (or sheet): rows_read = accepted + duplicates + rejected + suppressed.
 
-    already_submitted and cooled_down are the parts of `accepted` that are not put into
-    batches (taken by the campaign before; called by some campaign within the cooldown).
+    already_submitted, cooled_down and state_capped are the parts of `accepted` that are not
+    put into batches (taken by the campaign before; called by some campaign within the
+    cooldown; called as often in the last 24 hours as the recipient's state allows).
     """
 
     source_file: str
@@ -81,6 +84,7 @@ class FileCounts(BaseModel):
     suppressed: int = 0
     already_submitted: int = 0
     cooled_down: int = 0
+    state_capped: int = 0
 
 
 class ImportSummary(BaseModel):
@@ -95,6 +99,7 @@ class ImportSummary(BaseModel):
     suppressed: int = 0
     already_submitted: int = 0
     cooled_down: int = 0
+    state_capped: int = 0
     files: list[FileCounts] = Field(default_factory=list)
     batches: list[BatchPlan] = Field(default_factory=list)
     dry_run: bool = True

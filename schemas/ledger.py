@@ -61,6 +61,7 @@ class ImportRecord(SQLModel, table=True):
     already_submitted: int = 0
     suppressed: int = 0  # rows whose number is on a suppression list
     cooled_down: int = 0  # accepted numbers skipped because some campaign called them recently
+    state_capped: int = 0  # accepted numbers skipped because their state's cap on calls per 24 hours was reached
     planned: int = 0  # contacts put into new chunks by this import
     caller_id: str | None = None  # the number its batches call from (follow-up commands reuse it)
     agent_id: str | None = None  # the agent its batches were given
@@ -91,6 +92,7 @@ class ImportFileRecord(SQLModel, table=True):
     suppressed: int = 0
     already_submitted: int = 0
     cooled_down: int = 0
+    state_capped: int = 0
     counted: bool = True
 
 
@@ -137,8 +139,10 @@ class ChunkRecord(SQLModel, table=True):
     intent_at: datetime | None = None  # when the last create/start was (maybe) sent
     started_at: datetime | None = None
     timezone: str = "UTC"  # the members' zone set ("A|B" = callable only when both allow)
+    us_state: str = ""  # the members' US state, whose calling rules `window`, `days` and `holidays` include ("": none)
     window: str = "08:00-21:00"  # local calling window the chunk was planned with
     days: str = "mon-sun"
+    holidays: str = ""  # days without calls: "US-LA" (that state's legal holidays) and/or ISO dates
     kind: str = "import"  # import | retry (a second call for people whose first did not connect)
     not_before: datetime | None = None  # --at / reschedule: no call before this moment
 

@@ -9,12 +9,13 @@ TABLES = {
         CREATE TABLE IF NOT EXISTS imports (
             import_id BIGINT PRIMARY KEY, campaign VARCHAR, provider VARCHAR, content_hash VARCHAR, files JSON,
             rows_read BIGINT, accepted BIGINT, duplicates BIGINT, rejected BIGINT, already_submitted BIGINT,
-            suppressed BIGINT, cooled_down BIGINT, planned BIGINT, started_at TIMESTAMPTZ, finished_at TIMESTAMPTZ, outcome VARCHAR,
+            suppressed BIGINT, cooled_down BIGINT, state_capped BIGINT, planned BIGINT, started_at TIMESTAMPTZ, finished_at TIMESTAMPTZ, outcome VARCHAR,
             caller_id VARCHAR, agent_id VARCHAR)""",
     "import_files": """
         CREATE TABLE IF NOT EXISTS import_files (
             import_id BIGINT, source_file VARCHAR, campaign VARCHAR, sha256 VARCHAR, rows_read BIGINT, accepted BIGINT,
-            duplicates BIGINT, rejected BIGINT, suppressed BIGINT, already_submitted BIGINT, cooled_down BIGINT, counted BOOLEAN,
+            duplicates BIGINT, rejected BIGINT, suppressed BIGINT, already_submitted BIGINT, cooled_down BIGINT, state_capped BIGINT,
+            counted BOOLEAN,
             PRIMARY KEY (import_id, source_file))""",
     "contacts": """
         CREATE TABLE IF NOT EXISTS contacts (
@@ -33,7 +34,8 @@ TABLES = {
             chunk_key VARCHAR PRIMARY KEY, campaign VARCHAR, provider VARCHAR, dialect VARCHAR, provider_batch_id VARCHAR,
             batch_name VARCHAR, state VARCHAR, status VARCHAR, size BIGINT, total BIGINT, completed BIGINT, failed BIGINT,
             created_at TIMESTAMPTZ, started_at TIMESTAMPTZ, completed_at TIMESTAMPTZ, synced_at TIMESTAMPTZ, last_error VARCHAR,
-            timezone VARCHAR, calling_window VARCHAR, calling_days VARCHAR, kind VARCHAR, not_before TIMESTAMPTZ)""",
+            timezone VARCHAR, calling_window VARCHAR, calling_days VARCHAR, kind VARCHAR, not_before TIMESTAMPTZ, us_state VARCHAR,
+            calling_holidays VARCHAR)""",
     "recipient_rows": """
         CREATE TABLE IF NOT EXISTS recipient_rows (
             provider_batch_id VARCHAR, e164 VARCHAR, campaign VARCHAR, status VARCHAR, call_record_id VARCHAR,
@@ -58,7 +60,7 @@ VIEWS = {
     "recipients": """
         CREATE OR REPLACE VIEW recipients AS
         SELECT r.provider_batch_id, r.e164, r.campaign, r.status, r.call_record_id, r.attempted_at, r.completed_at, r.error,
-               r.synced_at, b.timezone,
+               r.synced_at, b.timezone, b.us_state AS state,
                -- the wall-clock time of the attempt in the recipient's zone (the first of the batch's zone set: they
                -- share their rules for the hours planned)
                timezone(split_part(b.timezone, '|', 1), r.attempted_at) AS attempted_local,
@@ -82,7 +84,8 @@ VIEWS = {
                     ELSE coalesce(r.status, CASE WHEN b.state IN ('started', 'finished') THEN 'pending' ELSE 'not_submitted' END)
                END AS status,
                coalesce(t.attempts, 0) AS attempts, r.call_record_id, r.attempted_at, r.completed_at, r.error,
-               coalesce(r.timezone, b.timezone) AS timezone, r.attempted_local, r.duration_seconds,
+               coalesce(r.timezone, b.timezone) AS timezone, coalesce(r.state, b.us_state) AS state, r.attempted_local,
+               r.duration_seconds,
                c.chunk_key, coalesce(r.provider_batch_id, b.provider_batch_id) AS provider_batch_id, c.variables,
                c.source_file, c.source_sheet, c.source_row
         FROM contacts c
@@ -96,7 +99,8 @@ VIEWS = {
         rows AS (
             SELECT campaign, sum(rows_read)::BIGINT AS rows_read, sum(duplicates)::BIGINT AS duplicates,
                    sum(already_submitted)::BIGINT AS already_submitted, sum(rejected)::BIGINT AS rejected,
-                   sum(suppressed)::BIGINT AS suppressed, sum(cooled_down)::BIGINT AS cooled_down
+                   sum(suppressed)::BIGINT AS suppressed, sum(cooled_down)::BIGINT AS cooled_down,
+                   sum(coalesce(state_capped, 0))::BIGINT AS state_capped
             FROM import_files WHERE counted GROUP BY campaign),
         acc AS (SELECT campaign, count(*) AS accepted FROM contacts GROUP BY campaign),
         sub AS (
@@ -115,7 +119,8 @@ VIEWS = {
         dials AS (SELECT campaign, count(*) FILTER (WHERE attempted_at IS NOT NULL) AS dials FROM recipient_rows GROUP BY campaign)
         SELECT imp.campaign, imp.imports, coalesce(rows.rows_read, 0) AS rows_read, coalesce(acc.accepted, 0) AS accepted,
                coalesce(rows.duplicates, 0) AS duplicates, coalesce(rows.already_submitted, 0) AS already_submitted,
-               coalesce(rows.cooled_down, 0) AS cooled_down, coalesce(rows.rejected, 0) AS rejected,
+               coalesce(rows.cooled_down, 0) AS cooled_down, coalesce(rows.state_capped, 0) AS state_capped,
+               coalesce(rows.rejected, 0) AS rejected,
                coalesce(rows.suppressed, 0) AS suppressed, coalesce(sub.batches, 0) AS batches,
                coalesce(sub.submitted, 0) AS submitted, coalesce(sub.awaiting_submission, 0) AS awaiting_submission,
                coalesce(sub.cancelled, 0) AS cancelled, coalesce(sub.retried, 0) AS retried,
@@ -145,7 +150,8 @@ RENAMED = {"recipients": "recipient_rows"}  # tables a file made by an earlier v
 
 ADDED_COLUMNS = {
     "rejects": [("detail", "VARCHAR")],
-    "imports": [("caller_id", "VARCHAR"), ("agent_id", "VARCHAR")],
+    "imports": [("caller_id", "VARCHAR"), ("agent_id", "VARCHAR"), ("state_capped", "BIGINT")],
+    "import_files": [("state_capped", "BIGINT")],
     "batches": [("timezone", "VARCHAR"), ("calling_window", "VARCHAR"), ("calling_days", "VARCHAR"), ("kind", "VARCHAR"),
-                ("not_before", "TIMESTAMPTZ")],
+                ("not_before", "TIMESTAMPTZ"), ("us_state", "VARCHAR"), ("calling_holidays", "VARCHAR")],
 }

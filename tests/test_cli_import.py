@@ -18,10 +18,10 @@ def test_dry_run_json_on_the_samples(tmp_home):
     assert summary["rows_read"] == summary["accepted"] + summary["duplicates"] + summary["rejected"] == 42
     assert summary["reject_reasons"]["precision_lost"] == 1
     assert sum(summary["reject_reasons"].values()) == summary["rejected"]
-    # one batch per timezone (the samples are small): sizes add up, no timezone split or mixed
+    # one batch per timezone and US state (the samples are small): sizes add up, no group split or mixed
     assert sum(b["size"] for b in summary["batches"]) == summary["accepted"]
-    zones = [b["timezone"] for b in summary["batches"]]
-    assert len(zones) == len(set(zones)) and "America/New_York" in zones and "Asia/Calcutta" in zones
+    groups = [(b["timezone"], b["us_state"]) for b in summary["batches"]]
+    assert len(groups) == len(set(groups)) and ("America/New_York", "NY") in groups and ("Asia/Calcutta", "") in groups
 
 
 def test_batch_size_is_capped_by_the_provider(tmp_home):

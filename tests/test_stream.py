@@ -108,6 +108,7 @@ def _accepted_piece(names, notes, chunks=None, zone_codes=None):
         "source_row": pa.array(range(2, count + 2), type=pa.int64()),
         "phone_column": pa.array(["Phone", "Mobile Phone", "Phone", "Phone"][:count]),
         "timezone": pa.DictionaryArray.from_arrays(zone_codes, pa.array(["America/Los_Angeles", "America/New_York"])),
+        "state": pa.DictionaryArray.from_arrays(chunks, pa.array(["CA", ""])),
         "chunk_key": pa.DictionaryArray.from_arrays(chunks, pa.array(["ck0123456789abcdef", "ckfedcba9876543210"])),
         "var:clinic": pa.array(["Mission", "", "Loop", ""][:count]),
         "var:notes": pa.array(notes),
@@ -121,8 +122,8 @@ def _accepted_piece(names, notes, chunks=None, zone_codes=None):
 ])  # fmt: skip
 @pytest.mark.parametrize("chunks, zone_codes", [
     (None, None),  # one chunk
-    ([0, 0, 1, 1], None),  # two chunks, one zone set each: zone and key joined as one column
-    ([0, 0, 1, 1], [1, 1, 1, 1]),  # the zone codes are not the chunk's: zone and key apart
+    ([0, 0, 1, 1], None),  # two chunks, one zone set and state each: zone, state and key joined as one column
+    ([0, 0, 1, 1], [1, 1, 1, 1]),  # the zone codes are not the chunk's: zone, state and key apart
 ])  # fmt: skip
 def test_accepted_rows_are_the_bytes_arrows_writer_makes(names, notes, chunks, zone_codes):
     piece = _accepted_piece(names, notes, chunks, zone_codes)

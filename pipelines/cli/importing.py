@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 
 def _skip_sets(ledger: Ledger | None, options: IngestOptions, files: tuple[Path, ...], cooldown: float | None) -> dict:
     """Numbers not to call: suppression files (read as contact files are) + the ledger's list; recently called;
-    already taken (dry run)."""
+    already taken and every number's calls in the last 24 hours (for a state's cap: a dry run; a real import reads
+    them again under the campaign's lock)."""
     suppressed: set[str] = set()
     for path in files:
         from pipelines.ingest.suppress import read_suppression
@@ -35,7 +36,8 @@ def _skip_sets(ledger: Ledger | None, options: IngestOptions, files: tuple[Path,
         return {"suppressed": suppressed, "cooled_down": (), "already_submitted": ()}
     suppressed |= ledger.suppressed_numbers()
     cooled = ledger.recently_submitted(cooldown) if cooldown else ()
-    return {"suppressed": suppressed, "cooled_down": cooled, "already_submitted": ledger.submitted_keys(options.campaign)}
+    calls = ledger.recent_calls() if options.rules.capped_states() else None
+    return {"suppressed": suppressed, "cooled_down": cooled, "already_submitted": ledger.submitted_keys(options.campaign), "calls": calls}
 
 
 def _distinct(paths: tuple[Path, ...]) -> list[Path]:
@@ -54,6 +56,14 @@ def _distinct(paths: tuple[Path, ...]) -> list[Path]:
 def _hours_warning(options: IngestOptions) -> str:
     return (f"campaign {options.campaign}: calling window {options.hours.window_text} reaches outside 08:00-21:00 "
             "recipient time (--allow-any-hour)")  # fmt: skip
+
+
+def _rules_warning(options: IngestOptions) -> str | None:
+    """Said on every run that plans without the state calling rules."""
+    if options.rules.enabled:
+        return None
+    return (f"campaign {options.campaign}: state calling rules are off (--rules none): every state gets the campaign's "
+            f"window {options.hours.window_text} {options.hours.days_text}, no holidays, no cap on calls per 24 hours")  # fmt: skip
 
 
 @app.command("import")
@@ -92,6 +102,8 @@ def import_command(paths, campaign, dry_run, hold, as_json, out, suppress_files,
         chosen = campaign_provider(settings, ledger, campaign)
         options = ingest_options(settings, campaign, chosen)
         skip = _skip_sets(ledger, options, suppress_files, cooldown)
+        if _rules_warning(options):
+            err.print(f"warning: {_rules_warning(options)}", markup=False)
         if dry_run:  # streamed: any number of rows in bounded memory
             from pipelines.ingest.pipeline import run
             from pipelines.ingest.sinks import CsvFiles
@@ -203,8 +215,9 @@ def watch_command(inbox, campaign, once, interval, settle, pattern, log_format, 
                 settings.require_credentials(chosen, creating=True)
             options = ingest_options(settings, name, chosen)
             inboxes.append(Inbox(folder, options, settings, entry.get("pattern", pattern)))
-            if not options.hours.within_legal:
-                log.warning("calling_hours", message=_hours_warning(options))
+            for warning in ([] if options.hours.within_legal else [_hours_warning(options)]) + [_rules_warning(options)]:
+                if warning:
+                    log.warning("calling_hours", message=warning)
             if chosen == "sandbox":
                 log.warning("sandbox", campaign=name,
                             message="no provider configured: using the embedded sandbox; no real calls are placed")  # fmt: skip

@@ -23,8 +23,8 @@ if TYPE_CHECKING:
 
 LOCATION = ("home", "state", "db", "config")  # where the state is: every command that reads or writes it takes these
 PROVIDER = ("provider", "caller_id", "agent_id", "account_timezone")
-READING = ("region", "phone_columns", "header_row", "name_column", "country_column", "timezone_column", "sheet", "encoding", "variables", "exclude_columns",
-           "batch_size", "window", "days", "allow_any_hour")  # fmt: skip
+READING = ("region", "phone_columns", "header_row", "name_column", "country_column", "timezone_column", "state_column", "sheet", "encoding",
+           "variables", "exclude_columns", "batch_size", "window", "days", "rules", "allow_any_hour")  # fmt: skip
 
 
 def settings_options(*names: str) -> Callable:

@@ -1,4 +1,4 @@
-"""Columns stage: find the phone, name, country and timezone columns; every other column is a variable."""
+"""Columns stage: find the phone, name, country, timezone and state columns; every column but the first four is a variable."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ PHONE_HEADERS = {
 NAME_HEADERS = {"name", "fullname", "contactname", "customername", "recipientname", "displayname"}
 FIRST_NAME_HEADERS = {"firstname", "first", "givenname", "forename", "fname"}
 LAST_NAME_HEADERS = {"lastname", "last", "surname", "familyname", "lname"}
+STATE_HEADERS = {"state", "usstate", "stateregion", "stateprovince", "stateorprovince", "mailingstate", "billingstate",
+                 "shippingstate", "homestate", "residencestate"}  # fmt: skip
 TIMEZONE_HEADERS = {"timezone", "tz", "timezonename", "ianatimezone", "recipienttimezone", "localtimezone"}
 COUNTRY_HEADERS = {
     "country", "countrycode", "countryiso", "isocountry", "iso2", "regioncode", "countryregion", "mailingcountry",
@@ -55,6 +57,7 @@ class ColumnMap:
     timezone: int | None = None  # overrides the zone derived from the number
     variables: dict[str, int] = field(default_factory=dict)  # variable key → header index
     unmatched: tuple[str, ...] = ()  # what --variables / --exclude-column name that no header of this file is
+    state: int | None = None  # the recipient's US state, over the area code's (also a variable: agents may use it)
 
     @property
     def phone(self) -> int:
@@ -108,7 +111,7 @@ def map_columns(
     holds a valid one; in a do-not-call file each of a row's numbers is blocked. `keep` (--variables): only these
     columns become variables (a file uses those it has, and is an error only if it has none); `exclude`
     (--exclude-column): these never do. Both name a column by its header or its variable key, in any case.
-    `roles` ({"name" | "country" | "timezone": header}: --name-column, --country-column, --timezone-column) names the
+    `roles` ({"name" | "country" | "timezone" | "state": header}: --name-column, --country-column, …) names the
     columns detection cannot find; a named column the file lacks is an error.
     """
     tokens = [header_token(header) for header in headers]
@@ -135,6 +138,7 @@ def map_columns(
     last = unique(LAST_NAME_HEADERS)
     country = named("country", COUNTRY_HEADERS)
     timezone = named("timezone", TIMEZONE_HEADERS)
+    state = named("state", STATE_HEADERS)
 
     # The phones, a single name column and the country are fields of the recipient; first
     # and last names are also kept as variables because agents greet people by first name.
@@ -162,4 +166,4 @@ def map_columns(
         variables[key] = index
     unmatched = tuple(f"{flag} {column!r}" for flag, given in (("--variables", keep), ("--exclude-column", exclude))
                       for column in given if header_token(column) not in tokens)  # fmt: skip
-    return ColumnMap(tuple(phones), name, first, last, country, timezone, variables, unmatched)
+    return ColumnMap(tuple(phones), name, first, last, country, timezone, variables, unmatched, state)

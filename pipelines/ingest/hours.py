@@ -1,8 +1,10 @@
 """Calling hours: when a recipient may be called, in their own timezone(s), and how to tell each provider.
 
-A campaign has one local window ("08:00-21:00", end exclusive) and a set of days. A chunk's
-recipients share one zone set; they may be called at an instant only when it falls inside
-the window on an allowed day in *every* zone of the set (+1 709 is both Halifax and St John's).
+A campaign has one local window ("08:00-21:00", end exclusive) and a set of days; a state's
+rule (pipelines.ingest.states) may narrow both for its residents and take out its legal
+holidays. A chunk's recipients share one zone set and one state; they may be called at an
+instant only when it falls inside the window on an allowed day that is not a holiday, in
+*every* zone of the set (+1 709 is both Halifax and St John's).
 
 The providers cannot be told that directly:
 - magpipe compares one daily window and a set of weekdays with its own clock (the account's
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -46,11 +48,21 @@ class CallingHours:
     start: int = LEGAL_START
     end: int = LEGAL_END
     days: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6)
+    holidays: str = ""  # days with no calls, comma-separated: "US-LA" (that state's legal holidays) and/or ISO dates
 
     @classmethod
-    def parse(cls, window: str | None = None, days: str | None = None) -> CallingHours:
-        start, end = (LEGAL_START, LEGAL_END) if not window else _parse_window(window)
-        return cls(start, end, _parse_days(days) if days else tuple(range(7)))
+    def parse(cls, window: str | None = None, days: str | None = None, holidays: str | None = None) -> CallingHours:
+        start, end = (LEGAL_START, LEGAL_END) if not window else parse_window(window)
+        return cls(start, end, parse_days(days) if days else tuple(range(7)), holidays or "")
+
+    def narrowed(self, window: tuple[int, int] | None, days: tuple[int, ...] | None, holidays: str) -> CallingHours:
+        """These hours within a rule's: the later start, the earlier end, the days both allow, the holidays of both.
+
+        An empty result (start ≥ end, no day) is kept as such: it never opens (never_callable)."""
+        start, end = (max(self.start, window[0]), min(self.end, window[1])) if window else (self.start, self.end)
+        allowed = tuple(day for day in self.days if days is None or day in days)
+        joined = ",".join(part for part in (self.holidays, holidays) if part)
+        return CallingHours(start, max(start, end), allowed, joined)
 
     @property
     def window_text(self) -> str:
@@ -62,7 +74,9 @@ class CallingHours:
             return "mon-sun"
         if self.days == tuple(range(5)):
             return "mon-fri"
-        return ",".join(DAY_NAMES[d] for d in self.days)
+        if self.days == tuple(range(6)):
+            return "mon-sat"
+        return ",".join(DAY_NAMES[d] for d in self.days) or "no day"
 
     @property
     def within_legal(self) -> bool:
@@ -81,7 +95,7 @@ def _hhmm(minutes: int) -> str:
     return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
 
-def _parse_window(text: str) -> tuple[int, int]:
+def parse_window(text: str) -> tuple[int, int]:
     match = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*", text)
     if not match:
         raise UsageError(f"calling window {text!r} is not HH:MM-HH:MM (for example 09:00-17:00)")
@@ -92,7 +106,7 @@ def _parse_window(text: str) -> tuple[int, int]:
     return start, end
 
 
-def _parse_days(text: str) -> tuple[int, ...]:
+def parse_days(text: str) -> tuple[int, ...]:
     """'mon-fri', 'mon,wed,fri', 'sat-sun', 'daily' / 'all' → Monday-based weekday numbers."""
     words = text.strip().casefold()
     if words in ("daily", "all", "every", "everyday"):
@@ -106,6 +120,33 @@ def _parse_days(text: str) -> tuple[int, ...]:
         span = range(first, last + 1) if first <= last else [*range(first, 7), *range(0, last + 1)]
         chosen.update(span)
     return tuple(sorted(chosen))
+
+
+def chunk_hours(chunk) -> CallingHours:
+    """The hours a planned chunk (schemas.ledger.ChunkRecord) was given: its window, days and holidays."""
+    return CallingHours.parse(chunk.window, chunk.days, chunk.holidays)
+
+
+@lru_cache(maxsize=64)
+def holiday_days(spec: str, first_year: int, last_year: int) -> frozenset[int]:
+    """The days of a holidays spec within these years, as day numbers since 1970-01-01 (local dates)."""
+    epoch = date(1970, 1, 1).toordinal()
+    days: set[int] = set()
+    for item in filter(None, (part.strip() for part in spec.split(","))):
+        if item.startswith("US-"):
+            import holidays as calendars  # only imports whose states have holidays load it
+
+            days.update(day.toordinal() - epoch for day in calendars.US(subdiv=item[3:], years=range(first_year, last_year + 1)))
+        else:
+            days.add(date.fromisoformat(item).toordinal() - epoch)
+    return frozenset(days)
+
+
+def _holidays_in(hours: CallingHours, first_minute: int, last_minute: int) -> frozenset[int]:
+    """The holidays of `hours` around these Unix minutes (a year either side of their UTC years)."""
+    first = datetime.fromtimestamp(first_minute * 60, UTC).year - 1
+    last = datetime.fromtimestamp(last_minute * 60, UTC).year + 1
+    return holiday_days(hours.holidays, first, last)
 
 
 # ------------------------------------------------------------------ the minute grid
@@ -157,6 +198,9 @@ def allowed_minutes(zones: str, hours: CallingHours, start_minute: int, count: i
         of_day = local % 1440
         weekday = (local // 1440 + THURSDAY) % 7
         ok &= (of_day >= hours.start) & (of_day < hours.end) & days[weekday]
+        if hours.holidays:
+            holidays = _holidays_in(hours, start_minute, start_minute + count)
+            ok &= ~np.isin(local // 1440, np.fromiter(holidays, dtype=np.int64, count=len(holidays)))
     return ok
 
 
@@ -297,4 +341,6 @@ def _opens_soon(zones: str, hours: CallingHours, now: datetime) -> bool:
 def _allowed_at(zone: str, hours: CallingHours, minute: int) -> bool:
     """allowed_minutes for one zone and one Unix minute."""
     local = datetime.fromtimestamp(minute * 60, _zone(zone))
+    if hours.holidays and local.date().toordinal() - date(1970, 1, 1).toordinal() in _holidays_in(hours, minute, minute):
+        return False
     return hours.start <= local.hour * 60 + local.minute < hours.end and local.weekday() in hours.days

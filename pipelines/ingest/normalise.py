@@ -283,6 +283,7 @@ class Normalised:
     kinds: np.ndarray  # int8 fastphone.KIND_* of numbers the columnar path decided (timezones use it)
     phone_headers: tuple[str, ...] = ()  # the phone candidates' headers, in priority order
     phone_source: np.ndarray | None = None  # int8: which candidate each row's number (or raw value) is from; None: the first
+    states: pa.Array | None = None  # the state column as written, if any (pipelines.ingest.states reads it)
 
     def phone_columns(self, rows: np.ndarray) -> pa.Array:
         """The header of the column each of these rows' number came from (accepted.csv's phone_column)."""
@@ -333,8 +334,9 @@ def normalise_columns(sheet: RawSheet, columns: ColumnMap, default_region: str) 
         keys[bad] = 0
     if phones.extensions is not None and (phones.extensions[keys != 0] != None).any():  # noqa: E711
         variables[EXTENSION_VARIABLE] = pa.array(phones.extensions, type=pa.string()).fill_null("")
+    states = text_array(cells[columns.state]) if columns.state is not None else None
     return Normalised(sheet, keys, reasons, raw, overrides, countries, zones, zone_texts, trimmed["names"], variables, phones.kinds,
-                      tuple(headers), source)  # fmt: skip
+                      tuple(headers), source, states)  # fmt: skip
 
 
 EMPTY_DETAIL_ROWS = 10_000  # up to this many `empty` rejects per batch name the text their row holds

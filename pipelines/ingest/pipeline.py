@@ -36,6 +36,7 @@ from pipelines.ingest.output import PIECE_ROWS
 from pipelines.ingest.read import CSV_SUFFIXES, TSV_SUFFIXES, RawSheet, delimited_batches, is_excel, read_sheet
 from pipelines.runtime import gc_paused
 from pipelines.ingest.threads import pool
+from pipelines.ingest.states import STATES, over_cap, states_of_keys, states_of_text
 from pipelines.ingest.timezones import ZoneNames, zones_of_keys
 from schemas.contacts import (
     DUPLICATE_OF_FILE,
@@ -178,6 +179,31 @@ class _Seen:
         return ((keys.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(64 - 28)).astype(np.int64)
 
 
+class _Groups:
+    """The (zone set, state) pairs met so far, numbered: rows are chunked by their pair, so a chunk never mixes zone
+    sets or states' rules. Pairs first met in one batch are numbered in order of zone set, then state."""
+
+    def __init__(self) -> None:
+        self.zones: list[int] = []  # codes into _Import.zones
+        self.states: list[int] = []  # codes into states.STATES
+        self._codes: dict[tuple[int, int], int] = {}
+
+    def codes(self, zones: np.ndarray, states: np.ndarray) -> np.ndarray:
+        if not len(zones):
+            return zones.astype(np.int32)
+        pairs = zones.astype(np.int64) * len(STATES) + states
+        found = np.flatnonzero(np.bincount(pairs))
+        table = np.zeros(int(found[-1]) + 1, dtype=np.int32)
+        for pair in found.tolist():
+            key = divmod(pair, len(STATES))
+            if key not in self._codes:
+                self._codes[key] = len(self.zones)
+                self.zones.append(key[0])
+                self.states.append(key[1])
+            table[pair] = self._codes[key]
+        return table[pairs]
+
+
 @dataclass
 class _Import:
     """The state of one streamed dry run, batch after batch."""
@@ -186,16 +212,21 @@ class _Import:
     sinks: list[Sink]
     suppressed: np.ndarray
     skips: dict[str, np.ndarray]  # already_submitted / cooled_down: accepted, counted, not chunked
+    calls: tuple[np.ndarray, np.ndarray]  # numbers called (or to be) in the last 24 hours by any campaign, sorted, and how often
     files: dict[str, FileCounts] = field(default_factory=dict)
     reasons: np.ndarray = field(default_factory=lambda: np.zeros(len(REASON_BY_CODE), dtype=np.int64))
-    skipped: dict[str, int] = field(default_factory=lambda: {"already_submitted": 0, "cooled_down": 0})
+    skipped: dict[str, int] = field(default_factory=lambda: {"already_submitted": 0, "cooled_down": 0, "state_capped": 0})
     origins: _Origins = field(default_factory=_Origins)
     seen: _Seen = field(default_factory=_Seen)
     zones: ZoneNames = field(default_factory=ZoneNames)
-    callable_zones: set[int] = field(default_factory=set)
-    closed_zones: set[int] = field(default_factory=set)
-    warnings: list[str] = field(default_factory=list)  # the sheets' notes (how they were read), once each  # zone sets the window never opens in: their rows are rejected
-    pending: pa.Table | None = None  # accepted rows whose chunk is not complete yet (KEY, ORIGIN, ROW, ZONE, NAME, var:*)
+    groups: _Groups = field(default_factory=lambda: _Groups())  # (zone set, state) pairs: ZONE codes the rows' group
+    callable_zones: set[int] = field(default_factory=set)  # groups whose hours open
+    closed_zones: set[int] = field(default_factory=set)  # groups whose hours never open: their rows are rejected
+    warnings: list[str] = field(default_factory=list)  # the sheets' notes (how they were read), once each
+    pending: pa.Table | None = None  # accepted rows whose chunk is not complete yet (KEY, ORIGIN, ROW, ZONE (group), NAME, var:*)
+
+    def __post_init__(self) -> None:
+        self.caps = self.options.rules.caps()
     plans: list[BatchPlan] = field(default_factory=list)
     preparing: list[Future] = field(default_factory=list)  # pieces still on the workers (each fills in plans)
 
@@ -270,9 +301,16 @@ class _Import:
                 setattr(counts, name, getattr(counts, name) + int(skip.sum()))
                 kept = kept[~skip]
         accepted = candidates[kept]
-        zones = self.zones.adopt(zone_codes[kept], zone_names)  # numbered in the order the accepted rows meet them
-        closed = self._never_open(zones)
-        hours = self.options.hours
+        zone_codes = zone_codes[kept]
+        states = self._states(done, accepted)
+        capped = over_cap(keys[accepted], states, self.calls, self.caps)
+        if capped.any():  # a state's cap on calls per 24 hours is reached: accepted, planned by a later import
+            self.skipped["state_capped"] += int(capped.sum())
+            counts.state_capped += int(capped.sum())
+            accepted, zone_codes, states = accepted[~capped], zone_codes[~capped], states[~capped]
+        zones = self.zones.adopt(zone_codes, zone_names)  # numbered in the order the accepted rows meet them
+        groups = self.groups.codes(zones, states)  # a chunk holds one zone set and one state
+        closed = self._never_open(groups)
         if closed.any():  # the window never opens in all of these numbers' zones: rejected, the rest go on
             rows = accepted[closed]
             counts.accepted -= len(rows)
@@ -281,15 +319,36 @@ class _Import:
             self._write("rejected", origin, sheet.rows[rows], {
                 RAW_VALUE: combined(done.raw.take(pa.array(rows))),
                 REASON: _reasons(np.full(len(rows), NEVER_CALLABLE)),
-                DETAIL: pa.array([f"calling window {hours.window_text} {hours.days_text} never opens in all of "
-                                  f"{self.zones.names[code].replace('|', ', ')} at once"
-                                  for code in zones[closed].tolist()], pa.string()),
+                DETAIL: pa.array([self._closed_detail(code) for code in groups[closed].tolist()], pa.string()),
             })  # fmt: skip
-            accepted, zones = accepted[~closed], zones[~closed]
+            accepted, groups = accepted[~closed], groups[~closed]
         if len(accepted):
-            # grouped by zone set, in arrival order within each (a stable sort of 16-bit codes is a radix sort)
-            order = np.argsort(zones.astype(np.int16) if len(self.zones.names) < 1 << 15 else zones, kind="stable")
-            self._chunk(self._gather(done, origin, accepted[order], zones[order]), final=not more)
+            # grouped by zone set and state, in arrival order within each (a stable sort of 16-bit codes is a radix sort)
+            order = np.argsort(groups.astype(np.int16) if len(self.groups.zones) < 1 << 15 else groups, kind="stable")
+            self._chunk(self._gather(done, origin, accepted[order], groups[order]), final=not more)
+
+    def _states(self, done: Normalised, rows: np.ndarray) -> np.ndarray:
+        """Each row's US state code (states.STATES; 0: none): its state cell where that names one, else its area code's."""
+        if not self.options.rules.enabled and done.states is None:
+            return np.zeros(len(rows), dtype=np.int8)
+        states = states_of_keys(done.keys[rows])
+        if done.states is not None and len(rows):
+            given, unknown = states_of_text(done.states.take(pa.array(rows)))
+            states = np.where(given > 0, given, states).astype(np.int8)
+            note = (f"{done.sheet.source_file}: a state cell names no US state (a code such as FL or a name); the "
+                    "area code decides those rows' state")  # fmt: skip
+            if unknown.any() and note not in self.warnings:
+                self.warnings.append(note)
+        return states
+
+    def _closed_detail(self, group: int) -> str:
+        """Why a group's numbers are never callable: the window (and the state's rule) that never opens in its zones."""
+        zones, state = self.groups.zones[group], STATES[self.groups.states[group]]
+        hours, rule = self.options.hours, self.options.rules.rule(state)
+        where = f"all of {self.zones.names[zones].replace('|', ', ')} at once"
+        if rule is None:
+            return f"calling window {hours.window_text} {hours.days_text} never opens in {where}"
+        return f"calling window {hours.window_text} {hours.days_text} within the state rule {rule.describe()} never opens in {where}"
 
     def _zones(self, done: Normalised, rows: np.ndarray, meanwhile: Callable[[], None]) -> tuple[np.ndarray, list[str]]:
         """Each row's zone set, as codes into a list of names: its timezone cell where given, else what its number says.
@@ -306,16 +365,17 @@ class _Import:
                 names = names + encoded.dictionary.to_pylist()
         return codes, names
 
-    def _never_open(self, zones: np.ndarray) -> np.ndarray:
-        """Which of these rows' zone sets never have the window open in all their zones at once (each zone set is
-        checked once per import)."""
-        for code in np.flatnonzero(np.bincount(zones, minlength=0)).tolist() if len(zones) else []:
+    def _never_open(self, groups: np.ndarray) -> np.ndarray:
+        """Which of these rows' groups (zone set and state) never have their hours open in all their zones at once (each
+        group is checked once per import)."""
+        for code in np.flatnonzero(np.bincount(groups, minlength=0)).tolist() if len(groups) else []:
             if code not in self.callable_zones and code not in self.closed_zones:
-                closed = closed_zone([self.zones.names[code]], self.options.hours) is not None
+                zones, state = self.zones.names[self.groups.zones[code]], STATES[self.groups.states[code]]
+                closed = closed_zone([zones], self.options.rules.hours(self.options.hours, state)) is not None
                 (self.closed_zones if closed else self.callable_zones).add(code)
         if not self.closed_zones:
-            return np.zeros(len(zones), dtype=bool)
-        return np.isin(zones, list(self.closed_zones))
+            return np.zeros(len(groups), dtype=bool)
+        return np.isin(groups, list(self.closed_zones))
 
     def _gather(self, done: Normalised, origin: int, rows: np.ndarray, zones: np.ndarray) -> pa.Table:
         """The accepted rows' cells that accepted.csv needs, as one table (the only per-row copy made of them)."""
@@ -366,23 +426,24 @@ class _Import:
         """
         first_plan = len(self.plans)
         self.plans += [None] * len(zones)  # each filled in by the piece holding its chunk
-        names = [self.zones.names[zone] for zone in zones]
+        names = [self.zones.names[self.groups.zones[group]] for group in zones]
+        states = [STATES[self.groups.states[group]] for group in zones]
         cuts = _piece_cuts(bounds)
         for a, b in zip(cuts, cuts[1:]):
-            piece = (rows.slice(bounds[a], bounds[b] - bounds[a]), bounds[a : b + 1] - bounds[a], first_plan + a, names[a:b])
+            piece = (rows.slice(bounds[a], bounds[b] - bounds[a]), bounds[a : b + 1] - bounds[a], first_plan + a, names[a:b], states[a:b])
             prepared = pool().submit(self._prepare, *piece)
             self.preparing = [future for future in self.preparing if not future.done()] + [prepared]
             for index, sink in enumerate(self.sinks):
                 sink.take(_Share(prepared, index))
 
-    def _prepare(self, rows: pa.Table, bounds: np.ndarray, first_plan: int, zones: list[str]) -> list:
+    def _prepare(self, rows: pa.Table, bounds: np.ndarray, first_plan: int, zones: list[str], states: list[str]) -> list:
         """A piece of whole chunks, on a worker: its numbers as text, its chunks' keys (filling in their plans), then
         what each sink makes of it."""
         digits = pc.cast(rows.column(KEY).combine_chunks(), pa.string())
         keys = chunk_keys(self.options.campaign, digits, bounds)
-        for offset, (key, count, zone) in enumerate(zip(keys, np.diff(bounds).tolist(), zones)):
-            self.plans[first_plan + offset] = BatchPlan(key=key, size=count, timezone=zone)
-        piece = Piece(rows, bounds, digits, keys, zones, self.origins)
+        for offset, (key, count, zone, state) in enumerate(zip(keys, np.diff(bounds).tolist(), zones, states)):
+            self.plans[first_plan + offset] = BatchPlan(key=key, size=count, timezone=zone, us_state=state)
+        piece = Piece(rows, bounds, digits, keys, zones, self.origins, states)
         return [sink.prepare(piece) for sink in self.sinks]
 
     def _write(self, kind: str, origin: int, rows: np.ndarray, columns: dict[str, pa.Array]) -> None:
@@ -441,7 +502,7 @@ class Piece:
     """Whole chunks of accepted rows, as a sink receives them (on a worker thread).
 
     rows: KEY, ORIGIN, ROW, ZONE, NAME and var:* columns; chunk i is rows[bounds[i]:bounds[i+1]],
-    of zone set zones[i], keyed keys[i]; digits: each row's number as E.164 without its '+'.
+    of zone set zones[i] and state states[i], keyed keys[i]; digits: each row's number as E.164 without its '+'.
     """
 
     rows: pa.Table
@@ -450,6 +511,7 @@ class Piece:
     keys: list[str]
     zones: list[str]
     origins: _Origins
+    states: list[str]  # each chunk's US state ("": none)
 
     def chunk_index(self) -> np.ndarray:
         """Each row's chunk, as a position in keys / zones."""
@@ -530,15 +592,19 @@ def run(
     suppressed: Collection[str] = (),
     already_submitted: Collection[str] | np.ndarray = (),
     cooled_down: Collection[str] | np.ndarray = (),
+    calls: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> ImportSummary:
     """Read every file, normalise, drop suppressed numbers, dedupe across all files (and against `already_submitted`)
     and chunk what is new; hand everything to the sinks. Returns the counts and the batches.
 
-    Numbers the campaign already took (`already_submitted`) or that any campaign called
-    recently (`cooled_down`) stay accepted but are not put into batches.
+    Numbers the campaign already took (`already_submitted`), that any campaign called
+    recently (`cooled_down`), or that had as many calls in the last 24 hours as their state
+    allows (`calls`: sorted keys and their counts, Ledger.recent_calls) stay accepted but are
+    not put into batches.
     """
+    none = np.zeros(0, dtype=np.int64)
     run = _Import(options, list(sinks), _keys_of(suppressed), {"already_submitted": _keys_of(already_submitted),
-                                                               "cooled_down": _keys_of(cooled_down)})  # fmt: skip
+                                                               "cooled_down": _keys_of(cooled_down)}, calls or (none, none))  # fmt: skip
     if sum(Path(path).stat().st_size for path in paths if Path(path).is_file()) >= PREPARE_FROM_BYTES:
         pool().submit(prepare_tables, options.region)  # while the first file is read
     try:

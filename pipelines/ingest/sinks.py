@@ -45,6 +45,7 @@ from schemas.contacts import (
     SOURCE_FILE,
     SOURCE_ROW,
     SOURCE_SHEET,
+    STATE,
     TIMEZONE,
 )
 
@@ -90,6 +91,7 @@ class CsvFiles(Sink):
             SOURCE_ROW: piece.rows.column("row"),
             PHONE_COLUMN: _excel_safe(piece.rows.column(PHONE_COLUMN)),
             TIMEZONE: pa.DictionaryArray.from_arrays(pa.array(chunk), pa.array(piece.zones, type=pa.string())),
+            STATE: pa.DictionaryArray.from_arrays(pa.array(chunk), pa.array(piece.states, type=pa.string())),
             CHUNK_KEY: pa.DictionaryArray.from_arrays(pa.array(chunk), pa.array(piece.keys)),
             **{name: piece.rows.column(name) for name in variables},
         }))  # fmt: skip
@@ -200,8 +202,11 @@ class Frames(Sink):
 
     def prepare(self, piece: Piece) -> pa.Table:
         chunk = pa.array(piece.chunk_index())
-        return contact_rows(piece).append_column(CHUNK_KEY, pa.array(piece.keys, type=pa.string()).take(chunk)).append_column(
-            TIMEZONE, pa.array(piece.zones, type=pa.string()).take(chunk)).append_column(PHONE_COLUMN, piece.rows.column(PHONE_COLUMN))
+        by_chunk = {CHUNK_KEY: piece.keys, TIMEZONE: piece.zones, STATE: piece.states}
+        table = contact_rows(piece)
+        for name, values in by_chunk.items():
+            table = table.append_column(name, pa.array(values, type=pa.string()).take(chunk))
+        return table.append_column(PHONE_COLUMN, piece.rows.column(PHONE_COLUMN))
 
     def take(self, share) -> None:
         self.pieces.append(share)
@@ -219,8 +224,8 @@ class Frames(Sink):
         return pa.concat_tables(plain).to_pandas()
 
     def accepted(self):
-        """Accepted contacts in chunk order as a DataFrame: e164, name, source_file, source_sheet, source_row, timezone,
-        chunk_key, dynamic_variables (JSON text)."""
+        """Accepted contacts in chunk order as a DataFrame: the columns of accepted.csv (schemas.contacts.ACCEPTED_COLUMNS),
+        dynamic_variables as JSON text."""
         import pandas as pd
 
         tables = [share.result() for share in self.pieces]
@@ -243,34 +248,33 @@ def _accepted_rows(variables: list[str], piece: pa.Table) -> list[pa.Buffer]:
     names = [name[len(VARIABLE) :] for name in variables]
     cells = [piece.column(name) for name in variables]
     variables_json, redo = json_parts(names, cells, piece.num_rows, quote='""')
-    zone_and_key = _zone_and_key(piece.column(TIMEZONE), piece.column(CHUNK_KEY))
+    zone_and_key = _by_chunk([piece.column(column) for column in (TIMEZONE, STATE, CHUNK_KEY)])
     text = {column: quoted_text(piece.column(column)) for column in (E164, NAME, SOURCE_FILE, SOURCE_SHEET, PHONE_COLUMN)}
     if zone_and_key is None:
-        text |= {column: quoted_text(piece.column(column)) for column in (TIMEZONE, CHUNK_KEY)}
+        text |= {column: quoted_text(piece.column(column)) for column in (TIMEZONE, STATE, CHUNK_KEY)}
     if redo.any() or any(column is None for column in text.values()):
         piece = piece.set_column(piece.schema.get_field_index(E164), E164, pc.binary_join_element_wise("+", piece.column(E164), ""))
         return csv_rows(ACCEPTED_COLUMNS, piece.append_column(DYNAMIC_VARIABLES, json_objects(names, cells, piece.num_rows)))
     if zone_and_key is None:
-        zone_and_key = ['"', text[TIMEZONE], '","', text[CHUNK_KEY], '"']
+        zone_and_key = ['"', text[TIMEZONE], '","', text[STATE], '","', text[CHUNK_KEY], '"']
     return joined_rows(['"+', text[E164], '","', text[NAME], '","', text[SOURCE_FILE], '","', text[SOURCE_SHEET], '",',
                         pc.cast(piece.column(SOURCE_ROW), pa.string()), ',"', text[PHONE_COLUMN], '",', *zone_and_key, ',"',
                         *variables_json, '"\n'], piece.num_rows)  # fmt: skip
 
 
-def _zone_and_key(zones: pa.ChunkedArray, keys: pa.ChunkedArray) -> list | None:
-    """The quoted timezone and chunk key fields ('"zone","key"') as one column, when both are dictionary
-    columns over the same indices (a chunk's rows share both) and neither holds a quote; else None.
+def _by_chunk(columns: list[pa.ChunkedArray]) -> list | None:
+    """The quoted timezone, state and chunk key fields ('"zone","state","key"') as one column, when all are dictionary
+    columns over the same indices (a chunk's rows share them) and none holds a quote; else None.
 
-    One part of the row join instead of three.
+    One part of the row join instead of five.
     """
-    if zones.num_chunks != 1 or keys.num_chunks != 1:
+    if any(column.num_chunks != 1 for column in columns):
         return None
-    zones, keys = zones.chunk(0), keys.chunk(0)
-    if not (pa.types.is_dictionary(zones.type) and pa.types.is_dictionary(keys.type)) or not zones.indices.equals(keys.indices):
+    arrays = [column.chunk(0) for column in columns]
+    if not all(pa.types.is_dictionary(array.type) for array in arrays) or not all(a.indices.equals(arrays[0].indices) for a in arrays):
         return None
-    if len(zones.dictionary) != len(keys.dictionary) or quoted_text(zones.dictionary) is None or quoted_text(keys.dictionary) is None:
+    if len({len(array.dictionary) for array in arrays}) != 1 or any(quoted_text(array.dictionary) is None for array in arrays):
         return None
-    pairs = pc.binary_join_element_wise('"', zones.dictionary, '","', keys.dictionary, '"', "")
-    return [pairs.take(zones.indices)]
-
-
+    parts = [array.dictionary for array in arrays]
+    joined = pc.binary_join_element_wise('"', *[piece for part in parts for piece in (part, '","')][:-1], '"', "")
+    return [joined.take(arrays[0].indices)]

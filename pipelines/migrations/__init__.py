@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from sqlalchemy import inspect, text
 
-HEAD = "0002"
+HEAD = "0003"
 FIRST = "0001"
 
 
