@@ -312,3 +312,42 @@ def test_retry_never_plans_a_call_over_the_states_cap(tmp_path):
         assert outcome["retried_contacts"] == 0 and outcome["not_retried"]["state_cap"] == len(unconnected)
         text = run_cli("retry", "--campaign", "r", "--min-gap", "0", "--home", str(home), env=env)
         assert "state_cap" in text.stdout + text.stderr
+
+
+@pytest.mark.parametrize("dialect", ["magpipe", "batchcall"])
+def test_each_provider_is_told_no_sunday_no_holiday_and_the_states_hours(tmp_path, dialect):
+    """Real HTTP: a Louisiana batch reaches magpipe as 08:00-19:59 without Sunday (nor a holiday's weekday) on an
+    account clock in Chicago, and batchcall with a trigger inside Louisiana's hours on a day that is neither."""
+    path = write_delimited(tmp_path / "c.csv", [["Phone"], ["+15045550100"], ["+15045550101"]])
+    chicago = ZoneInfo("America/Chicago")
+    with running(SandboxConfig(speed=50)) as sandbox:
+        env = provider_env(dialect, sandbox.url)
+        before = datetime.now(UTC)
+        result = run_cli("import", str(path), "--campaign", "la", "--home", str(tmp_path / "home"), "--provider", dialect,
+                         "--account-timezone", "America/Chicago", "--json", env=env)  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert [(b["us_state"], b["size"]) for b in json.loads(result.stdout)["batches"]] == [("LA", 2)]
+        if dialect == "magpipe":
+            (batch,) = httpx.post(sandbox.url + "/functions/v1/batch-calls", json={"action": "list"},
+                                  headers={"Authorization": "Bearer sandbox-key"}, timeout=10).json()["batches"]  # fmt: skip
+            assert (batch["window_start_time"], batch["window_end_time"]) == ("08:00", "19:59")
+            today = before.astimezone(chicago).date()
+            off = {(day.weekday() + 1) % 7 for day in holidays.US(subdiv="LA", years=[today.year, today.year + 1])
+                   if today <= day < today + timedelta(days=14)}  # fmt: skip
+            assert set(batch["window_days"]) == {1, 2, 3, 4, 5, 6} - off  # 0 = Sunday
+        else:
+            (batch,) = httpx.get(sandbox.url + "/batch-call", headers={"X-API-KEY": "sandbox-key", "X-API-SECRET": "sandbox-secret"},
+                                 timeout=10).json()["data"]  # fmt: skip
+            trigger = datetime.fromtimestamp(batch["scheduled_timestamp"] / 1000, UTC)
+            for moment in (trigger, trigger + timedelta(minutes=59)):
+                assert allowed(moment, "America/Chicago", (480, 1200), set(range(6)), "LA"), moment.astimezone(chicago)
+    with duckdb.connect(str(tmp_path / "home" / "campaigns.duckdb"), read_only=True) as db:
+        assert db.sql("SELECT us_state, calling_window, calling_days, calling_holidays FROM batches").fetchall() == [
+            ("LA", "08:00-20:00", "mon-sat", "US-LA")]
+
+
+def test_inspect_names_the_state_column(tmp_path):
+    path = write_delimited(tmp_path / "c.csv", [["Phone", "Mailing State"], ["+12125550100", "FL"]])
+    result = run_cli("inspect", str(path))
+    assert result.returncode == 0, result.stderr
+    assert "US state    Mailing State (over the area code's)" in result.stdout

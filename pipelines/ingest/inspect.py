@@ -39,6 +39,7 @@ class Inspection:
     name_columns: list[str]  # the name column, first + last name, or the name column then first + last (where it is empty)
     country_column: str | None
     timezone_column: str | None
+    state_column: str | None  # the US state over the area code's (state calling rules)
     variables: dict[str, str]  # variable key → header
     not_variables: list[str]  # headers left out by --variables / --exclude-column
     rows: int  # data rows read (in the first batch of a file over 1M rows)
@@ -68,6 +69,7 @@ def inspect(path: str | Path, options: IngestOptions, preview_rows: int = 5) -> 
         headers=list(sheet.headers), phone_columns=[sheet.headers[i] for i in columns.phones], name_columns=names,
         country_column=sheet.headers[columns.country] if columns.country is not None else None,
         timezone_column=sheet.headers[columns.timezone] if columns.timezone is not None else None,
+        state_column=sheet.headers[columns.state] if columns.state is not None else None,
         variables={key: sheet.headers[i] for key, i in columns.variables.items()},
         not_variables=[header for i, header in enumerate(sheet.headers) if i not in used],
         rows=len(sheet.rows), malformed_rows=[row.row for row in sheet.malformed],
@@ -109,6 +111,7 @@ def render(found: Inspection) -> str:
         ("name", _name(found)),
         ("country", found.country_column or f"- (numbers without +code are read as {found.region} numbers: --region)"),
         ("timezone", found.timezone_column or "- (from the number)"),
+        ("US state", f"{found.state_column} (over the area code's)" if found.state_column else "- (from the area code)"),
         ("variables", ", ".join(f"{key} <- {header}" if key != header else key for key, header in found.variables.items()) or "-"),
     ]  # fmt: skip
     if found.not_variables:

@@ -206,7 +206,7 @@ class _Groups:
 
 @dataclass
 class _Import:
-    """The state of one streamed dry run, batch after batch."""
+    """The state of one import (real or dry), batch after batch."""
 
     options: IngestOptions
     sinks: list[Sink]
@@ -220,15 +220,15 @@ class _Import:
     seen: _Seen = field(default_factory=_Seen)
     zones: ZoneNames = field(default_factory=ZoneNames)
     groups: _Groups = field(default_factory=lambda: _Groups())  # (zone set, state) pairs: ZONE codes the rows' group
-    callable_zones: set[int] = field(default_factory=set)  # groups whose hours open
-    closed_zones: set[int] = field(default_factory=set)  # groups whose hours never open: their rows are rejected
+    callable_groups: set[int] = field(default_factory=set)  # groups whose hours open
+    closed_groups: set[int] = field(default_factory=set)  # groups whose hours never open: their rows are rejected
     warnings: list[str] = field(default_factory=list)  # the sheets' notes (how they were read), once each
     pending: pa.Table | None = None  # accepted rows whose chunk is not complete yet (KEY, ORIGIN, ROW, ZONE (group), NAME, var:*)
-
-    def __post_init__(self) -> None:
-        self.caps = self.options.rules.caps()
     plans: list[BatchPlan] = field(default_factory=list)
     preparing: list[Future] = field(default_factory=list)  # pieces still on the workers (each fills in plans)
+
+    def __post_init__(self) -> None:
+        self.caps = self.options.rules.caps()  # per state code: calls per 24 hours (0: no cap)
 
     def add(self, sheet: RawSheet, *, more: bool = True) -> None:
         """One batch of one sheet: account for every row, write rejects and duplicates, chunk what is accepted.
@@ -329,8 +329,6 @@ class _Import:
 
     def _states(self, done: Normalised, rows: np.ndarray) -> np.ndarray:
         """Each row's US state code (states.STATES; 0: none): its state cell where that names one, else its area code's."""
-        if not self.options.rules.enabled and done.states is None:
-            return np.zeros(len(rows), dtype=np.int8)
         states = states_of_keys(done.keys[rows])
         if done.states is not None and len(rows):
             given, unknown = states_of_text(done.states.take(pa.array(rows)))
@@ -369,13 +367,13 @@ class _Import:
         """Which of these rows' groups (zone set and state) never have their hours open in all their zones at once (each
         group is checked once per import)."""
         for code in np.flatnonzero(np.bincount(groups, minlength=0)).tolist() if len(groups) else []:
-            if code not in self.callable_zones and code not in self.closed_zones:
+            if code not in self.callable_groups and code not in self.closed_groups:
                 zones, state = self.zones.names[self.groups.zones[code]], STATES[self.groups.states[code]]
                 closed = closed_zone([zones], self.options.rules.hours(self.options.hours, state)) is not None
-                (self.closed_zones if closed else self.callable_zones).add(code)
-        if not self.closed_zones:
+                (self.closed_groups if closed else self.callable_groups).add(code)
+        if not self.closed_groups:
             return np.zeros(len(groups), dtype=bool)
-        return np.isin(groups, list(self.closed_zones))
+        return np.isin(groups, list(self.closed_groups))
 
     def _gather(self, done: Normalised, origin: int, rows: np.ndarray, zones: np.ndarray) -> pa.Table:
         """The accepted rows' cells that accepted.csv needs, as one table (the only per-row copy made of them)."""
