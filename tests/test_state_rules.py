@@ -351,3 +351,27 @@ def test_inspect_names_the_state_column(tmp_path):
     result = run_cli("inspect", str(path))
     assert result.returncode == 0, result.stderr
     assert "US state    Mailing State (over the area code's)" in result.stdout
+
+
+@pytest.mark.parametrize("dialect", ["magpipe", "batchcall"])
+@pytest.mark.parametrize("state, zone, now, trigger", [
+    ("FL", "America/New_York", utc(2026, 12, 1, 1, 30), utc(2026, 12, 1, 13)),  # Monday 20:30 in Miami → Tuesday 08:00
+    ("LA", "America/Chicago", utc(2026, 12, 6, 16), utc(2026, 12, 7, 14)),  # Sunday 10:00 in New Orleans → Monday 08:00
+    ("LA", "America/Chicago", utc(2026, 12, 25, 15), utc(2026, 12, 26, 14)),  # Christmas → Saturday 08:00
+])  # fmt: skip
+def test_the_submitter_at_a_fixed_moment_schedules_a_batch_inside_its_states_hours(dialect, state, zone, now, trigger):
+    """What the submitter tells each provider for a batch planned under a state's rule, its clock fixed."""
+    from pipelines.providers.retry import RetryPolicy
+    from pipelines.submit import Submitter
+    from schemas.ledger import ChunkRecord
+
+    hours = RULES.hours(FEDERAL, state)
+    chunk = ChunkRecord(key="ck1", campaign="c", provider=dialect, dialect=dialect, batch_name="c [ck1]", size=1, import_id=1,
+                        created_at=now, updated_at=now, timezone=zone, us_state=state, window=hours.window_text,
+                        days=hours.days_text, holidays=hours.holidays)  # fmt: skip
+    client = type("Client", (), {"dialect": dialect})()
+    schedule = Submitter(None, client, policy=RetryPolicy(), clock=lambda: now, account_timezone=zone)._schedule(chunk)
+    assert schedule.trigger_at == trigger
+    if dialect == "magpipe":
+        assert (schedule.window.start_time, schedule.window.end_time) == ("08:00", "19:59")
+        assert (0 in schedule.window.days) == (state == "FL")  # Sunday (0) only where the state allows it

@@ -221,7 +221,7 @@ def load_rules(spec: str | None) -> Rules:
         return Rules(rules, "shipped")
     path = Path(spec).expanduser()
     if not path.is_file():
-        raise UsageError(f"--rules {spec}: no such file (give a TOML file of state rules, or none)")
+        raise UsageError(f"rules file {spec}: no such file (--rules / rules / CAMPAIGNS_RULES take a TOML file of state rules, or none)")
     return Rules(rules | _read(path), str(path))
 
 
