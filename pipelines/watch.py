@@ -184,7 +184,8 @@ def _one_file(path: Path, inbox: Inbox, workspace: Workspace, log: EventLog, res
         return
     target = _move(path, inbox.folder / PROCESSED)
     summary = run.summary
-    counts = {k: getattr(summary, k) for k in ("rows_read", "accepted", "duplicates", "rejected", "already_submitted")}
+    counts = {k: getattr(summary, k) for k in ("rows_read", "accepted", "duplicates", "rejected", "suppressed", "already_submitted",
+                                               "cooled_down", "state_capped")}
     counts["batches"] = len(summary.batches)
     if run.report.pending:
         result.codes.add(pending_error(run.report).exit_code)
