@@ -236,7 +236,7 @@ def test_a_window_no_state_rule_leaves_open_is_rejected_naming_the_rule(tmp_path
     rejected = _read(tmp_path / "out" / "rejected.csv")
     assert [(r["raw_value"], r["reason"]) for r in rejected] == [("+13055550100", "never_callable"), ("+15045550100", "never_callable")]
     assert "FL: 08:00-20:00" in rejected[0]["detail"] and "Fla. Stat. § 501.616(6)" in rejected[0]["detail"]
-    assert "LA: 08:00-20:00, mon-sat, not on legal holidays (La. R.S. 45:811)" in rejected[1]["detail"]
+    assert "LA: 08:00-20:00, mon-sat, not on LA's legal holidays (La. R.S. 45:811)" in rejected[1]["detail"]
     assert [r["e164"] for r in _read(tmp_path / "out" / "accepted.csv")] == ["+12125550100"]
     summary = json.loads(result.stdout)
     assert summary["rows_read"] == summary["accepted"] + summary["rejected"] == 3
@@ -246,7 +246,7 @@ def test_rules_none_warns_and_a_users_file_applies(tmp_path):
     rows = [["Phone"], ["+13055550100"]]
     off = _dry_run(tmp_path, rows, "--window", "20:00-21:00", "--rules", "none")
     assert off.returncode == 0 and json.loads(off.stdout)["accepted"] == 1
-    assert "state calling rules are off" in off.stderr
+    assert any("state calling rules are off" in warning for warning in json.loads(off.stdout)["warnings"])
     mine = tmp_path / "mine.toml"
     mine.write_text('[states.FL]\nwindow = "08:00-21:00"\nsource = "ours"\n')
     (tmp_path / "campaigns.toml").write_text(f'rules = "{mine}"\n')
@@ -375,3 +375,40 @@ def test_the_submitter_at_a_fixed_moment_schedules_a_batch_inside_its_states_hou
     if dialect == "magpipe":
         assert (schedule.window.start_time, schedule.window.end_time) == ("08:00", "19:59")
         assert (0 in schedule.window.days) == (state == "FL")  # Sunday (0) only where the state allows it
+
+
+def test_a_number_its_hours_never_open_for_is_never_callable_even_at_its_cap(tmp_path):
+    """A number that can never be called is rejected, whether or not it was called lately: never counted as capped."""
+    path = write_delimited(tmp_path / "c.csv", [["Phone"], ["+13055550100"], ["+12125550100"]])
+    home = tmp_path / "home"
+    for campaign in ("a", "b", "c"):
+        assert run_cli("import", str(path), "--campaign", campaign, "--home", str(home), "--hold").returncode == 0
+    summary = json.loads(run_cli("import", str(path), "--campaign", "d", "--home", str(home), "--dry-run", "--json",
+                                 "--window", "20:00-21:00").stdout)  # fmt: skip
+    assert (summary["reject_reasons"], summary["state_capped"], summary["accepted"]) == ({"never_callable": 1}, 0, 1)
+    capped = json.loads(run_cli("import", str(path), "--campaign", "d", "--home", str(home), "--dry-run", "--json").stdout)
+    assert (capped["state_capped"], sum(b["size"] for b in capped["batches"])) == (1, 1)
+
+
+def test_state_columns_a_named_one_wins_several_are_warned_about_and_bad_cells_named(tmp_path):
+    named = _dry_run(tmp_path, [["Phone", "Region Code"], ["2125550199", "Florida"]], "--state-column", "Region Code")
+    assert named.returncode == 0 and json.loads(named.stdout)["accepted"] == 1, named.stdout  # not read as a country
+    assert _read(tmp_path / "out" / "accepted.csv")[0]["state"] == "FL"
+    several = _dry_run(tmp_path, [["Phone", "State", "Mailing State"], ["2125550199", "Florida", "Texas"]])
+    warnings = json.loads(several.stdout)["warnings"]
+    assert any("several columns could be the US state ('State', 'Mailing State')" in w for w in warnings), warnings
+    assert _read(tmp_path / "out" / "accepted.csv")[0]["state"] == "NY"
+    bad = _dry_run(tmp_path, [["Phone", "State"], ["2125550199", "Narnia"], ["2125550198", "Gondor"], ["4165550100", "Ontario"]])
+    assert json.loads(bad.stdout)["warnings"] == [f"{tmp_path / 'c.csv'}: state 'Narnia' (row 2, and 1 more row(s)) names no US state; "
+                                                  "the area code decides their state's calling rules"]  # the Canadian's province is no news
+
+
+def test_a_rules_file_names_itself_and_the_state_in_every_error(tmp_path):
+    path = tmp_path / "rules.toml"
+    for text, message in [('[states.TX]\nsource = "x"\nwindow = "9-25"\n', r"\[states.TX\]: calling window '9-25'"),
+                          ('[states.TX]\nsource = "x"\ndays = "funday"\n', r"\[states.TX\]: calling days 'funday'"),
+                          ('foo = 1\n[states.TX]\nsource = "x"\n', "unknown key 'foo'"),
+                          ('[states]\nTX = 3\n', r"\[states.TX\]: must be a table")]:  # fmt: skip
+        path.write_text(text)
+        with pytest.raises(UsageError, match=f"rules file {path}.*{message}"):
+            load_rules(str(path))

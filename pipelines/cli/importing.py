@@ -58,14 +58,6 @@ def _hours_warning(options: IngestOptions) -> str:
             "recipient time (--allow-any-hour)")  # fmt: skip
 
 
-def _rules_warning(options: IngestOptions) -> str | None:
-    """Said on every run that plans without the state calling rules."""
-    if options.rules.enabled:
-        return None
-    return (f"campaign {options.campaign}: state calling rules are off (--rules none): every state gets the campaign's "
-            f"window {options.hours.window_text} {options.hours.days_text}, no holidays, no cap on calls per 24 hours")  # fmt: skip
-
-
 @app.command("import")
 @click.argument("paths", nargs=-1, required=True, metavar="FILE...", type=click.Path(path_type=Path, readable=False))
 @click.option("--campaign", required=True, help="The campaign the contacts belong to.")
@@ -102,8 +94,6 @@ def import_command(paths, campaign, dry_run, hold, as_json, out, suppress_files,
         chosen = campaign_provider(settings, ledger, campaign)
         options = ingest_options(settings, campaign, chosen)
         skip = _skip_sets(ledger, options, suppress_files, cooldown)
-        if _rules_warning(options):
-            err.print(f"warning: {_rules_warning(options)}", markup=False)
         if dry_run:  # streamed: any number of rows in bounded memory
             from pipelines.ingest.pipeline import run
             from pipelines.ingest.sinks import CsvFiles
@@ -189,6 +179,7 @@ def watch_command(inbox, campaign, once, interval, settle, pattern, log_format, 
     """Import every new spreadsheet dropped into an inbox, exactly once; move it to processed/ or failed/."""
     from pipelines.logs import EventLog
     from pipelines.ingest.options import ingest_options
+    from pipelines.ingest.states import rules_off
     from pipelines.providers.registry import campaign_provider
     from pipelines.settings import resolve
     from pipelines.watch import Inbox, run_cycle
@@ -215,9 +206,10 @@ def watch_command(inbox, campaign, once, interval, settle, pattern, log_format, 
                 settings.require_credentials(chosen, creating=True)
             options = ingest_options(settings, name, chosen)
             inboxes.append(Inbox(folder, options, settings, entry.get("pattern", pattern)))
-            for warning in ([] if options.hours.within_legal else [_hours_warning(options)]) + [_rules_warning(options)]:
-                if warning:
-                    log.warning("calling_hours", message=warning)
+            if not options.hours.within_legal:
+                log.warning("calling_hours", message=_hours_warning(options))
+            if not options.rules.enabled:
+                log.warning("calling_hours", message=f"campaign {name}: {rules_off(options.hours)}")
             if chosen == "sandbox":
                 log.warning("sandbox", campaign=name,
                             message="no provider configured: using the embedded sandbox; no real calls are placed")  # fmt: skip

@@ -58,6 +58,7 @@ class ColumnMap:
     variables: dict[str, int] = field(default_factory=dict)  # variable key → header index
     unmatched: tuple[str, ...] = ()  # what --variables / --exclude-column name that no header of this file is
     state: int | None = None  # the recipient's US state, over the area code's (also a variable: agents may use it)
+    notes: tuple[str, ...] = ()  # what an import warns about how the columns were read (several state columns)
 
     @property
     def phone(self) -> int:
@@ -117,14 +118,7 @@ def map_columns(
     tokens = [header_token(header) for header in headers]
     phones = phone_candidates(headers, label=label, phone_columns=[phone_column] if phone_column else phone_columns)
 
-    def unique(candidates: set[str]) -> int | None:
-        found = [i for i, token in enumerate(tokens) if token in candidates and i not in phones]
-        return found[0] if len(found) == 1 else None
-
-    def named(role: str, candidates: set[str]) -> int | None:
-        header = (roles or {}).get(role)
-        if not header:
-            return unique(candidates)
+    def resolve(role: str, header: str) -> int:
         exact = [i for i, h in enumerate(headers) if h == header]
         match = exact or [i for i, token in enumerate(tokens) if token == header_token(header)]
         if len(match) != 1 or match[0] in phones:
@@ -133,12 +127,29 @@ def map_columns(
                              detail=f"headers found: {', '.join(repr(h) for h in headers)}")  # fmt: skip
         return match[0]
 
+    explicit = {role: resolve(role, header) for role, header in (roles or {}).items() if header}  # named: never detected for another role
+
+    def candidates_of(names: set[str]) -> list[int]:
+        return [i for i, token in enumerate(tokens) if token in names and i not in phones and i not in explicit.values()]
+
+    def unique(names: set[str]) -> int | None:
+        found = candidates_of(names)
+        return found[0] if len(found) == 1 else None
+
+    def named(role: str, names: set[str]) -> int | None:
+        return explicit[role] if role in explicit else unique(names)
+
     name = named("name", NAME_HEADERS)
     first = unique(FIRST_NAME_HEADERS)
     last = unique(LAST_NAME_HEADERS)
     country = named("country", COUNTRY_HEADERS)
     timezone = named("timezone", TIMEZONE_HEADERS)
     state = named("state", STATE_HEADERS)
+    notes = ()
+    if "state" not in explicit and len(candidates_of(STATE_HEADERS)) > 1:
+        found = ", ".join(repr(headers[i]) for i in candidates_of(STATE_HEADERS))
+        notes = (f"{label}: several columns could be the US state ({found}); none is used, the area code decides: name one "
+                 "with --state-column",)  # fmt: skip
 
     # The phones, a single name column and the country are fields of the recipient; first
     # and last names are also kept as variables because agents greet people by first name.
@@ -166,4 +177,4 @@ def map_columns(
         variables[key] = index
     unmatched = tuple(f"{flag} {column!r}" for flag, given in (("--variables", keep), ("--exclude-column", exclude))
                       for column in given if header_token(column) not in tokens)  # fmt: skip
-    return ColumnMap(tuple(phones), name, first, last, country, timezone, variables, unmatched, state)
+    return ColumnMap(tuple(phones), name, first, last, country, timezone, variables, unmatched, state, notes)

@@ -73,7 +73,7 @@ def inspect(path: str | Path, options: IngestOptions, preview_rows: int = 5) -> 
         variables={key: sheet.headers[i] for key, i in columns.variables.items()},
         not_variables=[header for i, header in enumerate(sheet.headers) if i not in used],
         rows=len(sheet.rows), malformed_rows=[row.row for row in sheet.malformed],
-        notes=[*sheet.notes, *(f"{name} names no column of {sheet.source_file}" for name in columns.unmatched)],
+        notes=[*sheet.notes, *(f"{name} names no column of {sheet.source_file}" for name in columns.unmatched), *columns.notes],
         region=options.region,
         preview=_preview(sheet, columns, options, preview_rows),
     )  # fmt: skip

@@ -35,7 +35,7 @@ from pipelines.ingest.output import PIECE_ROWS
 from pipelines.ingest.read import CSV_SUFFIXES, TSV_SUFFIXES, RawSheet, delimited_batches, is_excel, read_sheet
 from pipelines.runtime import gc_paused
 from pipelines.ingest.threads import pool
-from pipelines.ingest.states import STATES, over_cap, states_of_keys, states_of_text
+from pipelines.ingest.states import STATES, over_cap, rules_off, states_of_keys, states_of_text
 from pipelines.ingest.timezones import ZoneNames, zones_of_keys
 from schemas.contacts import (
     DUPLICATE_OF_FILE,
@@ -239,6 +239,7 @@ class _Import:
     callable_groups: set[int] = field(default_factory=set)  # groups whose hours open
     closed_groups: set[int] = field(default_factory=set)  # groups whose hours never open: their rows are rejected
     warnings: list[str] = field(default_factory=list)  # the sheets' notes (how they were read), once each
+    unknown_states: set[str] = field(default_factory=set)  # files whose state cells were warned about (once per file)
     pending: pa.Table | None = None  # accepted rows whose chunk is not complete yet (KEY, ORIGIN, ROW, ZONE (group), NAME, var:*)
     plans: list[BatchPlan] = field(default_factory=list)
     preparing: list[Future] = field(default_factory=list)  # pieces still on the workers (each fills in plans)
@@ -255,10 +256,8 @@ class _Import:
         self.warnings += [note for note in sheet.notes if note not in self.warnings]
         columns = map_columns(sheet.headers, label=sheet.source_file, phone_columns=self.options.phone_columns,
                               keep=self.options.variables, exclude=self.options.exclude_columns, roles=self.options.roles)  # fmt: skip
-        for name in columns.unmatched:  # a typo in a column's name would otherwise send what it meant to leave out
-            note = f"{name} names no column of {sheet.source_file}"
-            if note not in self.warnings:
-                self.warnings.append(note)
+        unmatched = [f"{name} names no column of {sheet.source_file}" for name in columns.unmatched]  # a typo would send what it meant to leave out
+        self.warnings += [note for note in (*unmatched, *columns.notes) if note not in self.warnings]
         done = normalise_columns(sheet, columns, self.options.region)
         origin = self.origins.code(sheet.source_file, sheet.sheet)
         keys = done.keys
@@ -317,14 +316,8 @@ class _Import:
                 setattr(counts, name, getattr(counts, name) + int(skip.sum()))
                 kept = kept[~skip]
         accepted = candidates[kept]
-        zone_codes = zone_codes[kept]
         states = self._states(done, accepted)
-        capped = over_cap(keys[accepted], states, self.calls, self.caps)
-        if capped.any():  # a state's cap on calls per 24 hours is reached: accepted, planned by a later import
-            self.skipped["state_capped"] += int(capped.sum())
-            counts.state_capped += int(capped.sum())
-            accepted, zone_codes, states = accepted[~capped], zone_codes[~capped], states[~capped]
-        zones = self.zones.adopt(zone_codes, zone_names)  # numbered in the order the accepted rows meet them
+        zones = self.zones.adopt(zone_codes[kept], zone_names)  # numbered in the order the accepted rows meet them
         groups = self.groups.codes(zones, states)  # a chunk holds one zone set and one state
         closed = self._never_open(groups)
         if closed.any():  # the window never opens in all of these numbers' zones: rejected, the rest go on
@@ -337,7 +330,12 @@ class _Import:
                 REASON: _reasons(np.full(len(rows), NEVER_CALLABLE)),
                 DETAIL: pa.array([self._closed_detail(code) for code in groups[closed].tolist()], pa.string()),
             })  # fmt: skip
-            accepted, groups = accepted[~closed], groups[~closed]
+            accepted, groups, states = accepted[~closed], groups[~closed], states[~closed]
+        capped = over_cap(keys[accepted], states, self.calls, self.caps)
+        if capped.any():  # called as often in 24 hours as their state allows: accepted, planned by a later import
+            self.skipped["state_capped"] += int(capped.sum())
+            counts.state_capped += int(capped.sum())
+            accepted, groups = accepted[~capped], groups[~capped]
         if len(accepted):
             # grouped by zone set and state, in arrival order within each (a stable sort of 16-bit codes is a radix sort)
             order = np.argsort(groups.astype(np.int16) if len(self.groups.zones) < 1 << 15 else groups, kind="stable")
@@ -347,12 +345,17 @@ class _Import:
         """Each row's US state code (states.STATES; 0: none): its state cell where that names one, else its area code's."""
         states = states_of_keys(done.keys[rows])
         if done.states is not None and len(rows):
-            given, unknown = states_of_text(done.states.take(pa.array(rows)))
+            cells = done.states.take(pa.array(rows))
+            given, unknown = states_of_text(cells)
+            unknown &= states > 0  # a cell that could have overridden a US number's state (a Canadian's province is no news)
+            if unknown.any() and done.sheet.source_file not in self.unknown_states:
+                self.unknown_states.add(done.sheet.source_file)
+                first = int(np.flatnonzero(unknown)[0])
+                more = int(unknown.sum()) - 1
+                self.warnings.append(f"{done.sheet.source_file}: state {cells[first].as_py()!r} (row {int(done.sheet.rows[rows[first]])}"
+                                     f"{f', and {more} more row(s)' if more else ''}) names no US state; the area code decides "
+                                     "their state's calling rules")  # fmt: skip
             states = np.where(given > 0, given, states).astype(np.int8)
-            note = (f"{done.sheet.source_file}: a state cell names no US state (a code such as FL or a name); the "
-                    "area code decides those rows' state")  # fmt: skip
-            if unknown.any() and note not in self.warnings:
-                self.warnings.append(note)
         return states
 
     def _closed_detail(self, group: int) -> str:
@@ -619,6 +622,8 @@ def run(
     none = np.zeros(0, dtype=np.int64)
     run = _Import(options, list(sinks), _keys_of(suppressed), {"already_submitted": _keys_of(already_submitted),
                                                                "cooled_down": _keys_of(cooled_down)}, calls or (none, none))  # fmt: skip
+    if not options.rules.enabled:
+        run.warnings.append(rules_off(options.hours))
     if sum(Path(path).stat().st_size for path in paths if Path(path).is_file()) >= PREPARE_FROM_BYTES:
         pool().submit(prepare_tables, options.region)  # while the first file is read
     try:

@@ -137,6 +137,11 @@ def write_area_codes(path: Path = AREA_CODES) -> int:
 # ------------------------------------------------------------------ the rules
 
 
+def holidays_text(spec: str) -> str:
+    """'US-LA,2026-12-24' → "LA's legal holidays, 2026-12-24"."""
+    return ", ".join(f"{item[3:]}'s legal holidays" if item.startswith("US-") else item for item in spec.split(",") if item)
+
+
 @dataclass(frozen=True)
 class StateRule:
     """What one state adds to the federal rules: a narrower window, fewer days, holidays, a cap on calls per 24 hours."""
@@ -155,7 +160,7 @@ class StateRule:
         if self.days is not None and len(self.days) < 7:
             parts.append(hours.days_text)
         if self.holidays:
-            parts.append("not on legal holidays" if self.holidays == f"US-{self.state}" else f"not on {self.holidays}")
+            parts.append(f"not on {holidays_text(self.holidays)}")
         if self.cap is not None:
             parts.append(f"{self.cap} calls per 24 h")
         return f"{self.state}: {', '.join(parts) or 'no limits'} ({self.source})"
@@ -199,6 +204,12 @@ class Rules:
 NO_RULES = Rules({}, "none")
 
 
+def rules_off(hours: CallingHours) -> str:
+    """The warning every run planning without state rules gives."""
+    return (f"state calling rules are off (rules: none): every state gets the campaign's window {hours.window_text} "
+            f"{hours.days_text}, no holidays, no cap on calls per 24 hours")
+
+
 def over_cap(keys: np.ndarray, states: np.ndarray, calls: tuple[np.ndarray, np.ndarray], caps: np.ndarray) -> np.ndarray:
     """Which numbers already have as many calls as their state allows in 24 hours (Rules.caps), given every number's
     recent calls (Ledger.recent_calls: sorted keys, counts): one more call would exceed the cap."""
@@ -225,7 +236,6 @@ def load_rules(spec: str | None) -> Rules:
     return Rules(rules | _read(path), str(path))
 
 
-@lru_cache(maxsize=8)
 def _read(path: Path) -> dict[str, StateRule]:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -234,6 +244,9 @@ def _read(path: Path) -> dict[str, StateRule]:
     states = data.get("states")
     if not isinstance(states, dict):
         raise UsageError(f"rules file {path}: no [states.XX] tables (see the README's State calling rules)")
+    other = sorted(set(data) - {"states"})
+    if other:
+        raise UsageError(f"rules file {path}: unknown key {other[0]!r} (a rules file holds [states.XX] tables only)")
     return {code.upper(): _rule(path, code, entry) for code, entry in states.items()}
 
 
@@ -245,17 +258,21 @@ def _rule(path: Path, code: str, entry) -> StateRule:
     where = f"rules file {path}: [states.{code}]"
     if state not in STATE_NAMES:
         raise UsageError(f"{where}: not a US state's two-letter code")
-    if not isinstance(entry, dict) or set(entry) - KEYS:
-        unknown = ", ".join(sorted(set(entry) - KEYS)) if isinstance(entry, dict) else "not a table"
-        raise UsageError(f"{where}: unknown keys {unknown} (allowed: {', '.join(sorted(KEYS))})")
+    if not isinstance(entry, dict):
+        raise UsageError(f"{where}: must be a table of window, days, holidays, cap and source, not {entry!r}")
+    if set(entry) - KEYS:
+        raise UsageError(f"{where}: unknown keys {', '.join(sorted(set(entry) - KEYS))} (allowed: {', '.join(sorted(KEYS))})")
     if not isinstance(entry.get("source", ""), str) or not entry.get("source", "").strip():
         raise UsageError(f"{where}: every rule needs its source (the statute or regulation), as source = \"…\"")
     cap = entry.get("cap")
     if cap is not None and (not isinstance(cap, int) or isinstance(cap, bool) or cap < 1):
         raise UsageError(f"{where}: cap must be a whole number of calls ≥ 1")
-    return StateRule(state=state, source=entry["source"].strip(),
-                     window=parse_window(entry["window"]) if "window" in entry else None,
-                     days=parse_days(entry["days"]) if "days" in entry else None,
+    try:
+        window = parse_window(str(entry["window"])) if "window" in entry else None
+        days = parse_days(str(entry["days"])) if "days" in entry else None
+    except UsageError as exc:
+        raise UsageError(f"{where}: {exc}") from None
+    return StateRule(state=state, source=entry["source"].strip(), window=window, days=days,
                      holidays=_holidays(where, state, entry.get("holidays")), cap=cap)  # fmt: skip
 
 
