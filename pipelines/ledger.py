@@ -240,20 +240,8 @@ class Ledger:
     def recently_submitted(self, days: float) -> np.ndarray:
         """Numbers any campaign started calling within the last `days` days (first calls and retries), as sorted
         int64 keys."""
-        import pyarrow as pa
-        from pipelines import segments
-
         since = now() - timedelta(days=days)
-        started = (ChunkRecord.started_at.is_not(None), ChunkRecord.started_at >= since)
-        firsts = (select(PlanSegmentRecord.numbers).join(ChunkRecord, ChunkRecord.key == PlanSegmentRecord.chunk_key)
-                  .where(PlanSegmentRecord.kind == "contacts", *started))  # fmt: skip
-        retries = select(RetryRecord.e164).join(ChunkRecord, ChunkRecord.key == RetryRecord.chunk_key).where(*started)
-        with self.engine.connect() as connection:
-            keys = [segments.keys(blob) for (blob,) in connection.execute(firsts)]
-            again = [e164 for (e164,) in connection.execute(retries)]
-        if again:
-            keys.append(segments.keys_of(pa.array(again, pa.string())))
-        return _sorted_keys(keys)
+        return _sorted_keys(self._chunk_numbers(ChunkRecord.started_at.is_not(None), ChunkRecord.started_at >= since))
 
     def recent_calls(self, hours: float = 24.0) -> tuple[np.ndarray, np.ndarray]:
         """Every number some campaign called in the last `hours` hours or will call (planned, held, submitted, dialling),
@@ -263,24 +251,30 @@ class Ledger:
         end (its updated_at) before the window began; when each recipient was dialled within it is not needed.
         """
         import numpy as np
+
+        since = now() - timedelta(hours=hours)
+        keys = self._chunk_numbers(ChunkRecord.state != ChunkState.CANCELLED,
+                                   (ChunkRecord.state != ChunkState.FINISHED) | (ChunkRecord.updated_at >= since))  # fmt: skip
+        if not keys:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        numbers, times = np.unique(np.concatenate(keys), return_counts=True)
+        return numbers, times.astype(np.int64)
+
+    def _chunk_numbers(self, *conditions) -> list[np.ndarray]:
+        """The numbers of every chunk meeting `conditions` (its first calls' segment, or its retry members), as int64
+        keys, one array per chunk (a number in several chunks is in several arrays)."""
         import pyarrow as pa
         from pipelines import segments
 
-        since = now() - timedelta(hours=hours)
-        counts = (ChunkRecord.state != ChunkState.CANCELLED,
-                  (ChunkRecord.state != ChunkState.FINISHED) | (ChunkRecord.updated_at >= since))  # fmt: skip
         firsts = (select(PlanSegmentRecord.numbers).join(ChunkRecord, ChunkRecord.key == PlanSegmentRecord.chunk_key)
-                  .where(PlanSegmentRecord.kind == "contacts", *counts))  # fmt: skip
-        retries = select(RetryRecord.e164).join(ChunkRecord, ChunkRecord.key == RetryRecord.chunk_key).where(*counts)
+                  .where(PlanSegmentRecord.kind == "contacts", *conditions))  # fmt: skip
+        retries = select(RetryRecord.e164).join(ChunkRecord, ChunkRecord.key == RetryRecord.chunk_key).where(*conditions)
         with self.engine.connect() as connection:
             keys = [segments.keys(blob) for (blob,) in connection.execute(firsts)]
             again = [e164 for (e164,) in connection.execute(retries)]
         if again:
             keys.append(segments.keys_of(pa.array(again, pa.string())))
-        if not keys:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-        numbers, times = np.unique(np.concatenate(keys), return_counts=True)
-        return numbers, times.astype(np.int64)
+        return keys
 
     def _insert_ignore(self, model):
         if self.engine.dialect.name == "postgresql":
