@@ -19,10 +19,10 @@ if TYPE_CHECKING:
     from pipelines.ledger import Ledger
 
 
-def _skip_sets(ledger: Ledger | None, options: IngestOptions, files: tuple[Path, ...], cooldown: float | None) -> dict:
-    """Numbers not to call: suppression files (read as contact files are) + the ledger's list; recently called;
-    already taken and every number's calls in the last 24 hours (for a state's cap: a dry run; a real import reads
-    them again under the campaign's lock)."""
+def _skip_sets(ledger: Ledger | None, options: IngestOptions, files: tuple[Path, ...], cooldown: float | None, *, dry_run: bool) -> dict:
+    """Numbers not to call: suppression files (read as contact files are); recently called; for a dry run also the
+    ledger's do-not-call list, the numbers the campaign took and every number's calls in the last 24 hours (a state's
+    cap) — a real import reads those under the campaign's lock (pipelines.run.import_and_submit)."""
     suppressed: set[str] = set()
     for path in files:
         from pipelines.ingest.suppress import read_suppression
@@ -34,8 +34,10 @@ def _skip_sets(ledger: Ledger | None, options: IngestOptions, files: tuple[Path,
                            f"(`campaigns suppress add {path}` lists them)", markup=False)  # fmt: skip
     if ledger is None:
         return {"suppressed": suppressed, "cooled_down": (), "already_submitted": ()}
-    suppressed |= ledger.suppressed_numbers()
     cooled = ledger.recently_submitted(cooldown) if cooldown else ()
+    if not dry_run:
+        return {"suppressed": suppressed, "cooled_down": cooled}
+    suppressed |= ledger.suppressed_numbers()
     calls = ledger.recent_calls() if options.rules.capped_states() else None
     return {"suppressed": suppressed, "cooled_down": cooled, "already_submitted": ledger.submitted_keys(options.campaign), "calls": calls}
 
@@ -93,7 +95,7 @@ def import_command(paths, campaign, dry_run, hold, as_json, out, suppress_files,
         ledger = stack.enter_context(settings.open_ledger(read_only=dry_run)) if settings.ledger_exists() else None
         chosen = campaign_provider(settings, ledger, campaign)
         options = ingest_options(settings, campaign, chosen)
-        skip = _skip_sets(ledger, options, suppress_files, cooldown)
+        skip = _skip_sets(ledger, options, suppress_files, cooldown, dry_run=dry_run)
         if dry_run:  # streamed: any number of rows in bounded memory
             from pipelines.ingest.pipeline import run
             from pipelines.ingest.sinks import CsvFiles
