@@ -1,4 +1,4 @@
-"""Columns stage: find the phone, name, country, timezone and state columns; every column but the first four is a variable."""
+"""Columns stage: find the phone, name, country, timezone and state columns; every other column (the state's too) is a variable."""
 
 from __future__ import annotations
 

@@ -248,17 +248,17 @@ def _accepted_rows(variables: list[str], piece: pa.Table) -> list[pa.Buffer]:
     names = [name[len(VARIABLE) :] for name in variables]
     cells = [piece.column(name) for name in variables]
     variables_json, redo = json_parts(names, cells, piece.num_rows, quote='""')
-    zone_and_key = _by_chunk([piece.column(column) for column in (TIMEZONE, STATE, CHUNK_KEY)])
+    by_chunk_fields = _by_chunk([piece.column(column) for column in (TIMEZONE, STATE, CHUNK_KEY)])
     text = {column: quoted_text(piece.column(column)) for column in (E164, NAME, SOURCE_FILE, SOURCE_SHEET, PHONE_COLUMN)}
-    if zone_and_key is None:
+    if by_chunk_fields is None:
         text |= {column: quoted_text(piece.column(column)) for column in (TIMEZONE, STATE, CHUNK_KEY)}
     if redo.any() or any(column is None for column in text.values()):
         piece = piece.set_column(piece.schema.get_field_index(E164), E164, pc.binary_join_element_wise("+", piece.column(E164), ""))
         return csv_rows(ACCEPTED_COLUMNS, piece.append_column(DYNAMIC_VARIABLES, json_objects(names, cells, piece.num_rows)))
-    if zone_and_key is None:
-        zone_and_key = ['"', text[TIMEZONE], '","', text[STATE], '","', text[CHUNK_KEY], '"']
+    if by_chunk_fields is None:
+        by_chunk_fields = ['"', text[TIMEZONE], '","', text[STATE], '","', text[CHUNK_KEY], '"']
     return joined_rows(['"+', text[E164], '","', text[NAME], '","', text[SOURCE_FILE], '","', text[SOURCE_SHEET], '",',
-                        pc.cast(piece.column(SOURCE_ROW), pa.string()), ',"', text[PHONE_COLUMN], '",', *zone_and_key, ',"',
+                        pc.cast(piece.column(SOURCE_ROW), pa.string()), ',"', text[PHONE_COLUMN], '",', *by_chunk_fields, ',"',
                         *variables_json, '"\n'], piece.num_rows)  # fmt: skip
 
 

@@ -169,9 +169,8 @@ class StateRule:
 class Rules:
     """Every state's rule; the hours and cap each state's recipients get."""
 
-    def __init__(self, by_state: dict[str, StateRule], origin: str):
+    def __init__(self, by_state: dict[str, StateRule]):
         self.by_state = by_state
-        self.origin = origin  # "shipped", the user's file, or "none"
         self._hours: dict[tuple[CallingHours, str], CallingHours] = {}
 
     @property
@@ -201,7 +200,7 @@ class Rules:
         return any(rule.cap is not None for rule in self.by_state.values())
 
 
-NO_RULES = Rules({}, "none")
+NO_RULES = Rules({})
 
 
 def rules_off(hours: CallingHours) -> str:
@@ -229,11 +228,11 @@ def load_rules(spec: str | None) -> Rules:
         return NO_RULES
     rules = _read(SHIPPED_RULES)
     if spec is None:
-        return Rules(rules, "shipped")
+        return Rules(rules)
     path = Path(spec).expanduser()
     if not path.is_file():
         raise UsageError(f"rules file {spec}: no such file (--rules / rules / CAMPAIGNS_RULES take a TOML file of state rules, or none)")
-    return Rules(rules | _read(path), str(path))
+    return Rules(rules | _read(path))
 
 
 def _read(path: Path) -> dict[str, StateRule]:
