@@ -10,8 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipelines.ingest.normalise import INTEGRAL_DECIMAL, SCIENTIFIC, classify_phone, json_objects
+from pipelines.ingest.normalise import BLANKS, INTEGRAL_DECIMAL, SCIENTIFIC, _strip, classify_phone, json_objects
 from schemas.contacts import RejectReason
+from tests.reference import _text
 
 US_PARENS = ("(415) 555-0132", "US", "+14155550132")  # the most common CRM spelling
 UK_NUMBER_NO_PLUS = ("07911 123456", "GB", "+447911123456")  # national format, region from the row
@@ -113,3 +114,38 @@ def test_json_objects_are_json_dumps_of_the_filled_cells(table, cut):
     arrays = [pa.chunked_array([c[:cut], c[cut:]], type=pa.string()) if cut < len(c) else pa.array(c) for c in columns]
     expected = [json.dumps({n: v for n, v in zip(names, row) if v}, ensure_ascii=False, separators=(",", ":")) for row in table]
     assert json_objects(names, arrays, len(table)).to_pylist() == expected
+
+
+# every byte _strip's quick checks look at: blanks (and the bytes they share with dashes, quotes and accents), C0 and C1
+# controls, DEL, line separators, invisible characters, plain letters and spaces inside a cell; each example uses a few
+# of them, so that one odd character alone in a column is tried too
+CELL_CHARACTERS = ["a", "Z", " ", "é", "Ø", "\u00a0", "\u2007", "\u202f", "\ufeff", "\t", "\r", "\n", "\x00", "\x1f", "\x7f", "\x85",
+                   "\x9f", "\u00ad", "\u00c2", "\u2028", "\u200b", "\u2060", "\u202e", "\u2069", "\u2013", "\u201c", "\u20ac",
+                   "\uffef", "😀"]  # fmt: skip
+CELLS = st.lists(st.sampled_from(CELL_CHARACTERS), min_size=1, max_size=3).flatmap(
+    lambda chosen: st.lists(st.one_of(st.just(""), st.text(alphabet=st.sampled_from(["a", *chosen]), max_size=5)), min_size=1, max_size=12))
+
+
+@settings(max_examples=500, deadline=None)
+@given(cells=CELLS, start=st.integers(0, 12))
+def test_strip_cleans_every_cell_as_the_reference_does(cells, start):
+    # the quick byte checks that let a clean column through untouched never let a cell that needs cleaning through,
+    # sliced arrays (an offset into the buffers) included
+    column = pa.array(["  pad  ", *cells], type=pa.string()).slice(1 + min(start, len(cells) - 1))
+    expected = [_text(cell) for cell in cells[min(start, len(cells) - 1) :]]
+    assert _strip(column).to_pylist() == expected
+
+
+@pytest.mark.parametrize("odd", [*BLANKS, *"\x00\x1f\x7f\x80\x85\x9f\u00ad\u2028\u2029\u200b\u2060\u202a\u202e\u2066\u2069\ufeff"])
+@pytest.mark.parametrize("spelling", ["{}ab", "ab{}", "a{}b"])
+def test_strip_finds_one_odd_character_alone_in_a_column(odd, spelling):
+    # each blank at either end and each control or invisible character anywhere, the only one in its column
+    cells = ["Zoë", "Jean\u2013Luc", spelling.format(odd), "", "x \u201cQ\u201d y"]
+    assert _strip(pa.array(cells, type=pa.string())).to_pylist() == [_text(cell) for cell in cells]
+
+
+def test_strip_leaves_a_clean_column_as_it_is():
+    # no copy when nothing needs cleaning: accents, and dashes and curly quotes inside a cell (they share their first
+    # byte with blanks and invisible characters)
+    column = pa.array(["Zoë", "Jean\u2013Luc", "a \u201cQ\u201d b", "", "Ann Lee", "\u00d8"], type=pa.string())
+    assert _strip(column) is column

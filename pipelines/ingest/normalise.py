@@ -98,10 +98,10 @@ def parse_phones(values: np.ndarray, regions: np.ndarray) -> tuple[np.ndarray, n
 
 
 
-# bytes that can begin or end one of BLANKS in UTF-8: a column with none of them at either
-# end of any cell needs no trimming (the common case, checked on the buffers in a few ms)
-_LEADS = np.isin(np.arange(256), [c.encode()[0] for c in BLANKS])
-_TRAILS = np.isin(np.arange(256), [c.encode()[-1] for c in BLANKS])
+# the bytes that can begin or end one of BLANKS in UTF-8: a column with none of them at either end of any cell needs
+# no trimming (the common case, checked on the buffers in a few ms)
+_LEADS = sorted({c.encode()[0] for c in BLANKS})
+_TRAILS = sorted({c.encode()[-1] for c in BLANKS})
 
 
 CONTROLS = " *[\\x{00}-\\x{1f}\\x{7f}-\\x{9f}\\x{2028}\\x{2029}]+ *"  # C0, C1 controls, line/paragraph separators (RE2)
@@ -125,37 +125,53 @@ def _strip(array: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
 
 
 def _has_controls(array: pa.Array) -> bool:
-    """Whether a cell may hold a C0 or C1 control or an invisible character (CONTROLS, INVISIBLE), judged on the UTF-8
-    bytes: C1 and the soft hyphen are 0xC2 0x80-0x9F / 0xAD, the others 0xE2 0x80-0x81 … (as are dashes and curly
-    quotes, which merely cost the exact check) or a BOM's 0xEF 0xBB."""
+    """Whether a cell holds a C0 or C1 control, a line separator or an invisible character (CONTROLS, INVISIBLE),
+    judged on the UTF-8 bytes: C0 below 0x20, DEL 0x7F, C1 and the soft hyphen 0xC2 0x80-0x9F / 0xAD, the others
+    three bytes from 0xE2 0x80 / 0xE2 0x81 (not dashes or curly quotes, which share those) and a BOM's 0xEF 0xBB 0xBF.
+
+    Two reductions decide the common cases (a control byte anywhere; plain ASCII); only the bytes from 0x7F up are
+    looked at one by one.
+    """
     if not pa.types.is_string(array.type):
         return True
     offsets, data = string_buffers(array)
     data = data[offsets[0] : offsets[-1]] if len(offsets) else data[:0]
     if not len(data):
         return False
-    if (data < 0x20).any() or (data == 0x7F).any():
+    if data.min() < 0x20:
         return True
-    lead = np.flatnonzero(data[:-1] == 0xC2)
-    follow = data[lead + 1]
-    if len(lead) and (((follow >= 0x80) & (follow <= 0x9F)) | (follow == 0xAD)).any():
+    if data.max() < 0x7F:
+        return False
+    high = np.flatnonzero(data >= 0x7F)
+    byte = data[high]
+    if (byte == 0x7F).any():
         return True
-    lead = np.flatnonzero((data[:-1] == 0xE2) | (data[:-1] == 0xEF))
-    follow = data[lead + 1]
-    return bool(len(lead) and ((follow == 0x80) | (follow == 0x81) | (follow == 0xBB)).any())
+    second, third = np.take(data, high + 1, mode="clip"), np.take(data, high + 2, mode="clip")  # past the end: no match
+    c1 = (byte == 0xC2) & (((second >= 0x80) & (second <= 0x9F)) | (second == 0xAD))
+    general = (byte == 0xE2) & (((second == 0x80) & (_between(third, 0xA8, 0xA9) | (third == 0x8B) | _between(third, 0xAA, 0xAE)))
+                                | ((second == 0x81) & ((third == 0xA0) | _between(third, 0xA6, 0xA9)))) & (high + 2 < len(data))
+    bom = (byte == 0xEF) & (second == 0xBB) & (third == 0xBF) & (high + 2 < len(data))
+    return bool(c1.any() or general.any() or bom.any())
+
+
+def _between(values: np.ndarray, low: int, high: int) -> np.ndarray:
+    return (values >= low) & (values <= high)
 
 
 def _needs_trim(array: pa.Array) -> bool:
+    """Whether a cell may begin or end with one of BLANKS, judged by each cell's first and last byte."""
     if not pa.types.is_string(array.type):
         return True
     offsets, data = string_buffers(array)
     if not len(data):
         return False
-    starts, ends = offsets[:-1], offsets[1:]
-    filled = ends > starts  # an empty cell's "first" and "last" bytes are clipped reads, masked out here
-    first = np.take(data, np.minimum(starts, len(data) - 1))
-    last = np.take(data, np.maximum(ends - 1, 0))
-    return bool((np.take(_LEADS, first) & filled).any() or (np.take(_TRAILS, last) & filled).any())
+    if data.min() > 0x20 and data.max() < 0x80:  # no space, no control, no other blank anywhere
+        return False
+    # an empty cell's "first" byte is the next cell's and its "last" the previous one's (clipped at the ends): real first
+    # and last bytes either way, so no cell is judged by a byte from inside another
+    first = np.take(data, offsets[:-1], mode="clip")
+    last = np.take(data, offsets[1:] - 1, mode="clip")
+    return any(bool((first == byte).any()) for byte in _LEADS) or any(bool((last == byte).any()) for byte in _TRAILS)
 
 
 PARALLEL_MIN_ROWS = 200_000  # below this, one thread is as fast
