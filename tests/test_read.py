@@ -11,7 +11,8 @@ import pytest
 from openpyxl import Workbook
 
 from pipelines.errors import InputError
-from pipelines.ingest.read import read_sheet
+from pipelines.ingest import read
+from pipelines.ingest.read import HeaderRule, read_sheet
 from tests.conftest import write_delimited
 
 ROWS = [["Name", "Phone", "Note"], ["Zoë Müller", "0044 20 7946 0958", "café; «quoted»"], ["Ana", "4155550132", "x"]]
@@ -137,3 +138,23 @@ def test_headerless_columns_are_named_by_letter_and_empty_ones_dropped(tmp_path)
     sheet = read_sheet(path)
     assert sheet.headers == ["Phone", "column_b"]
     assert sheet.cells[1].to_pylist() == ["vip"]
+
+
+@pytest.mark.parametrize("line_end", ["\n", "\r\n"])
+@pytest.mark.parametrize("quoted", [False, True])
+def test_block_by_block_reading_agrees_with_the_exact_reader(tmp_path, monkeypatch, line_end, quoted):
+    # a file without a quote character is cut into blocks at line breaks, one with quotes by following them: either
+    # way, in blocks of a few rows, every cell and row number is what the exact reader finds
+    monkeypatch.setattr(read, "WHOLE_FILE_BYTES", 0)
+    monkeypatch.setattr(read, "BATCH_BYTES", 64)
+    note = '"two\nlines, and a ""quote"""' if quoted else "plain; note"
+    lines = ["Phone,Name,Note", *(f"41555501{n:02d},name {n},{note if n % 7 == 3 else n}" for n in range(40)), ",,", "4155550199,last,x"]
+    path = tmp_path / "blocks.csv"
+    path.write_bytes(line_end.join(lines).encode() + line_end.encode())
+    assert read._holds_quote(path) is quoted
+    batches = list(read.delimited_batches(path, HeaderRule()))
+    exact = read_sheet(path, exact=True)
+    assert len(batches) > 1
+    assert [row for sheet in batches for row in sheet.rows.tolist()] == exact.rows.tolist()
+    for column in range(3):
+        assert [cell for sheet in batches for cell in sheet.cells[column].to_pylist()] == exact.cells[column].to_pylist()

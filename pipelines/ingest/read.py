@@ -13,6 +13,7 @@ import dataclasses
 import io
 import json
 import math
+import mmap
 import re
 import string
 from collections.abc import Iterator
@@ -364,15 +365,16 @@ def header_layout(sample: str, delimiter: str, header: HeaderRule, label: str) -
     return position, len(top[position][1]) or 1
 
 
-def arrow_csv_options(delimiter: str, width: int, block_size: int, skip: int = 0) -> dict:
+def arrow_csv_options(delimiter: str, width: int, block_size: int, skip: int = 0, *, quoted: bool = True) -> dict:
     """pyarrow CSV options that keep every cell as text and every line (blank ones too) as a row, from the header row
-    on (`skip` records above it)."""
+    on (`skip` records above it). `quoted`: whether the file may hold a quote character; without one no value can hold
+    a line break, and the reader cuts its blocks at line breaks instead of following quotes (~30 % less CPU)."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
     return {
         "read_options": pacsv.ReadOptions(autogenerate_column_names=True, block_size=block_size, skip_rows=skip),
-        "parse_options": pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True, ignore_empty_lines=False),
+        "parse_options": pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=quoted, ignore_empty_lines=False),
         "convert_options": pacsv.ConvertOptions(
             column_types={f"f{i}": pa.string() for i in range(width)}, strings_can_be_null=False, quoted_strings_can_be_null=False
         ),
@@ -405,18 +407,28 @@ def delimited_batches(path: Path, header: HeaderRule, delimiter: str | None = No
         last_line = text.rfind("\n")
         delimiter = sniff_delimiter(text[:last_line] if last_line > 0 else text)
     skip, width = header_layout(text, delimiter, header, str(path))
+    quoted = _holds_quote(path)
     if path.stat().st_size <= WHOLE_FILE_BYTES:
         try:  # mapped, the reader parses the page cache in place instead of copying the file into fresh memory first
             with pa.memory_map(str(path)) as source:
-                table = pacsv.read_csv(source, **arrow_csv_options(delimiter, width, 16 << 20, skip))
+                table = pacsv.read_csv(source, **arrow_csv_options(delimiter, width, 16 << 20, skip, quoted=quoted))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             return None  # ragged rows, odd quoting: the exact reader (read_sheet) decides
         return _batched_sheets((table.slice(start, BATCH_ROWS) for start in range(0, table.num_rows, BATCH_ROWS)), path, width, skip, delimiter)
     try:
-        reader = pacsv.open_csv(path, **arrow_csv_options(delimiter, width, BATCH_BYTES, skip))
+        reader = pacsv.open_csv(path, **arrow_csv_options(delimiter, width, BATCH_BYTES, skip, quoted=quoted))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
     return _batched_sheets(reader, path, width, skip, delimiter)
+
+
+def _holds_quote(path: Path) -> bool:
+    """Whether the file holds a double quote anywhere (one memchr over the mapped file: ~10 ms for 70 MB)."""
+    try:
+        with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            return mapped.find(b'"') >= 0
+    except (OSError, ValueError):  # cannot be mapped (empty, a special file): read as if it held quotes
+        return True
 
 
 def _batched_sheets(batches, path: Path, width: int, skip: int, delimiter: str) -> Iterator[RawSheet]:
