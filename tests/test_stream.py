@@ -132,3 +132,23 @@ def test_accepted_rows_are_the_bytes_arrows_writer_makes(names, notes, chunks, z
     written = piece.set_column(0, "e164", pa.array([f"+{digits}" for digits in piece.column("e164").to_pylist()]))
     expected = b"".join(b.to_pybytes() for b in csv_rows(ACCEPTED_COLUMNS, written.append_column(DYNAMIC_VARIABLES, objects)))
     assert b"".join(memoryview(b).tobytes() for b in _accepted_rows(variables, piece)) == expected
+
+
+@pytest.mark.parametrize("first", ["plain.csv", "ragged.csv", "sheet.jsonl"])
+def test_a_read_started_ahead_gives_what_run_reads_itself(tmp_path, first):
+    # the dry run starts reading the first file while the pipeline's modules load: same rows, counts and chunks, whether
+    # the streaming reader takes that file, declines it (ragged rows: the exact reader) or it is no delimited text
+    from pipelines.ingest import ahead
+
+    (tmp_path / "plain.csv").write_text("Phone,Name\n4155550132,a\n4155550133,b\n4155550132,c\nnope,d\n")
+    (tmp_path / "ragged.csv").write_text("Phone,Name\n4155550134,a,extra\n4155550135,b\n")
+    (tmp_path / "sheet.jsonl").write_text('{"Phone": "4155550136", "Name": "e"}\n{"Phone": "4155550133", "Name": "f"}\n')
+    paths = [tmp_path / first, *(tmp_path / name for name in ("plain.csv", "ragged.csv", "sheet.jsonl") if name != first)]
+    options = IngestOptions("s", batch_size=2)
+    results = []
+    for started in (None, ahead.start(paths, options)):
+        frames = Frames()
+        summary = stream.run(paths, options, [frames], ahead=started)
+        results.append((summary.model_dump(), frames.accepted().to_dict("records"), frames.frame("rejected").to_dict("records")))
+    assert results[0] == results[1]
+    assert results[0][0]["rows_read"] == 8 and results[0][0]["duplicates"] == 2

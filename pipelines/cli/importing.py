@@ -97,13 +97,16 @@ def import_command(paths, campaign, dry_run, hold, as_json, out, suppress_files,
         options = ingest_options(settings, campaign, chosen)
         skip = _skip_sets(ledger, options, suppress_files, cooldown, dry_run=dry_run)
         if dry_run:  # streamed: any number of rows in bounded memory
+            from pipelines.ingest import ahead
+
+            started = ahead.start(paths, options)  # the first file is read while the pipeline's modules load
             from pipelines.ingest.pipeline import run
             from pipelines.ingest.sinks import CsvFiles
 
             if ledger is not None and ledger.stopped_at(campaign) is not None:
                 err.print(f"warning: campaign {campaign} is cancelled: a real import would be refused until "
                           f"`campaigns resume --campaign {campaign}`", markup=False)  # fmt: skip
-            _print_summary(run(paths, options, [CsvFiles(out)] if out is not None else [], **skip), as_json, out)
+            _print_summary(run(paths, options, [CsvFiles(out)] if out is not None else [], **skip, ahead=started), as_json, out)
             return
         from pipelines.run import Hooks, import_and_submit, pending_error, refuse_if_stopped
         from pipelines.workspace import Workspace

@@ -27,12 +27,13 @@ import pyarrow.compute as pc
 from pipelines.ingest.arrow import combined
 from pipelines.ingest.chunk import chunk_keys, cut
 from pipelines.ingest.columns import map_columns
-from pipelines.ingest.fastphone import TABLE_MIN_ROWS, e164_keys, e164_text, prepare_tables
+from pipelines.ingest.ahead import Ahead, start, streamable
+from pipelines.ingest.fastphone import e164_keys, e164_text
 from pipelines.ingest.hours import closed_zone
 from pipelines.ingest.options import IngestOptions
 from pipelines.ingest.normalise import REASON_TEXT, Normalised, normalise_columns, reject_details
 from pipelines.ingest.output import PIECE_ROWS
-from pipelines.ingest.read import CSV_SUFFIXES, TSV_SUFFIXES, RawSheet, delimited_batches, is_excel, read_sheet
+from pipelines.ingest.read import RawSheet, is_excel, read_sheet
 from pipelines.runtime import gc_paused
 from pipelines.ingest.threads import pool
 from pipelines.ingest.states import STATES, over_cap, rules_off, states_of_keys, states_of_text
@@ -60,7 +61,6 @@ from schemas.contacts import (
 NEVER_CALLABLE = REASON_CODE[RejectReason.NEVER_CALLABLE]
 MALFORMED_ROW = REASON_CODE[RejectReason.MALFORMED_ROW]
 SPLIT_PARALLEL_FROM = 200_000  # numbers in a batch from which dedupe runs on two threads
-PREPARE_FROM_BYTES = TABLE_MIN_ROWS * 50  # inputs this large (~50 bytes a row) will likely validate by prefix table
 # the accepted rows waiting for their chunk to fill, as columns
 KEY, ORIGIN, ROW, ZONE = "key", "origin", "row", "zone"
 VARIABLE = "var:"
@@ -610,6 +610,7 @@ def run(
     already_submitted: Collection[str] | np.ndarray = (),
     cooled_down: Collection[str] | np.ndarray = (),
     calls: tuple[np.ndarray, np.ndarray] | None = None,
+    ahead: Ahead | None = None,
 ) -> ImportSummary:
     """Read every file, normalise, drop suppressed numbers, dedupe across all files (and against `already_submitted`)
     and chunk what is new; hand everything to the sinks. Returns the counts and the batches.
@@ -617,20 +618,20 @@ def run(
     Numbers the campaign already took (`already_submitted`), that any campaign called
     recently (`cooled_down`), or that had as many calls in the last 24 hours as their state
     allows (`calls`: sorted keys and their counts, Ledger.recent_calls) stay accepted but are
-    not put into batches.
+    not put into batches. `ahead`: the first file's read and the prefix tables, if the caller started them (ahead.start
+    with the same paths and options); else they start here.
     """
     none = np.zeros(0, dtype=np.int64)
     run = _Import(options, list(sinks), _keys_of(suppressed), {"already_submitted": _keys_of(already_submitted),
                                                                "cooled_down": _keys_of(cooled_down)}, calls or (none, none))  # fmt: skip
     if not options.rules.enabled:
         run.warnings.append(rules_off(options.hours))
-    if sum(Path(path).stat().st_size for path in paths if Path(path).is_file()) >= PREPARE_FROM_BYTES:
-        pool().submit(prepare_tables, options.region)  # while the first file is read
+    ahead = ahead or start(paths, options)
     try:
         with gc_paused():
             for path in paths:
                 run.files.setdefault(str(path), FileCounts(source_file=str(path)))
-            for sheet, more in sheets(paths, options):
+            for sheet, more in sheets(paths, options, ahead):
                 run.add(sheet, more=more)
             run.finish()
     except BaseException:
@@ -639,22 +640,19 @@ def run(
     return run.summary()
 
 
-def sheets(paths: Sequence[str | Path], options: IngestOptions) -> Iterator[tuple[RawSheet, bool]]:
+def sheets(paths: Sequence[str | Path], options: IngestOptions, ahead: Ahead | None = None) -> Iterator[tuple[RawSheet, bool]]:
     """Every input as RawSheet batches, in order, with the spreadsheet's row numbers; and whether more batches follow.
 
     Within a file the next batch is read before the current one is handed out (to know it
-    is there); a next file is not opened early.
+    is there); a next file is not opened early. `ahead`: the first file's read, if started.
     """
+    ahead = ahead or Ahead(None, None)
     for index, path in enumerate(paths):
         path = Path(path)
-        delimited = path.suffix.lower() in CSV_SUFFIXES | TSV_SUFFIXES and path.is_file()
-        utf8 = options.encoding is None or options.encoding.replace("_", "-").lower() in ("utf-8", "utf8")
-        streamed = delimited_batches(path, options.header) if delimited and utf8 else None
-        if streamed is None:  # a delimited file the Arrow reader declined goes straight to the exact one
+        batches = ahead.batches(path, options)
+        if batches is None:  # not delimited UTF-8 text, or a delimited file the Arrow reader declined: the exact reader
             batches = iter([read_sheet(path, sheet=options.sheet if is_excel(path) else None, max_workbook_bytes=options.max_workbook_bytes,
-                                       encoding=options.encoding, header=options.header, exact=delimited and utf8)])  # fmt: skip
-        else:
-            batches = streamed
+                                       encoding=options.encoding, header=options.header, exact=streamable(path, options))])  # fmt: skip
         last_path = index == len(paths) - 1
         current = next(batches, None)
         while current is not None:

@@ -331,7 +331,8 @@ def _parse_ragged(source, encoding: str | None, delimiter: str):
     if records and records[0] and records[0][0].startswith("\ufeff"):
         records[0][0] = records[0][0][1:]
     lengths = np.array([len(record) for record in records], dtype=np.int64)
-    return pd.DataFrame(records, dtype=object).fillna(""), lengths
+    width = int(lengths.max()) if len(lengths) else 0
+    return pd.DataFrame([record + [""] * (width - len(record)) for record in records], dtype=object), lengths
 
 
 def _mixed_utf8(data: bytes) -> tuple[str, int, int]:
