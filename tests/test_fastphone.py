@@ -8,8 +8,9 @@ from unittest import mock
 import numpy as np
 import phonenumbers
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from pipelines.ingest import fastphone
@@ -140,3 +141,17 @@ def test_digits_only_keeps_the_last_digit_before_trailing_empty_rows():
     assert digits_only(pa.array(["+1 (415) 555-0132", "", "", "7"])).to_pylist() == ["14155550132", "", "", "7"]
     assert digits_only(pa.array(["", "12", "", ""])).to_pylist() == ["", "12", "", ""]
     assert digits_only(pa.array(["", ""])).to_pylist() == ["", ""]
+
+
+PLAIN_TEXT = st.text(alphabet=st.sampled_from(list("0123456789 ()-.+\t\r") + ["x", "é", "\u00a0"]), max_size=8)
+
+
+@settings(max_examples=400, deadline=None)
+@given(cells=st.lists(PLAIN_TEXT, min_size=1, max_size=20), start=st.integers(0, 20))
+@example(cells=["+ 4155550132", "+  (415)", "+ -1", "+", "+ ", " 415", "\t415\t", "4\t5", "415+", "++1", "(415)", ".5", ""], start=0)
+@example(cells=["", ""], start=0)
+def test_plain_cells_by_their_bytes_are_what_the_pattern_says(cells, start):
+    # the byte-level decision (with RE2 for leading blanks, tabs and '+ ') agrees with RE2 on every cell, sliced too
+    column = pa.array(["4155550132", *cells], type=pa.string()).slice(1 + min(start, len(cells) - 1))
+    expected = pc.match_substring_regex(column, fastphone.PLAIN).to_numpy(zero_copy_only=False)
+    assert fastphone._plain(column).tolist() == expected.tolist()

@@ -502,13 +502,48 @@ EMPTY, TOO_SHORT_CODE, TOO_LONG_CODE, INVALID_CODE = (REASON_CODE[r] for r in (
 KNOWN_CODE = {length: np.isin(np.arange(10**length), [int(code) for code in COUNTRY_CODES[length]]) for length in (1, 2, 3)}
 
 
-PLUS = ord("+")
+PLUS, SPACE, TAB = ord("+"), ord(" "), ord("\t")
 LEADING_BLANKS = np.array([ord(" "), ord("\t")], dtype=np.uint8)
 ENDS_OF_DECIMALS = np.array([ord("0"), ord(" "), ord("\t")], dtype=np.uint8)
 
 
 def _matches(values: pa.Array, pattern: str) -> np.ndarray:
     return pc.match_substring_regex(values, pattern).to_numpy(zero_copy_only=False)
+
+
+def _plain(values: pa.Array) -> np.ndarray:
+    """_matches(values, PLAIN), decided from the bytes for the common spellings and by RE2 for the rest.
+
+    A cell of digits, spaces, '-', '.', '(' and ')' that starts with a digit or '(' is plain, and so is '+' followed
+    by one; a cell holding any other byte but a tab or a '+' is not. RE2 decides the rest: leading blanks, a tab,
+    '+' and a space, a '+' further on.
+    """
+    offsets, data = string_buffers(values)
+    body = data[offsets[0] : offsets[-1]]
+    if not len(body):  # every cell empty
+        return np.zeros(len(values), dtype=bool)
+    inner = ((body >= 0x30) & (body <= 0x39)) | (body == 0x20) | ((body >= 0x28) & (body <= 0x29)) | ((body >= 0x2D) & (body <= 0x2E))
+    odd = np.flatnonzero(~inner)  # bytes outside [0-9 ().-]: few, in a phone column
+    odd_rows = np.searchsorted(offsets, odd + offsets[0], side="right") - 1
+    alien = (body[odd] != PLUS) & (body[odd] != TAB)
+    odd_count = np.bincount(odd_rows, minlength=len(values))
+    alien_count = np.bincount(odd_rows[alien], minlength=len(values))
+    starts, lengths = offsets[:-1], offsets[1:] - offsets[:-1]
+    first = np.where(lengths > 0, np.take(data, starts, mode="clip"), 0)
+    second = np.where(lengths > 1, np.take(data, starts + 1, mode="clip"), 0)
+    plain = (odd_count == 0) & _opens(first)
+    plus = (odd_count == 1) & (first == PLUS)  # its one odd byte leads
+    plain |= plus & _opens(second)
+    unsure = (alien_count == 0) & ~plain & ((first == SPACE) | ((odd_count > 0) & ~plus) | (plus & (second == SPACE)))
+    rows = np.flatnonzero(unsure)
+    if len(rows):
+        plain[rows] = _matches(values.take(pa.array(rows)), PLAIN)
+    return plain
+
+
+def _opens(byte: np.ndarray) -> np.ndarray:
+    """Whether a plain number can start with this byte: a digit or '('."""
+    return ((byte >= 0x30) & (byte <= 0x39)) | (byte == 0x28)
 
 
 def _contains(values: pa.Array, text: str) -> np.ndarray:
@@ -564,7 +599,7 @@ def classify_columns(raw: pa.Array, default_region: str, overrides: pa.Array | N
     if n == 0:
         return Classified(keys, reasons, handled, kinds)
 
-    plain = _matches(raw, PLAIN)  # a plain cell holds a digit or '(': never blank
+    plain = _plain(raw)  # a plain cell holds a digit or '(': never blank
     others = np.flatnonzero(~plain)
     blank = others[_matches(_subset(raw, others), BLANK)]
     reasons[blank] = EMPTY
