@@ -35,11 +35,12 @@ test: install browser postgres
 DEMO_HOME := .campaigns-demo
 # The main job end to end on the embedded sandbox: import → submit → sync → report, ending with the HTML page's path.
 # The sandbox's simulated people answer at any hour, so the demo calls around the clock
-# (--allow-any-hour, said in a warning); real campaigns keep the 08:00-21:00 local default.
+# (--allow-any-hour and --rules none, each said in a warning); real campaigns keep the 08:00-21:00 local
+# default and the shipped state rules.
 demo: install
 	rm -rf $(DEMO_HOME)
 	$(BIN)/campaigns import data/sample_contacts.csv data/sample_contacts.xlsx \
-		--campaign demo --home $(DEMO_HOME) --out $(DEMO_HOME)/out --window 00:00-24:00 --allow-any-hour
+		--campaign demo --home $(DEMO_HOME) --out $(DEMO_HOME)/out --window 00:00-24:00 --allow-any-hour --rules none
 	$(BIN)/campaigns sync --campaign demo --home $(DEMO_HOME) --wait 60
 	$(BIN)/campaigns report --campaign demo --home $(DEMO_HOME)
 	$(BIN)/campaigns report --campaign demo --home $(DEMO_HOME) --html $(DEMO_HOME)/report.html --by clinic

@@ -17,9 +17,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # The sandbox's simulated people answer at any hour, and most tests must not depend on the
 # time of day they run at: every CLI run in the suite calls around the clock unless a test
-# sets its own hours (tests/test_hours.py does, with CAMPAIGNS_WINDOW="" for the default).
+# sets its own hours (tests/test_hours.py does, with CAMPAIGNS_WINDOW="" for the default),
+# and without the shipped state rules, whose hours would hold a Florida or Oklahoma number
+# until the next morning (tests/test_state_rules.py sets CAMPAIGNS_RULES="" for them).
 os.environ.setdefault("CAMPAIGNS_WINDOW", "00:00-24:00")
 os.environ.setdefault("CAMPAIGNS_ALLOW_ANY_HOUR", "1")
+os.environ.setdefault("CAMPAIGNS_RULES", "none")
 HEADER = ["First Name", "Phone", "Account ID"]
 
 

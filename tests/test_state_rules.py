@@ -37,6 +37,12 @@ FLORIDA = RULES.hours(FEDERAL, "FL")
 LOUISIANA = RULES.hours(FEDERAL, "LA")
 
 
+@pytest.fixture(autouse=True)
+def shipped_rules(monkeypatch):
+    """The shipped state rules for every command run here (the rest of the suite turns them off: tests/conftest.py)."""
+    monkeypatch.setenv("CAMPAIGNS_RULES", "")
+
+
 def utc(*args) -> datetime:
     return datetime(*args, tzinfo=UTC)
 
@@ -292,7 +298,11 @@ def test_a_fourth_call_within_24_hours_to_an_oklahoma_number_is_never_planned(tm
         assert set(db.sql("SELECT DISTINCT us_state FROM batches").fetchall()) == {("OK",), ("NY",)}
 
 
-def test_retry_never_plans_a_call_over_the_states_cap(tmp_path):
+def test_retry_never_plans_a_call_over_the_states_cap(tmp_path, monkeypatch):
+    # Oklahoma's cap with its hours all day: the first calls must end within the test, whatever the hour in Oklahoma
+    rules = tmp_path / "rules.toml"
+    rules.write_text('[states.OK]\nwindow = "00:00-24:00"\ncap = 3\nsource = "the test"\n')
+    monkeypatch.setenv("CAMPAIGNS_RULES", str(rules))
     path = write_delimited(tmp_path / "c.csv", [["Phone"], *([n] for n in OKLAHOMA)])
     home = tmp_path / "home"
     with running(SandboxConfig(speed=400, seed=11)) as sandbox:
