@@ -111,11 +111,19 @@ VIEWS = {
                    coalesce(sum(size) FILTER (WHERE kind = 'retry' AND state IN ('started', 'finished')), 0)::BIGINT AS retried,
                    count(*) AS batches
             FROM batches GROUP BY campaign),
+        -- each contact's latest status, as recipient_outcomes ranks them; the statuses counted are final, which a
+        -- cancelled batch never overrides, so the outcomes' other joins are not needed for them
+        latest AS (
+            SELECT campaign, e164, status FROM (
+                SELECT campaign, e164, status, row_number() OVER (
+                    PARTITION BY campaign, e164 ORDER BY attempted_at DESC NULLS LAST, synced_at DESC) AS latest
+                FROM recipient_rows)
+            WHERE latest = 1),
         out AS (
             SELECT campaign, count(*) FILTER (WHERE status = 'completed') AS completed,
                    count(*) FILTER (WHERE status IN ('busy', 'no_answer', 'failed')) AS failed,
                    count(*) FILTER (WHERE status = 'skipped') AS skipped
-            FROM recipient_outcomes GROUP BY campaign),
+            FROM contacts JOIN latest USING (campaign, e164) GROUP BY campaign),
         dials AS (SELECT campaign, count(*) FILTER (WHERE attempted_at IS NOT NULL) AS dials FROM recipient_rows GROUP BY campaign)
         SELECT imp.campaign, imp.imports, coalesce(rows.rows_read, 0) AS rows_read, coalesce(acc.accepted, 0) AS accepted,
                coalesce(rows.duplicates, 0) AS duplicates, coalesce(rows.already_submitted, 0) AS already_submitted,

@@ -80,8 +80,13 @@ def test_retry_calls_exactly_the_people_whose_call_did_not_connect(tmp_path, dia
     with duckdb.connect(str(home / "campaigns.duckdb"), read_only=True) as db:
         attempts = dict(db.sql("SELECT e164, attempts FROM recipient_outcomes WHERE campaign = 'r'").fetchall())
         (summary,) = db.sql("SELECT submitted, retried FROM campaign_summary WHERE campaign = 'r'").fetchall()
+        # the summary counts each person's latest outcome, as recipient_outcomes shows it (two attempts for some)
+        counted = db.execute("SELECT completed, failed, skipped FROM campaign_summary WHERE campaign = 'r'").fetchone()
+        outcomes = db.execute("""SELECT count(*) FILTER (WHERE status = 'completed'), count(*) FILTER (WHERE status IN ('busy', 'no_answer',
+                             'failed')), count(*) FILTER (WHERE status = 'skipped') FROM recipient_outcomes WHERE campaign = 'r'""").fetchone()  # fmt: skip
     assert {n for n, a in attempts.items() if a == 2} == unconnected and all(attempts[n] == 1 for n in connected)
     assert summary == (24, len(unconnected))
+    assert counted == outcomes and sum(counted) == len(numbers)
 
 
 @pytest.mark.usefixtures("store")  # on SQLite and on PostgreSQL

@@ -251,3 +251,12 @@ def test_the_notebook_readers_find_the_home_as_the_cli_does(demo_home, monkeypat
     assert list(api.summary()["campaign"]) == ["demo"] and len(api.outcomes("demo")) == 27
     with pytest.raises(Exception, match="no report database"):
         api.summary(home=tmp_path / "elsewhere")
+
+
+def test_the_statuses_campaign_summary_counts_are_final():
+    # campaign_summary counts them from each person's latest recipient row alone: a cancelled batch, the one thing the
+    # outcomes view lets override a status, never overrides a final one
+    from schemas.warehouse import FINAL_STATUSES
+
+    assert {"completed", "busy", "no_answer", "failed", "skipped"} <= set(FINAL_STATUSES)
+
