@@ -41,7 +41,7 @@ def import_summary(console: Console, summary: ImportSummary, *, out: Path | None
     if summary.state_capped:
         lines.append(f"Called as often in 24 hours as their state allows, skipped (a later import plans them): {summary.state_capped}")
     lines += [f"Warning: {warning}" for warning in summary.warnings]
-    lines.append(f"Batches: {len(summary.batches)} ({_sizes([b.size for b in summary.batches])})")
+    lines.append(f"Batches: {len(summary.batches)}" + (f" ({_sizes([b.size for b in summary.batches])})" if summary.batches else ""))
     if not summary.dry_run and summary.batches:
         lines += _batch_table(summary.batches)
     if summary.held and summary.batches:
@@ -62,13 +62,16 @@ LISTED = 20  # batches listed one per line; a larger import lists the first ones
 def _sizes(sizes: list[int]) -> str:
     """'sizes 1000, 1000, 412', or for many batches 'sizes 841 × 1000, 1 × 421' (count × size)."""
     if len(sizes) <= 10:
-        return "sizes " + (", ".join(map(str, sizes)) or "none")
+        return "sizes " + ", ".join(map(str, sizes))
     counts: dict[int, int] = {}
     for size in sizes:
         counts[size] = counts.get(size, 0) + 1
     common = sorted(counts.items(), key=lambda item: (-item[1], -item[0]))
     shown = ", ".join(f"{count} × {size}" for size, count in common[:3])
-    return "sizes " + shown + (f" and {len(common) - 3} other sizes" if len(common) > 3 else "")
+    if len(common) <= 4:
+        return "sizes " + ", ".join(f"{count} × {size}" for size, count in common)
+    others = sum(count for _, count in common[3:])
+    return "sizes " + shown + f" and {others} {plural(others, 'batch', 'batches')} of {len(common) - 3} other sizes"
 
 
 def _batch_table(batches) -> list[str]:

@@ -87,7 +87,10 @@ class Ledger:
         self.host = host or socket.gethostname()
         self.lease_seconds = lease_seconds
         if url.startswith("sqlite:///") and not read_only:
-            folder = Path(url.removeprefix("sqlite:///")).parent
+            database = url.removeprefix("sqlite:///")
+            if database.startswith("file:"):  # a SQLite URI (…?uri=true): its path, without the scheme and the query
+                database = database.removeprefix("file:").split("?", 1)[0]
+            folder = Path(database).parent
             try:
                 folder.mkdir(parents=True, exist_ok=True)
             except OSError as exc:

@@ -163,3 +163,21 @@ def test_report_and_help_load_only_what_they_use(tmp_path):
         assert result.returncode == 0, result.stderr
         loaded[args[0]] = set(result.stderr.split("\n")[-1].split())
     assert loaded == {"--help": set(), "report": {"_duckdb"}}, loaded
+
+
+def test_an_out_folder_that_is_a_file_is_one_line_and_exit_2(tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("not a folder")
+    for out in (afile, afile / "sub"):
+        result = run_cli("import", SAMPLE, "--campaign", "a", "--dry-run", "--out", str(out), "--home", str(tmp_path / "home"))
+        assert result.returncode == 2, result.stderr
+        assert "is a file, or inside one" in one_line(result) and "internal error" not in result.stderr
+
+
+def test_a_sqlite_uri_state_creates_no_folder_named_after_its_scheme(tmp_path):
+    # sqlite:///file:PATH?mode=…&uri=true: the folder made for the ledger is PATH's, not a relative 'file:/…'
+    home = tmp_path / "home"
+    state = f"sqlite:///file:{tmp_path / 'state' / 'ledger.sqlite'}?uri=true"
+    result = run_cli("import", SAMPLE, "--campaign", "a", "--home", str(home), "--state", state, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "state" / "ledger.sqlite").is_file() and not (tmp_path / "file:").exists()

@@ -81,3 +81,11 @@ def test_on_a_terminal_a_batch_that_waits_for_its_hours_still_says_when(tmp_path
     assert code == 0, drawn
     assert re.search(rf"started 1/1: \w+ \(2 contacts\) as \S+, dialling from .* UTC \(.* {start:02d}:00 America/New_York\)",
                      ANSI.sub("", drawn)), drawn  # fmt: skip
+
+
+def test_batch_sizes_are_all_named_or_counted_in_words():
+    from pipelines.console import _sizes
+
+    assert _sizes([5, 4, 2, 2, *[1] * 14]) == "sizes 14 × 1, 2 × 2, 1 × 5, 1 × 4"  # four sizes: every one shown
+    assert _sizes([*[1000] * 8, 7, 6, 5, 4, 3]) == "sizes 8 × 1000, 1 × 7, 1 × 6 and 3 batches of 3 other sizes"
+    assert _sizes([1000, 412]) == "sizes 1000, 412"

@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines import segments
+from pipelines.errors import UsageError
 from pipelines.ingest.filewriter import FileWriter
 from pipelines.ingest.normalise import json_objects, json_parts
 from pipelines.ingest.output import CsvOutput, csv_rows, excel_safe_array, joined_rows, quoted_text
@@ -65,7 +66,10 @@ class CsvFiles(Sink):
     """The output files of --out; with no folder, nothing is written."""
 
     def __init__(self, folder: Path):
-        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise UsageError(f"--out {folder}: is a file, or inside one; give a folder (it is created if missing)") from None
         self.outputs = {
             "accepted": CsvOutput(folder / "accepted.csv", ACCEPTED_COLUMNS),
             "rejected": CsvOutput(folder / "rejected.csv", REJECTED_COLUMNS),
