@@ -60,16 +60,17 @@ LISTED = 20  # batches listed one per line; a larger import lists the first ones
 
 
 def _sizes(sizes: list[int]) -> str:
-    """'sizes 1000, 1000, 412', or for many batches 'sizes 841 × 1000, 1 × 421' (count × size)."""
+    """'sizes 1000, 1000, 412', or for many batches 'sizes 841 × 1000, 1 × 421' (count × size); past four sizes, the
+    three most common and the rest counted."""
     if len(sizes) <= 10:
         return "sizes " + ", ".join(map(str, sizes))
     counts: dict[int, int] = {}
     for size in sizes:
         counts[size] = counts.get(size, 0) + 1
     common = sorted(counts.items(), key=lambda item: (-item[1], -item[0]))
-    shown = ", ".join(f"{count} × {size}" for size, count in common[:3])
+    shown = ", ".join(f"{count} × {size}" for size, count in common[: 4 if len(common) <= 4 else 3])
     if len(common) <= 4:
-        return "sizes " + ", ".join(f"{count} × {size}" for size, count in common)
+        return "sizes " + shown
     others = sum(count for _, count in common[3:])
     return "sizes " + shown + f" and {others} {plural(others, 'batch', 'batches')} of {len(common) - 3} other sizes"
 
