@@ -54,6 +54,8 @@ PUBLISH_STATE = "publish_state"  # one row: the ledger this file came from and t
 # imported, so that `campaigns report` starts without pydantic)
 FINAL_STATUSES = ("busy", "completed", "failed", "no_answer", "skipped")
 _FINAL = ", ".join(f"'{status}'" for status in FINAL_STATUSES)
+# a person's attempts, latest first: recipient_outcomes shows the first, campaign_summary counts it
+_LATEST_FIRST = "PARTITION BY campaign, e164 ORDER BY attempted_at DESC NULLS LAST, synced_at DESC"
 
 VIEWS = {
     # every attempt: one row per (provider batch, number), with where and when it was on the recipient's clock
@@ -72,8 +74,7 @@ VIEWS = {
     "recipient_outcomes": f"""
         CREATE OR REPLACE VIEW recipient_outcomes AS
         WITH ranked AS (
-            SELECT r.*, row_number() OVER (
-                PARTITION BY r.campaign, r.e164 ORDER BY r.attempted_at DESC NULLS LAST, r.synced_at DESC) AS latest
+            SELECT r.*, row_number() OVER ({_LATEST_FIRST}) AS latest
             FROM recipients r),
         tries AS (
             SELECT campaign, e164, count(*) FILTER (WHERE attempted_at IS NOT NULL) AS attempts
@@ -115,8 +116,7 @@ VIEWS = {
         -- cancelled batch never overrides, so the outcomes' other joins are not needed for them
         latest AS (
             SELECT campaign, e164, status FROM (
-                SELECT campaign, e164, status, row_number() OVER (
-                    PARTITION BY campaign, e164 ORDER BY attempted_at DESC NULLS LAST, synced_at DESC) AS latest
+                SELECT campaign, e164, status, row_number() OVER ({_LATEST_FIRST}) AS latest
                 FROM recipient_rows)
             WHERE latest = 1),
         out AS (

@@ -148,7 +148,7 @@ def _has_controls(array: pa.Array) -> bool:
         return True
     second, third = np.take(data, high + 1, mode="clip"), np.take(data, high + 2, mode="clip")  # past the end: no match
     c1 = (byte == 0xC2) & (((second >= 0x80) & (second <= 0x9F)) | (second == 0xAD))
-    general = (byte == 0xE2) & (((second == 0x80) & (_between(third, 0xA8, 0xA9) | (third == 0x8B) | _between(third, 0xAA, 0xAE)))
+    general = (byte == 0xE2) & (((second == 0x80) & ((third == 0x8B) | _between(third, 0xA8, 0xAE)))
                                 | ((second == 0x81) & ((third == 0xA0) | _between(third, 0xA6, 0xA9)))) & (high + 2 < len(data))
     bom = (byte == 0xEF) & (second == 0xBB) & (third == 0xBF) & (high + 2 < len(data))
     return bool(c1.any() or general.any() or bom.any())
