@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import UTC, datetime
 
@@ -348,6 +349,39 @@ def test_magpipe_malformed_bodies_are_a_400_naming_the_field(url, content, messa
     response = httpx.post(url + MAGPIPE, content=content, headers=BEARER)
     assert response.status_code == 400 and message in response.json()["error"], response.text
     assert recipients(url) == []
+
+
+TASK = b'{"to_number": "+14155550100", "dynamic_variables": {"a": "x", "b": '
+
+
+@pytest.mark.parametrize(
+    "variable,pattern",
+    [
+        (b"1e999", r"tasks\.0\.dynamic_variables\.b: not a JSON number"),
+        (b'{"c": 1.5e308, "d": [2, 1e400]}', r"tasks\.0\.dynamic_variables\.b\.d\.1: not a JSON number"),
+        (b"[" * 30 + b"]" * 30, r"tasks\.0\.dynamic_variables\.b(\.0)+\.?…: nested more than 32 levels deep"),  # the path is clipped
+        (b'"\xed\xa0\x80"', r"tasks\.0\.dynamic_variables\.b: not valid Unicode text"),  # a surrogate written as UTF-8 bytes
+        (b'"\\udfff"', r"tasks\.0\.dynamic_variables\.b: not valid Unicode text"),
+        (b"9" * 4301, r"tasks\.0\.dynamic_variables\.b: an integer with more than 4300 digits"),
+    ],
+)  # fmt: skip
+def test_batchcall_variables_json_cannot_hold_are_a_400_naming_them(url, variable, pattern):
+    """Values the fast JSON reader lets through (a float too large, nesting below its own limit) or refuses (a
+    surrogate, a long integer) are refused alike, each named; the second task is plain, so the body is long."""
+    content = b'{"from_number": "' + CALLER.encode() + b'", "tasks": [' + TASK + variable + b"}}, " + TASK + b'"y"}}]}'
+    response = httpx.post(url + "/batch-call", content=content, headers=BC_HEADERS)
+    assert response.status_code == 400 and re.match(pattern, response.json()["error"]), response.text
+    assert recipients(url) == []
+
+
+def test_batchcall_variables_just_inside_the_limits_are_stored(url):
+    content = (b'{"from_number": "' + CALLER.encode() + b'", "tasks": [' + TASK + b"[" * 28 + b"1.5e308" + b"]" * 28
+               + b', "e": "\\ud83d\\ude00", "f": ' + b"9" * 4300 + b"}}]}")  # fmt: skip
+    response = httpx.post(url + "/batch-call", content=content, headers=BC_HEADERS)
+    assert response.status_code == 200, response.text
+    detail = httpx.get(f"{url}/batch-call/{response.json()['data']['batch_call_id']}", headers=BC_HEADERS).json()["data"]
+    variables = detail["tasks"][0]["dynamic_variables"]
+    assert variables["e"] == "😀" and variables["f"] == int("9" * 4300)
 
 
 def test_batchcall_trigger_beyond_the_calendar_is_refused_before_anything_is_stored(url):
