@@ -10,6 +10,7 @@ runs between requests and a server restarted on the same state file carries on.
 from __future__ import annotations
 
 import hashlib
+import heapq
 import itertools
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -88,20 +89,21 @@ def plan_run(
     ring = ((CALLING + INITIATED + rng.uniform(*RING, count)) / speed).tolist()
     talk = (rng.uniform(*TALK, count) / speed).tolist()
     ids = _uuid_texts(rng.bytes(16 * count).hex(), count)
-    free_at = [start_at] * concurrency
+    free_at = [start_at] * concurrency  # a heap: when each line is free again
     gap = DIAL_INTERVAL / speed
     last_dial = start_at - gap
     always_open = window.always_open()
     calls = []
     for outcome, ring_time, talk_time, record in zip(outcomes, ring, talk, ids):
-        earliest = min(free_at)
-        dial_at = max(earliest, last_dial + gap)
+        dial_at = last_dial + gap
+        if free_at[0] > dial_at:
+            dial_at = free_at[0]
         if not always_open:
             dial_at = window.next_open(dial_at)
         ring_end = dial_at + ring_time
         end_at = ring_end + talk_time if outcome == "completed" else ring_end
         calls.append((dial_at, ring_end, end_at, outcome, record))
-        free_at[free_at.index(earliest)] = end_at
+        heapq.heapreplace(free_at, end_at)  # the line free soonest takes this call
         last_dial = dial_at
     return calls
 
