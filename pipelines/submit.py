@@ -217,7 +217,7 @@ class Submitter:
         self.failpoints.hit("after_create")
         chunk = self.ledger.transition(chunk.key, ChunkState.CREATING, ChunkState.DRAFT_CREATED, provider_batch_id=remote.id)
         self.failpoints.hit("after_record_draft")
-        return chunk
+        return self._start(chunk, remote)
 
     def _reconcile_create(self, chunk: ChunkRecord) -> ChunkRecord:
         """A create may have happened: find the batch by its name, never create blindly."""
@@ -254,14 +254,16 @@ class Submitter:
     def _find(self, chunk: ChunkRecord, since: datetime) -> list[RemoteBatch]:
         return self.retrying(lambda: idempotent(lambda: self.client.find_by_name(chunk.batch_name, since)))
 
-    def _start(self, chunk: ChunkRecord) -> ChunkRecord:
+    def _start(self, chunk: ChunkRecord, remote: RemoteBatch | None = None) -> ChunkRecord:
         """Start a draft, after reading it back: a batch the provider no longer holds as a draft is never started.
 
         A draft may have been stopped (a cancel whose answer was lost, someone in the
         provider's console) or started by another hand since it was recorded; magpipe's
-        `start` on a cancelled batch would call everyone again.
+        `start` on a cancelled batch would call everyone again. `remote`: the answer of the
+        create that made the draft a moment ago, which is that read (one request fewer per
+        batch); a draft recorded by an earlier run, or found by name, is read again.
         """
-        remote = self.read(chunk)
+        remote = remote or self.read(chunk)
         if remote.status not in NOT_STARTED:
             return self._adopt(chunk, remote)
         chunk = self.ledger.transition(chunk.key, ChunkState.DRAFT_CREATED, ChunkState.STARTING, intent_at=now())

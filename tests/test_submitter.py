@@ -5,6 +5,7 @@ killed at each step, the sandbox over HTTP.)"""
 
 from __future__ import annotations
 
+import collections
 import itertools
 from datetime import UTC, datetime
 
@@ -40,12 +41,14 @@ class FakeProvider:
         self.started: list[str] = []  # every start that took effect
         self.created: list[str] = []  # every create that took effect
         self.ids = itertools.count(1)
+        self.calls: collections.Counter[str] = collections.Counter()  # requests made, by operation
 
     def _failure(self, operation: str) -> str | None:
         names = self.fail.get(operation)
         return names.pop(0) if names else None
 
     def _call(self, operation: str, effect):
+        self.calls[operation] += 1
         failure = self._failure(operation)
         if failure == "lost":
             effect()
@@ -145,6 +148,14 @@ def test_a_refusal_ends_the_run_with_the_chunk_left_planned(tmp_path):
     assert ledger.chunk("ck0").state == ChunkState.PLANNED and "400" in ledger.chunk("ck0").last_error
 
 
+def test_a_draft_made_a_moment_ago_is_started_on_its_creates_answer_without_a_read(tmp_path):
+    ledger = _ledger(tmp_path)
+    provider = FakeProvider()
+    _submitter(ledger, provider).run(ledger.pending_chunks("c"))
+    _exactly_once(ledger, provider)
+    assert provider.calls == {"create": 3, "start": 3}
+
+
 def test_a_batch_stopped_at_the_provider_before_its_start_is_never_started(tmp_path):
     ledger = _ledger(tmp_path, chunks=1)
     provider = FakeProvider()
@@ -154,7 +165,7 @@ def test_a_batch_stopped_at_the_provider_before_its_start_is_never_started(tmp_p
     chunk = ledger.transition("ck0", ChunkState.CREATING, ChunkState.DRAFT_CREATED, provider_batch_id=remote.id)
     provider.batches[remote.id]["status"] = "cancelled"  # someone stopped it in the provider's console
     assert submitter.advance(chunk).state == ChunkState.CANCELLED
-    assert provider.started == []
+    assert provider.started == [] and provider.calls["get"] == 1  # a draft recorded earlier is read before its start
 
 
 @pytest.mark.parametrize(
