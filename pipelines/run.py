@@ -25,6 +25,7 @@ from schemas.contacts import BatchPlan, ImportSummary
 from schemas.ledger import ChunkRecord, ChunkState, ImportFileRecord, ImportRecord
 
 if TYPE_CHECKING:  # the ingest modules bring numpy and pyarrow: loaded by the commands that read files
+    from pipelines.ingest.ahead import Ahead
     from pipelines.ingest.options import IngestOptions
 
 
@@ -73,14 +74,6 @@ def retry_policy(settings: Settings) -> RetryPolicy:
     return RetryPolicy(
         attempts=settings.retry_attempts, base_seconds=settings.retry_base_seconds, budget_seconds=settings.retry_budget_seconds
     )
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def content_hash(file_hashes: list[str]) -> str:
@@ -143,7 +136,7 @@ def import_and_submit(
     paths: Sequence[str | Path], options: IngestOptions, workspace: Workspace, hooks: Hooks | None = None, *,
     lock: bool = True, out: Path | None = None,
     suppressed: Collection[str] = (), cooled_down: Collection[str] = (), hashes: Sequence[str] | None = None,
-    hold: bool = False,
+    hold: bool = False, ahead: Ahead | None = None,
 ) -> ImportRun:  # fmt: skip
     """Plan new contacts into the ledger, then submit every pending chunk of the campaign (oldest first); with
     `hold`, plan only: the import is held until `campaigns submit` (submit_held) releases it.
@@ -152,8 +145,10 @@ def import_and_submit(
     to the plan (spilled to Arrow files as it goes, so memory stays bounded) and, with
     `out`, to the output files. Each file is hashed before it is read and again after: the
     plan is loaded into the ledger, in one transaction, only if nothing changed — the hash
-    recorded is the content whose contacts were planned.
+    recorded is the content whose contacts were planned. `ahead`: the hashes and the first read, if the caller
+    started them (ahead.start with hashed=True).
     """
+    from pipelines.ingest.ahead import Ahead, hash_input
     from pipelines.ingest.pipeline import run
     from pipelines.ingest.sinks import CsvFiles, PlanSpill, sweep_spills
 
@@ -165,16 +160,17 @@ def import_and_submit(
         settings.require_credentials(provider, creating=True)
     with campaign_lock(ledger, options.campaign) if lock else nullcontext():
         refuse_if_stopped(ledger, options.campaign)
-        before = list(hashes) if hashes is not None else [_hash_input(p, before=True) for p in paths]
+        before = list(hashes) if hashes is not None else (ahead or Ahead(None, None)).hashes(paths)
         sweep_spills(home)
         spill = PlanSpill(home)
         try:
             sinks = [spill] + ([CsvFiles(out)] if out is not None else [])
             calls = ledger.recent_calls() if options.rules.capped_states() else None  # under the lock: counts hold
             summary = run(paths, options, sinks, already_submitted=ledger.submitted_keys(options.campaign),
-                          suppressed=set(suppressed) | ledger.suppressed_numbers(), cooled_down=cooled_down, calls=calls)  # fmt: skip
+                          suppressed=set(suppressed) | ledger.suppressed_numbers(), cooled_down=cooled_down, calls=calls,
+                          ahead=ahead)  # fmt: skip
             for path, digest in zip(paths, before):
-                if _hash_input(path) != digest:
+                if hash_input(path) != digest:
                     raise InputError("the file changed while it was being read: nothing was imported; import it again once "
                                      "it is complete", path=str(path), code="changed_while_reading")  # fmt: skip
             record = _plan(workspace, summary, paths, before, provider, options, _Watched(spill, settings))
@@ -263,21 +259,6 @@ class _Background:
 
     def join(self) -> None:
         self._thread.join()
-
-
-def _hash_input(path: str | Path, *, before: bool = False) -> str:
-    """A file's SHA-256, before it is read or after (a file gone after reading was moved while it was imported)."""
-    try:
-        return file_sha256(path)
-    except FileNotFoundError:
-        if before:
-            raise InputError("file not found", path=str(path), code="not_found") from None
-        raise InputError("file not found (it was moved or deleted while it was imported)", path=str(path),
-                         code="changed_while_reading") from None  # fmt: skip
-    except IsADirectoryError:
-        raise InputError("is a folder, not a spreadsheet", path=str(path), code="not_a_file") from None
-    except OSError as exc:
-        raise InputError(f"cannot read file ({exc.strerror})", path=str(path), code="unreadable") from None
 
 
 def _plan(

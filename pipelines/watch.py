@@ -19,8 +19,9 @@ from pipelines.errors import CampaignError, ExitCode, InputError, LockHeld
 from pipelines.ingest.options import IngestOptions
 from pipelines.ledger import Ledger
 from pipelines.logs import EventLog
+from pipelines.ingest.ahead import file_sha256
 from pipelines.ingest.read import SUPPORTED
-from pipelines.run import campaign_lock, file_sha256, import_and_submit, pending_error, submit_pending
+from pipelines.run import campaign_lock, import_and_submit, pending_error, submit_pending
 from pipelines.workspace import Workspace
 from schemas.ledger import ChunkState
 

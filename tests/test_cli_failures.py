@@ -71,7 +71,8 @@ def test_a_file_that_changes_while_it_is_read_plans_nothing(tmp_path):
     from pipelines.errors import InputError
     from pipelines.ingest.options import IngestOptions
     from pipelines.ledger import Ledger
-    from pipelines.run import file_sha256, import_and_submit
+    from pipelines.ingest.ahead import file_sha256
+    from pipelines.run import import_and_submit
     from pipelines.workspace import Workspace
 
     path, _ = contacts_file(tmp_path, count=5)

@@ -146,9 +146,34 @@ def test_a_read_started_ahead_gives_what_run_reads_itself(tmp_path, first):
     paths = [tmp_path / first, *(tmp_path / name for name in ("plain.csv", "ragged.csv", "sheet.jsonl") if name != first)]
     options = IngestOptions("s", batch_size=2)
     results = []
-    for started in (None, ahead.start(paths, options)):
+    hashed = ahead.start(paths, options, hashed=True)  # a real import's: every file hashed first, then the first read
+    for started in (None, ahead.start(paths, options), hashed):
         frames = Frames()
         summary = stream.run(paths, options, [frames], ahead=started)
         results.append((summary.model_dump(), frames.accepted().to_dict("records"), frames.frame("rejected").to_dict("records")))
-    assert results[0] == results[1]
+    assert results[0] == results[1] == results[2]
     assert results[0][0]["rows_read"] == 8 and results[0][0]["duplicates"] == 2
+    assert hashed.hashes(paths) == [ahead.file_sha256(path) for path in paths] == ahead.Ahead(None, None).hashes(paths)
+
+
+def test_a_cancelled_read_ahead_stops_hashing_and_never_reads(tmp_path):
+    """A command that fails after starting its read ahead (the campaign's lock is held) leaves at once: the hashing
+    stops at its next megabyte and the read is not begun."""
+    import threading
+    from concurrent.futures import CancelledError, Future
+
+    from pipelines.ingest import ahead
+
+    big = tmp_path / "big.csv"
+    big.write_bytes(b"Phone\n" + b"4155550132\n" * 200_000)  # 2.2 MB: three blocks to hash
+    stop = threading.Event()
+    assert ahead.file_sha256(big, stop) == ahead.file_sha256(big)
+    stop.set()
+    with pytest.raises(CancelledError):
+        ahead.file_sha256(big, stop)
+    started = ahead.Ahead(big, None, Future())
+    started.cancel()
+    with pytest.raises(CancelledError):  # the task that would hash and then read ends at the first block
+        ahead._hash_then_read([big], big, None, started)
+    with pytest.raises(CancelledError):
+        started.digests.result()

@@ -96,10 +96,12 @@ def import_command(paths, campaign, dry_run, hold, as_json, out, suppress_files,
         chosen = campaign_provider(settings, ledger, campaign)
         options = ingest_options(settings, campaign, chosen)
         skip = _skip_sets(ledger, options, suppress_files, cooldown, dry_run=dry_run)
-        if dry_run:  # streamed: any number of rows in bounded memory
-            from pipelines.ingest import ahead
+        from pipelines.ingest import ahead
 
-            started = ahead.start(paths, options)  # the first file is read while the pipeline's modules load
+        # the files are hashed (a real import) and the first is read while the pipeline's modules load
+        started = ahead.start(paths, options, hashed=not dry_run)
+        stack.callback(started.cancel)  # a command that fails on does not wait for them to finish
+        if dry_run:  # streamed: any number of rows in bounded memory
             from pipelines.ingest.pipeline import run
             from pipelines.ingest.sinks import CsvFiles
 
@@ -123,7 +125,7 @@ def import_command(paths, campaign, dry_run, hold, as_json, out, suppress_files,
         workspace = Workspace(settings, ledger, on_open=show.sandbox_notice(err, settings.home))
         with display:
             done = import_and_submit(paths, options, workspace, hooks, out=out, suppressed=skip["suppressed"],
-                                     cooled_down=skip["cooled_down"], hold=hold)  # fmt: skip
+                                     cooled_down=skip["cooled_down"], hold=hold, ahead=started)  # fmt: skip
         error = pending_error(done.report) if done.report.pending else done.report.publish_error
         if done.report.pending and done.report.publish_error is not None:
             err.print(f"campaigns: warning: {done.report.publish_error}", markup=False)
