@@ -478,7 +478,7 @@ class Ledger:
                 if row is None:
                     raise ConcurrentChange(f"chunk {key} was expected in state {expected} but another process moved it")
                 moved.append(ChunkRecord.model_construct(**row._mapping))  # the row as stored: nothing to validate
-            self._log(connection, [(chunk.campaign, "chunk", chunk.key) for chunk in moved])
+            self._log(connection, list(dict.fromkeys((chunk.campaign, "chunk", chunk.key) for chunk in moved)))  # a chunk once
         return moved
 
     def note_error(self, key: str, message: str) -> None:

@@ -215,9 +215,17 @@ class Submitter:
             self.ledger.transition(chunk.key, ChunkState.CREATING, ChunkState.PLANNED)
             raise
         self.failpoints.hit("after_create")
-        chunk = self.ledger.transition(chunk.key, ChunkState.CREATING, ChunkState.DRAFT_CREATED, provider_batch_id=remote.id)
+        if remote.status not in NOT_STARTED:  # a create answered with a batch already under way: recorded, then adopted
+            chunk = self.ledger.transition(chunk.key, ChunkState.CREATING, ChunkState.DRAFT_CREATED, provider_batch_id=remote.id)
+            self.failpoints.hit("after_record_draft")
+            return self._start(chunk, remote)
+        # The draft and the intent to start it in one commit, still before the start is sent: the create's answer is the
+        # read-back a start needs (_start). A run killed after it finds the chunk starting and reads the batch back.
+        moves = [(chunk.key, ChunkState.CREATING, ChunkState.DRAFT_CREATED), (chunk.key, ChunkState.DRAFT_CREATED, ChunkState.STARTING)]
+        chunk = self.ledger.transition_many(moves, provider_batch_id=remote.id, intent_at=now())[-1]
         self.failpoints.hit("after_record_draft")
-        return self._start(chunk, remote)
+        self.failpoints.hit("after_mark_starting")
+        return self._send_start(chunk)
 
     def _reconcile_create(self, chunk: ChunkRecord) -> ChunkRecord:
         """A create may have happened: find the batch by its name, never create blindly."""
@@ -259,15 +267,20 @@ class Submitter:
 
         A draft may have been stopped (a cancel whose answer was lost, someone in the
         provider's console) or started by another hand since it was recorded; magpipe's
-        `start` on a cancelled batch would call everyone again. `remote`: the answer of the
-        create that made the draft a moment ago, which is that read (one request fewer per
-        batch); a draft recorded by an earlier run, or found by name, is read again.
+        `start` on a cancelled batch would call everyone again. A draft this run has just
+        created is started on its create's answer, which is that read (_create: one request
+        and one commit fewer per batch); a draft recorded by an earlier run, or found by
+        name, is read again. `remote`: that answer.
         """
         remote = remote or self.read(chunk)
         if remote.status not in NOT_STARTED:
             return self._adopt(chunk, remote)
         chunk = self.ledger.transition(chunk.key, ChunkState.DRAFT_CREATED, ChunkState.STARTING, intent_at=now())
         self.failpoints.hit("after_mark_starting")
+        return self._send_start(chunk)
+
+    def _send_start(self, chunk: ChunkRecord) -> ChunkRecord:
+        """Send the start of a chunk recorded as starting; an unclear or refused answer is read back."""
         try:
             schedule = self._schedule(chunk)
             self.retrying(lambda: self.client.start(chunk.provider_batch_id, schedule))
