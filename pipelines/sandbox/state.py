@@ -13,9 +13,11 @@ import sqlite3
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import pydantic_core
@@ -102,11 +104,18 @@ class BatchView:
     def total(self) -> int:
         return len(self.statuses)
 
+    @cached_property
+    def tally(self) -> Counter[str]:
+        """How many recipients are in each status."""
+        return Counter(self.statuses)
+
     def count(self, *statuses: str) -> int:
-        return sum(1 for status in self.statuses if status in statuses)
+        return sum(self.tally[status] for status in statuses)
 
     def dial_times(self) -> list[float]:
         """When each recipient dialled so far (in this run) was dialled."""
+        if self.count("pending", "skipped") == self.total:
+            return []
         return [self.calls[i][0] for i, status in enumerate(self.statuses) if status not in ("pending", "skipped")]
 
 
@@ -286,13 +295,14 @@ class SandboxStore:
         """The batch as a client sees it at `now`; `recipients=False` derives the status and counts from the current
         run's calls alone (what a create, a start or a status read answers), without reading each recipient."""
         now = self.clock() if now is None else now
+        dialling = bool(batch.run) and (batch.start_at is None or now >= batch.start_at)  # nobody is dialled before it
         with self._lock:
             runs = self._db.execute(
                 "SELECT run, calls FROM runs WHERE batch_id = ?" + ("" if recipients else " AND run = ?"),
                 (batch.id,) if recipients else (batch.id, batch.run),
-            ).fetchall() if batch.run or recipients else []
+            ).fetchall() if dialling or recipients else []
             row = self._db.execute("SELECT recipient_base, recipients FROM batches WHERE id = ?", (batch.id,)).fetchone() if recipients else None
-        calls: list = [None] * batch.size  # the current run's calls, as stored (None: never dialled)
+        calls: list = [None] * batch.size  # the current run's calls, as stored (None: never dialled, or not read yet)
         dials = [0] * batch.size
         for run, text in runs:
             stored = pydantic_core.from_json(text)
@@ -303,10 +313,10 @@ class SandboxStore:
                     if call is not None and call[0] <= now:
                         dials[index] += 1
         cancelled = batch.status == "cancelled"
-        if batch.run:
+        if dialling:
             statuses = [call_status(call, now, self.speed, cancelled=cancelled) for call in calls]
-        else:
-            statuses = ["pending"] * batch.size
+        else:  # never started, or not yet (plan_run dials nobody before the run's start): each waits, or was dropped
+            statuses = ["skipped" if cancelled and batch.run else "pending"] * batch.size
         views = []
         if row is not None:
             base = row["recipient_base"]
@@ -328,7 +338,7 @@ class SandboxStore:
         if batch.status in ("running", "scheduled") and batch.run:
             if batch.start_at is not None and now < batch.start_at:
                 status = "scheduled"
-            elif statuses and all(s in TERMINAL for s in statuses):
+            elif statuses and set(statuses) <= TERMINAL:
                 status = "completed"
                 completed_at = max((call[2] for call in calls if call is not None), default=now)
             else:
