@@ -315,13 +315,12 @@ class Ledger:
             session.add(record)
             session.flush()
             import_id = record.id
-            for chunk in chunks:
-                chunk.import_id = import_id
-            session.add_all(chunks)
+            connection = session.connection()
+            if chunks:  # a thousand rows in one executemany, not an ORM object each
+                connection.execute(insert(ChunkRecord), [chunk.model_dump() | {"import_id": import_id} for chunk in chunks])
             for file in files:
                 self._count_file(session, ImportFileRecord(**(file.model_dump() | {"import_id": import_id, "campaign": record.campaign})))
             session.flush()
-            connection = session.connection()
             held = self._campaign_keys(connection, record.campaign)
             marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
             sql = (f"INSERT INTO plan_segments (campaign, import_id, kind, chunk_key, rows, numbers, data) "

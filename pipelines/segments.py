@@ -42,7 +42,9 @@ SEGMENT = pa.schema([("kind", pa.string()), ("chunk_key", pa.string()), ("rows",
                      ("numbers", pa.binary()), ("data", pa.binary())])  # fmt: skip
 
 BLOCK_ROWS = 1 << 16  # rejects and duplicates per segment
-_OPTIONS = pa.ipc.IpcWriteOptions(compression="lz4")
+# A segment is small (a chunk: a thousand rows) and is written on one of the pipeline's own workers: compressing its
+# few buffers on Arrow's thread pool as well cost more in hand-offs than it saved (0.2 → 0.1 ms a chunk, same bytes).
+_OPTIONS = pa.ipc.IpcWriteOptions(compression="lz4", use_threads=False)
 
 
 def encode(table: pa.Table) -> bytes:
