@@ -336,7 +336,7 @@ class SandboxStore:
             ]
         status, completed_at = batch.status, None
         if batch.status in ("running", "scheduled") and batch.run:
-            if batch.start_at is not None and now < batch.start_at:
+            if not dialling:
                 status = "scheduled"
             elif statuses and set(statuses) <= TERMINAL:
                 status = "completed"
